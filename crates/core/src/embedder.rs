@@ -1,0 +1,47 @@
+//! The [`Embedder`] trait: text → vectors in one embedding space.
+
+use crate::Result;
+use serde::{Deserialize, Serialize};
+
+/// How token vectors are pooled into one sentence vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// Average of the token vectors under the attention mask.
+    Mean,
+    /// The first (`[CLS]`) token's vector.
+    Cls,
+    /// Element-wise maximum over the token vectors under the attention mask.
+    Max,
+}
+
+/// What an embedder produces; stores and indexes record it so vectors from different
+/// embedders are never mixed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbedderInfo {
+    /// Model name (directory name or remote model id).
+    pub name: String,
+    /// Length of every produced vector.
+    pub dimension: usize,
+    /// Pooling mode.
+    pub pooling: Pooling,
+    /// Whether vectors are L2-normalized.
+    pub normalized: bool,
+    /// Longest input in tokens; longer texts are truncated.
+    pub max_tokens: usize,
+}
+
+/// Turns texts into vectors. Implementations are thread-safe and batch internally.
+pub trait Embedder: Send + Sync {
+    /// Describes the embedding space.
+    fn info(&self) -> &EmbedderInfo;
+
+    /// Embeds `texts`, returning one vector per text in the same order.
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+
+    /// Embeds a single text.
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        let mut v = self.embed(&[text.to_string()])?;
+        v.pop().ok_or_else(|| crate::Error::backend(&self.info().name, "returned no vector"))
+    }
+}

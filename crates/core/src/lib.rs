@@ -1,0 +1,55 @@
+//! Core vocabulary of vec2prompt: the backend traits ([`Embedder`], [`Llm`]), the error
+//! type every crate reports through, the one cosine similarity, and validated inputs
+//! (target vectors, texts).
+//!
+//! Backends live in their own crates (`vec2prompt-embed`, `vec2prompt-llm`); everything
+//! above them (search, evaluation, the HTTP API) talks to these traits only, so a local
+//! model and a remote service are interchangeable.
+
+pub mod embedder;
+pub mod error;
+pub mod llm;
+pub mod similarity;
+pub mod target;
+pub mod text;
+
+pub use embedder::{Embedder, EmbedderInfo, Pooling};
+pub use error::{Error, ErrorType, Result};
+pub use llm::{FinishReason, Generation, GenerationParams, Llm, LlmInfo, Sampling};
+pub use similarity::{cosine, l2_normalize};
+pub use target::TargetVector;
+
+/// Locating the real models for integration tests, shared by every crate's tests.
+pub mod testing {
+    use std::path::PathBuf;
+
+    /// Path of a fetched default model (`name` under `$VEC2PROMPT_HOME/models`, default
+    /// `~/.cache/vec2prompt/models`). Returns `None` only when the user opted out with
+    /// `VEC2PROMPT_SKIP_MODEL_TESTS=1`; otherwise a missing model fails the test with a
+    /// message saying how to fetch it, so a test never passes without running.
+    pub fn real_model(name: &str) -> Option<PathBuf> {
+        if std::env::var("VEC2PROMPT_SKIP_MODEL_TESTS").is_ok_and(|v| v == "1") {
+            eprintln!("VEC2PROMPT_SKIP_MODEL_TESTS=1: skipping the real-model test");
+            return None;
+        }
+        let home = match std::env::var_os("VEC2PROMPT_HOME").filter(|v| !v.is_empty()) {
+            Some(h) => PathBuf::from(h),
+            None => {
+                let base = std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                    .unwrap_or_else(|| PathBuf::from("."));
+                base.join("vec2prompt")
+            }
+        };
+        let path = home.join("models").join(name);
+        assert!(
+            path.exists(),
+            "real model {} is missing: run `vec2prompt models fetch` (or `make models`) first, \
+             or set VEC2PROMPT_SKIP_MODEL_TESTS=1 to skip real-model tests",
+            path.display()
+        );
+        Some(path)
+    }
+}
