@@ -1,0 +1,327 @@
+//! The llama-family transformer (GGUF tensor names), batched with left padding.
+//!
+//! A batch of `B` sequences is left-padded to a common length; pad positions are masked
+//! out as keys. Positions are shared across the batch: RoPE scores depend only on the
+//! distance between query and key, so shifting a sequence right by its padding changes
+//! nothing (up to float rounding). One forward pass computes the whole batch.
+
+use crate::gguf::GgufFile;
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{D, DType, Device, Module, Result as CResult, Tensor};
+use vec2prompt_core::{Error, Result};
+
+/// How the projection weights are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// As stored in the file (SmolLM2: Q4_1, whose candle kernel on x86 is scalar).
+    Native,
+    /// Requantized to Q8_0 at load (SIMD kernels; near-lossless from Q4_1).
+    Q8_0,
+    /// Dequantized to f32 (gemm; fastest for large batches, 4x the memory of Q8_0).
+    F32,
+    /// Q8_0 for small row counts (decode of a few sequences) and f32 for many rows
+    /// (prefill, large batches): the fastest of both, using both copies' memory.
+    Auto,
+}
+
+impl std::str::FromStr for WeightFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "native" => Ok(Self::Native),
+            "q8_0" | "q8" => Ok(Self::Q8_0),
+            "f32" => Ok(Self::F32),
+            "auto" => Ok(Self::Auto),
+            _ => Err(Error::invalid("weight format", format!("{s:?}: use native, q8_0, f32 or auto"))),
+        }
+    }
+}
+
+/// Hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads (grouped-query attention when < `n_head`).
+    pub n_kv_head: usize,
+    /// Size of each head.
+    pub head_dim: usize,
+    /// Model width.
+    pub hidden: usize,
+    /// RMS-norm epsilon.
+    pub rms_eps: f64,
+    /// RoPE frequency base.
+    pub rope_base: f32,
+    /// Longest supported sequence.
+    pub context_length: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+}
+
+/// A projection: quantized, dense, or both with a switch on the number of rows.
+struct Linear {
+    quantized: Option<QMatMul>,
+    dense: Option<Tensor>,
+    /// With both present, inputs with at least this many rows use `dense`.
+    dense_min_rows: usize,
+}
+
+/// Rows at which f32 gemm overtakes the quantized kernels (measured with `vec2prompt bench`).
+const DENSE_MIN_ROWS: usize = 16;
+
+impl Linear {
+    fn new(q: QTensor, format: WeightFormat, dev: &Device) -> CResult<Self> {
+        let float = matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
+        if float || format == WeightFormat::F32 {
+            let dense = Some(q.dequantize(dev)?);
+            return Ok(Self { quantized: None, dense, dense_min_rows: 0 });
+        }
+        let dense = if format == WeightFormat::Auto { Some(q.dequantize(dev)?) } else { None };
+        let quantized = match format {
+            WeightFormat::Native => QMatMul::from_qtensor(q)?,
+            _ if q.dtype() == GgmlDType::Q8_0 => QMatMul::from_qtensor(q)?,
+            _ => QMatMul::from_qtensor(QTensor::quantize(&q.dequantize(dev)?, GgmlDType::Q8_0)?)?,
+        };
+        Ok(Self { quantized: Some(quantized), dense, dense_min_rows: DENSE_MIN_ROWS })
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let rows = x.elem_count() / x.dim(D::Minus1)?;
+        match (&self.quantized, &self.dense) {
+            (Some(q), Some(_)) if rows < self.dense_min_rows => q.forward(x),
+            (_, Some(w)) => {
+                let (b, l, k) = x.dims3()?;
+                x.reshape((b * l, k))?.matmul(&w.t()?)?.reshape((b, l, ()))
+            }
+            (Some(q), None) => q.forward(x),
+            (None, None) => candle_core::bail!("linear layer without weights"),
+        }
+    }
+}
+
+struct Block {
+    attn_norm: Tensor,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    ffn_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// Per-layer key/value cache of a batch: `(B, n_kv_head, capacity, head_dim)` buffers
+/// filled up to `len`, so each step writes in place instead of re-concatenating.
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+    capacity: usize,
+}
+
+impl KvCache {
+    /// Number of positions (padding included) held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps only the batch rows in `keep` (in that order), e.g. after sequences finish.
+    pub fn retain_rows(&mut self, keep: &[u32]) -> CResult<()> {
+        let Some((k0, _)) = self.layers.first() else { return Ok(()) };
+        let idx = Tensor::new(keep, k0.device())?;
+        for (k, v) in self.layers.iter_mut() {
+            *k = k.index_select(&idx, 0)?;
+            *v = v.index_select(&idx, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded llama-family model.
+pub struct Llama {
+    /// Hyper-parameters.
+    pub config: LlamaConfig,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    output: Linear,
+    cos: Tensor,
+    sin: Tensor,
+    device: Device,
+}
+
+fn md_err(file: &GgufFile, e: candle_core::Error) -> Error {
+    Error::model(&file.path, format!("cannot build the model: {e}"), "the GGUF file may be damaged")
+}
+
+impl Llama {
+    /// Loads the model tensors of `file` in `format`.
+    pub fn load(file: &mut GgufFile, format: WeightFormat) -> Result<Self> {
+        let arch = file.get_str("general.architecture")?.to_string();
+        if arch != "llama" {
+            return Err(Error::model(
+                &file.path,
+                format!("architecture {arch:?} is not supported (only \"llama\")"),
+                "use a llama-family GGUF such as SmolLM2",
+            ));
+        }
+        let key = |k: &str| format!("{arch}.{k}");
+        let n_head = file.get_usize(&key("attention.head_count"))?;
+        let hidden = file.get_usize(&key("embedding_length"))?;
+        let head_dim = hidden / n_head.max(1);
+        let config = LlamaConfig {
+            n_layer: file.get_usize(&key("block_count"))?,
+            n_head,
+            n_kv_head: file.get_usize(&key("attention.head_count_kv")).unwrap_or(n_head),
+            head_dim,
+            hidden,
+            rms_eps: file.get_f32(&key("attention.layer_norm_rms_epsilon"))? as f64,
+            rope_base: file.get_f32(&key("rope.freq_base")).unwrap_or(10_000.0),
+            context_length: file.get_usize(&key("context_length")).unwrap_or(2048),
+            vocab_size: 0,
+        };
+        if n_head == 0 || config.n_kv_head == 0 || n_head % config.n_kv_head != 0 || hidden % n_head != 0 {
+            return Err(Error::model(&file.path, "inconsistent head counts in metadata", "use another GGUF"));
+        }
+        let dev = Device::Cpu;
+        let emb_q = file.tensor("token_embd.weight", &dev)?;
+        let embed = emb_q.dequantize(&dev).map_err(|e| md_err(file, e))?;
+        let vocab_size = embed.dim(0).map_err(|e| md_err(file, e))?;
+        let output_q = if file.has_tensor("output.weight") {
+            file.tensor("output.weight", &dev)?
+        } else {
+            emb_q // tied embeddings
+        };
+        let output = Linear::new(output_q, format, &dev).map_err(|e| md_err(file, e))?;
+        let norm = file.tensor("output_norm.weight", &dev)?.dequantize(&dev).map_err(|e| md_err(file, e))?;
+        let mut blocks = Vec::with_capacity(config.n_layer);
+        for i in 0..config.n_layer {
+            let mut lin = |name: &str| -> Result<Linear> {
+                let t = file.tensor(&format!("blk.{i}.{name}.weight"), &dev)?;
+                Linear::new(t, format, &dev).map_err(|e| md_err(file, e))
+            };
+            let (wq, wk, wv, wo) = (lin("attn_q")?, lin("attn_k")?, lin("attn_v")?, lin("attn_output")?);
+            let (gate, up, down) = (lin("ffn_gate")?, lin("ffn_up")?, lin("ffn_down")?);
+            let mut vec = |name: &str| -> Result<Tensor> {
+                file.tensor(&format!("blk.{i}.{name}.weight"), &dev)?
+                    .dequantize(&dev)
+                    .map_err(|e| md_err(file, e))
+            };
+            let (attn_norm, ffn_norm) = (vec("attn_norm")?, vec("ffn_norm")?);
+            blocks.push(Block { attn_norm, wq, wk, wv, wo, ffn_norm, gate, up, down });
+        }
+        let (cos, sin) = rope_tables(&config, &dev).map_err(|e| md_err(file, e))?;
+        Ok(Self { config: LlamaConfig { vocab_size, ..config }, embed, blocks, norm, output, cos, sin, device: dev })
+    }
+
+    /// An empty cache for `batch` sequences of up to `capacity` positions.
+    pub fn new_cache(&self, batch: usize, capacity: usize) -> CResult<KvCache> {
+        let c = &self.config;
+        let shape = (batch, c.n_kv_head, capacity, c.head_dim);
+        let layers = (0..c.n_layer)
+            .map(|_| Ok((Tensor::zeros(shape, DType::F32, &self.device)?, Tensor::zeros(shape, DType::F32, &self.device)?)))
+            .collect::<CResult<_>>()?;
+        Ok(KvCache { layers, len: 0, capacity })
+    }
+
+    /// Runs `ids` (`B × L`, left-padded; `pads[b]` pad positions at the start of row `b`
+    /// of the whole sequence so far) after the cached positions, and returns the logits
+    /// of the last position of each row (`B × vocab`).
+    pub fn forward(&self, ids: &[Vec<u32>], pads: &[usize], cache: &mut KvCache) -> CResult<Tensor> {
+        let b = ids.len();
+        let l = ids.first().map_or(0, |r| r.len());
+        let pos = cache.len;
+        if pos + l > cache.capacity || pos + l > self.config.context_length {
+            candle_core::bail!("sequence of {} positions exceeds the cache or the context", pos + l);
+        }
+        let flat: Vec<u32> = ids.iter().flatten().copied().collect();
+        let ids_t = Tensor::from_vec(flat, b * l, &self.device)?;
+        let mut x = self.embed.index_select(&ids_t, 0)?.reshape((b, l, self.config.hidden))?;
+        let mask = attention_mask(pads, pos, l, &self.device)?;
+        let cos = self.cos.narrow(0, pos, l)?;
+        let sin = self.sin.narrow(0, pos, l)?;
+        for (block, kv) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+            let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, self.config.rms_eps as f32)?;
+            let a = self.attention(block, &h, &mask, &cos, &sin, kv, pos)?;
+            x = (x + a)?;
+            let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, self.config.rms_eps as f32)?;
+            let g = candle_nn::ops::silu(&block.gate.forward(&h)?)?;
+            let m = block.down.forward(&(g * block.up.forward(&h)?)?)?;
+            x = (x + m)?;
+        }
+        cache.len += l;
+        let last = x.narrow(1, l - 1, 1)?.contiguous()?;
+        let last = candle_nn::ops::rms_norm(&last, &self.norm, self.config.rms_eps as f32)?;
+        self.output.forward(&last)?.squeeze(1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        block: &Block,
+        h: &Tensor,
+        mask: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        kv: &mut (Tensor, Tensor),
+        pos: usize,
+    ) -> CResult<Tensor> {
+        let c = &self.config;
+        let (b, l, _) = h.dims3()?;
+        let rep = c.n_head / c.n_kv_head;
+        let q = block.wq.forward(h)?.reshape((b, l, c.n_head, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+        let k = block.wk.forward(h)?.reshape((b, l, c.n_kv_head, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+        let v = block.wv.forward(h)?.reshape((b, l, c.n_kv_head, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
+        kv.0.slice_set(&k, 2, pos)?;
+        kv.1.slice_set(&v, 2, pos)?;
+        let t = pos + l;
+        let keys = kv.0.narrow(2, 0, t)?;
+        let values = kv.1.narrow(2, 0, t)?;
+        // Grouped-query attention without copying K/V: the `rep` query heads sharing a
+        // KV head are stacked along the row axis of one matmul.
+        let q = (q.reshape((b, c.n_kv_head, rep * l, c.head_dim))? * (1.0 / (c.head_dim as f64).sqrt()))?;
+        let scores = q.matmul(&keys.t()?)?.reshape((b, c.n_kv_head, rep, l, t))?;
+        let scores = scores.broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, c.n_kv_head, rep * l, t))?;
+        let y = probs.matmul(&values)?; // (b, n_kv, rep*l, d)
+        let y = y.reshape((b, c.n_head, l, c.head_dim))?.transpose(1, 2)?.reshape((b, l, c.hidden))?;
+        block.wo.forward(&y)
+    }
+}
+
+/// Additive mask `(B, 1, 1, L, pos+L)`: a query may see keys at or before its position
+/// that are not padding. Pad queries see only themselves, so no row is fully masked.
+fn attention_mask(pads: &[usize], pos: usize, l: usize, dev: &Device) -> CResult<Tensor> {
+    let t = pos + l;
+    let mut m = vec![f32::NEG_INFINITY; pads.len() * l * t];
+    for (bi, &pad) in pads.iter().enumerate() {
+        for qi in 0..l {
+            let qp = pos + qi;
+            let row = &mut m[(bi * l + qi) * t..(bi * l + qi + 1) * t];
+            if qp < pad {
+                row[qp] = 0.0;
+            } else {
+                row[pad..=qp].fill(0.0);
+            }
+        }
+    }
+    Tensor::from_vec(m, (pads.len(), 1, 1, l, t), dev)
+}
+
+fn rope_tables(c: &LlamaConfig, dev: &Device) -> CResult<(Tensor, Tensor)> {
+    let half = c.head_dim / 2;
+    let inv: Vec<f32> = (0..half).map(|i| 1.0 / c.rope_base.powf(2.0 * i as f32 / c.head_dim as f32)).collect();
+    let inv = Tensor::from_vec(inv, (1, half), dev)?;
+    let pos = Tensor::arange(0u32, c.context_length as u32, dev)?.to_dtype(DType::F32)?.reshape((c.context_length, 1))?;
+    let angles = pos.matmul(&inv)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
