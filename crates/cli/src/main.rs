@@ -1,1 +1,60 @@
-fn main(){}
+//! The `vec2prompt` command line.
+
+mod bench;
+mod config;
+mod embed_cmd;
+mod eval_prompt;
+mod models_cmd;
+
+use clap::{Parser, Subcommand};
+use config::{Config, GlobalArgs};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// vec2prompt: write prompts whose LLM answers land near a target embedding.
+#[derive(Debug, Parser)]
+#[clap(name = "vec2prompt", version, about, long_about = None)]
+struct Cli {
+    #[clap(flatten)]
+    global: GlobalArgs,
+    #[clap(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Download, verify and list the default local models.
+    #[clap(subcommand)]
+    Models(models_cmd::ModelsCommand),
+    /// Answer a prompt with the LLM and measure how close the answer lands to a target.
+    EvalPrompt(eval_prompt::EvalPromptArgs),
+    /// Embed lines of text (stdin or a file) to JSONL.
+    Embed(embed_cmd::EmbedArgs),
+    /// Measure embedding and LLM throughput on this machine.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    // candle sizes its thread pools from RAYON_NUM_THREADS and otherwise re-reads
+    // /proc/cpuinfo on every call (GUIDE §3); pin it once, before any thread starts.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SAFETY: single-threaded at this point; nothing reads the environment concurrently.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Models(cmd) => models_cmd::run(cmd, &cli.global),
+        Command::EvalPrompt(args) => eval_prompt::run(args, &Config::resolve(&cli.global)?),
+        Command::Embed(args) => embed_cmd::run(args, &Config::resolve(&cli.global)?),
+        Command::Bench(args) => bench::run(args, &Config::resolve(&cli.global)?),
+    }
+}

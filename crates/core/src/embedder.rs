@@ -42,6 +42,7 @@ pub trait Embedder: Send + Sync {
     /// Embeds a single text.
     fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
         let mut v = self.embed(&[text.to_string()])?;
-        v.pop().ok_or_else(|| crate::Error::backend(&self.info().name, "returned no vector"))
+        v.pop()
+            .ok_or_else(|| crate::Error::backend(&self.info().name, "returned no vector"))
     }
 }

@@ -74,7 +74,10 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::InvalidInput`].
     pub fn invalid(argument: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { argument: argument.into(), reason: reason.into() }
+        Error::InvalidInput {
+            argument: argument.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Shorthand for [`Error::Model`].
@@ -83,17 +86,28 @@ impl Error {
         reason: impl Into<String>,
         hint: impl Into<String>,
     ) -> Self {
-        Error::Model { path: path.into(), reason: reason.into(), hint: hint.into() }
+        let reason = without_backtrace(&reason.into());
+        Error::Model {
+            path: path.into(),
+            reason,
+            hint: hint.into(),
+        }
     }
 
     /// Shorthand for [`Error::Backend`].
     pub fn backend(backend: impl Into<String>, reason: impl std::fmt::Display) -> Self {
-        Error::Backend { backend: backend.into(), reason: reason.to_string() }
+        Error::Backend {
+            backend: backend.into(),
+            reason: without_backtrace(&reason.to_string()),
+        }
     }
 
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// The category of this error.
@@ -104,5 +118,30 @@ impl Error {
             Error::Backend { .. } => ErrorType::Backend,
             Error::Io { .. } => ErrorType::Io,
         }
+    }
+}
+
+/// Drops a captured backtrace from an error message: candle appends one to its errors,
+/// which helps its developers but buries the message a user needs.
+pub fn without_backtrace(message: &str) -> String {
+    match message.find("\n   0: ") {
+        Some(i) => message[..i].trim_end().to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backtraces_are_stripped_from_messages() {
+        let m = "bad shape\n   0: bt\n             at src/x.rs:1";
+        assert_eq!(without_backtrace(m), "bad shape");
+        assert_eq!(
+            Error::backend("llm", m).to_string(),
+            "llm failed: bad shape"
+        );
+        assert_eq!(without_backtrace("plain"), "plain");
     }
 }

@@ -35,7 +35,11 @@ pub struct GenerationParams {
 impl Default for GenerationParams {
     /// The evaluation protocol's setting: greedy, 128 new tokens, one answer.
     fn default() -> Self {
-        Self { max_new_tokens: 128, sampling: Sampling::Greedy, n: 1 }
+        Self {
+            max_new_tokens: 128,
+            sampling: Sampling::Greedy,
+            n: 1,
+        }
     }
 }
 
@@ -48,7 +52,10 @@ impl GenerationParams {
         if self.n == 0 {
             return Err(Error::invalid("n", "must be at least 1"));
         }
-        if let Sampling::Sample { temperature, top_p, .. } = self.sampling {
+        if let Sampling::Sample {
+            temperature, top_p, ..
+        } = self.sampling
+        {
             if !(temperature.is_finite() && temperature > 0.0) {
                 return Err(Error::invalid("temperature", "must be a finite number > 0"));
             }
@@ -100,12 +107,18 @@ pub trait Llm: Send + Sync {
 
     /// Answers each prompt (sent as the single user turn of a chat) with `params.n`
     /// answers; the result has one inner vector per prompt, in order.
-    fn generate(&self, prompts: &[String], params: &GenerationParams)
-    -> Result<Vec<Vec<Generation>>>;
+    fn generate(
+        &self,
+        prompts: &[String],
+        params: &GenerationParams,
+    ) -> Result<Vec<Vec<Generation>>>;
 
     /// Answers a single prompt once.
     fn answer(&self, prompt: &str, params: &GenerationParams) -> Result<Generation> {
-        let params = GenerationParams { n: 1, ..params.clone() };
+        let params = GenerationParams {
+            n: 1,
+            ..params.clone()
+        };
         self.generate(&[prompt.to_string()], &params)?
             .pop()
             .and_then(|mut v| v.pop())

@@ -23,7 +23,11 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 /// Scales `v` to unit L2 norm in place; a zero vector is left unchanged.
 pub fn l2_normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+    let norm = v
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        .sqrt();
     if norm > 0.0 {
         for x in v.iter_mut() {
             *x = (*x as f64 / norm) as f32;

@@ -26,11 +26,17 @@ impl TargetVector {
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(
                 argument,
-                format!("component {i} is {} (NaN or infinite values are not allowed)", values[i]),
+                format!(
+                    "component {i} is {} (NaN or infinite values are not allowed)",
+                    values[i]
+                ),
             ));
         }
         if values.iter().all(|&v| v == 0.0) {
-            return Err(Error::invalid(argument, "the vector is all zeros and has no direction"));
+            return Err(Error::invalid(
+                argument,
+                "the vector is all zeros and has no direction",
+            ));
         }
         Ok(Self { values })
     }
@@ -84,22 +90,38 @@ mod tests {
 
     #[test]
     fn accepts_array_and_object() {
-        assert_eq!(TargetVector::from_json("v", "[1, 2.5]", 2).unwrap().values, vec![1.0, 2.5]);
+        assert_eq!(
+            TargetVector::from_json("v", "[1, 2.5]", 2).unwrap().values,
+            vec![1.0, 2.5]
+        );
         let v = TargetVector::from_json("v", r#"{"text":"x","embedding":[0,1]}"#, 2).unwrap();
         assert_eq!(v.values, vec![0.0, 1.0]);
     }
 
     #[test]
     fn rejects_bad_vectors_with_clear_reasons() {
-        let e = TargetVector::from_json("--target-file", "[1,2,3]", 2).unwrap_err().to_string();
-        assert!(e.contains("--target-file") && e.contains("3 dimensions"), "{e}");
-        let e = TargetVector::from_json("v", "[1, NaN]", 2).unwrap_err().to_string();
+        let e = TargetVector::from_json("--target-file", "[1,2,3]", 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--target-file") && e.contains("3 dimensions"),
+            "{e}"
+        );
+        let e = TargetVector::from_json("v", "[1, NaN]", 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not valid JSON"), "{e}");
-        let e = TargetVector::from_json("v", r#"[1, "a"]"#, 2).unwrap_err().to_string();
+        let e = TargetVector::from_json("v", r#"[1, "a"]"#, 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("component 1"), "{e}");
-        let e = TargetVector::new("v", vec![f32::NAN, 1.0], 2).unwrap_err().to_string();
+        let e = TargetVector::new("v", vec![f32::NAN, 1.0], 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("component 0"), "{e}");
-        let e = TargetVector::new("v", vec![f32::INFINITY, 1.0], 2).unwrap_err().to_string();
+        let e = TargetVector::new("v", vec![f32::INFINITY, 1.0], 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("infinite"), "{e}");
         assert!(TargetVector::new("v", vec![0.0, 0.0], 2).is_err());
         assert!(TargetVector::from_json("v", r#"{"a":1}"#, 2).is_err());

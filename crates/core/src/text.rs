@@ -5,7 +5,10 @@ use crate::{Error, Result};
 /// Checks that `text` (named `argument` in errors) has visible content.
 pub fn require_non_empty(argument: &str, text: &str) -> Result<()> {
     if text.trim().is_empty() {
-        return Err(Error::invalid(argument, "the text is empty; give some words to work with"));
+        return Err(Error::invalid(
+            argument,
+            "the text is empty; give some words to work with",
+        ));
     }
     Ok(())
 }
@@ -36,7 +39,12 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_offset() {
-        let err = utf8("--prompt", vec![b'a', b'b', 0xff, b'c']).unwrap_err().to_string();
-        assert!(err.contains("--prompt") && err.contains("offset 2"), "{err}");
+        let err = utf8("--prompt", vec![b'a', b'b', 0xff, b'c'])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--prompt") && err.contains("offset 2"),
+            "{err}"
+        );
     }
 }

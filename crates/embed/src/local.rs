@@ -75,7 +75,13 @@ impl LocalEmbedder {
             normalized: st.normalize,
             max_tokens: st.max_seq_length,
         };
-        Ok(Self { model, tokenizer, info, config, device })
+        Ok(Self {
+            model,
+            tokenizer,
+            info,
+            config,
+            device,
+        })
     }
 
     /// Token ids of `text` after truncation (what the model actually sees).

@@ -63,8 +63,11 @@ impl SentenceTransformerDir {
         let pooling_path = dir.join("1_Pooling/config.json");
         let pooling = if pooling_path.exists() {
             let p: PoolingConfig = read_json(&pooling_path)?;
-            match (p.pooling_mode_mean_tokens, p.pooling_mode_cls_token, p.pooling_mode_max_tokens)
-            {
+            match (
+                p.pooling_mode_mean_tokens,
+                p.pooling_mode_cls_token,
+                p.pooling_mode_max_tokens,
+            ) {
                 _ if p.pooling_mode_mean_sqrt_len_tokens => {
                     return Err(Error::model(
                         &pooling_path,
@@ -106,6 +109,12 @@ impl SentenceTransformerDir {
                 return Err(Error::model(dir.join(file), "missing", HINT));
             }
         }
-        Ok(Self { dir: dir.to_path_buf(), bert, pooling, normalize, max_seq_length })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            bert,
+            pooling,
+            normalize,
+            max_seq_length,
+        })
     }
 }

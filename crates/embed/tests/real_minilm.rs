@@ -16,7 +16,9 @@ struct Fixture {
 
 #[test]
 fn reproduces_sentence_transformers() {
-    let Some(dir) = vec2prompt_core::testing::real_model("all-MiniLM-L6-v2") else { return };
+    let Some(dir) = vec2prompt_core::testing::real_model("all-MiniLM-L6-v2") else {
+        return;
+    };
     let fixture: Fixture =
         serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
     assert!(fixture.how.contains("sentence-transformers"));
@@ -33,5 +35,8 @@ fn reproduces_sentence_transformers() {
     }
     // The long sentence really was truncated at the model's limit.
     let long = fixture.sentences.iter().max_by_key(|s| s.len()).unwrap();
-    assert_eq!(embedder.tokenize(long).unwrap().len(), fixture.max_seq_length);
+    assert_eq!(
+        embedder.tokenize(long).unwrap().len(),
+        fixture.max_seq_length
+    );
 }

@@ -2,16 +2,14 @@ use vec2prompt_core::GenerationParams;
 use vec2prompt_llm::{LocalLlm, LocalLlmConfig, WeightFormat};
 fn main() {
     let p = std::path::PathBuf::from(std::env::args().nth(1).unwrap());
-    for f in [WeightFormat::Native, WeightFormat::Q8_0, WeightFormat::F32, WeightFormat::Auto] {
-        let llm = LocalLlm::load(&p, LocalLlmConfig { weights: f, max_batch: 64 }).unwrap();
-        let ids = llm.prompt_ids("Write a long story about a dragon who learns to code.").unwrap();
-        for b in [1usize, 8, 32] {
-            let prompts = vec![ids.clone(); b];
-            let params = GenerationParams { max_new_tokens: 64, ..Default::default() };
-            let t = std::time::Instant::now();
-            llm.generate_ids(&prompts, &params, true).unwrap();
-            let dt = t.elapsed().as_secs_f64();
-            println!("{f:?} batch {b}: {:.1} tok/s (incl prefill)", (b * 64) as f64 / dt);
-        }
-    }
+    let f: WeightFormat = std::env::args().nth(2).unwrap().parse().unwrap();
+    let b: usize = std::env::args().nth(3).unwrap().parse().unwrap();
+    let llm = LocalLlm::load(&p, LocalLlmConfig { weights: f, max_batch: 64 }).unwrap();
+    let ids = llm.prompt_ids("Write a long story about a dragon who learns to code.").unwrap();
+    let prompts = vec![ids.clone(); b];
+    let params = GenerationParams { max_new_tokens: 128, ..Default::default() };
+    let t = std::time::Instant::now();
+    llm.generate_ids(&prompts, &params, true).unwrap();
+    let dt = t.elapsed().as_secs_f64();
+    println!("{f:?} batch {b}: {:.1} tok/s (incl prefill)", (b * 128) as f64 / dt);
 }

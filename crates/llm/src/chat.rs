@@ -30,12 +30,24 @@ impl ChatTemplate {
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
         let mut env = Environment::new();
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
         env.add_template_owned("chat", source.to_string())
-            .map_err(|e| Error::invalid("tokenizer.chat_template", format!("cannot compile: {e}")))?;
-        Ok(Self { env, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
+            .map_err(|e| {
+                Error::invalid("tokenizer.chat_template", format!("cannot compile: {e}"))
+            })?;
+        Ok(Self {
+            env,
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+        })
     }
 
     /// Renders `messages`, ending with the assistant's turn opener.
@@ -63,7 +75,12 @@ mod tests {
     #[test]
     fn renders_smollm2_template_like_transformers() {
         let t = ChatTemplate::new(SMOLLM2, "<|im_start|>", "<|im_end|>").unwrap();
-        let s = t.render(&[Message { role: "user", content: "Hi there" }]).unwrap();
+        let s = t
+            .render(&[Message {
+                role: "user",
+                content: "Hi there",
+            }])
+            .unwrap();
         assert_eq!(
             s,
             "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n"
@@ -73,7 +90,14 @@ mod tests {
     #[test]
     fn python_methods_work_and_bad_templates_error() {
         let t = ChatTemplate::new("{{ messages[0]['content'].strip() }}", "", "").unwrap();
-        assert_eq!(t.render(&[Message { role: "user", content: "  x  " }]).unwrap(), "x");
+        assert_eq!(
+            t.render(&[Message {
+                role: "user",
+                content: "  x  "
+            }])
+            .unwrap(),
+            "x"
+        );
         assert!(ChatTemplate::new("{% for %}", "", "").is_err());
         let t = ChatTemplate::new("{{ raise_exception('no') }}", "", "").unwrap();
         assert!(t.render(&[]).is_err());

@@ -28,7 +28,7 @@ impl GgufFile {
         let mut reader = File::open(path).map_err(|e| Error::model(path, e.to_string(), HINT))?;
         let len = reader.metadata().map_err(|e| Error::io(path, e))?.len();
         let content = Content::read(&mut reader)
-            .map_err(|e| Error::model(path, format!("not a valid GGUF file ({e})"), HINT))?;
+            .map_err(|e| Error::model(path, format!("not a valid GGUF file: {e}"), HINT))?;
         for (name, info) in &content.tensor_infos {
             let elems = info.shape.elem_count();
             let bytes = elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
@@ -43,14 +43,19 @@ impl GgufFile {
                 ));
             }
         }
-        Ok(Self { path: path.to_path_buf(), content, reader })
+        Ok(Self {
+            path: path.to_path_buf(),
+            content,
+            reader,
+        })
     }
 
     /// A required metadata value.
     pub fn get(&self, key: &str) -> Result<&Value> {
-        self.content.metadata.get(key).ok_or_else(|| {
-            Error::model(&self.path, format!("metadata key {key} is missing"), HINT)
-        })
+        self.content
+            .metadata
+            .get(key)
+            .ok_or_else(|| Error::model(&self.path, format!("metadata key {key} is missing"), HINT))
     }
 
     /// A required unsigned integer metadata value.
@@ -66,12 +71,17 @@ impl GgufFile {
     /// A required float metadata value.
     pub fn get_f32(&self, key: &str) -> Result<f32> {
         let v = self.get(key)?;
-        v.to_f32().or_else(|_| v.to_f64().map(|x| x as f32)).map_err(|e| self.bad(key, e))
+        v.to_f32()
+            .or_else(|_| v.to_f64().map(|x| x as f32))
+            .map_err(|e| self.bad(key, e))
     }
 
     /// A required string metadata value.
     pub fn get_str(&self, key: &str) -> Result<&str> {
-        self.get(key)?.to_string().map(|s| s.as_str()).map_err(|e| self.bad(key, e))
+        self.get(key)?
+            .to_string()
+            .map(|s| s.as_str())
+            .map_err(|e| self.bad(key, e))
     }
 
     /// An error about metadata key `key`.
@@ -85,9 +95,15 @@ impl GgufFile {
         name: &str,
         device: &candle_core::Device,
     ) -> Result<candle_core::quantized::QTensor> {
-        self.content.tensor(&mut self.reader, name, device).map_err(|e| {
-            Error::model(&self.path, format!("tensor {name} cannot be read ({e})"), HINT)
-        })
+        self.content
+            .tensor(&mut self.reader, name, device)
+            .map_err(|e| {
+                Error::model(
+                    &self.path,
+                    format!("tensor {name} cannot be read ({e})"),
+                    HINT,
+                )
+            })
     }
 
     /// Whether the file has a tensor called `name`.

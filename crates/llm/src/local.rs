@@ -20,7 +20,10 @@ pub struct LocalLlmConfig {
 
 impl Default for LocalLlmConfig {
     fn default() -> Self {
-        Self { weights: WeightFormat::Auto, max_batch: 32 }
+        Self {
+            weights: WeightFormat::Auto,
+            max_batch: 32,
+        }
     }
 }
 
@@ -64,23 +67,40 @@ impl LocalLlm {
             .and_then(|v| v.to_string().ok().cloned())
             .unwrap_or_else(|| CHATML.to_string());
         let token_text = |id: Option<u32>| {
-            id.and_then(|i| tokenizer.token(i)).unwrap_or_default().to_string()
+            id.and_then(|i| tokenizer.token(i))
+                .unwrap_or_default()
+                .to_string()
         };
         let bos = token_text(tokenizer.bos_id);
         let eos = token_text(tokenizer.stop_ids.first().copied());
-        let template = ChatTemplate::new(&source, &bos, &eos)
-            .map_err(|e| Error::model(path, e.to_string(), "use a GGUF with a valid chat template"))?;
+        let template = ChatTemplate::new(&source, &bos, &eos).map_err(|e| {
+            Error::model(path, e.to_string(), "use a GGUF with a valid chat template")
+        })?;
         let model = Llama::load(&mut file, config.weights)?;
         if tokenizer.tokens.len() > model.config.vocab_size {
-            return Err(Error::model(path, "the tokenizer has more tokens than the embedding matrix", "use another GGUF"));
+            return Err(Error::model(
+                path,
+                "the tokenizer has more tokens than the embedding matrix",
+                "use another GGUF",
+            ));
         }
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
-        let info = LlmInfo { name, context_length: model.config.context_length };
+        let info = LlmInfo {
+            name,
+            context_length: model.config.context_length,
+        };
         let stop_ids = tokenizer.stop_ids.clone();
-        Ok(Self { model, tokenizer, template, info, config, stop_ids })
+        Ok(Self {
+            model,
+            tokenizer,
+            template,
+            info,
+            config,
+            stop_ids,
+        })
     }
 
     /// The model's tokenizer.
@@ -95,12 +115,15 @@ impl LocalLlm {
 
     /// Token ids of `prompt` sent as the single user turn, through the chat template.
     pub fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
-        let text = self.template.render(&[Message { role: "user", content: prompt }])?;
+        let text = self.template.render(&[Message {
+            role: "user",
+            content: prompt,
+        }])?;
         let mut ids = self.tokenizer.encode(&text)?;
-        if let (true, Some(bos)) = (self.tokenizer.add_bos, self.tokenizer.bos_id) {
-            if ids.first() != Some(&bos) {
-                ids.insert(0, bos);
-            }
+        if let (true, Some(bos)) = (self.tokenizer.add_bos, self.tokenizer.bos_id)
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
         }
         Ok(ids)
     }
@@ -152,7 +175,9 @@ impl LocalLlm {
             self.run_wave(prompts, &mut seqs, wave, params.max_new_tokens, ignore_stop)
                 .map_err(|e| Error::backend(&self.info.name, e))?;
         }
-        let mut out: Vec<Vec<TokenAnswer>> = (0..prompts.len()).map(|_| Vec::with_capacity(params.n)).collect();
+        let mut out: Vec<Vec<TokenAnswer>> = (0..prompts.len())
+            .map(|_| Vec::with_capacity(params.n))
+            .collect();
         for s in seqs {
             debug_assert_eq!(out[s.prompt].len(), s.sample);
             let finish = s.finish.unwrap_or(FinishReason::Length);
@@ -169,7 +194,11 @@ impl LocalLlm {
         max_new: usize,
         ignore_stop: bool,
     ) -> candle_core::Result<()> {
-        let longest = wave.iter().map(|&i| prompts[seqs[i].prompt].len()).max().unwrap_or(0);
+        let longest = wave
+            .iter()
+            .map(|&i| prompts[seqs[i].prompt].len())
+            .max()
+            .unwrap_or(0);
         let mut pads: Vec<usize> = Vec::with_capacity(wave.len());
         let mut rows: Vec<Vec<u32>> = Vec::with_capacity(wave.len());
         for &i in wave {
@@ -232,11 +261,18 @@ impl Llm for LocalLlm {
         &self.info
     }
 
-    fn generate(&self, prompts: &[String], params: &GenerationParams) -> Result<Vec<Vec<Generation>>> {
+    fn generate(
+        &self,
+        prompts: &[String],
+        params: &GenerationParams,
+    ) -> Result<Vec<Vec<Generation>>> {
         let mut ids = Vec::with_capacity(prompts.len());
         for (i, p) in prompts.iter().enumerate() {
             if p.trim().is_empty() {
-                return Err(Error::invalid(format!("prompts[{i}]"), "the prompt is empty"));
+                return Err(Error::invalid(
+                    format!("prompts[{i}]"),
+                    "the prompt is empty",
+                ));
             }
             ids.push(self.prompt_ids(p)?);
         }
@@ -244,7 +280,11 @@ impl Llm for LocalLlm {
         answers
             .into_iter()
             .zip(&ids)
-            .map(|(list, p)| list.into_iter().map(|a| self.to_generation(p.len(), a)).collect())
+            .map(|(list, p)| {
+                list.into_iter()
+                    .map(|a| self.to_generation(p.len(), a))
+                    .collect()
+            })
             .collect()
     }
 }

@@ -28,16 +28,20 @@ impl Sampler {
             Sampling::Sample { seed, .. } => stream_seed(seed, stream),
             Sampling::Greedy => 0,
         };
-        Self { sampling, rng: StdRng::seed_from_u64(seed), probs: Vec::new() }
+        Self {
+            sampling,
+            rng: StdRng::seed_from_u64(seed),
+            probs: Vec::new(),
+        }
     }
 
     /// The next token given the logits of the last position.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         match self.sampling {
             Sampling::Greedy => argmax(logits),
-            Sampling::Sample { temperature, top_p, .. } => {
-                self.sample_top_p(logits, temperature as f32, top_p as f32)
-            }
+            Sampling::Sample {
+                temperature, top_p, ..
+            } => self.sample_top_p(logits, temperature as f32, top_p as f32),
         }
     }
 
@@ -60,7 +64,8 @@ impl Sampler {
         let mut k = 64.min(n);
         let nucleus = loop {
             if k < n {
-                self.probs.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+                self.probs
+                    .select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
             }
             self.probs[..k].sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
             let mut mass = 0f32;
@@ -115,11 +120,25 @@ mod tests {
     fn top_p_keeps_only_the_nucleus_and_is_seeded() {
         // Token 0 holds ~88% of the mass; with top_p = 0.5 it is the whole nucleus.
         let logits = [4.0, 2.0, 0.0, -1.0];
-        let mut s = Sampler::new(Sampling::Sample { temperature: 1.0, top_p: 0.5, seed: 7 }, 0);
+        let mut s = Sampler::new(
+            Sampling::Sample {
+                temperature: 1.0,
+                top_p: 0.5,
+                seed: 7,
+            },
+            0,
+        );
         assert!((0..100).all(|_| s.sample(&logits) == 0));
         // With top_p = 1 other tokens appear; the same seed gives the same draws.
         let draws = |seed| {
-            let mut s = Sampler::new(Sampling::Sample { temperature: 2.0, top_p: 1.0, seed }, 3);
+            let mut s = Sampler::new(
+                Sampling::Sample {
+                    temperature: 2.0,
+                    top_p: 1.0,
+                    seed,
+                },
+                3,
+            );
             (0..200).map(|_| s.sample(&logits)).collect::<Vec<_>>()
         };
         let a = draws(1);
@@ -130,11 +149,24 @@ mod tests {
 
     #[test]
     fn top_p_over_a_large_vocabulary_matches_a_full_sort() {
-        let logits: Vec<f32> = (0..5000).map(|i| ((i * 7919) % 1000) as f32 / 100.0).collect();
-        let mut s = Sampler::new(Sampling::Sample { temperature: 1.0, top_p: 0.9, seed: 1 }, 0);
+        let logits: Vec<f32> = (0..5000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 100.0)
+            .collect();
+        let mut s = Sampler::new(
+            Sampling::Sample {
+                temperature: 1.0,
+                top_p: 0.9,
+                seed: 1,
+            },
+            0,
+        );
         // Every draw must come from the exact nucleus computed by a full sort.
         let max = logits.iter().copied().fold(f32::MIN, f32::max);
-        let mut p: Vec<(f32, usize)> = logits.iter().enumerate().map(|(i, &l)| ((l - max).exp(), i)).collect();
+        let mut p: Vec<(f32, usize)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| ((l - max).exp(), i))
+            .collect();
         let total: f32 = p.iter().map(|x| x.0).sum();
         p.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut mass = 0.0;

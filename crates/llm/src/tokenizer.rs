@@ -42,8 +42,7 @@ fn strings(file: &GgufFile, key: &str) -> Result<Vec<String>> {
 }
 
 fn pre_tokenizer(pre: &str) -> serde_json::Value {
-    let byte_level =
-        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
     match pre {
         "smollm" | "starcoder" | "refact" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Digits", "individual_digits": true}, byte_level]}),
@@ -58,7 +57,9 @@ impl GgufTokenizer {
         if model != "gpt2" {
             return Err(Error::model(
                 &file.path,
-                format!("tokenizer.ggml.model = {model:?} is not supported (only byte-level BPE, \"gpt2\")"),
+                format!(
+                    "tokenizer.ggml.model = {model:?} is not supported (only byte-level BPE, \"gpt2\")"
+                ),
                 "use a model with a byte-level BPE tokenizer (SmolLM2, Llama 3, Qwen 2)",
             ));
         }
@@ -69,13 +70,19 @@ impl GgufTokenizer {
                 .to_vec()
                 .map_err(|e| file.bad("tokenizer.ggml.token_type", e))?
                 .iter()
-                .map(|t| t.to_i32().map_err(|e| file.bad("tokenizer.ggml.token_type", e)))
+                .map(|t| {
+                    t.to_i32()
+                        .map_err(|e| file.bad("tokenizer.ggml.token_type", e))
+                })
                 .collect::<Result<_>>()?,
             None => vec![1; tokens.len()],
         };
         let pre = file.get_str("tokenizer.ggml.pre").unwrap_or("default");
-        let vocab: serde_json::Map<String, serde_json::Value> =
-            tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
+        let vocab: serde_json::Map<String, serde_json::Value> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), json!(i)))
+            .collect();
         let added: Vec<serde_json::Value> = types
             .iter()
             .enumerate()
@@ -100,7 +107,11 @@ impl GgufTokenizer {
                       "vocab": vocab, "merges": merges},
         });
         let inner = Tokenizer::from_str(&spec.to_string()).map_err(|e| {
-            Error::model(&file.path, format!("tokenizer metadata is invalid: {e}"), "use another GGUF")
+            Error::model(
+                &file.path,
+                format!("tokenizer metadata is invalid: {e}"),
+                "use another GGUF",
+            )
         })?;
         let id = |key: &str| file.content.metadata.get(key).and_then(|v| v.to_u32().ok());
         let bos_id = id("tokenizer.ggml.bos_token_id");
@@ -112,11 +123,17 @@ impl GgufTokenizer {
             .unwrap_or(false);
         let mut stop_ids: Vec<u32> = id("tokenizer.ggml.eos_token_id").into_iter().collect();
         stop_ids.extend(id("tokenizer.ggml.eot_token_id"));
-        for marker in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "</s>"] {
-            if let Some(i) = tokens.iter().position(|t| t == marker) {
-                if types.get(i) == Some(&TOKEN_TYPE_CONTROL) {
-                    stop_ids.push(i as u32);
-                }
+        for marker in [
+            "<|im_end|>",
+            "<|endoftext|>",
+            "<|eot_id|>",
+            "<end_of_turn>",
+            "</s>",
+        ] {
+            if let Some(i) = tokens.iter().position(|t| t == marker)
+                && types.get(i) == Some(&TOKEN_TYPE_CONTROL)
+            {
+                stop_ids.push(i as u32);
             }
         }
         stop_ids.sort_unstable();
@@ -128,7 +145,13 @@ impl GgufTokenizer {
                 "use a GGUF with tokenizer.ggml.eos_token_id",
             ));
         }
-        Ok(Self { inner, bos_id, add_bos, stop_ids, tokens })
+        Ok(Self {
+            inner,
+            bos_id,
+            add_bos,
+            stop_ids,
+            tokens,
+        })
     }
 
     /// Token ids of `text`; special markers in the text become their control tokens.
@@ -142,7 +165,9 @@ impl GgufTokenizer {
 
     /// Text of `ids`, without special tokens.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner.decode(ids, true).map_err(|e| Error::backend("GGUF tokenizer", e))
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| Error::backend("GGUF tokenizer", e))
     }
 
     /// The text of token `id`, if it exists.

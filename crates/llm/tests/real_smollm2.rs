@@ -35,7 +35,8 @@ struct Fixture {
 #[test]
 fn tokenizer_matches_reference_ids() {
     let Some(llm) = llm() else { return };
-    let fixture: Fixture = serde_json::from_str(include_str!("fixtures/smollm2_token_ids.json")).unwrap();
+    let fixture: Fixture =
+        serde_json::from_str(include_str!("fixtures/smollm2_token_ids.json")).unwrap();
     assert!(fixture.how.contains("GGUF loader"));
     assert!(fixture.cases.len() >= 12);
     for case in &fixture.cases {
@@ -53,17 +54,31 @@ fn chat_prompt_uses_the_models_template() {
     let Some(llm) = llm() else { return };
     let ids = llm.prompt_ids("What is 2+2?").unwrap();
     let text = llm.tokenizer().inner.decode(&ids, false).unwrap();
-    assert!(text.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"), "{text}");
-    assert!(text.ends_with("<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"), "{text}");
+    assert!(
+        text.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"),
+        "{text}"
+    );
 }
 
 #[test]
 fn greedy_answer_is_sensible_and_stops() {
     let Some(llm) = llm() else { return };
-    let g = llm.answer("What is the capital of France?", &GenerationParams::default()).unwrap();
+    let g = llm
+        .answer(
+            "What is the capital of France?",
+            &GenerationParams::default(),
+        )
+        .unwrap();
     // Quantized activations make the exact words depend on the weight format; any working
     // model answers about France, a broken one produces unrelated tokens.
-    assert!(g.text.contains("Paris") || g.text.contains("France"), "{g:?}");
+    assert!(
+        g.text.contains("Paris") || g.text.contains("France"),
+        "{g:?}"
+    );
     assert_eq!(g.finish_reason, FinishReason::Stop);
     assert!(g.completion_tokens < 128);
 }
@@ -76,27 +91,54 @@ fn left_padded_batch_matches_single_sequences() {
     let llm = llm().unwrap();
     // f32 weights: no activation quantization, so any difference comes from the batching.
     let model = Llama::load(&mut GgufFile::open(&path).unwrap(), WeightFormat::F32).unwrap();
-    let prompts: Vec<Vec<u32>> = ["Name a color.", "Give three tips for staying healthy, with details."]
-        .iter()
-        .map(|p| llm.prompt_ids(p).unwrap())
-        .collect();
+    let prompts: Vec<Vec<u32>> = [
+        "Name a color.",
+        "Give three tips for staying healthy, with details.",
+    ]
+    .iter()
+    .map(|p| llm.prompt_ids(p).unwrap())
+    .collect();
     let longest = prompts.iter().map(|p| p.len()).max().unwrap();
     let pads: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
     let rows: Vec<Vec<u32>> = prompts
         .iter()
         .zip(&pads)
-        .map(|(p, &pad)| std::iter::repeat_n(0, pad).chain(p.iter().copied()).collect())
+        .map(|(p, &pad)| {
+            std::iter::repeat_n(0, pad)
+                .chain(p.iter().copied())
+                .collect()
+        })
         .collect();
     let mut cache = model.new_cache(2, longest + 2).unwrap();
-    let prefill = model.forward(&rows, &pads, &mut cache).unwrap().to_vec2::<f32>().unwrap();
+    let prefill = model
+        .forward(&rows, &pads, &mut cache)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let next = vec![vec![504u32], vec![504u32]];
-    let step = model.forward(&next, &pads, &mut cache).unwrap().to_vec2::<f32>().unwrap();
+    let step = model
+        .forward(&next, &pads, &mut cache)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     for (i, p) in prompts.iter().enumerate() {
         let mut single = model.new_cache(1, p.len() + 2).unwrap();
-        let a = model.forward(&[p.clone()], &[0], &mut single).unwrap().to_vec2::<f32>().unwrap();
-        let b = model.forward(&[vec![504]], &[0], &mut single).unwrap().to_vec2::<f32>().unwrap();
+        let a = model
+            .forward(std::slice::from_ref(p), &[0], &mut single)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let b = model
+            .forward(&[vec![504]], &[0], &mut single)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         for (batched, alone) in [(&prefill[i], &a[0]), (&step[i], &b[0])] {
-            let diff = batched.iter().zip(alone).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            let diff = batched
+                .iter()
+                .zip(alone)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
             assert!(diff < 1e-2, "row {i}: batched logits differ by {diff}");
         }
     }
@@ -105,12 +147,23 @@ fn left_padded_batch_matches_single_sequences() {
 #[test]
 fn batch_answers_every_prompt_in_order() {
     let Some(llm) = llm() else { return };
-    let prompts: Vec<String> =
-        ["What is the capital of France?", "Name a color.", "Count from 1 to 5."].map(String::from).to_vec();
-    let params = GenerationParams { max_new_tokens: 24, ..Default::default() };
+    let prompts: Vec<String> = [
+        "What is the capital of France?",
+        "Name a color.",
+        "Count from 1 to 5.",
+    ]
+    .map(String::from)
+    .to_vec();
+    let params = GenerationParams {
+        max_new_tokens: 24,
+        ..Default::default()
+    };
     let batched = llm.generate(&prompts, &params).unwrap();
     assert_eq!(batched.len(), 3);
-    assert!(batched[0][0].text.contains("France") || batched[0][0].text.contains("Paris"), "{batched:?}");
+    assert!(
+        batched[0][0].text.contains("France") || batched[0][0].text.contains("Paris"),
+        "{batched:?}"
+    );
     assert!(batched[2][0].text.contains('3'), "{batched:?}");
 }
 
@@ -119,7 +172,11 @@ fn seeded_samples_are_reproducible_and_n_per_prompt() {
     let Some(llm) = llm() else { return };
     let params = GenerationParams {
         max_new_tokens: 16,
-        sampling: Sampling::Sample { temperature: 0.9, top_p: 0.95, seed: 42 },
+        sampling: Sampling::Sample {
+            temperature: 0.9,
+            top_p: 0.95,
+            seed: 42,
+        },
         n: 3,
     };
     let prompts = vec!["Write a short poem about the sea.".to_string()];
@@ -127,7 +184,10 @@ fn seeded_samples_are_reproducible_and_n_per_prompt() {
     let b = llm.generate(&prompts, &params).unwrap();
     assert_eq!(a, b);
     assert_eq!(a[0].len(), 3);
-    assert!(a[0].iter().any(|g| g.text != a[0][0].text), "3 samples were identical: {a:?}");
+    assert!(
+        a[0].iter().any(|g| g.text != a[0][0].text),
+        "3 samples were identical: {a:?}"
+    );
     assert!(a[0].iter().all(|g| g.completion_tokens <= 16));
 }
 
@@ -136,11 +196,19 @@ fn weight_formats_agree_on_next_token_logits() {
     use vec2prompt_llm::gguf::GgufFile;
     use vec2prompt_llm::llama::Llama;
     let Some(path) = gguf() else { return };
-    let ids = llm().unwrap().prompt_ids("What is the capital of France?").unwrap();
+    let ids = llm()
+        .unwrap()
+        .prompt_ids("What is the capital of France?")
+        .unwrap();
     let logits = |format| {
         let model = Llama::load(&mut GgufFile::open(&path).unwrap(), format).unwrap();
         let mut cache = model.new_cache(1, ids.len()).unwrap();
-        model.forward(&[ids.clone()], &[0], &mut cache).unwrap().to_vec2::<f32>().unwrap().remove(0)
+        model
+            .forward(std::slice::from_ref(&ids), &[0], &mut cache)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()
+            .remove(0)
     };
     let exact = logits(WeightFormat::F32);
     for format in [WeightFormat::Native, WeightFormat::Q8_0] {
@@ -153,8 +221,17 @@ fn weight_formats_agree_on_next_token_logits() {
 fn overlong_prompt_is_a_clear_error() {
     let Some(llm) = llm() else { return };
     let long = "word ".repeat(9000);
-    let err = llm.answer(&long, &GenerationParams::default()).unwrap_err().to_string();
-    assert!(err.contains("exceeds the model's context of 8192 tokens"), "{err}");
-    let err = llm.answer("  ", &GenerationParams::default()).unwrap_err().to_string();
+    let err = llm
+        .answer(&long, &GenerationParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("exceeds the model's context of 8192 tokens"),
+        "{err}"
+    );
+    let err = llm
+        .answer("  ", &GenerationParams::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("empty"), "{err}");
 }

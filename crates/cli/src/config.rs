@@ -1,0 +1,156 @@
+//! Resolving where the models are and how to run them: flags and environment variables
+//! (handled by clap) override the YAML config file, which overrides the defaults under
+//! `$VEC2PROMPT_HOME`.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use vec2prompt_embed::{LocalEmbedder, LocalEmbedderConfig};
+use vec2prompt_llm::{LocalLlm, LocalLlmConfig, WeightFormat};
+use vec2prompt_models::{DEFAULT_EMBEDDER, DEFAULT_LLM, Home, ModelSpec};
+
+/// Options shared by every command that loads models.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Home directory for models and caches [default: ~/.cache/vec2prompt].
+    #[clap(long, env = "VEC2PROMPT_HOME", global = true)]
+    pub home: Option<PathBuf>,
+    /// YAML config file [default: $VEC2PROMPT_HOME/config.yaml if it exists].
+    #[clap(long, env = "VEC2PROMPT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Sentence-transformers model directory [default: the fetched all-MiniLM-L6-v2].
+    #[clap(long, env = "VEC2PROMPT_EMBEDDER", global = true)]
+    pub embedder: Option<PathBuf>,
+    /// GGUF chat model file [default: the fetched SmolLM2-135M-Instruct Q4_1].
+    #[clap(long, env = "VEC2PROMPT_LLM", global = true)]
+    pub llm: Option<PathBuf>,
+    /// How the LLM's weights are held: native (as in the file), q8_0 (requantized),
+    /// f32 (dequantized) or auto (q8_0 for few rows, f32 for many).
+    #[clap(long, env = "VEC2PROMPT_LLM_WEIGHTS", global = true)]
+    pub llm_weights: Option<String>,
+    /// Most sequences the LLM decodes in one forward pass.
+    #[clap(long, env = "VEC2PROMPT_LLM_MAX_BATCH", global = true)]
+    pub llm_max_batch: Option<usize>,
+    /// Texts per embedder forward pass.
+    #[clap(long, env = "VEC2PROMPT_EMBED_BATCH", global = true)]
+    pub embed_batch: Option<usize>,
+}
+
+/// The YAML config file (`config.yaml`); every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Sentence-transformers model directory.
+    pub embedder: Option<PathBuf>,
+    /// GGUF chat model file.
+    pub llm: Option<PathBuf>,
+    /// LLM weight format (native, q8_0, f32, auto).
+    pub llm_weights: Option<String>,
+    /// Most sequences per LLM forward pass.
+    pub llm_max_batch: Option<usize>,
+    /// Texts per embedder forward pass.
+    pub embed_batch: Option<usize>,
+}
+
+/// Fully resolved settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Embedder directory.
+    pub embedder: PathBuf,
+    /// LLM file.
+    pub llm: PathBuf,
+    /// LLM settings.
+    pub llm_config: LocalLlmConfig,
+    /// Embedder settings.
+    pub embed_config: LocalEmbedderConfig,
+}
+
+impl Config {
+    /// Merges flags/env, the config file and defaults.
+    pub fn resolve(args: &GlobalArgs) -> Result<Self> {
+        let home = args
+            .home
+            .clone()
+            .map(Home::new)
+            .unwrap_or_else(Home::from_env);
+        let file = match &args.config {
+            Some(p) => read_config(p)?,
+            None => {
+                let p = home.root.join("config.yaml");
+                if p.exists() {
+                    read_config(&p)?
+                } else {
+                    FileConfig::default()
+                }
+            }
+        };
+        let embedder = args
+            .embedder
+            .clone()
+            .or(file.embedder)
+            .unwrap_or_else(|| vec2prompt_models::fetch::entry_path(&home, DEFAULT_EMBEDDER));
+        let llm = args
+            .llm
+            .clone()
+            .or(file.llm)
+            .unwrap_or_else(|| vec2prompt_models::fetch::entry_path(&home, DEFAULT_LLM));
+        let weights: WeightFormat = match args.llm_weights.clone().or(file.llm_weights) {
+            Some(s) => s.parse().context("--llm-weights")?,
+            None => LocalLlmConfig::default().weights,
+        };
+        let max_batch = args
+            .llm_max_batch
+            .or(file.llm_max_batch)
+            .unwrap_or(LocalLlmConfig::default().max_batch);
+        let embed_batch = args
+            .embed_batch
+            .or(file.embed_batch)
+            .unwrap_or(LocalEmbedderConfig::default().batch_size);
+        if max_batch == 0 || embed_batch == 0 {
+            bail!("--llm-max-batch and --embed-batch must be at least 1");
+        }
+        Ok(Self {
+            embedder,
+            llm,
+            llm_config: LocalLlmConfig { weights, max_batch },
+            embed_config: LocalEmbedderConfig {
+                batch_size: embed_batch,
+            },
+        })
+    }
+
+    /// Loads the embedder, explaining how to get it if it is missing.
+    pub fn load_embedder(&self) -> Result<LocalEmbedder> {
+        require(&self.embedder, DEFAULT_EMBEDDER, "--embedder")?;
+        Ok(LocalEmbedder::load(
+            &self.embedder,
+            self.embed_config.clone(),
+        )?)
+    }
+
+    /// Loads the LLM, explaining how to get it if it is missing.
+    pub fn load_llm(&self) -> Result<LocalLlm> {
+        require(&self.llm, DEFAULT_LLM, "--llm")?;
+        Ok(LocalLlm::load(&self.llm, self.llm_config.clone())?)
+    }
+}
+
+fn read_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    serde_yaml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+fn require(path: &Path, spec: &ModelSpec, flag: &str) -> Result<()> {
+    if !path.exists() {
+        bail!(
+            "{} not found at {}: run `vec2prompt models fetch` to download the default {}, \
+             or point {flag} (or its environment variable) at your own model",
+            spec.name,
+            path.display(),
+            spec.name
+        );
+    }
+    Ok(())
+}
