@@ -25,8 +25,8 @@ pub struct GlobalArgs {
     /// GGUF chat model file [default: the fetched SmolLM2-135M-Instruct Q4_1].
     #[clap(long, env = "VEC2PROMPT_LLM", global = true)]
     pub llm: Option<PathBuf>,
-    /// How the LLM's weights are held: native (as in the file), q8_0 (requantized),
-    /// f32 (dequantized) or auto (q8_0 for few rows, f32 for many).
+    /// How the LLM's weights are held: q8_0 (requantized to int8, the fast default),
+    /// native (as in the file) or f32 (dequantized, exact).
     #[clap(long, env = "VEC2PROMPT_LLM_WEIGHTS", global = true)]
     pub llm_weights: Option<String>,
     /// Most sequences the LLM decodes in one forward pass.
@@ -45,7 +45,7 @@ pub struct FileConfig {
     pub embedder: Option<PathBuf>,
     /// GGUF chat model file.
     pub llm: Option<PathBuf>,
-    /// LLM weight format (native, q8_0, f32, auto).
+    /// LLM weight format (q8_0, native, f32).
     pub llm_weights: Option<String>,
     /// Most sequences per LLM forward pass.
     pub llm_max_batch: Option<usize>,

@@ -115,7 +115,7 @@ fn bad_input_gives_clear_errors_not_panics() {
         ),
         (
             vec!["--llm-weights".into(), "int3".into(), "embed".into()],
-            "native, q8_0, f32 or auto",
+            "native, q8_0 or f32",
         ),
     ];
     for (args, want) in cases {

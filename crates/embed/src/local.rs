@@ -60,10 +60,14 @@ impl LocalEmbedder {
         let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
             .map_err(|e| model_err(&weights, e))?;
-        // Some exports prefix every tensor with `bert.`; accept both.
-        let model = BertModel::load(vb.clone(), &st.bert)
-            .or_else(|_| BertModel::load(vb.pp("bert"), &st.bert))
-            .map_err(|e| model_err(&weights, e))?;
+        // Some exports prefix every tensor with `bert.`; accept both, and report the
+        // error of the layout the file actually has.
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
+        let model = BertModel::load(vb, &st.bert).map_err(|e| model_err(&weights, e))?;
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -13,6 +13,7 @@ pub mod chat;
 pub mod gguf;
 pub mod llama;
 pub mod local;
+pub mod q8;
 pub mod sampler;
 pub mod tokenizer;
 

@@ -6,8 +6,9 @@
 //! nothing (up to float rounding). One forward pass computes the whole batch.
 
 use crate::gguf::GgufFile;
+use crate::q8::PackedQ8;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{D, DType, Device, Module, Result as CResult, Tensor};
+use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use vec2prompt_core::{Error, Result};
 
 /// How the projection weights are held in memory.
@@ -15,13 +16,12 @@ use vec2prompt_core::{Error, Result};
 pub enum WeightFormat {
     /// As stored in the file (SmolLM2: Q4_1, whose candle kernel on x86 is scalar).
     Native,
-    /// Requantized to Q8_0 at load (SIMD kernels; near-lossless from Q4_1).
+    /// Requantized to int8 per 32 values (Q8_0) at load: the packed AVX-512 VNNI kernel
+    /// where the CPU has it, candle's Q8_0 kernel elsewhere. Near-lossless from Q4_1.
     Q8_0,
-    /// Dequantized to f32 (gemm; fastest for large batches, 4x the memory of Q8_0).
+    /// Dequantized to f32 (gemm): the exact computation on the file's weights, no
+    /// activation quantization; slower than Q8_0 at every batch size here.
     F32,
-    /// Q8_0 for small row counts (decode of a few sequences) and f32 for many rows
-    /// (prefill, large batches): the fastest of both, using both copies' memory.
-    Auto,
 }
 
 impl std::str::FromStr for WeightFormat {
@@ -31,8 +31,10 @@ impl std::str::FromStr for WeightFormat {
             "native" => Ok(Self::Native),
             "q8_0" | "q8" => Ok(Self::Q8_0),
             "f32" => Ok(Self::F32),
-            "auto" => Ok(Self::Auto),
-            _ => Err(Error::invalid("weight format", format!("{s:?}: use native, q8_0, f32 or auto"))),
+            _ => Err(Error::invalid(
+                "weight format",
+                format!("{s:?}: use native, q8_0 or f32"),
+            )),
         }
     }
 }
@@ -60,56 +62,76 @@ pub struct LlamaConfig {
     pub vocab_size: usize,
 }
 
-/// A projection: quantized, dense, or both with a switch on the number of rows.
-struct Linear {
-    quantized: Option<QMatMul>,
-    dense: Option<Tensor>,
-    /// With both present, inputs with at least this many rows use `dense`.
-    dense_min_rows: usize,
+/// A projection `x · Wᵀ` with its weights in one of three kernels' layouts.
+enum Linear {
+    /// Int8 per 32 values, packed for the AVX-512 VNNI kernel ([`PackedQ8`]).
+    Packed(PackedQ8),
+    /// A candle quantized matrix (the file's own type, or Q8_0 without VNNI).
+    Quantized(QMatMul),
+    /// Dequantized f32, multiplied with gemm.
+    Dense(Tensor),
 }
 
-/// Rows at which f32 gemm overtakes the quantized kernels (measured with `vec2prompt bench`).
-const DENSE_MIN_ROWS: usize = 16;
-
 impl Linear {
-    fn new(q: QTensor, format: WeightFormat, dev: &Device) -> CResult<Self> {
-        let float = matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
-        if float || format == WeightFormat::F32 {
-            let dense = Some(q.dequantize(dev)?);
-            return Ok(Self { quantized: None, dense, dense_min_rows: 0 });
-        }
-        let dense = if format == WeightFormat::Auto { Some(q.dequantize(dev)?) } else { None };
-        let quantized = match format {
-            WeightFormat::Native => QMatMul::from_qtensor(q)?,
-            _ if q.dtype() == GgmlDType::Q8_0 => QMatMul::from_qtensor(q)?,
-            _ => QMatMul::from_qtensor(QTensor::quantize(&q.dequantize(dev)?, GgmlDType::Q8_0)?)?,
+    /// Builds one projection from `parts` stacked along the output axis (several parts
+    /// fuse e.g. Q, K and V into one matmul).
+    fn new(mut parts: Vec<QTensor>, format: WeightFormat, dev: &Device) -> CResult<Self> {
+        let dtype = parts[0].dtype();
+        let float = matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
+        let w = if parts.len() == 1 {
+            parts[0].dequantize(dev)?
+        } else {
+            let ws = parts
+                .iter()
+                .map(|p| p.dequantize(dev))
+                .collect::<CResult<Vec<_>>>()?;
+            Tensor::cat(&ws, 0)?
         };
-        Ok(Self { quantized: Some(quantized), dense, dense_min_rows: DENSE_MIN_ROWS })
+        if float || format == WeightFormat::F32 {
+            return Ok(Self::Dense(w));
+        }
+        if format == WeightFormat::Native {
+            // Requantizing the stacked dequantized blocks to their own type is exact:
+            // every block keeps its min/max, hence its scale.
+            let q = match parts.len() {
+                1 => parts.remove(0),
+                _ => QTensor::quantize(&w, dtype)?,
+            };
+            return Ok(Self::Quantized(QMatMul::from_qtensor(q)?));
+        }
+        let (n, k) = w.dims2()?;
+        if let Some(p) = PackedQ8::new(&w.flatten_all()?.to_vec1::<f32>()?, n, k) {
+            return Ok(Self::Packed(p));
+        }
+        let q = if parts.len() == 1 && dtype == GgmlDType::Q8_0 {
+            parts.remove(0)
+        } else {
+            QTensor::quantize(&w, GgmlDType::Q8_0)?
+        };
+        Ok(Self::Quantized(QMatMul::from_qtensor(q)?))
     }
 
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let rows = x.elem_count() / x.dim(D::Minus1)?;
-        match (&self.quantized, &self.dense) {
-            (Some(q), Some(_)) if rows < self.dense_min_rows => q.forward(x),
-            (_, Some(w)) => {
-                let (b, l, k) = x.dims3()?;
-                x.reshape((b * l, k))?.matmul(&w.t()?)?.reshape((b, l, ()))
+        let (b, l, k) = x.dims3()?;
+        match self {
+            Self::Packed(p) => {
+                let xs = x.flatten_all()?.to_vec1::<f32>()?;
+                Tensor::from_vec(p.matmul(&xs, b * l), (b, l, p.n()), x.device())
             }
-            (Some(q), None) => q.forward(x),
-            (None, None) => candle_core::bail!("linear layer without weights"),
+            Self::Quantized(q) => q.forward(x),
+            Self::Dense(w) => x.reshape((b * l, k))?.matmul(&w.t()?)?.reshape((b, l, ())),
         }
     }
 }
 
 struct Block {
     attn_norm: Tensor,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
+    /// Q, K and V projections fused into one matmul.
+    qkv: Linear,
     wo: Linear,
     ffn_norm: Tensor,
-    gate: Linear,
-    up: Linear,
+    /// Gate and up projections fused into one matmul.
+    gate_up: Linear,
     down: Linear,
 }
 
@@ -134,7 +156,9 @@ impl KvCache {
 
     /// Keeps only the batch rows in `keep` (in that order), e.g. after sequences finish.
     pub fn retain_rows(&mut self, keep: &[u32]) -> CResult<()> {
-        let Some((k0, _)) = self.layers.first() else { return Ok(()) };
+        let Some((k0, _)) = self.layers.first() else {
+            return Ok(());
+        };
         let idx = Tensor::new(keep, k0.device())?;
         for (k, v) in self.layers.iter_mut() {
             *k = k.index_select(&idx, 0)?;
@@ -158,7 +182,11 @@ pub struct Llama {
 }
 
 fn md_err(file: &GgufFile, e: candle_core::Error) -> Error {
-    Error::model(&file.path, format!("cannot build the model: {e}"), "the GGUF file may be damaged")
+    Error::model(
+        &file.path,
+        format!("cannot build the model: {e}"),
+        "the GGUF file may be damaged",
+    )
 }
 
 impl Llama {
@@ -179,7 +207,9 @@ impl Llama {
         let config = LlamaConfig {
             n_layer: file.get_usize(&key("block_count"))?,
             n_head,
-            n_kv_head: file.get_usize(&key("attention.head_count_kv")).unwrap_or(n_head),
+            n_kv_head: file
+                .get_usize(&key("attention.head_count_kv"))
+                .unwrap_or(n_head),
             head_dim,
             hidden,
             rms_eps: file.get_f32(&key("attention.layer_norm_rms_epsilon"))? as f64,
@@ -187,8 +217,16 @@ impl Llama {
             context_length: file.get_usize(&key("context_length")).unwrap_or(2048),
             vocab_size: 0,
         };
-        if n_head == 0 || config.n_kv_head == 0 || n_head % config.n_kv_head != 0 || hidden % n_head != 0 {
-            return Err(Error::model(&file.path, "inconsistent head counts in metadata", "use another GGUF"));
+        if n_head == 0
+            || config.n_kv_head == 0
+            || n_head % config.n_kv_head != 0
+            || hidden % n_head != 0
+        {
+            return Err(Error::model(
+                &file.path,
+                "inconsistent head counts in metadata",
+                "use another GGUF",
+            ));
         }
         let dev = Device::Cpu;
         let emb_q = file.tensor("token_embd.weight", &dev)?;
@@ -199,26 +237,53 @@ impl Llama {
         } else {
             emb_q // tied embeddings
         };
-        let output = Linear::new(output_q, format, &dev).map_err(|e| md_err(file, e))?;
-        let norm = file.tensor("output_norm.weight", &dev)?.dequantize(&dev).map_err(|e| md_err(file, e))?;
+        let output = Linear::new(vec![output_q], format, &dev).map_err(|e| md_err(file, e))?;
+        let norm = file
+            .tensor("output_norm.weight", &dev)?
+            .dequantize(&dev)
+            .map_err(|e| md_err(file, e))?;
         let mut blocks = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
-            let mut lin = |name: &str| -> Result<Linear> {
-                let t = file.tensor(&format!("blk.{i}.{name}.weight"), &dev)?;
-                Linear::new(t, format, &dev).map_err(|e| md_err(file, e))
+            let mut lin = |names: &[&str]| -> Result<Linear> {
+                let parts = names
+                    .iter()
+                    .map(|name| file.tensor(&format!("blk.{i}.{name}.weight"), &dev))
+                    .collect::<Result<Vec<_>>>()?;
+                Linear::new(parts, format, &dev).map_err(|e| md_err(file, e))
             };
-            let (wq, wk, wv, wo) = (lin("attn_q")?, lin("attn_k")?, lin("attn_v")?, lin("attn_output")?);
-            let (gate, up, down) = (lin("ffn_gate")?, lin("ffn_up")?, lin("ffn_down")?);
+            let qkv = lin(&["attn_q", "attn_k", "attn_v"])?;
+            let wo = lin(&["attn_output"])?;
+            let gate_up = lin(&["ffn_gate", "ffn_up"])?;
+            let down = lin(&["ffn_down"])?;
             let mut vec = |name: &str| -> Result<Tensor> {
                 file.tensor(&format!("blk.{i}.{name}.weight"), &dev)?
                     .dequantize(&dev)
                     .map_err(|e| md_err(file, e))
             };
             let (attn_norm, ffn_norm) = (vec("attn_norm")?, vec("ffn_norm")?);
-            blocks.push(Block { attn_norm, wq, wk, wv, wo, ffn_norm, gate, up, down });
+            blocks.push(Block {
+                attn_norm,
+                qkv,
+                wo,
+                ffn_norm,
+                gate_up,
+                down,
+            });
         }
         let (cos, sin) = rope_tables(&config, &dev).map_err(|e| md_err(file, e))?;
-        Ok(Self { config: LlamaConfig { vocab_size, ..config }, embed, blocks, norm, output, cos, sin, device: dev })
+        Ok(Self {
+            config: LlamaConfig {
+                vocab_size,
+                ..config
+            },
+            embed,
+            blocks,
+            norm,
+            output,
+            cos,
+            sin,
+            device: dev,
+        })
     }
 
     /// An empty cache for `batch` sequences of up to `capacity` positions.
@@ -226,24 +291,44 @@ impl Llama {
         let c = &self.config;
         let shape = (batch, c.n_kv_head, capacity, c.head_dim);
         let layers = (0..c.n_layer)
-            .map(|_| Ok((Tensor::zeros(shape, DType::F32, &self.device)?, Tensor::zeros(shape, DType::F32, &self.device)?)))
+            .map(|_| {
+                Ok((
+                    Tensor::zeros(shape, DType::F32, &self.device)?,
+                    Tensor::zeros(shape, DType::F32, &self.device)?,
+                ))
+            })
             .collect::<CResult<_>>()?;
-        Ok(KvCache { layers, len: 0, capacity })
+        Ok(KvCache {
+            layers,
+            len: 0,
+            capacity,
+        })
     }
 
     /// Runs `ids` (`B × L`, left-padded; `pads[b]` pad positions at the start of row `b`
     /// of the whole sequence so far) after the cached positions, and returns the logits
     /// of the last position of each row (`B × vocab`).
-    pub fn forward(&self, ids: &[Vec<u32>], pads: &[usize], cache: &mut KvCache) -> CResult<Tensor> {
+    pub fn forward(
+        &self,
+        ids: &[Vec<u32>],
+        pads: &[usize],
+        cache: &mut KvCache,
+    ) -> CResult<Tensor> {
         let b = ids.len();
         let l = ids.first().map_or(0, |r| r.len());
         let pos = cache.len;
         if pos + l > cache.capacity || pos + l > self.config.context_length {
-            candle_core::bail!("sequence of {} positions exceeds the cache or the context", pos + l);
+            candle_core::bail!(
+                "sequence of {} positions exceeds the cache or the context",
+                pos + l
+            );
         }
         let flat: Vec<u32> = ids.iter().flatten().copied().collect();
         let ids_t = Tensor::from_vec(flat, b * l, &self.device)?;
-        let mut x = self.embed.index_select(&ids_t, 0)?.reshape((b, l, self.config.hidden))?;
+        let mut x = self
+            .embed
+            .index_select(&ids_t, 0)?
+            .reshape((b, l, self.config.hidden))?;
         let mask = attention_mask(pads, pos, l, &self.device)?;
         let cos = self.cos.narrow(0, pos, l)?;
         let sin = self.sin.narrow(0, pos, l)?;
@@ -252,8 +337,10 @@ impl Llama {
             let a = self.attention(block, &h, &mask, &cos, &sin, kv, pos)?;
             x = (x + a)?;
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, self.config.rms_eps as f32)?;
-            let g = candle_nn::ops::silu(&block.gate.forward(&h)?)?;
-            let m = block.down.forward(&(g * block.up.forward(&h)?)?)?;
+            let gu = block.gate_up.forward(&h)?;
+            let inner = gu.dim(2)? / 2;
+            let g = candle_nn::ops::silu(&gu.narrow(2, 0, inner)?)?;
+            let m = block.down.forward(&(g * gu.narrow(2, inner, inner)?)?)?;
             x = (x + m)?;
         }
         cache.len += l;
@@ -276,9 +363,17 @@ impl Llama {
         let c = &self.config;
         let (b, l, _) = h.dims3()?;
         let rep = c.n_head / c.n_kv_head;
-        let q = block.wq.forward(h)?.reshape((b, l, c.n_head, c.head_dim))?.transpose(1, 2)?.contiguous()?;
-        let k = block.wk.forward(h)?.reshape((b, l, c.n_kv_head, c.head_dim))?.transpose(1, 2)?.contiguous()?;
-        let v = block.wv.forward(h)?.reshape((b, l, c.n_kv_head, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+        let qkv = block.qkv.forward(h)?;
+        let (qn, kn) = (c.n_head * c.head_dim, c.n_kv_head * c.head_dim);
+        let heads = |start: usize, n_heads: usize| -> CResult<Tensor> {
+            qkv.narrow(2, start, n_heads * c.head_dim)?
+                .reshape((b, l, n_heads, c.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = heads(0, c.n_head)?;
+        let k = heads(qn, c.n_kv_head)?;
+        let v = heads(qn + kn, c.n_kv_head)?;
         let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
         kv.0.slice_set(&k, 2, pos)?;
@@ -288,12 +383,17 @@ impl Llama {
         let values = kv.1.narrow(2, 0, t)?;
         // Grouped-query attention without copying K/V: the `rep` query heads sharing a
         // KV head are stacked along the row axis of one matmul.
-        let q = (q.reshape((b, c.n_kv_head, rep * l, c.head_dim))? * (1.0 / (c.head_dim as f64).sqrt()))?;
+        let q = (q.reshape((b, c.n_kv_head, rep * l, c.head_dim))?
+            * (1.0 / (c.head_dim as f64).sqrt()))?;
         let scores = q.matmul(&keys.t()?)?.reshape((b, c.n_kv_head, rep, l, t))?;
         let scores = scores.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, c.n_kv_head, rep * l, t))?;
+        let probs =
+            candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, c.n_kv_head, rep * l, t))?;
         let y = probs.matmul(&values)?; // (b, n_kv, rep*l, d)
-        let y = y.reshape((b, c.n_head, l, c.head_dim))?.transpose(1, 2)?.reshape((b, l, c.hidden))?;
+        let y = y
+            .reshape((b, c.n_head, l, c.head_dim))?
+            .transpose(1, 2)?
+            .reshape((b, l, c.hidden))?;
         block.wo.forward(&y)
     }
 }
@@ -319,9 +419,13 @@ fn attention_mask(pads: &[usize], pos: usize, l: usize, dev: &Device) -> CResult
 
 fn rope_tables(c: &LlamaConfig, dev: &Device) -> CResult<(Tensor, Tensor)> {
     let half = c.head_dim / 2;
-    let inv: Vec<f32> = (0..half).map(|i| 1.0 / c.rope_base.powf(2.0 * i as f32 / c.head_dim as f32)).collect();
+    let inv: Vec<f32> = (0..half)
+        .map(|i| 1.0 / c.rope_base.powf(2.0 * i as f32 / c.head_dim as f32))
+        .collect();
     let inv = Tensor::from_vec(inv, (1, half), dev)?;
-    let pos = Tensor::arange(0u32, c.context_length as u32, dev)?.to_dtype(DType::F32)?.reshape((c.context_length, 1))?;
+    let pos = Tensor::arange(0u32, c.context_length as u32, dev)?
+        .to_dtype(DType::F32)?
+        .reshape((c.context_length, 1))?;
     let angles = pos.matmul(&inv)?;
     Ok((angles.cos()?, angles.sin()?))
 }

@@ -21,7 +21,7 @@ pub struct LocalLlmConfig {
 impl Default for LocalLlmConfig {
     fn default() -> Self {
         Self {
-            weights: WeightFormat::Auto,
+            weights: WeightFormat::Q8_0,
             max_batch: 32,
         }
     }
@@ -72,7 +72,7 @@ impl LocalLlm {
                 .to_string()
         };
         let bos = token_text(tokenizer.bos_id);
-        let eos = token_text(tokenizer.stop_ids.first().copied());
+        let eos = token_text(tokenizer.eos_id.or(tokenizer.stop_ids.first().copied()));
         let template = ChatTemplate::new(&source, &bos, &eos).map_err(|e| {
             Error::model(path, e.to_string(), "use a GGUF with a valid chat template")
         })?;

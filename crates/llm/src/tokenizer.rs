@@ -25,6 +25,8 @@ pub struct GgufTokenizer {
     pub inner: Tokenizer,
     /// Beginning-of-sequence id, if the model has one.
     pub bos_id: Option<u32>,
+    /// The declared end-of-sequence id (`tokenizer.ggml.eos_token_id`), if any.
+    pub eos_id: Option<u32>,
     /// Whether a BOS token must be prepended to prompts.
     pub add_bos: bool,
     /// Token ids that end an answer (EOS and end-of-turn markers).
@@ -121,7 +123,8 @@ impl GgufTokenizer {
             .get("tokenizer.ggml.add_bos_token")
             .and_then(|v: &Value| v.to_bool().ok())
             .unwrap_or(false);
-        let mut stop_ids: Vec<u32> = id("tokenizer.ggml.eos_token_id").into_iter().collect();
+        let eos_id = id("tokenizer.ggml.eos_token_id");
+        let mut stop_ids: Vec<u32> = eos_id.into_iter().collect();
         stop_ids.extend(id("tokenizer.ggml.eot_token_id"));
         for marker in [
             "<|im_end|>",
@@ -148,6 +151,7 @@ impl GgufTokenizer {
         Ok(Self {
             inner,
             bos_id,
+            eos_id,
             add_bos,
             stop_ids,
             tokens,

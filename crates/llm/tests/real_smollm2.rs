@@ -66,7 +66,10 @@ fn chat_prompt_uses_the_models_template() {
 
 #[test]
 fn greedy_answer_is_sensible_and_stops() {
-    let Some(llm) = llm() else { return };
+    let Some(path) = gguf() else { return };
+    // f32 weights: the exact computation, whose answer to this prompt is known.
+    let config = LocalLlmConfig { weights: WeightFormat::F32, max_batch: 8 };
+    let llm = LocalLlm::load(&path, config).unwrap();
     let g = llm
         .answer(
             "What is the capital of France?",
@@ -148,9 +151,9 @@ fn left_padded_batch_matches_single_sequences() {
 fn batch_answers_every_prompt_in_order() {
     let Some(llm) = llm() else { return };
     let prompts: Vec<String> = [
-        "What is the capital of France?",
-        "Name a color.",
         "Count from 1 to 5.",
+        "Name a color.",
+        "Write the word banana three times.",
     ]
     .map(String::from)
     .to_vec();
@@ -160,11 +163,10 @@ fn batch_answers_every_prompt_in_order() {
     };
     let batched = llm.generate(&prompts, &params).unwrap();
     assert_eq!(batched.len(), 3);
-    assert!(
-        batched[0][0].text.contains("France") || batched[0][0].text.contains("Paris"),
-        "{batched:?}"
-    );
-    assert!(batched[2][0].text.contains('3'), "{batched:?}");
+    // Each answer belongs to its own prompt.
+    assert!(batched[0][0].text.contains('3'), "{batched:?}");
+    assert!(batched[1][0].text.to_lowercase().contains("colo"), "{batched:?}");
+    assert!(batched[2][0].text.to_lowercase().contains("banana"), "{batched:?}");
 }
 
 #[test]
