@@ -2,9 +2,12 @@
 
 mod bench;
 mod config;
+mod dataset_cmd;
 mod embed_cmd;
+mod eval_cmd;
 mod eval_prompt;
 mod models_cmd;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use config::{Config, GlobalArgs};
@@ -33,6 +36,13 @@ enum Command {
     Embed(embed_cmd::EmbedArgs),
     /// Measure embedding and LLM throughput on this machine.
     Bench(bench::BenchArgs),
+    /// Read a dataset (Alpaca JSON, JSONL, CSV) into a dataset directory and embed its
+    /// outputs and prompts (resumable: run it again after an interruption).
+    Ingest(dataset_cmd::IngestArgs),
+    /// Nearest records of a dataset to a text or a vector.
+    Search(dataset_cmd::SearchArgs),
+    /// The leaderboard of GUIDE §2: random, oracle, knn-1 and knn-best-of-k on test targets.
+    Eval(eval_cmd::EvalArgs),
 }
 
 fn main() {
@@ -56,5 +66,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EvalPrompt(args) => eval_prompt::run(args, &Config::resolve(&cli.global)?),
         Command::Embed(args) => embed_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Bench(args) => bench::run(args, &Config::resolve(&cli.global)?),
+        Command::Ingest(args) => dataset_cmd::ingest(args, &Config::resolve(&cli.global)?),
+        Command::Search(args) => dataset_cmd::search(args, &Config::resolve(&cli.global)?),
+        Command::Eval(args) => eval_cmd::run(args, &Config::resolve(&cli.global)?),
     }
 }

@@ -113,6 +113,13 @@ pub trait Llm: Send + Sync {
         params: &GenerationParams,
     ) -> Result<Vec<Vec<Generation>>>;
 
+    /// Number of tokens of `text` in the model's vocabulary (without the chat template),
+    /// if the backend can count them.
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        let _ = text;
+        None
+    }
+
     /// Answers a single prompt once.
     fn answer(&self, prompt: &str, params: &GenerationParams) -> Result<Generation> {
         let params = GenerationParams {

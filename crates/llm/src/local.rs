@@ -261,6 +261,10 @@ impl Llm for LocalLlm {
         &self.info
     }
 
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.tokenizer.encode(text).ok().map(|ids| ids.len())
+    }
+
     fn generate(
         &self,
         prompts: &[String],

@@ -68,7 +68,10 @@ fn chat_prompt_uses_the_models_template() {
 fn greedy_answer_is_sensible_and_stops() {
     let Some(path) = gguf() else { return };
     // f32 weights: the exact computation, whose answer to this prompt is known.
-    let config = LocalLlmConfig { weights: WeightFormat::F32, max_batch: 8 };
+    let config = LocalLlmConfig {
+        weights: WeightFormat::F32,
+        max_batch: 8,
+    };
     let llm = LocalLlm::load(&path, config).unwrap();
     let g = llm
         .answer(
@@ -165,8 +168,14 @@ fn batch_answers_every_prompt_in_order() {
     assert_eq!(batched.len(), 3);
     // Each answer belongs to its own prompt.
     assert!(batched[0][0].text.contains('3'), "{batched:?}");
-    assert!(batched[1][0].text.to_lowercase().contains("colo"), "{batched:?}");
-    assert!(batched[2][0].text.to_lowercase().contains("banana"), "{batched:?}");
+    assert!(
+        batched[1][0].text.to_lowercase().contains("colo"),
+        "{batched:?}"
+    );
+    assert!(
+        batched[2][0].text.to_lowercase().contains("banana"),
+        "{batched:?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,125 @@
+//! `vec2prompt eval`: the leaderboard of GUIDE §2.
+
+use crate::config::Config;
+use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_dataset};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::path::PathBuf;
+use vec2prompt_core::{Embedder, GenerationParams, Llm};
+use vec2prompt_eval::{AnswerCache, EvalConfig, EvalData};
+
+/// Arguments of `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Dataset directory made by `ingest` (outputs embedded).
+    #[clap(long, env = "VEC2PROMPT_DATASET")]
+    pub dataset: PathBuf,
+    /// Number of test targets (the first test records in file order).
+    #[clap(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Seed of the random method and the bootstrap.
+    #[clap(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The k values of knn-best-of-k, comma-separated.
+    #[clap(long, value_delimiter = ',', default_value = "4,16")]
+    pub k: Vec<usize>,
+    /// Most new tokens per answer (GUIDE §2: 128).
+    #[clap(long, default_value_t = 128)]
+    pub max_new_tokens: usize,
+    /// Write `<out>.json` and `<out>.md` (e.g. reports/leaderboard).
+    #[clap(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `eval`.
+pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
+    if args.limit == 0 {
+        bail!("--limit must be at least 1");
+    }
+    if args.k.contains(&0) {
+        bail!("every --k must be at least 1");
+    }
+    let embedder = config.load_embedder()?;
+    let dim = embedder.info().dimension;
+    let (records, outputs) = load_dataset(&args.dataset, "outputs", &embedder)?;
+    let index = build_index(&records, &outputs, dim, SplitArg::Train, IndexKind::Flat)?;
+    let llm = config.load_llm()?;
+    let params = GenerationParams {
+        max_new_tokens: args.max_new_tokens,
+        ..Default::default()
+    };
+    let llm_config = format!(
+        "{} weights={:?} max_new_tokens={} greedy",
+        llm.info().name,
+        config.llm_config.weights,
+        args.max_new_tokens
+    );
+    let mut cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?;
+    let command = std::env::args()
+        .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let eval_config = EvalConfig {
+        limit: args.limit,
+        seed: args.seed,
+        ks: args.k.clone(),
+        params,
+        chunk: config.llm_config.max_batch * 2,
+        resamples: 1000,
+        command,
+        llm_config,
+    };
+    let data = EvalData {
+        records: &records,
+        outputs: &outputs,
+        dimension: dim,
+        train_index: index.as_ref(),
+    };
+    let mut report = vec2prompt_eval::run(
+        &data,
+        &llm,
+        &embedder,
+        &mut cache,
+        &eval_config,
+        &mut |line| eprintln!("{line}"),
+    )?;
+    report.date = utc_now();
+    let md = report.to_markdown();
+    println!("{md}");
+    if let Some(out) = &args.out {
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let json = out.with_extension("json");
+        let md_path = out.with_extension("md");
+        vec2prompt_store::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        vec2prompt_store::write_atomic(&md_path, md.as_bytes())?;
+        eprintln!("wrote {} and {}", json.display(), md_path.display());
+    }
+    Ok(())
+}
+
+/// Current UTC time as RFC 3339 (seconds), without a date-time dependency.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

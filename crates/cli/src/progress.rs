@@ -1,0 +1,65 @@
+//! Progress of long work: a bar with rate and ETA on a terminal, a line every 10%
+//! otherwise (CI logs, pipes).
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Instant;
+
+/// Reports `done / total` of one task.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    label: String,
+    total: usize,
+    started: Instant,
+    start_done: Option<usize>,
+    next_line: usize,
+}
+
+impl Progress {
+    /// A progress report for `total` items of `label`.
+    pub fn new(label: &str, total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total as u64);
+            let style = ProgressStyle::with_template(
+                "{msg:>16} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style.progress_chars("=> "));
+            bar.set_message(label.to_string());
+            bar
+        });
+        Self {
+            bar,
+            label: label.into(),
+            total,
+            started: Instant::now(),
+            start_done: None,
+            next_line: 0,
+        }
+    }
+
+    /// Records that `done` items are finished.
+    pub fn set(&mut self, done: usize) {
+        let start = *self.start_done.get_or_insert(done);
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            return;
+        }
+        if done >= self.next_line || done == self.total {
+            let rate = (done - start) as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            let eta = (self.total - done) as f64 / rate.max(1e-9);
+            eprintln!(
+                "{}: {done}/{} ({rate:.1}/s, ETA {eta:.0} s)",
+                self.label, self.total
+            );
+            self.next_line = done + (self.total / 10).max(1);
+        }
+    }
+
+    /// Ends the report.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! End-to-end tests of the dataset pipeline with the real embedder and LLM: ingest,
+//! resume after `kill -9`, search and a short evaluation.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vec2prompt"))
+}
+
+fn models_present() -> bool {
+    vec2prompt_core::testing::real_model("all-MiniLM-L6-v2").is_some()
+        && vec2prompt_core::testing::real_model("SmolLM2-135M-Instruct").is_some()
+}
+
+const TOPICS: &[&str] = &[
+    "the ocean",
+    "a mountain",
+    "bread",
+    "a violin",
+    "the moon",
+    "a garden",
+    "chess",
+    "rain",
+    "a train",
+    "coffee",
+    "a library",
+    "winter",
+    "a bicycle",
+    "volcanoes",
+    "honey bees",
+];
+
+/// A synthetic instruction dataset in JSONL (Alpaca fields), `n` rows.
+fn write_jsonl(path: &Path, n: usize) {
+    let mut s = String::new();
+    for i in 0..n {
+        let topic = TOPICS[i % TOPICS.len()];
+        let row = serde_json::json!({
+            "instruction": format!("Write one sentence about {topic} (variant {i})."),
+            "input": if i % 3 == 0 { format!("Mention the number {i}.") } else { String::new() },
+            "output": format!("Here is a sentence about {topic}: it is remarkable in its own way, number {i}."),
+        });
+        s.push_str(&row.to_string());
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn vectors(dataset: &Path, column: &str) -> Vec<f32> {
+    std::fs::read(dataset.join(format!("embeddings/{column}.f32")))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn ingest(input: &Path, dataset: &Path) -> Command {
+    let mut c = bin();
+    c.args(["ingest", "--batch", "40", "--input"])
+        .arg(input)
+        .arg("--dataset")
+        .arg(dataset);
+    c
+}
+
+#[test]
+fn ingest_resumes_after_kill_9_with_exact_counts() {
+    if !models_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data.jsonl");
+    let n = 1200;
+    write_jsonl(&input, n);
+    let killed: PathBuf = dir.path().join("killed");
+    let clean: PathBuf = dir.path().join("clean");
+
+    // Start, wait until some but not all output vectors are on disk, kill -9.
+    let mut child = ingest(&input, &killed)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = killed.join("embeddings/outputs.f32");
+    let started = Instant::now();
+    loop {
+        let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        if len >= 100 * 384 * 4 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "ingest made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = std::fs::metadata(&file).unwrap().len() as usize / (384 * 4);
+    assert!(
+        partial >= 100 && partial < n,
+        "killed with {partial} of {n} vectors"
+    );
+
+    // Run again: it continues and ends with exactly one vector per record and column.
+    let out = ingest(&input, &killed).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("already stored"), "{log}");
+    for column in ["outputs", "prompts"] {
+        assert_eq!(
+            std::fs::metadata(killed.join(format!("embeddings/{column}.f32")))
+                .unwrap()
+                .len(),
+            (n * 384 * 4) as u64
+        );
+    }
+
+    // Same vectors as an uninterrupted run: nothing shifted, lost or embedded twice.
+    let out = ingest(&input, &clean).output().unwrap();
+    assert!(out.status.success());
+    for column in ["outputs", "prompts"] {
+        let (a, b) = (vectors(&killed, column), vectors(&clean, column));
+        for (i, (x, y)) in a.chunks_exact(384).zip(b.chunks_exact(384)).enumerate() {
+            let c = vec2prompt_core::cosine(x, y);
+            assert!(
+                c > 0.9999,
+                "{column} vector {i} differs from the clean run: cos {c}"
+            );
+        }
+    }
+
+    // A third run has nothing to do.
+    let out = ingest(&input, &killed).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(&format!("{n} already stored, 0 embedded")),
+        "{log}"
+    );
+}
+
+#[test]
+fn search_and_short_eval_on_a_small_dataset() {
+    if !models_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data.jsonl");
+    write_jsonl(&input, 300);
+    let dataset = dir.path().join("ds");
+    let out = ingest(&input, &dataset).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = bin()
+        .args([
+            "search",
+            "--json",
+            "-k",
+            "3",
+            "--text",
+            "a sentence about honey bees",
+        ])
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hits: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(hits.len(), 3);
+    assert!(
+        hits[0]["output"].as_str().unwrap().contains("honey bees"),
+        "{hits:?}"
+    );
+    assert_eq!(hits[0]["split"], "train");
+
+    let report = dir.path().join("reports/lb");
+    let out = bin()
+        .args([
+            "eval",
+            "--limit",
+            "3",
+            "--k",
+            "2",
+            "--max-new-tokens",
+            "24",
+            "--seed",
+            "1",
+        ])
+        .arg("--dataset")
+        .arg(&dataset)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap();
+    let methods = json["methods"].as_array().unwrap();
+    let names: Vec<&str> = methods
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["random", "oracle", "knn-1", "knn-best-of-2"]);
+    for m in methods {
+        for field in [
+            "mean",
+            "median",
+            "normalized",
+            "win_rate_vs_oracle",
+            "llm_calls_per_target",
+            "seconds_per_target",
+            "prompt_tokens",
+            "copy_rate",
+        ] {
+            assert!(m[field].is_number(), "{field} missing in {m}");
+        }
+        assert_eq!(m["ci95"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(methods[3]["llm_calls_per_target"], 2.0);
+    assert_eq!(methods[1]["normalized"], 1.0);
+    assert!(
+        std::fs::read_to_string(report.with_extension("md"))
+            .unwrap()
+            .contains("| knn-best-of-2 |")
+    );
+    assert!(json["answers_generated"].as_u64().unwrap() > 0);
+
+    // A re-run answers everything from the cache and reproduces the scores.
+    let out = bin()
+        .args([
+            "eval",
+            "--limit",
+            "3",
+            "--k",
+            "2",
+            "--max-new-tokens",
+            "24",
+            "--seed",
+            "1",
+        ])
+        .arg("--dataset")
+        .arg(&dataset)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(again["answers_generated"], 0);
+    assert_eq!(again["methods"][2]["mean"], json["methods"][2]["mean"]);
+}
+
+#[test]
+fn dataset_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["ingest", "--input", "/nonexistent/data.json", "--dataset"])
+        .arg(dir.path().join("ds"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/nonexistent/data.json"), "{err}");
+    let out = bin()
+        .args(["eval", "--dataset"])
+        .arg(dir.path().join("empty"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("vec2prompt ingest") || err.contains("not found"),
+        "{err}"
+    );
+}

@@ -1,0 +1,19 @@
+//! The evaluation harness of GUIDE §2: every quality claim of vec2prompt is measured here.
+//!
+//! Targets are the output embeddings of test records (`index % 100 == 7`, file order);
+//! each method picks a prompt per target, the environment (LLM, greedy, 128 new tokens)
+//! answers it, and the score is the cosine between the target and the answer's embedding.
+//!
+//! - [`cache`]: answers cached per (prompt, LLM configuration), so re-runs are cheap.
+//! - [`stats`]: mean, median, bootstrap CI, win rate, copy rate.
+//! - [`harness`]: the methods (random, oracle, knn-1, knn-best-of-k) and the run.
+//! - [`report`]: the JSON and Markdown leaderboard.
+
+pub mod cache;
+pub mod harness;
+pub mod report;
+pub mod stats;
+
+pub use cache::{AnswerCache, CachedAnswer};
+pub use harness::{EvalConfig, EvalData, run};
+pub use report::{MethodReport, Report};

@@ -1,0 +1,113 @@
+//! The leaderboard: a JSON report (machines) and a Markdown table (people).
+
+use serde::{Deserialize, Serialize};
+
+/// Statistics of one method over all targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodReport {
+    /// Method name (random, oracle, knn-1, knn-best-of-4, …).
+    pub method: String,
+    /// Mean score (cosine of target and answer embedding).
+    pub mean: f64,
+    /// Median score.
+    pub median: f64,
+    /// Bootstrap 95% confidence interval of the mean.
+    pub ci95: [f64; 2],
+    /// `(mean − random) / (oracle − random)`.
+    pub normalized: f64,
+    /// Share of targets where the method beats the oracle (ties count one half).
+    pub win_rate_vs_oracle: f64,
+    /// LLM calls made to choose the prompt (not counting the final scoring answer).
+    pub llm_calls_per_target: f64,
+    /// Wall seconds to choose the prompt (search, LLM calls, embeddings).
+    pub seconds_per_target: f64,
+    /// Mean prompt length in LLM tokens (words if the LLM cannot count tokens).
+    pub prompt_tokens: f64,
+    /// Share of prompts containing an 8-word run of the reference output.
+    pub copy_rate: f64,
+}
+
+/// One target's outcome for every method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetRow {
+    /// Record id of the target.
+    pub id: String,
+    /// Record index in the source file.
+    pub index: usize,
+    /// Per method (same order as `Report::methods`): the chosen prompt and its score.
+    pub choices: Vec<Choice>,
+}
+
+/// A method's choice for one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Method name.
+    pub method: String,
+    /// The chosen prompt.
+    pub prompt: String,
+    /// Its score.
+    pub score: f64,
+}
+
+/// The whole evaluation run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The command that produced the report.
+    pub command: String,
+    /// When it ran (UTC, RFC 3339).
+    pub date: String,
+    /// LLM configuration.
+    pub llm: String,
+    /// Embedder name.
+    pub embedder: String,
+    /// Number of targets.
+    pub targets: usize,
+    /// Seed of the random choices and the bootstrap.
+    pub seed: u64,
+    /// Answers generated in this run / taken from the cache.
+    pub answers_generated: usize,
+    /// Answers taken from the cache.
+    pub answers_cached: usize,
+    /// Per-method statistics.
+    pub methods: Vec<MethodReport>,
+    /// Per-target choices.
+    pub per_target: Vec<TargetRow>,
+}
+
+impl Report {
+    /// The Markdown leaderboard.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        s.push_str("# vec2prompt leaderboard\n\n");
+        s.push_str(&format!(
+            "{} targets (first test records, GUIDE §2) · LLM `{}` · embedder `{}` · seed {} · {}\n\n",
+            self.targets, self.llm, self.embedder, self.seed, self.date
+        ));
+        s.push_str(&format!("Command: `{}`\n\n", self.command));
+        s.push_str("| method | mean | median | 95% CI | normalized | win vs oracle | LLM calls/target | s/target | prompt tokens | copy rate |\n");
+        s.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
+        for m in &self.methods {
+            s.push_str(&format!(
+                "| {} | {:.3} | {:.3} | [{:.3}, {:.3}] | {:.2} | {:.0}% | {} | {:.2} | {:.1} | {:.1}% |\n",
+                m.method,
+                m.mean,
+                m.median,
+                m.ci95[0],
+                m.ci95[1],
+                m.normalized,
+                m.win_rate_vs_oracle * 100.0,
+                m.llm_calls_per_target,
+                m.seconds_per_target,
+                m.prompt_tokens,
+                m.copy_rate * 100.0
+            ));
+        }
+        s.push_str(&format!(
+            "\nScore = cos(E(output), E(LLM(prompt))); normalized = (method − random) / (oracle − random). \
+             s/target = wall time to choose the prompt (search, LLM calls, embeddings), not the final scoring answer. \
+             Answers: {} generated in this run, {} from the cache.\n",
+            self.answers_generated, self.answers_cached
+        ));
+        s
+    }
+}
