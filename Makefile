@@ -4,10 +4,12 @@ BIN := target/release/vec2prompt
 # candle sizes its thread pools from RAYON_NUM_THREADS (GUIDE §3).
 export RAYON_NUM_THREADS ?= $(shell nproc)
 
+ALPACA ?= ../shared/data/alpaca_data.json
+DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench
+.PHONY: build models demo test lint bench leaderboard
 
 build:
 	$(CARGO) build --release --locked
@@ -33,3 +35,9 @@ test: models lint
 
 bench: models
 	$(BIN) bench
+
+# The committed leaderboard (GUIDE §2, first 100 test targets): ingest and embed Alpaca
+# (resumable), then evaluate. Answers are cached in $(DATASET)/cache.
+leaderboard: models
+	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
+	$(BIN) eval --dataset $(DATASET) --limit 100 --seed 0 --out reports/leaderboard

@@ -290,3 +290,58 @@ fn dataset_errors_are_clear() {
         "{err}"
     );
 }
+
+/// The real Alpaca file: `$VEC2PROMPT_ALPACA`, or `shared/data/alpaca_data.json` beside
+/// the repository (where this project keeps it; it is never committed).
+fn alpaca() -> Option<PathBuf> {
+    let from_env = std::env::var_os("VEC2PROMPT_ALPACA").map(PathBuf::from);
+    let beside =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/alpaca_data.json");
+    from_env.into_iter().chain([beside]).find(|p| p.is_file())
+}
+
+#[test]
+fn pipeline_on_an_alpaca_slice() {
+    if !models_present() {
+        return;
+    }
+    let Some(data) = alpaca() else {
+        eprintln!(
+            "Alpaca data not found (set VEC2PROMPT_ALPACA): the synthetic pipeline test covers the code"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("alpaca");
+    let out = bin()
+        .args(["ingest", "--limit", "300", "--input"])
+        .arg(&data)
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let records = std::fs::read_to_string(dataset.join("records.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    assert_eq!(first["prompt"], "Give three tips for staying healthy.");
+    // Rows 0..300 of the source; the few with an empty output are counted skips.
+    let n = records.lines().count();
+    assert!((290..=300).contains(&n), "{n} records");
+    let out = bin()
+        .args(["eval", "--limit", "3", "--k", "2", "--max-new-tokens", "48"])
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        md.contains("| oracle |") && md.contains("| knn-best-of-2 |"),
+        "{md}"
+    );
+}
