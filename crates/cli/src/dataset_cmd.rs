@@ -118,12 +118,16 @@ pub fn ingest(args: &IngestArgs, config: &Config) -> Result<()> {
         })?;
         progress.finish();
         let secs = t.elapsed().as_secs_f64();
-        eprintln!(
-            "{column}: {} already stored, {} embedded in {secs:.1} s ({:.1} texts/s)",
-            r.already,
-            r.embedded,
-            r.embedded as f64 / secs.max(1e-9)
-        );
+        if r.embedded == 0 {
+            eprintln!("{column}: {} already stored, 0 embedded", r.already);
+        } else {
+            eprintln!(
+                "{column}: {} already stored, {} embedded in {secs:.1} s ({:.1} texts/s)",
+                r.already,
+                r.embedded,
+                r.embedded as f64 / secs.max(1e-9)
+            );
+        }
     }
     Ok(())
 }

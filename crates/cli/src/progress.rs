@@ -47,11 +47,16 @@ impl Progress {
         }
         if done >= self.next_line || done == self.total {
             let rate = (done - start) as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            let eta = (self.total - done) as f64 / rate.max(1e-9);
-            eprintln!(
-                "{}: {done}/{} ({rate:.1}/s, ETA {eta:.0} s)",
-                self.label, self.total
-            );
+            if done == start {
+                // Nothing measured yet (or already complete): no rate to report.
+                eprintln!("{}: {done}/{}", self.label, self.total);
+            } else {
+                let eta = (self.total - done) as f64 / rate;
+                eprintln!(
+                    "{}: {done}/{} ({rate:.1}/s, ETA {eta:.0} s)",
+                    self.label, self.total
+                );
+            }
             self.next_line = done + (self.total / 10).max(1);
         }
     }

@@ -205,33 +205,30 @@ pub fn run(
         }
     };
 
-    // Each method's choice per target: (prompt, score, llm calls, seconds).
+    // Each method's choice per target: (record whose prompt it chose, score, llm calls,
+    // seconds).
     let mut names: Vec<String> = vec!["random".into(), "oracle".into(), "knn-1".into()];
     names.extend(config.ks.iter().map(|k| format!("knn-best-of-{k}")));
-    let mut choices: Vec<Vec<(String, f64, usize, f64)>> = vec![Vec::new(); names.len()];
+    let mut choices: Vec<Vec<(usize, f64, usize, f64)>> = vec![Vec::new(); names.len()];
     for (n, &t) in targets.iter().enumerate() {
-        let r = prompt_of(random[n]);
-        choices[0].push((r.to_string(), score(r, t), 0, 0.0));
-        let o = prompt_of(t);
-        choices[1].push((o.to_string(), score(o, t), 0, 0.0));
-        let k1 = prompt_of(hits[n][0].id as usize);
-        choices[2].push((k1.to_string(), score(k1, t), 0, search_seconds));
+        let pick = |i: usize| score(prompt_of(i), t);
+        choices[0].push((random[n], pick(random[n]), 0, 0.0));
+        choices[1].push((t, pick(t), 0, 0.0));
+        let k1 = hits[n][0].id as usize;
+        choices[2].push((k1, pick(k1), 0, search_seconds));
         for (m, &k) in config.ks.iter().enumerate() {
-            let candidates: Vec<&str> = hits[n][..k]
-                .iter()
-                .map(|h| prompt_of(h.id as usize))
-                .collect();
+            let candidates: Vec<usize> = hits[n][..k].iter().map(|h| h.id as usize).collect();
             let best = candidates
                 .iter()
                 .copied()
-                .max_by(|a, b| score(a, t).total_cmp(&score(b, t)))
+                .max_by(|&a, &b| pick(a).total_cmp(&pick(b)))
                 .unwrap_or(k1);
             let seconds = search_seconds
                 + candidates
                     .iter()
-                    .map(|p| answered.get(p).map_or(0.0, |a| a.seconds))
+                    .map(|&i| answered.get(prompt_of(i)).map_or(0.0, |a| a.seconds))
                     .sum::<f64>();
-            choices[3 + m].push((best.to_string(), score(best, t), k, seconds));
+            choices[3 + m].push((best, pick(best), k, seconds));
         }
     }
 
@@ -249,16 +246,16 @@ pub fn run(
             let tokens: f64 = c
                 .iter()
                 .map(|x| {
-                    llm.count_tokens(&x.0)
-                        .unwrap_or_else(|| x.0.split_whitespace().count())
-                        as f64
+                    let p = prompt_of(x.0);
+                    llm.count_tokens(p)
+                        .unwrap_or_else(|| p.split_whitespace().count()) as f64
                 })
                 .sum::<f64>()
                 / n;
             let copies = c
                 .iter()
                 .zip(&targets)
-                .filter(|(x, t)| stats::copies(&x.0, &data.records[**t].output))
+                .filter(|(x, t)| stats::copies(prompt_of(x.0), &data.records[**t].output))
                 .count() as f64;
             MethodReport {
                 method: name.clone(),
@@ -285,7 +282,7 @@ pub fn run(
                 .enumerate()
                 .map(|(m, name)| Choice {
                     method: name.clone(),
-                    prompt: choices[m][n].0.clone(),
+                    prompt_record: data.records[choices[m][n].0].index,
                     score: choices[m][n].1,
                 })
                 .collect(),

@@ -43,8 +43,9 @@ pub struct TargetRow {
 pub struct Choice {
     /// Method name.
     pub method: String,
-    /// The chosen prompt.
-    pub prompt: String,
+    /// Source row index of the record whose prompt was chosen. Reports name dataset
+    /// prompts by row, so they never copy the (non-commercially licensed) data.
+    pub prompt_record: usize,
     /// Its score.
     pub score: f64,
 }
