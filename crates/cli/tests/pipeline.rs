@@ -141,6 +141,28 @@ fn ingest_resumes_after_kill_9_with_exact_counts() {
     );
 }
 
+/// `eval` on 3 targets with knn-best-of-2, writing `<report>.json` and `.md`.
+fn short_eval(dataset: &Path, report: &Path) -> std::process::Output {
+    bin()
+        .args([
+            "eval",
+            "--limit",
+            "3",
+            "--k",
+            "2",
+            "--max-new-tokens",
+            "24",
+            "--seed",
+            "1",
+        ])
+        .arg("--dataset")
+        .arg(dataset)
+        .arg("--out")
+        .arg(report)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn search_and_short_eval_on_a_small_dataset() {
     if !models_present() {
@@ -187,24 +209,7 @@ fn search_and_short_eval_on_a_small_dataset() {
     assert_eq!(hits[0]["split"], "train");
 
     let report = dir.path().join("reports/lb");
-    let out = bin()
-        .args([
-            "eval",
-            "--limit",
-            "3",
-            "--k",
-            "2",
-            "--max-new-tokens",
-            "24",
-            "--seed",
-            "1",
-        ])
-        .arg("--dataset")
-        .arg(&dataset)
-        .arg("--out")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let out = short_eval(&dataset, &report);
     assert!(
         out.status.success(),
         "{}",
@@ -243,24 +248,7 @@ fn search_and_short_eval_on_a_small_dataset() {
     assert!(json["answers_generated"].as_u64().unwrap() > 0);
 
     // A re-run answers everything from the cache and reproduces the scores.
-    let out = bin()
-        .args([
-            "eval",
-            "--limit",
-            "3",
-            "--k",
-            "2",
-            "--max-new-tokens",
-            "24",
-            "--seed",
-            "1",
-        ])
-        .arg("--dataset")
-        .arg(&dataset)
-        .arg("--out")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let out = short_eval(&dataset, &report);
     assert!(out.status.success());
     let again: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap();
