@@ -8,6 +8,7 @@
 
 pub mod embedder;
 pub mod error;
+pub mod home;
 pub mod llm;
 pub mod similarity;
 pub mod target;
@@ -15,6 +16,7 @@ pub mod text;
 
 pub use embedder::{Embedder, EmbedderInfo, Pooling};
 pub use error::{Error, ErrorType, Result};
+pub use home::Home;
 pub use llm::{FinishReason, Generation, GenerationParams, Llm, LlmInfo, Sampling};
 pub use similarity::{cosine, l2_normalize};
 pub use target::TargetVector;
@@ -32,18 +34,7 @@ pub mod testing {
             eprintln!("VEC2PROMPT_SKIP_MODEL_TESTS=1: skipping the real-model test");
             return None;
         }
-        let home = match std::env::var_os("VEC2PROMPT_HOME").filter(|v| !v.is_empty()) {
-            Some(h) => PathBuf::from(h),
-            None => {
-                let base = std::env::var_os("XDG_CACHE_HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                    .unwrap_or_else(|| PathBuf::from("."));
-                base.join("vec2prompt")
-            }
-        };
-        let path = home.join("models").join(name);
+        let path = crate::Home::from_env().models_dir().join(name);
         assert!(
             path.exists(),
             "real model {} is missing: run `vec2prompt models fetch` (or `make models`) first, \

@@ -10,6 +10,27 @@ pub struct TargetVector {
     pub values: Vec<f32>,
 }
 
+/// Rejects NaN, infinite and all-zero vectors (no direction to compare by cosine);
+/// `what` names the vector in the message, `argument` the input it came from.
+pub fn check_direction(argument: &str, values: &[f32], what: &str) -> Result<()> {
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::invalid(
+            argument,
+            format!(
+                "{what}: component {i} is {} (NaN or infinite values are not allowed)",
+                values[i]
+            ),
+        ));
+    }
+    if values.iter().all(|&v| v == 0.0) {
+        return Err(Error::invalid(
+            argument,
+            format!("{what} is all zeros and has no direction"),
+        ));
+    }
+    Ok(())
+}
+
 impl TargetVector {
     /// Validates `values` for an embedding space of `dimension`, naming `argument` in errors.
     pub fn new(argument: &str, values: Vec<f32>, dimension: usize) -> Result<Self> {
@@ -23,21 +44,7 @@ impl TargetVector {
                 ),
             ));
         }
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(
-                argument,
-                format!(
-                    "component {i} is {} (NaN or infinite values are not allowed)",
-                    values[i]
-                ),
-            ));
-        }
-        if values.iter().all(|&v| v == 0.0) {
-            return Err(Error::invalid(
-                argument,
-                "the vector is all zeros and has no direction",
-            ));
-        }
+        check_direction(argument, &values, "the vector")?;
         Ok(Self { values })
     }
 

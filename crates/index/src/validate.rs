@@ -3,6 +3,7 @@
 //! right-sized, normalized data.
 
 use rayon::prelude::*;
+use vec2prompt_core::target::check_direction as check_values;
 use vec2prompt_core::{Error, Result, l2_normalize};
 
 /// Checks one vector and returns its L2-normalized copy, naming `argument` in errors.
@@ -70,26 +71,6 @@ pub(crate) fn check_row_count(argument: &str, rows: usize) -> Result<()> {
         return Err(Error::invalid(
             argument,
             format!("{rows} vectors exceed the limit of {} per index", u32::MAX),
-        ));
-    }
-    Ok(())
-}
-
-/// Rejects NaN, infinite and all-zero vectors; `what` names the vector in the message.
-fn check_values(argument: &str, values: &[f32], what: &str) -> Result<()> {
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(Error::invalid(
-            argument,
-            format!(
-                "{what}: component {i} is {} (NaN or infinite values are not allowed)",
-                values[i]
-            ),
-        ));
-    }
-    if values.iter().all(|&v| v == 0.0) {
-        return Err(Error::invalid(
-            argument,
-            format!("{what} is all zeros and has no direction"),
         ));
     }
     Ok(())

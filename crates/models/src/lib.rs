@@ -8,9 +8,8 @@
 //! interrupted fetch never leaves a half-written model behind.
 
 pub mod fetch;
-pub mod home;
 pub mod registry;
 
 pub use fetch::{FetchOutcome, Fetcher, ModelStatus, status};
-pub use home::Home;
 pub use registry::{DEFAULT_EMBEDDER, DEFAULT_LLM, ModelKind, ModelSpec, REGISTRY};
+pub use vec2prompt_core::Home;
