@@ -1,0 +1,20 @@
+//! Search: given a target embedding e*, find a prompt whose LLM answer lands near it.
+//!
+//! Candidates come from the nearest train records (their prompts), and — once a learned
+//! model is loaded — from the inverter and the corrector; a cheap score ranks them; the top
+//! few are answered by the real environment (LLM + embedder) within a [`SearchBudget`]; the
+//! best measured candidate wins. Fast mode (`max_llm_calls == 0`) never calls the LLM.
+//!
+//! - [`environment`]: the real loop, prompt → answer → embedding → cosine.
+//! - [`neighbours`]: candidates from the dataset (nearest answers → their prompts).
+//! - [`searcher`]: the search itself and its result types.
+
+pub mod environment;
+pub mod neighbours;
+pub mod searcher;
+
+pub use environment::{Environment, Evaluation};
+pub use neighbours::Neighbours;
+pub use searcher::{
+    Candidate, CandidateSource, SearchBudget, SearchOptions, SearchResult, SearchTimings, Searcher,
+};
