@@ -51,6 +51,42 @@ pub struct FileConfig {
     pub llm_max_batch: Option<usize>,
     /// Texts per embedder forward pass.
     pub embed_batch: Option<usize>,
+    /// `vec2prompt serve` settings.
+    #[serde(default)]
+    pub server: ServerFileConfig,
+}
+
+/// The `server:` section of `config.yaml`; flags and environment variables of
+/// `vec2prompt serve` override each key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFileConfig {
+    /// Address to bind.
+    pub host: Option<String>,
+    /// Port to bind (0 picks a free one).
+    pub port: Option<u16>,
+    /// Bearer token required on every route but /health.
+    pub api_key: Option<String>,
+    /// Most embeddings or texts per request.
+    pub max_batch_items: Option<usize>,
+    /// Largest request body in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Requests admitted at once (queued or running); more get 429.
+    pub queue_capacity: Option<usize>,
+    /// Most queued jobs the model worker runs together.
+    pub worker_batch: Option<usize>,
+    /// Ingested dataset whose train prompts are the candidates.
+    pub dataset: Option<PathBuf>,
+    /// LLM calls per target when a request gives no budget (0 = fast mode).
+    pub default_budget: Option<usize>,
+    /// Most LLM calls per target a request may ask for.
+    pub max_budget: Option<usize>,
+    /// Search wall-time limit in milliseconds when a request gives none.
+    pub default_max_wall_ms: Option<u64>,
+    /// Default rate-limit tier of /generate_prompts_parallel (tier_1 … tier_5).
+    pub rate_limit_tier: Option<String>,
+    /// Most tokens a chat completion may ask for.
+    pub max_tokens: Option<usize>,
 }
 
 /// Fully resolved settings.
@@ -64,6 +100,10 @@ pub struct Config {
     pub llm_config: LocalLlmConfig,
     /// Embedder settings.
     pub embed_config: LocalEmbedderConfig,
+    /// The home directory (models, datasets, caches).
+    pub home: Home,
+    /// The config file's `server:` section.
+    pub server: ServerFileConfig,
 }
 
 impl Config {
@@ -117,6 +157,8 @@ impl Config {
             embed_config: LocalEmbedderConfig {
                 batch_size: embed_batch,
             },
+            home,
+            server: file.server,
         })
     }
 

@@ -8,6 +8,7 @@ mod eval_cmd;
 mod eval_prompt;
 mod models_cmd;
 mod progress;
+mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 use config::{Config, GlobalArgs};
@@ -43,6 +44,11 @@ enum Command {
     Search(dataset_cmd::SearchArgs),
     /// The leaderboard of GUIDE §2: random, oracle, knn-1 and knn-best-of-k on test targets.
     Eval(eval_cmd::EvalArgs),
+    /// Serve the HTTP API (prompt generation, OpenAI-compatible embeddings and chat,
+    /// /metrics, OpenAPI at /docs) until SIGTERM or Ctrl-C.
+    Serve(serve_cmd::ServeArgs),
+    /// Print the HTTP API's OpenAPI document (docs/openapi.json).
+    PrintSchema(serve_cmd::PrintSchemaArgs),
 }
 
 fn main() {
@@ -69,5 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => dataset_cmd::ingest(args, &Config::resolve(&cli.global)?),
         Command::Search(args) => dataset_cmd::search(args, &Config::resolve(&cli.global)?),
         Command::Eval(args) => eval_cmd::run(args, &Config::resolve(&cli.global)?),
+        Command::Serve(args) => serve_cmd::serve(args, &Config::resolve(&cli.global)?),
+        Command::PrintSchema(args) => serve_cmd::print_schema(args),
     }
 }

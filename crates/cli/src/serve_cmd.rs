@@ -1,0 +1,171 @@
+//! `vec2prompt serve` (the HTTP API) and `vec2prompt print-schema` (its OpenAPI document).
+
+use crate::config::{Config, ServerFileConfig};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+use vec2prompt_core::{Embedder, Llm};
+use vec2prompt_search::{Neighbours, Searcher};
+use vec2prompt_server::api::{DatasetStatus, ModelStatus, RateLimitTier};
+use vec2prompt_server::{Backends, ServerConfig, TokenCounter};
+
+/// Arguments of `serve`; each overrides the config file's `server:` key of the same name.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind [default: 127.0.0.1; 0.0.0.0 for every interface].
+    #[clap(long, env = "VEC2PROMPT_HOST")]
+    pub host: Option<String>,
+    /// Port to bind; 0 picks a free one (the address is printed) [default: 8080].
+    #[clap(long, env = "VEC2PROMPT_PORT")]
+    pub port: Option<u16>,
+    /// Bearer token required on every route but /health [default: none, no auth].
+    #[clap(long, env = "VEC2PROMPT_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Most embeddings or texts one request may carry [default: 100].
+    #[clap(long, env = "VEC2PROMPT_MAX_BATCH_ITEMS")]
+    pub max_batch_items: Option<usize>,
+    /// Largest request body in bytes; larger ones get 413 [default: 2097152].
+    #[clap(long, env = "VEC2PROMPT_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Requests admitted at once (queued or running on the model); more get 429
+    /// [default: 64].
+    #[clap(long, env = "VEC2PROMPT_QUEUE_CAPACITY")]
+    pub queue_capacity: Option<usize>,
+    /// Most queued jobs the model worker runs together, sharing forward passes
+    /// [default: 32].
+    #[clap(long, env = "VEC2PROMPT_WORKER_BATCH")]
+    pub worker_batch: Option<usize>,
+    /// Ingested dataset (`vec2prompt ingest`) whose train prompts are the candidates
+    /// [default: $VEC2PROMPT_HOME/datasets/alpaca].
+    #[clap(long, env = "VEC2PROMPT_DATASET")]
+    pub dataset: Option<PathBuf>,
+    /// LLM calls per target when a request gives no `options.budget`; 0 is fast mode
+    /// [default: 0].
+    #[clap(long, env = "VEC2PROMPT_DEFAULT_BUDGET")]
+    pub default_budget: Option<usize>,
+    /// Most LLM calls per target a request may ask for [default: 64].
+    #[clap(long, env = "VEC2PROMPT_MAX_BUDGET")]
+    pub max_budget: Option<usize>,
+    /// Search wall-time limit in milliseconds when a request gives none [default: none].
+    #[clap(long, env = "VEC2PROMPT_DEFAULT_MAX_WALL_MS")]
+    pub default_max_wall_ms: Option<u64>,
+    /// Rate-limit tier of /generate_prompts_parallel when a request gives none
+    /// (tier_1 … tier_5) [default: tier_1].
+    #[clap(long, env = "VEC2PROMPT_RATE_LIMIT_TIER")]
+    pub rate_limit_tier: Option<String>,
+    /// Most tokens a chat completion may ask for [default: 512].
+    #[clap(long, env = "VEC2PROMPT_MAX_TOKENS")]
+    pub max_tokens: Option<usize>,
+}
+
+/// Arguments of `print-schema`.
+#[derive(Debug, Args)]
+pub struct PrintSchemaArgs {}
+
+/// Flags/env over the config file's `server:` section over the defaults.
+fn server_config(args: &ServeArgs, file: &ServerFileConfig) -> Result<ServerConfig> {
+    let d = ServerConfig::default();
+    let tier = match args
+        .rate_limit_tier
+        .clone()
+        .or(file.rate_limit_tier.clone())
+    {
+        Some(t) => t
+            .parse::<RateLimitTier>()
+            .map_err(anyhow::Error::msg)
+            .context("--rate-limit-tier")?,
+        None => d.rate_limit_tier,
+    };
+    let config = ServerConfig {
+        host: args.host.clone().or(file.host.clone()).unwrap_or(d.host),
+        port: args.port.or(file.port).unwrap_or(d.port),
+        api_key: args
+            .api_key
+            .clone()
+            .or(file.api_key.clone())
+            .filter(|k| !k.is_empty()),
+        max_batch_items: args
+            .max_batch_items
+            .or(file.max_batch_items)
+            .unwrap_or(d.max_batch_items),
+        max_body_bytes: args
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(d.max_body_bytes),
+        queue_capacity: args
+            .queue_capacity
+            .or(file.queue_capacity)
+            .unwrap_or(d.queue_capacity),
+        worker_batch: args
+            .worker_batch
+            .or(file.worker_batch)
+            .unwrap_or(d.worker_batch),
+        default_budget: args
+            .default_budget
+            .or(file.default_budget)
+            .unwrap_or(d.default_budget),
+        max_budget: args.max_budget.or(file.max_budget).unwrap_or(d.max_budget),
+        default_max_wall_ms: args.default_max_wall_ms.or(file.default_max_wall_ms),
+        rate_limit_tier: tier,
+        max_tokens: args.max_tokens.or(file.max_tokens).unwrap_or(d.max_tokens),
+    };
+    config.validate().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+/// Loads the models and the dataset, then serves until SIGTERM or Ctrl-C.
+pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
+    let server = server_config(args, &config.server)?;
+    let dataset = args
+        .dataset
+        .clone()
+        .or(config.server.dataset.clone())
+        .unwrap_or_else(|| config.home.root.join("datasets").join("alpaca"));
+    if !dataset.join("records.jsonl").is_file() {
+        bail!(
+            "no ingested dataset at {}: run `vec2prompt ingest --input <data> --dataset {}` \
+             first, or point --dataset (VEC2PROMPT_DATASET) at one",
+            dataset.display(),
+            dataset.display()
+        );
+    }
+    let embedder = Arc::new(config.load_embedder()?);
+    let llm: Arc<dyn Llm> = Arc::new(config.load_llm()?);
+    let neighbours = Neighbours::load(&dataset, embedder.info())
+        .with_context(|| format!("cannot load the dataset {}", dataset.display()))?;
+    let counter = embedder.clone();
+    let embed_tokens: TokenCounter =
+        Arc::new(move |t: &str| counter.tokenize(t).map_or(0, |ids| ids.len()));
+    let backends = Backends {
+        llm_status: ModelStatus {
+            name: llm.info().name.clone(),
+            backend: "local".to_string(),
+            location: config.llm.display().to_string(),
+        },
+        embedder_status: ModelStatus {
+            name: embedder.info().name.clone(),
+            backend: "local".to_string(),
+            location: config.embedder.display().to_string(),
+        },
+        llm,
+        embedder: embedder as Arc<dyn Embedder>,
+        embed_tokens: Some(embed_tokens),
+        retries: Vec::new(),
+    };
+    let status = DatasetStatus {
+        path: dataset.display().to_string(),
+        train_records: neighbours.len(),
+    };
+    let neighbours = Arc::new(neighbours);
+    vec2prompt_server::run(server, &backends, Some(status), |env| {
+        Searcher::new(env, neighbours)
+    })?;
+    Ok(())
+}
+
+/// Prints the OpenAPI document (the committed `docs/openapi.json`).
+pub fn print_schema(_args: &PrintSchemaArgs) -> Result<()> {
+    println!("{}", vec2prompt_server::openapi_json());
+    Ok(())
+}

@@ -1,0 +1,544 @@
+//! The model worker and its queue (text-embeddings-inference's `core::infer`): one OS thread
+//! owns the [`Searcher`] (and through it the LLM and embedder) and is fed jobs over a
+//! channel, each with a oneshot for its reply. A semaphore bounds the requests admitted at
+//! once; when it is exhausted a request gets 429 at once instead of waiting.
+//!
+//! The worker drains every job that is waiting (up to `worker_batch`) and runs them
+//! together: searches with the same options become one `search_batch`, every quality
+//! evaluation one batched LLM call, embeddings one embedder call, chat completions with the
+//! same parameters one `generate`. Concurrent requests therefore share forward passes,
+//! which is where parallel throughput on a CPU comes from.
+
+use crate::backends::TokenCounter;
+use crate::metrics as m;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot};
+use vec2prompt_core::{Error, Generation, GenerationParams, Result, TargetVector};
+use vec2prompt_search::{SearchOptions, SearchResult, Searcher};
+
+/// Errors of the queue itself (model errors travel inside the replies).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InferError {
+    /// Every admission permit is taken.
+    #[error("the server is busy: {0} requests are queued or running; retry after a moment")]
+    Overloaded(usize),
+    /// The worker thread is gone (shutting down, or it crashed).
+    #[error("the model worker is not running")]
+    Unavailable,
+}
+
+/// Which prompts of a search to answer for real afterwards (`evaluate_quality`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quality {
+    /// None: report what the search measured.
+    Skip,
+    /// The chosen prompt.
+    Best,
+    /// The chosen prompt and every returned candidate (variants).
+    AllCandidates,
+}
+
+/// One target's search as the worker finished it.
+#[derive(Debug, Clone)]
+pub struct SearchOutcome {
+    /// The search's result, with quality measurements filled in.
+    pub result: SearchResult,
+    /// LLM calls spent on quality measurement.
+    pub quality_llm_calls: usize,
+    /// Milliseconds this target's quality measurement took (its share of the batch).
+    pub quality_ms: f64,
+    /// Milliseconds the job waited for the worker.
+    pub queue_ms: f64,
+    /// Targets that shared this search batch.
+    pub batch_targets: usize,
+}
+
+/// Embeddings of a text list.
+#[derive(Debug, Clone)]
+pub struct EmbedOutcome {
+    /// One vector per text.
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens of all texts, if the embedder can count them.
+    pub tokens: usize,
+    /// Milliseconds the job waited for the worker.
+    pub queue_ms: f64,
+}
+
+struct SearchJob {
+    targets: Vec<TargetVector>,
+    options: SearchOptions,
+    quality: Quality,
+    reply: oneshot::Sender<Vec<Result<SearchOutcome>>>,
+    enqueued: Instant,
+}
+
+struct EmbedJob {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<EmbedOutcome>>,
+    enqueued: Instant,
+}
+
+struct GenerateJob {
+    prompts: Vec<String>,
+    params: GenerationParams,
+    reply: oneshot::Sender<Result<Vec<Vec<Generation>>>>,
+}
+
+enum Job {
+    Search(SearchJob),
+    Embed(EmbedJob),
+    Generate(GenerateJob),
+}
+
+impl Job {
+    /// Whether the requester still waits for the reply (a client that hung up has
+    /// dropped its receiver; its job is skipped).
+    fn wanted(&self) -> bool {
+        match self {
+            Job::Search(j) => !j.reply.is_closed(),
+            Job::Embed(j) => !j.reply.is_closed(),
+            Job::Generate(j) => !j.reply.is_closed(),
+        }
+    }
+}
+
+/// Handle to the model worker; cheap to clone.
+#[derive(Clone)]
+pub struct Infer {
+    sender: mpsc::UnboundedSender<Job>,
+    permits: Arc<Semaphore>,
+    capacity: usize,
+    waiting: Arc<AtomicUsize>,
+    alive: Arc<AtomicBool>,
+}
+
+/// Owns the worker thread; joining waits until every queued job is answered.
+pub struct Worker {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Waits for the worker to finish (after every [`Infer`] handle is dropped).
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Infer {
+    /// Starts the worker thread owning `searcher`. `capacity` requests are admitted at
+    /// once; the worker runs up to `worker_batch` jobs together.
+    pub fn start(
+        searcher: Searcher,
+        embed_tokens: Option<TokenCounter>,
+        capacity: usize,
+        worker_batch: usize,
+    ) -> (Self, Worker) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let alive = Arc::new(AtomicBool::new(true));
+        let state = WorkerState {
+            searcher,
+            embed_tokens,
+            waiting: waiting.clone(),
+            alive: alive.clone(),
+            worker_batch: worker_batch.max(1),
+        };
+        let thread = std::thread::Builder::new()
+            .name("vec2prompt-model".into())
+            .spawn(move || state.run(receiver))
+            .expect("cannot start the model worker thread");
+        metrics::gauge!(m::QUEUE_CAPACITY).set(capacity as f64);
+        (
+            Self {
+                sender,
+                permits: Arc::new(Semaphore::new(capacity)),
+                capacity,
+                waiting,
+                alive,
+            },
+            Worker {
+                thread: Some(thread),
+            },
+        )
+    }
+
+    /// Admits one request, or refuses at once when `capacity` requests are in.
+    pub fn try_acquire(&self) -> Result<OwnedSemaphorePermit, InferError> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(p) => Ok(p),
+            Err(TryAcquireError::NoPermits) => {
+                metrics::counter!(m::QUEUE_REJECTED).increment(1);
+                Err(InferError::Overloaded(self.capacity))
+            }
+            Err(TryAcquireError::Closed) => Err(InferError::Unavailable),
+        }
+    }
+
+    /// Requests admitted at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Requests admitted now.
+    pub fn in_use(&self) -> usize {
+        self.capacity - self.permits.available_permits()
+    }
+
+    /// Jobs sent and not yet picked up by the worker.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Whether the worker thread runs.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed) && !self.sender.is_closed()
+    }
+
+    fn send(&self, job: Job) -> Result<(), InferError> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.sender.send(job).map_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            InferError::Unavailable
+        })
+    }
+
+    /// Searches `targets` (results in order). The caller holds a permit.
+    pub async fn search(
+        &self,
+        targets: Vec<TargetVector>,
+        options: SearchOptions,
+        quality: Quality,
+    ) -> Result<Vec<Result<SearchOutcome>>, InferError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Search(SearchJob {
+            targets,
+            options,
+            quality,
+            reply,
+            enqueued: Instant::now(),
+        }))?;
+        rx.await.map_err(|_| InferError::Unavailable)
+    }
+
+    /// Embeds `texts`. The caller holds a permit.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Result<EmbedOutcome>, InferError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Embed(EmbedJob {
+            texts,
+            reply,
+            enqueued: Instant::now(),
+        }))?;
+        rx.await.map_err(|_| InferError::Unavailable)
+    }
+
+    /// Answers `prompts` with the LLM. The caller holds a permit.
+    pub async fn generate(
+        &self,
+        prompts: Vec<String>,
+        params: GenerationParams,
+    ) -> Result<Result<Vec<Vec<Generation>>>, InferError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Generate(GenerateJob {
+            prompts,
+            params,
+            reply,
+        }))?;
+        rx.await.map_err(|_| InferError::Unavailable)
+    }
+}
+
+/// Runs `f`, turning a panic into a backend error so one bad call never takes the worker
+/// (and with it the server) down.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(Error::backend(what, format!("panicked: {msg}")))
+        }
+    }
+}
+
+/// A copy of `e` for each of several requesters of one failed batch call.
+fn replicate(e: &Error) -> Error {
+    match e {
+        Error::InvalidInput { argument, reason } => {
+            Error::invalid(argument.clone(), reason.clone())
+        }
+        Error::Backend { backend, reason } => Error::Backend {
+            backend: backend.clone(),
+            reason: reason.clone(),
+        },
+        other => Error::backend("model", other),
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+struct WorkerState {
+    searcher: Searcher,
+    embed_tokens: Option<TokenCounter>,
+    waiting: Arc<AtomicUsize>,
+    alive: Arc<AtomicBool>,
+    worker_batch: usize,
+}
+
+impl WorkerState {
+    fn run(self, mut receiver: mpsc::UnboundedReceiver<Job>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < self.worker_batch {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
+            jobs.retain(Job::wanted);
+            if jobs.is_empty() {
+                continue;
+            }
+            metrics::histogram!(m::WORKER_BATCH).record(jobs.len() as f64);
+            let (mut searches, mut embeds, mut generates) = (Vec::new(), Vec::new(), Vec::new());
+            for job in jobs {
+                match job {
+                    Job::Search(j) => searches.push(j),
+                    Job::Embed(j) => embeds.push(j),
+                    Job::Generate(j) => generates.push(j),
+                }
+            }
+            // Cheap work first, so a text request's search can join the next pass.
+            if !embeds.is_empty() {
+                self.embed(embeds);
+            }
+            if !searches.is_empty() {
+                self.search(searches);
+            }
+            if !generates.is_empty() {
+                self.generate(generates);
+            }
+        }
+        self.alive.store(false, Ordering::Relaxed);
+    }
+
+    fn embed(&self, jobs: Vec<EmbedJob>) {
+        let texts: Vec<String> = jobs.iter().flat_map(|j| j.texts.iter().cloned()).collect();
+        let embedder = &self.searcher.environment().embedder;
+        let result = guarded("embedder", || embedder.embed(&texts));
+        match result {
+            Ok(vectors) => {
+                let mut vectors = vectors.into_iter();
+                for job in jobs {
+                    let tokens = self
+                        .embed_tokens
+                        .as_ref()
+                        .map_or(0, |count| job.texts.iter().map(|t| count(t)).sum());
+                    let vs: Vec<Vec<f32>> = vectors.by_ref().take(job.texts.len()).collect();
+                    let reply = if vs.len() == job.texts.len() {
+                        Ok(EmbedOutcome {
+                            vectors: vs,
+                            tokens,
+                            queue_ms: job.enqueued.elapsed().as_secs_f64() * 1e3,
+                        })
+                    } else {
+                        Err(Error::backend("embedder", "returned too few vectors"))
+                    };
+                    let _ = job.reply.send(reply);
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(replicate(&e)));
+                }
+            }
+        }
+    }
+
+    fn generate(&self, jobs: Vec<GenerateJob>) {
+        let mut groups: Vec<(GenerationParams, Vec<GenerateJob>)> = Vec::new();
+        for job in jobs {
+            match groups.iter_mut().find(|(p, _)| *p == job.params) {
+                Some((_, g)) => g.push(job),
+                None => groups.push((job.params.clone(), vec![job])),
+            }
+        }
+        let llm = &self.searcher.environment().llm;
+        for (params, jobs) in groups {
+            let prompts: Vec<String> = jobs
+                .iter()
+                .flat_map(|j| j.prompts.iter().cloned())
+                .collect();
+            match guarded("llm", || llm.generate(&prompts, &params)) {
+                Ok(gens) => {
+                    let mut gens = gens.into_iter();
+                    for job in jobs {
+                        let mine: Vec<_> = gens.by_ref().take(job.prompts.len()).collect();
+                        let reply = if mine.len() == job.prompts.len() {
+                            Ok(mine)
+                        } else {
+                            Err(Error::backend("llm", "returned too few answers"))
+                        };
+                        let _ = job.reply.send(reply);
+                    }
+                }
+                Err(e) => {
+                    for job in jobs {
+                        let _ = job.reply.send(Err(replicate(&e)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn search(&self, jobs: Vec<SearchJob>) {
+        let picked = Instant::now();
+        let mut groups: Vec<(SearchOptions, Vec<SearchJob>)> = Vec::new();
+        for job in jobs {
+            match groups.iter_mut().find(|(o, _)| *o == job.options) {
+                Some((_, g)) => g.push(job),
+                None => groups.push((job.options.clone(), vec![job])),
+            }
+        }
+        // Each job with its per-target outcomes.
+        let mut done: Vec<(SearchJob, Vec<Result<SearchOutcome>>)> = Vec::new();
+        for (options, jobs) in groups {
+            let targets: Vec<TargetVector> = jobs
+                .iter()
+                .flat_map(|j| j.targets.iter().cloned())
+                .collect();
+            let n = targets.len();
+            let results = match guarded("search", || {
+                Ok(self.searcher.search_batch(&targets, &options))
+            }) {
+                Ok(r) if r.len() == n => r,
+                Ok(_) => (0..n)
+                    .map(|_| {
+                        Err(Error::backend(
+                            "search",
+                            "returned the wrong number of results",
+                        ))
+                    })
+                    .collect(),
+                Err(e) => (0..n).map(|_| Err(replicate(&e))).collect(),
+            };
+            let mut results = results.into_iter();
+            for job in jobs {
+                let queue_ms = (picked - job.enqueued).as_secs_f64() * 1e3;
+                let outcomes = results
+                    .by_ref()
+                    .take(job.targets.len())
+                    .map(|r| {
+                        r.map(|result| SearchOutcome {
+                            result,
+                            quality_llm_calls: 0,
+                            quality_ms: 0.0,
+                            queue_ms,
+                            batch_targets: n,
+                        })
+                    })
+                    .collect();
+                done.push((job, outcomes));
+            }
+        }
+        self.measure_quality(&mut done);
+        for (job, outcomes) in done {
+            let _ = job.reply.send(outcomes);
+        }
+    }
+
+    /// Answers every prompt that `evaluate_quality` asks for, over all jobs, in one
+    /// batched environment call.
+    fn measure_quality(&self, done: &mut [(SearchJob, Vec<Result<SearchOutcome>>)]) {
+        // (job, target, prompt)
+        let mut owners: Vec<(usize, usize, String)> = Vec::new();
+        for (ji, (job, outcomes)) in done.iter().enumerate() {
+            if job.quality == Quality::Skip {
+                continue;
+            }
+            for (ti, o) in outcomes.iter().enumerate() {
+                let Ok(o) = o else { continue };
+                let mut prompts: Vec<&str> = Vec::new();
+                if o.result.best.similarity.is_none() {
+                    prompts.push(&o.result.best.prompt);
+                }
+                if job.quality == Quality::AllCandidates {
+                    for c in &o.result.candidates {
+                        if c.similarity.is_none() && !prompts.contains(&c.prompt.as_str()) {
+                            prompts.push(&c.prompt);
+                        }
+                    }
+                }
+                owners.extend(prompts.into_iter().map(|p| (ji, ti, p.to_string())));
+            }
+        }
+        if owners.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let prompts: Vec<String> = owners.iter().map(|(_, _, p)| p.clone()).collect();
+        let targets: Vec<&[f32]> = owners
+            .iter()
+            .map(|&(ji, ti, _)| &done[ji].0.targets[ti].values[..])
+            .collect();
+        let env = self.searcher.environment();
+        let evaluated = guarded("quality evaluation", || env.evaluate(&prompts, &targets));
+        let share = ms_since(started) / owners.len() as f64;
+        match evaluated {
+            Ok(evals) => {
+                for ((ji, ti, prompt), e) in owners.into_iter().zip(evals) {
+                    if let Ok(o) = &mut done[ji].1[ti] {
+                        o.quality_llm_calls += 1;
+                        o.quality_ms += share;
+                        let r = &mut o.result;
+                        for c in std::iter::once(&mut r.best).chain(r.candidates.iter_mut()) {
+                            if c.prompt == prompt && c.similarity.is_none() {
+                                c.similarity = Some(e.similarity);
+                                c.answer = Some(e.answer.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                for (ji, ti, _) in owners {
+                    done[ji].1[ti] = Err(replicate(&e));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_backend_errors() {
+        let r: Result<()> = guarded("llm", || panic!("index out of bounds"));
+        let e = r.unwrap_err();
+        assert_eq!(e.error_type(), vec2prompt_core::ErrorType::Backend);
+        assert!(e.to_string().contains("index out of bounds"), "{e}");
+    }
+
+    #[test]
+    fn replicated_errors_keep_their_category() {
+        let e = replicate(&Error::invalid("x", "bad"));
+        assert_eq!(e.to_string(), "invalid x: bad");
+        let e = replicate(&Error::backend("llm", "boom"));
+        assert_eq!(e.to_string(), "llm failed: boom");
+        let e = replicate(&Error::io("/f", std::io::Error::other("gone")));
+        assert_eq!(e.error_type(), vec2prompt_core::ErrorType::Backend);
+    }
+}

@@ -1,0 +1,153 @@
+//! The vec2prompt HTTP API (`vec2prompt serve`), shaped like text-embeddings-inference:
+//!
+//! - [`infer`]: the model worker thread, fed by a channel with oneshot replies, admission
+//!   bounded by a semaphore (429 when full), queued jobs run together in one batch;
+//! - [`http`]: axum routes, bearer auth, the OpenAPI document and Swagger UI;
+//! - [`api`]: request/response bodies (the OpenAPI schema);
+//! - [`validate`]: every check on client input, before the queue;
+//! - [`error`]: layered errors → `{error, error_type}` with one status per type;
+//! - [`metrics`]: Prometheus names, recorder and request middleware;
+//! - [`backends`]: the models and their metering wrappers.
+//!
+//! [`run`] starts everything and blocks until SIGTERM or Ctrl-C, then lets requests in
+//! flight finish and stops the worker after its last job.
+
+pub mod api;
+pub mod backends;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod infer;
+pub mod metrics;
+pub mod validate;
+
+pub use backends::{Backends, CounterFn, TokenCounter};
+pub use config::ServerConfig;
+pub use error::{ErrorResponse, ErrorType, ServerError};
+pub use http::{ApiDoc, AppState, ServerInfo, openapi_json, router};
+pub use infer::{Infer, Worker};
+
+use std::sync::Arc;
+use std::time::Duration;
+use vec2prompt_core::{Error, Result};
+pub use vec2prompt_search::{Environment, Searcher};
+
+/// Builds the app state (starting the model worker). `searcher` builds the search from the
+/// environment of metered `backends`, so every model call shows in `/metrics`; `dataset`
+/// describes its candidate dataset for `/health`. The returned [`Worker`] finishes once
+/// every clone of the state is dropped.
+pub fn start(
+    config: ServerConfig,
+    backends: &Backends,
+    dataset: Option<api::DatasetStatus>,
+    searcher: impl FnOnce(Environment) -> Result<Searcher>,
+) -> Result<(AppState, Worker)> {
+    config
+        .validate()
+        .map_err(|e| Error::invalid("server config", e))?;
+    // Install the recorder first so the worker's and backends' metrics are recorded.
+    let _ = metrics::handle();
+    let metered = backends.metered();
+    let env = Environment::new(metered.llm.clone(), metered.embedder.clone());
+    let dimension = env.dimension();
+    let searcher = searcher(env)?;
+    let (infer, worker) = Infer::start(
+        searcher,
+        backends.embed_tokens.clone(),
+        config.queue_capacity,
+        config.worker_batch,
+    );
+    // Series that exist before any traffic, so dashboards and scrapers see zeros.
+    for backend in ["llm", "embedder"] {
+        ::metrics::counter!(metrics::BACKEND_CALLS, "backend" => backend).increment(0);
+        ::metrics::counter!(metrics::BACKEND_ERRORS, "backend" => backend).increment(0);
+    }
+    ::metrics::counter!(metrics::GENERATED_TOKENS).increment(0);
+    ::metrics::counter!(metrics::QUEUE_REJECTED).increment(0);
+    let info = ServerInfo {
+        llm: backends.llm_status.clone(),
+        embedder: backends.embedder_status.clone(),
+        dataset,
+        dimension,
+        retries: backends.retries.clone(),
+    };
+    Ok((
+        AppState {
+            infer,
+            config: Arc::new(config),
+            info: Arc::new(info),
+        },
+        worker,
+    ))
+}
+
+/// Serves the API until SIGTERM or Ctrl-C (blocking), then finishes the requests in
+/// flight and the worker's jobs and returns.
+pub fn run(
+    config: ServerConfig,
+    backends: &Backends,
+    dataset: Option<api::DatasetStatus>,
+    searcher: impl FnOnce(Environment) -> Result<Searcher>,
+) -> Result<()> {
+    let addr = (config.host.clone(), config.port);
+    let (state, worker) = start(config, backends, dataset, searcher)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vec2prompt-http")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::backend("tokio runtime", e))?;
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((addr.0.as_str(), addr.1))
+            .await
+            .map_err(|e| {
+                Error::invalid(
+                    "--host/--port",
+                    format!("cannot bind {}:{}: {e}", addr.0, addr.1),
+                )
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::backend("listener", e))?;
+        eprintln!("vec2prompt serve: listening on http://{local}");
+        tokio::spawn(async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                metrics::handle().run_upkeep();
+            }
+        });
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| Error::backend("http server", e))
+    });
+    // Dropping the runtime drops every remaining handle to the worker, whose channel then
+    // closes: it answers what is queued and stops.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    worker.join();
+    eprintln!("vec2prompt serve: stopped");
+    served
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    eprintln!("vec2prompt serve: shutting down; finishing requests in flight");
+}

@@ -1,0 +1,462 @@
+//! Request validation: everything a client sends is checked here, before it reaches the
+//! queue, so a bad request costs no model time and always gets a 4xx naming the field.
+
+use crate::api::{ChatCompletionRequest, EmbeddingInput, GenerateOptions, MessageContent};
+use crate::config::ServerConfig;
+use crate::error::{ErrorType, ServerError};
+use serde_json::Value;
+use std::time::Duration;
+use vec2prompt_core::{Error, GenerationParams, Sampling, TargetVector};
+use vec2prompt_search::{SearchBudget, SearchOptions};
+
+/// Most variants a request may ask for.
+pub const MAX_VARIANTS: usize = 32;
+/// Most answers per chat completion.
+pub const MAX_CHOICES: usize = 8;
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Parses one target embedding from JSON. JSON has no NaN or infinity, so clients that
+/// serialize them write strings (`"NaN"`) or `null`; both are rejected with the position
+/// of the component, as are numbers outside the range of a 32-bit float.
+pub fn parse_embedding(
+    argument: &str,
+    value: &Value,
+    dimension: usize,
+) -> Result<TargetVector, Error> {
+    let Value::Array(items) = value else {
+        return Err(Error::invalid(
+            argument,
+            format!("expected an array of numbers, got {}", kind(value)),
+        ));
+    };
+    if items.is_empty() {
+        return Err(Error::invalid(
+            argument,
+            format!("the vector is empty; it needs {dimension} numbers"),
+        ));
+    }
+    let mut values = Vec::with_capacity(items.len());
+    for (i, v) in items.iter().enumerate() {
+        match v {
+            Value::Number(n) => {
+                let x = n.as_f64().map_or(f32::NAN, |x| x as f32);
+                if !x.is_finite() {
+                    return Err(Error::invalid(
+                        argument,
+                        format!("component {i} is {n}, outside the range of a 32-bit float"),
+                    ));
+                }
+                values.push(x);
+            }
+            Value::String(s) => {
+                return Err(Error::invalid(
+                    argument,
+                    format!(
+                        "component {i} is the string {s:?}, not a number (NaN and infinite \
+                         values are not allowed)"
+                    ),
+                ));
+            }
+            other => {
+                return Err(Error::invalid(
+                    argument,
+                    format!("component {i} is {}, not a number", kind(other)),
+                ));
+            }
+        }
+    }
+    TargetVector::new(argument, values, dimension)
+}
+
+/// Checks the number of items of a list field.
+pub fn check_items(field: &str, count: usize, max: usize) -> Result<(), ServerError> {
+    if count == 0 {
+        return Err(ServerError::invalid(
+            field,
+            "the list is empty; send at least one item",
+        ));
+    }
+    if count > max {
+        return Err(ServerError::invalid(
+            field,
+            format!(
+                "{count} items is more than this server's max_batch_items ({max}); split the \
+                 request"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Turns request options into search options, with the server's defaults and limits.
+pub fn search_options(
+    options: Option<&GenerateOptions>,
+    config: &ServerConfig,
+    default_variants: usize,
+) -> Result<SearchOptions, ServerError> {
+    let o = options.cloned().unwrap_or_default();
+    let budget = o.budget.unwrap_or(config.default_budget);
+    if budget > config.max_budget {
+        return Err(ServerError::invalid(
+            "options.budget",
+            format!(
+                "{budget} LLM calls is more than this server allows per target ({})",
+                config.max_budget
+            ),
+        ));
+    }
+    let variants = o.variants.unwrap_or(default_variants);
+    if !(1..=MAX_VARIANTS).contains(&variants) {
+        return Err(ServerError::invalid(
+            "options.variants",
+            format!("must be between 1 and {MAX_VARIANTS}, got {variants}"),
+        ));
+    }
+    let max_wall = match o.max_wall_ms.or(config.default_max_wall_ms) {
+        Some(0) => {
+            return Err(ServerError::invalid(
+                "options.max_wall_ms",
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+        Some(ms) => Some(Duration::from_millis(ms)),
+        None => None,
+    };
+    let defaults = SearchOptions::default();
+    Ok(SearchOptions {
+        budget: SearchBudget {
+            max_llm_calls: budget,
+            max_wall,
+        },
+        candidates: defaults.candidates.max(variants),
+        variants,
+        seed: o.seed.unwrap_or(defaults.seed),
+    })
+}
+
+/// The texts of `/v1/embeddings`.
+pub fn embedding_texts(
+    input: EmbeddingInput,
+    max_items: usize,
+) -> Result<Vec<String>, ServerError> {
+    let texts = match input {
+        EmbeddingInput::One(t) => vec![t],
+        EmbeddingInput::Many(ts) => ts,
+    };
+    check_items("input", texts.len(), max_items)?;
+    if let Some(i) = texts.iter().position(|t| t.trim().is_empty()) {
+        return Err(ServerError::invalid(
+            &format!("input[{i}]"),
+            "the text is empty; give some words to embed",
+        ));
+    }
+    Ok(texts)
+}
+
+/// The prompt and generation parameters of a chat completion.
+pub fn chat(
+    req: &ChatCompletionRequest,
+    config: &ServerConfig,
+) -> Result<(String, GenerationParams), ServerError> {
+    if req.stream == Some(true) {
+        return Err(ServerError::new(
+            ErrorType::InvalidRequest,
+            "stream: true is not supported; leave `stream` out",
+        ));
+    }
+    if req.messages.is_empty() {
+        return Err(ServerError::invalid("messages", "the list is empty"));
+    }
+    let mut user_turns = Vec::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        let text = match &m.content {
+            None => String::new(),
+            Some(MessageContent::Text(t)) => t.clone(),
+            Some(MessageContent::Parts(parts)) => {
+                let mut s = Vec::new();
+                for (j, p) in parts.iter().enumerate() {
+                    match (p.kind.as_str(), &p.text) {
+                        ("text", Some(t)) => s.push(t.as_str()),
+                        _ => {
+                            return Err(ServerError::invalid(
+                                &format!("messages[{i}].content[{j}]"),
+                                "only parts of type `text` with a `text` field are supported",
+                            ));
+                        }
+                    }
+                }
+                s.join("\n")
+            }
+        };
+        match m.role.as_str() {
+            "user" => user_turns.push(text),
+            "system" | "developer" | "assistant" | "tool" => {}
+            other => {
+                return Err(ServerError::invalid(
+                    &format!("messages[{i}].role"),
+                    format!("unknown role {other:?}: use system, user, assistant or tool"),
+                ));
+            }
+        }
+    }
+    let prompt = user_turns.join("\n\n");
+    if prompt.trim().is_empty() {
+        return Err(ServerError::invalid(
+            "messages",
+            "no user message with text; the model answers the user turn",
+        ));
+    }
+    let max_new_tokens = req.max_tokens.or(req.max_completion_tokens).unwrap_or(128);
+    if !(1..=config.max_tokens).contains(&max_new_tokens) {
+        return Err(ServerError::invalid(
+            "max_tokens",
+            format!(
+                "must be between 1 and {}, got {max_new_tokens}",
+                config.max_tokens
+            ),
+        ));
+    }
+    let n = req.n.unwrap_or(1);
+    if !(1..=MAX_CHOICES).contains(&n) {
+        return Err(ServerError::invalid(
+            "n",
+            format!("must be between 1 and {MAX_CHOICES}, got {n}"),
+        ));
+    }
+    let temperature = req.temperature.unwrap_or(0.0);
+    if !(temperature.is_finite() && (0.0..=2.0).contains(&temperature)) {
+        return Err(ServerError::invalid(
+            "temperature",
+            "must be between 0 and 2",
+        ));
+    }
+    let top_p = req.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ServerError::invalid("top_p", "must be in (0, 1]"));
+    }
+    let sampling = if temperature == 0.0 {
+        Sampling::Greedy
+    } else {
+        Sampling::Sample {
+            temperature,
+            top_p,
+            seed: req.seed.unwrap_or_else(clock_seed),
+        }
+    };
+    Ok((
+        prompt,
+        GenerationParams {
+            max_new_tokens,
+            sampling,
+            n,
+        },
+    ))
+}
+
+/// A seed for requests that give none (as OpenAI: unseeded sampling is not reproducible).
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ChatMessage, ContentPart};
+    use serde_json::json;
+
+    fn err(r: Result<TargetVector, Error>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn embeddings_are_parsed_and_checked() {
+        let v = parse_embedding("e", &json!([1, 0.5, -2]), 3).unwrap();
+        assert_eq!(v.values, vec![1.0, 0.5, -2.0]);
+        assert!(err(parse_embedding("e", &json!([1, 2]), 3)).contains("2 dimensions"));
+        assert!(err(parse_embedding("e", &json!([]), 3)).contains("empty"));
+        assert!(err(parse_embedding("e", &json!([0, 0, 0]), 3)).contains("all zeros"));
+        let e = err(parse_embedding("e", &json!([1, "NaN", 2]), 3));
+        assert!(e.contains("component 1") && e.contains("NaN"), "{e}");
+        let e = err(parse_embedding("e", &json!([1, 2, "Infinity"]), 3));
+        assert!(e.contains("component 2"), "{e}");
+        let e = err(parse_embedding("e", &json!([null, 2, 3]), 3));
+        assert!(e.contains("component 0 is null"), "{e}");
+        let e = err(parse_embedding("e", &json!([1, [2], 3]), 3));
+        assert!(e.contains("an array, not a number"), "{e}");
+        let e = err(parse_embedding("e", &json!([1e300, 2, 3]), 3));
+        assert!(e.contains("32-bit"), "{e}");
+        let e = err(parse_embedding("embeddings[4]", &json!("x"), 3));
+        assert!(e.contains("embeddings[4]") && e.contains("a string"), "{e}");
+    }
+
+    #[test]
+    fn item_counts_are_bounded() {
+        assert!(check_items("embeddings", 1, 2).is_ok());
+        assert_eq!(
+            check_items("embeddings", 0, 2).unwrap_err().error_type,
+            ErrorType::InvalidInput
+        );
+        let e = check_items("embeddings", 3, 2).unwrap_err();
+        assert!(e.message.contains("max_batch_items (2)"), "{}", e.message);
+    }
+
+    #[test]
+    fn options_take_defaults_and_limits() {
+        let config = ServerConfig::default();
+        let o = search_options(None, &config, 1).unwrap();
+        assert_eq!(o.budget.max_llm_calls, config.default_budget);
+        assert_eq!(o.variants, 1);
+        let o = search_options(
+            Some(&GenerateOptions {
+                budget: Some(2),
+                max_wall_ms: Some(500),
+                variants: Some(4),
+                seed: Some(9),
+            }),
+            &config,
+            1,
+        )
+        .unwrap();
+        assert_eq!(o.budget.max_llm_calls, 2);
+        assert_eq!(o.budget.max_wall, Some(Duration::from_millis(500)));
+        assert_eq!((o.variants, o.seed), (4, 9));
+        for bad in [
+            GenerateOptions {
+                budget: Some(config.max_budget + 1),
+                ..Default::default()
+            },
+            GenerateOptions {
+                variants: Some(0),
+                ..Default::default()
+            },
+            GenerateOptions {
+                variants: Some(MAX_VARIANTS + 1),
+                ..Default::default()
+            },
+            GenerateOptions {
+                max_wall_ms: Some(0),
+                ..Default::default()
+            },
+        ] {
+            let e = search_options(Some(&bad), &config, 1).unwrap_err();
+            assert_eq!(e.error_type, ErrorType::InvalidInput, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn embedding_inputs_are_checked() {
+        assert_eq!(
+            embedding_texts(EmbeddingInput::One("a".into()), 4).unwrap(),
+            vec!["a"]
+        );
+        assert!(embedding_texts(EmbeddingInput::Many(vec![]), 4).is_err());
+        assert!(embedding_texts(EmbeddingInput::Many(vec!["a".into(), " ".into()]), 4).is_err());
+        assert!(embedding_texts(EmbeddingInput::Many(vec!["a".into(); 5]), 4).is_err());
+    }
+
+    fn msg(role: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            role: role.into(),
+            content: Some(MessageContent::Text(text.into())),
+        }
+    }
+
+    fn chat_req(messages: Vec<ChatMessage>) -> ChatCompletionRequest {
+        ChatCompletionRequest {
+            model: None,
+            messages,
+            max_tokens: None,
+            max_completion_tokens: None,
+            temperature: None,
+            top_p: None,
+            seed: None,
+            n: None,
+            stream: None,
+        }
+    }
+
+    #[test]
+    fn chat_requests_become_user_prompt_and_params() {
+        let config = ServerConfig::default();
+        let (p, params) = chat(
+            &chat_req(vec![
+                msg("system", "be brief"),
+                msg("user", "Hi"),
+                msg("assistant", "Hello"),
+                ChatMessage {
+                    role: "user".into(),
+                    content: Some(MessageContent::Parts(vec![ContentPart {
+                        kind: "text".into(),
+                        text: Some("Name a colour.".into()),
+                    }])),
+                },
+            ]),
+            &config,
+        )
+        .unwrap();
+        assert_eq!(p, "Hi\n\nName a colour.");
+        assert_eq!(params.sampling, Sampling::Greedy);
+        assert_eq!((params.max_new_tokens, params.n), (128, 1));
+
+        let mut r = chat_req(vec![msg("user", "x")]);
+        r.temperature = Some(0.7);
+        r.seed = Some(3);
+        r.max_tokens = Some(8);
+        let (_, params) = chat(&r, &config).unwrap();
+        assert_eq!(
+            params.sampling,
+            Sampling::Sample {
+                temperature: 0.7,
+                top_p: 1.0,
+                seed: 3
+            }
+        );
+        assert_eq!(params.max_new_tokens, 8);
+
+        let bad = [
+            chat_req(vec![]),
+            chat_req(vec![msg("system", "only system")]),
+            chat_req(vec![msg("wizard", "x")]),
+            {
+                let mut r = chat_req(vec![msg("user", "x")]);
+                r.max_tokens = Some(0);
+                r
+            },
+            {
+                let mut r = chat_req(vec![msg("user", "x")]);
+                r.n = Some(99);
+                r
+            },
+            {
+                let mut r = chat_req(vec![msg("user", "x")]);
+                r.temperature = Some(f64::NAN);
+                r
+            },
+        ];
+        for r in bad {
+            assert_eq!(
+                chat(&r, &config).unwrap_err().error_type,
+                ErrorType::InvalidInput,
+                "{r:?}"
+            );
+        }
+        let mut r = chat_req(vec![msg("user", "x")]);
+        r.stream = Some(true);
+        assert_eq!(
+            chat(&r, &config).unwrap_err().error_type,
+            ErrorType::InvalidRequest
+        );
+    }
+}
