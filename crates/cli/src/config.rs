@@ -54,6 +54,39 @@ pub struct FileConfig {
     /// `vec2prompt serve` settings.
     #[serde(default)]
     pub server: ServerFileConfig,
+    /// Which backends `vec2prompt serve` runs: local (default) or OpenAI-compatible.
+    #[serde(default)]
+    pub backends: BackendsFileConfig,
+}
+
+/// The `backends:` section of `config.yaml`.
+///
+/// ```yaml
+/// backends:
+///   llm: {kind: openai, base_url: https://api.openai.com/v1, model: gpt-4o-mini, api_key: sk-...}
+///   embedder: {kind: local}
+///   rate_limits: tier_2
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendsFileConfig {
+    /// The LLM [default: local].
+    pub llm: Option<BackendChoice>,
+    /// The embedder [default: local].
+    pub embedder: Option<BackendChoice>,
+    /// Limits shared by the remote backends: a tier name (`tier_1` … `tier_5`) or custom
+    /// values [default: the server's rate_limit_tier].
+    pub rate_limits: Option<vec2prompt_openai::RateLimits>,
+}
+
+/// A local model or an OpenAI-compatible service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// The local model (`--llm` / `--embedder`).
+    Local,
+    /// An OpenAI-compatible service (base_url, api_key, model, dimensions, timeout, …).
+    Openai(vec2prompt_openai::RemoteConfig),
 }
 
 /// The `server:` section of `config.yaml`; flags and environment variables of
@@ -104,6 +137,8 @@ pub struct Config {
     pub home: Home,
     /// The config file's `server:` section.
     pub server: ServerFileConfig,
+    /// The config file's `backends:` section.
+    pub backends: BackendsFileConfig,
 }
 
 impl Config {
@@ -159,6 +194,7 @@ impl Config {
             },
             home,
             server: file.server,
+            backends: file.backends,
         })
     }
 

@@ -46,7 +46,7 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Serve the HTTP API (prompt generation, OpenAI-compatible embeddings and chat,
     /// /metrics, OpenAPI at /docs) until SIGTERM or Ctrl-C.
-    Serve(serve_cmd::ServeArgs),
+    Serve(Box<serve_cmd::ServeArgs>),
     /// Print the HTTP API's OpenAPI document (docs/openapi.json).
     PrintSchema(serve_cmd::PrintSchemaArgs),
 }

@@ -1,14 +1,17 @@
 //! `vec2prompt serve` (the HTTP API) and `vec2prompt print-schema` (its OpenAPI document).
 
-use crate::config::{Config, ServerFileConfig};
+use crate::config::{BackendChoice, Config, ServerFileConfig};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use vec2prompt_core::{Embedder, Llm};
+use vec2prompt_openai::{
+    OpenAiEmbedder, OpenAiLlm, RateLimiter, RateLimits, RemoteConfig, RetryPolicy,
+};
 use vec2prompt_search::{Neighbours, Searcher};
 use vec2prompt_server::api::{DatasetStatus, ModelStatus, RateLimitTier};
-use vec2prompt_server::{Backends, ServerConfig, TokenCounter};
+use vec2prompt_server::{Backends, CounterFn, ServerConfig, TokenCounter};
 
 /// Arguments of `serve`; each overrides the config file's `server:` key of the same name.
 #[derive(Debug, Args)]
@@ -57,6 +60,67 @@ pub struct ServeArgs {
     /// Most tokens a chat completion may ask for [default: 512].
     #[clap(long, env = "VEC2PROMPT_MAX_TOKENS")]
     pub max_tokens: Option<usize>,
+    /// Use an OpenAI-compatible chat service as the LLM, at this base URL (e.g.
+    /// https://api.openai.com/v1) [default: the config's backends.llm, else local].
+    #[clap(long, env = "VEC2PROMPT_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// Model id of the remote LLM.
+    #[clap(long, env = "VEC2PROMPT_LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// API key of the remote LLM.
+    #[clap(long, env = "VEC2PROMPT_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// Use an OpenAI-compatible embeddings service, at this base URL [default: the
+    /// config's backends.embedder, else local]. The dataset must have been embedded by it.
+    #[clap(long, env = "VEC2PROMPT_EMBEDDER_BASE_URL")]
+    pub embedder_base_url: Option<String>,
+    /// Model id of the remote embedder.
+    #[clap(long, env = "VEC2PROMPT_EMBEDDER_MODEL")]
+    pub embedder_model: Option<String>,
+    /// API key of the remote embedder.
+    #[clap(long, env = "VEC2PROMPT_EMBEDDER_API_KEY", hide_env_values = true)]
+    pub embedder_api_key: Option<String>,
+    /// `dimensions` requested from the remote embedder.
+    #[clap(long, env = "VEC2PROMPT_EMBEDDER_DIMENSIONS")]
+    pub embedder_dimensions: Option<usize>,
+    /// Limits shared by remote backends: tier_1 … tier_5 or custom values
+    /// [default: backends.rate_limits, else the rate-limit tier].
+    #[clap(long, env = "VEC2PROMPT_RATE_LIMITS")]
+    pub rate_limits: Option<String>,
+}
+
+/// The remote config of one backend: flags over the config file's `backends:` entry;
+/// `None` means local.
+fn remote(
+    what: &str,
+    url: Option<&String>,
+    model: Option<&String>,
+    key: Option<&String>,
+    file: Option<&BackendChoice>,
+) -> Result<Option<RemoteConfig>> {
+    let mut config = match (file, url) {
+        (Some(BackendChoice::Openai(c)), _) => c.clone(),
+        (_, Some(u)) => {
+            let Some(m) = model else {
+                bail!("--{what}-base-url needs --{what}-model (the remote model id)");
+            };
+            RemoteConfig::new(u.clone(), m.clone())
+        }
+        _ => return Ok(None),
+    };
+    if let Some(u) = url {
+        config.base_url = u.clone();
+    }
+    if let Some(m) = model {
+        config.model = m.clone();
+    }
+    if let Some(k) = key {
+        config.api_key = Some(k.clone());
+    }
+    config
+        .validate()
+        .with_context(|| format!("remote {what}"))?;
+    Ok(Some(config))
 }
 
 /// Arguments of `print-schema`.
@@ -130,28 +194,97 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
             dataset.display()
         );
     }
-    let embedder = Arc::new(config.load_embedder()?);
-    let llm: Arc<dyn Llm> = Arc::new(config.load_llm()?);
+    let b = &config.backends;
+    let llm_remote = remote(
+        "llm",
+        args.llm_base_url.as_ref(),
+        args.llm_model.as_ref(),
+        args.llm_api_key.as_ref(),
+        b.llm.as_ref(),
+    )?;
+    let mut embedder_remote = remote(
+        "embedder",
+        args.embedder_base_url.as_ref(),
+        args.embedder_model.as_ref(),
+        args.embedder_api_key.as_ref(),
+        b.embedder.as_ref(),
+    )?;
+    if let (Some(c), Some(d)) = (&mut embedder_remote, args.embedder_dimensions) {
+        c.dimensions = Some(d);
+    }
+    let limits = match &args.rate_limits {
+        Some(s) => s.parse::<RateLimits>().context("--rate-limits")?,
+        None => match b.rate_limits {
+            Some(l) => l,
+            None => RateLimits::tier(server.rate_limit_tier.as_str())?,
+        },
+    };
+    // One limiter and retry policy for every remote backend (they may share an account).
+    let limiter = Arc::new(RateLimiter::new(limits));
+    let retry = RetryPolicy::default();
+    let mut retries: Vec<(String, CounterFn)> = Vec::new();
+    let (embedder, embedder_status, embed_tokens): (
+        Arc<dyn Embedder>,
+        ModelStatus,
+        Option<TokenCounter>,
+    ) = match embedder_remote {
+        Some(c) => {
+            let location = c.base_url.clone();
+            let e = OpenAiEmbedder::new(c, limiter.clone(), retry.clone())?;
+            let status = ModelStatus {
+                name: e.info().name.clone(),
+                backend: "openai".to_string(),
+                location,
+            };
+            (Arc::new(e), status, None)
+        }
+        None => {
+            let e = Arc::new(config.load_embedder()?);
+            let status = ModelStatus {
+                name: e.info().name.clone(),
+                backend: "local".to_string(),
+                location: config.embedder.display().to_string(),
+            };
+            let counter = e.clone();
+            let tokens: TokenCounter =
+                Arc::new(move |t: &str| counter.tokenize(t).map_or(0, |ids| ids.len()));
+            (e, status, Some(tokens))
+        }
+    };
+    let (llm, llm_status): (Arc<dyn Llm>, ModelStatus) = match llm_remote {
+        Some(c) => {
+            let location = c.base_url.clone();
+            let l = OpenAiLlm::new(c, limiter.clone(), retry.clone())?;
+            let status = ModelStatus {
+                name: l.info().name.clone(),
+                backend: "openai".to_string(),
+                location,
+            };
+            (Arc::new(l), status)
+        }
+        None => {
+            let l = config.load_llm()?;
+            let status = ModelStatus {
+                name: l.info().name.clone(),
+                backend: "local".to_string(),
+                location: config.llm.display().to_string(),
+            };
+            (Arc::new(l), status)
+        }
+    };
+    if llm_status.backend == "openai" || embedder_status.backend == "openai" {
+        let l = limiter.clone();
+        retries.push(("remote".to_string(), Arc::new(move || l.stats().retries)));
+    }
     let neighbours = Neighbours::load(&dataset, embedder.info())
         .with_context(|| format!("cannot load the dataset {}", dataset.display()))?;
-    let counter = embedder.clone();
-    let embed_tokens: TokenCounter =
-        Arc::new(move |t: &str| counter.tokenize(t).map_or(0, |ids| ids.len()));
     let backends = Backends {
-        llm_status: ModelStatus {
-            name: llm.info().name.clone(),
-            backend: "local".to_string(),
-            location: config.llm.display().to_string(),
-        },
-        embedder_status: ModelStatus {
-            name: embedder.info().name.clone(),
-            backend: "local".to_string(),
-            location: config.embedder.display().to_string(),
-        },
         llm,
-        embedder: embedder as Arc<dyn Embedder>,
-        embed_tokens: Some(embed_tokens),
-        retries: Vec::new(),
+        embedder,
+        llm_status,
+        embedder_status,
+        embed_tokens,
+        retries,
     };
     let status = DatasetStatus {
         path: dataset.display().to_string(),

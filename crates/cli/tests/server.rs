@@ -663,6 +663,36 @@ fn every_endpoint_and_every_bad_input() {
         .unwrap();
     assert!(tokens > 0.0, "{text}");
 
+    // Remote backends: a second server whose LLM is this one, through the OpenAI client.
+    let remote = Server::start(&[
+        "--llm-base-url",
+        &format!("http://{}/v1", server.addr),
+        "--llm-model",
+        "smollm2",
+        "--rate-limits",
+        "tier_1",
+    ]);
+    let h = remote.get("/health").json();
+    assert_eq!(h["llm"]["backend"], "openai", "{h}");
+    assert_eq!(h["llm"]["name"], "smollm2");
+    let r = remote.post(
+        "/v1/chat/completions",
+        &json!({"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !r.json()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    let text = remote.get("/metrics").body;
+    assert!(
+        text.contains(r#"vec2prompt_backend_retries_total{backend="remote"} 0"#),
+        "{text}"
+    );
+    drop(remote);
+
     // Still serving after all of that.
     assert_eq!(server.get("/health").status, 200, "{}", server.log());
 }

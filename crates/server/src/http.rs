@@ -475,7 +475,12 @@ async fn generate_prompts_parallel(
 async fn metrics_text(State(s): State<AppState>) -> Response {
     metrics::gauge!(m::QUEUE_DEPTH).set(s.infer.in_use() as f64);
     metrics::gauge!(m::QUEUE_WAITING).set(s.infer.waiting() as f64);
-    for backend in ["llm", "embedder"] {
+    // Local backends never retry: their series stay at 0. Remote ones report their
+    // limiter's count under the name they were registered with.
+    let mut names: Vec<&str> = vec!["llm", "embedder"];
+    names.extend(s.info.retries.iter().map(|(n, _)| n.as_str()));
+    names.dedup();
+    for backend in names {
         let retries = s
             .info
             .retries
@@ -483,7 +488,7 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
             .filter(|(name, _)| name == backend)
             .map(|(_, count)| count())
             .sum::<u64>();
-        metrics::counter!(m::BACKEND_RETRIES, "backend" => backend).absolute(retries);
+        metrics::counter!(m::BACKEND_RETRIES, "backend" => backend.to_string()).absolute(retries);
     }
     (
         [(
