@@ -20,7 +20,10 @@ pub enum Part {
     Embed,
     /// LLM prefill, decode and batched decode.
     Llm,
-    /// Both.
+    /// Training steps of the decoder shape GUIDE §3 compares with PyTorch (d256, 4 layers,
+    /// vocab 16k, batch 32 × 32 tokens); not part of `all`.
+    Train,
+    /// Embedding and LLM.
     All,
 }
 
@@ -206,6 +209,9 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     if matches!(args.part, Part::Llm | Part::All) {
         bench_llm(args, config, &mut rows)?;
     }
+    if matches!(args.part, Part::Train) {
+        bench_train(&mut rows)?;
+    }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     if args.json {
         let out = serde_json::json!({
@@ -231,5 +237,61 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Tokens per second of full training steps (forward, backward, AdamW) of the reference
+/// decoder shape, on random tokens.
+fn bench_train(rows: &mut Vec<Row>) -> Result<()> {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+    use vec2prompt_latent::optim::AdamW;
+    use vec2prompt_latent::{ConditionalDecoder, DecoderConfig};
+    let (batch, len) = (32usize, 32usize);
+    let config = DecoderConfig {
+        vocab: 16_384,
+        dim: 256,
+        layers: 4,
+        heads: 4,
+        hidden: 1024,
+        prefix: 8,
+        condition: 384,
+        max_tokens: len,
+    };
+    let varmap = VarMap::new();
+    let decoder = ConditionalDecoder::new(
+        &config,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let mut adam = AdamW::new(vars, 0.01)?;
+    let dev = Device::Cpu;
+    let ids = Tensor::rand(0f32, 16_000f32, (batch, len), &dev)?.to_dtype(DType::U32)?;
+    let targets = Tensor::rand(0f32, 16_000f32, (batch, len), &dev)?.to_dtype(DType::U32)?;
+    let weights = Tensor::ones((batch, len), DType::F32, &dev)?;
+    let cond = Tensor::randn(0f32, 1.0, (batch, 384), &dev)?;
+    let mut step = || -> Result<()> {
+        let loss = decoder.loss(&cond, &ids, &targets, &weights)?;
+        let grads = loss.backward()?;
+        adam.step(&grads, 1e-4)?;
+        Ok(())
+    };
+    step()?;
+    let steps = 5;
+    let t = Instant::now();
+    for _ in 0..steps {
+        step()?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    rows.push(Row {
+        name: "train step d256×4 b32×32".into(),
+        value: (steps * batch * len) as f64 / secs,
+        unit: "tokens/s",
+        target: Some(1370.0),
+    });
     Ok(())
 }

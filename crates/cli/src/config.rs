@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// Texts per embedder forward pass.
     #[clap(long, env = "VEC2PROMPT_EMBED_BATCH", global = true)]
     pub embed_batch: Option<usize>,
+    /// Directory of the learned models (surrogate, inverter, corrector) [default:
+    /// $VEC2PROMPT_HOME/latent if trained there, else the model shipped in assets/latent].
+    #[clap(long, env = "VEC2PROMPT_LATENT", global = true)]
+    pub latent: Option<PathBuf>,
 }
 
 /// The YAML config file (`config.yaml`); every field is optional.
@@ -51,6 +55,8 @@ pub struct FileConfig {
     pub llm_max_batch: Option<usize>,
     /// Texts per embedder forward pass.
     pub embed_batch: Option<usize>,
+    /// Directory of the learned models.
+    pub latent: Option<PathBuf>,
     /// `vec2prompt serve` settings.
     #[serde(default)]
     pub server: ServerFileConfig,
@@ -135,6 +141,8 @@ pub struct Config {
     pub embed_config: LocalEmbedderConfig,
     /// The home directory (models, datasets, caches).
     pub home: Home,
+    /// Directory of the learned models, if one was found.
+    pub latent: Option<PathBuf>,
     /// The config file's `server:` section.
     pub server: ServerFileConfig,
     /// The config file's `backends:` section.
@@ -192,6 +200,7 @@ impl Config {
             embed_config: LocalEmbedderConfig {
                 batch_size: embed_batch,
             },
+            latent: resolve_latent(args.latent.clone().or(file.latent.clone()), &home),
             home,
             server: file.server,
             backends: file.backends,
@@ -231,4 +240,18 @@ fn require(path: &Path, spec: &ModelSpec, flag: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The learned models' directory: the one given, else `$VEC2PROMPT_HOME/latent` when a
+/// model was trained there, else the default model shipped with the sources.
+fn resolve_latent(given: Option<PathBuf>, home: &Home) -> Option<PathBuf> {
+    if given.is_some() {
+        return given;
+    }
+    let trained = home.root.join("latent");
+    if vec2prompt_latent::LatentModel::exists(&trained) {
+        return Some(trained);
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/latent");
+    vec2prompt_latent::LatentModel::exists(&shipped).then_some(shipped)
 }

@@ -5,8 +5,11 @@ use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_dataset};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
+use std::sync::Arc;
 use vec2prompt_core::{Embedder, GenerationParams, Llm};
-use vec2prompt_eval::{AnswerCache, EvalConfig, EvalData};
+use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData};
+use vec2prompt_latent::LatentModel;
+use vec2prompt_search::{Environment, Neighbours, Searcher};
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
@@ -26,6 +29,13 @@ pub struct EvalArgs {
     /// Most new tokens per answer (GUIDE §2: 128).
     #[clap(long, default_value_t = 128)]
     pub max_new_tokens: usize,
+    /// LLM-call budgets of the learned search methods (`search-<b>`), comma-separated;
+    /// inverter-greedy and fast mode always run when learned models are found.
+    #[clap(long, value_delimiter = ',', default_value = "4,16")]
+    pub budgets: Vec<usize>,
+    /// Skip the learned methods even when a model is found.
+    #[clap(long)]
+    pub baselines_only: bool,
     /// Write `<out>.json` and `<out>.md` (e.g. reports/leaderboard).
     #[clap(long)]
     pub out: Option<PathBuf>,
@@ -39,9 +49,9 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     if args.k.contains(&0) {
         bail!("every --k must be at least 1");
     }
-    let embedder = config.load_embedder()?;
+    let embedder = Arc::new(config.load_embedder()?);
     let dim = embedder.info().dimension;
-    let (records, outputs) = load_dataset(&args.dataset, "outputs", &embedder)?;
+    let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder.as_ref())?;
     let index = build_index(&records, &outputs, dim, SplitArg::Train, IndexKind::Flat)?;
     let llm = config.load_llm()?;
     let params = GenerationParams {
@@ -54,7 +64,13 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         config.llm_config.weights,
         args.max_new_tokens
     );
-    let mut cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?;
+    let cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?;
+    let llm = Arc::new(CachedLlm::new(
+        Arc::new(llm),
+        cache,
+        params.clone(),
+        config.llm_config.max_batch * 2,
+    ));
     let command = std::env::args()
         .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
         .collect::<Vec<_>>()
@@ -63,26 +79,48 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         limit: args.limit,
         seed: args.seed,
         ks: args.k.clone(),
+        budgets: args.budgets.clone(),
         params,
-        chunk: config.llm_config.max_batch * 2,
+        search_chunk: 8,
         resamples: 1000,
         command,
         llm_config,
     };
+    // The learned search, when a model is found; its LLM is the same cached one.
+    let latent = match (&config.latent, args.baselines_only) {
+        (Some(dir), false) => Some(Arc::new(LatentModel::load(dir)?)),
+        _ => None,
+    };
+    let prompts = match &latent {
+        Some(_) => Some(load_dataset(&args.dataset, "prompts", embedder.as_ref())?.1),
+        None => None,
+    };
+    let searcher = match &latent {
+        Some(l) => {
+            eprintln!("learned models: {}", l.dir.display());
+            let neighbours =
+                Neighbours::from_parts(records.clone(), &outputs, prompts.as_deref(), dim)?;
+            let env = Environment::new(llm.clone(), embedder.clone());
+            Some(Searcher::new(
+                env,
+                Some(Arc::new(neighbours)),
+                Some(l.clone()),
+            )?)
+        }
+        None => None,
+    };
     let data = EvalData {
         records: &records,
         outputs: &outputs,
+        prompts: prompts.as_deref(),
         dimension: dim,
         train_index: index.as_ref(),
+        searcher: searcher.as_ref(),
     };
-    let mut report = vec2prompt_eval::run(
-        &data,
-        &llm,
-        &embedder,
-        &mut cache,
-        &eval_config,
-        &mut |line| eprintln!("{line}"),
-    )?;
+    let mut report =
+        vec2prompt_eval::run(&data, &llm, embedder.as_ref(), &eval_config, &mut |line| {
+            eprintln!("{line}")
+        })?;
     report.date = utc_now();
     let md = report.to_markdown();
     println!("{md}");

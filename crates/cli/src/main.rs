@@ -6,9 +6,11 @@ mod dataset_cmd;
 mod embed_cmd;
 mod eval_cmd;
 mod eval_prompt;
+mod generate_cmd;
 mod models_cmd;
 mod progress;
 mod serve_cmd;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 use config::{Config, GlobalArgs};
@@ -49,6 +51,12 @@ enum Command {
     Serve(Box<serve_cmd::ServeArgs>),
     /// Print the HTTP API's OpenAPI document (docs/openapi.json).
     PrintSchema(serve_cmd::PrintSchemaArgs),
+    /// Write a prompt whose LLM answer lands near a target (text or vector): the learned
+    /// search, checked with the real LLM within a budget of calls.
+    Generate(generate_cmd::GenerateArgs),
+    /// Train a latent-space model (surrogate, inverter, corrector) on a dataset's train
+    /// split; resumable: run the same command again after an interruption.
+    Train(train_cmd::TrainArgs),
 }
 
 fn main() {
@@ -77,5 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Serve(args) => serve_cmd::serve(args, &Config::resolve(&cli.global)?),
         Command::PrintSchema(args) => serve_cmd::print_schema(args),
+        Command::Generate(args) => generate_cmd::run(args, &Config::resolve(&cli.global)?),
+        Command::Train(args) => train_cmd::run(args, &Config::resolve(&cli.global)?),
     }
 }

@@ -6,6 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use vec2prompt_core::{Embedder, Llm};
+use vec2prompt_latent::LatentModel;
 use vec2prompt_openai::{
     OpenAiEmbedder, OpenAiLlm, RateLimiter, RateLimits, RemoteConfig, RetryPolicy,
 };
@@ -186,10 +187,12 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
         .clone()
         .or(config.server.dataset.clone())
         .unwrap_or_else(|| config.home.root.join("datasets").join("alpaca"));
-    if !dataset.join("records.jsonl").is_file() {
+    let have_dataset = dataset.join("records.jsonl").is_file();
+    if !have_dataset && config.latent.is_none() {
         bail!(
-            "no ingested dataset at {}: run `vec2prompt ingest --input <data> --dataset {}` \
-             first, or point --dataset (VEC2PROMPT_DATASET) at one",
+            "no candidates: no learned model was found and there is no ingested dataset at {}: \
+             run `vec2prompt ingest --input <data> --dataset {}` first, point --dataset \
+             (VEC2PROMPT_DATASET) at one, or --latent at a trained model",
             dataset.display(),
             dataset.display()
         );
@@ -276,8 +279,20 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
         let l = limiter.clone();
         retries.push(("remote".to_string(), Arc::new(move || l.stats().retries)));
     }
-    let neighbours = Neighbours::load(&dataset, embedder.info())
-        .with_context(|| format!("cannot load the dataset {}", dataset.display()))?;
+    let neighbours = if have_dataset {
+        Some(
+            Neighbours::load(&dataset, embedder.info())
+                .with_context(|| format!("cannot load the dataset {}", dataset.display()))?,
+        )
+    } else {
+        None
+    };
+    let latent = match &config.latent {
+        Some(dir) => Some(Arc::new(LatentModel::load(dir).with_context(|| {
+            format!("cannot load the learned models in {}", dir.display())
+        })?)),
+        None => None,
+    };
     let backends = Backends {
         llm,
         embedder,
@@ -286,13 +301,13 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
         embed_tokens,
         retries,
     };
-    let status = DatasetStatus {
+    let status = neighbours.as_ref().map(|n| DatasetStatus {
         path: dataset.display().to_string(),
-        train_records: neighbours.len(),
-    };
-    let neighbours = Arc::new(neighbours);
-    vec2prompt_server::run(server, &backends, Some(status), |env| {
-        Searcher::new(env, neighbours)
+        train_records: n.len(),
+    });
+    let neighbours = neighbours.map(Arc::new);
+    vec2prompt_server::run(server, &backends, status, |env| {
+        Searcher::new(env, neighbours, latent)
     })?;
     Ok(())
 }

@@ -142,6 +142,11 @@ fn ingest_resumes_after_kill_9_with_exact_counts() {
 }
 
 /// `eval` on 3 targets with knn-best-of-2, writing `<report>.json` and `.md`.
+/// The default learned model shipped with the sources.
+fn shipped_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/latent")
+}
+
 fn short_eval(dataset: &Path, report: &Path) -> std::process::Output {
     bin()
         .args([
@@ -154,7 +159,11 @@ fn short_eval(dataset: &Path, report: &Path) -> std::process::Output {
             "24",
             "--seed",
             "1",
+            "--budgets",
+            "2",
         ])
+        .arg("--latent")
+        .arg(shipped_model())
         .arg("--dataset")
         .arg(dataset)
         .arg("--out")
@@ -222,7 +231,21 @@ fn search_and_short_eval_on_a_small_dataset() {
         .iter()
         .map(|m| m["method"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["random", "oracle", "knn-1", "knn-best-of-2"]);
+    assert_eq!(
+        names,
+        [
+            "random",
+            "oracle",
+            "knn-1",
+            "knn-best-of-2",
+            "inverter-greedy",
+            "fast",
+            "search-2"
+        ]
+    );
+    assert_eq!(methods[4]["llm_calls_per_target"], 0.0);
+    assert_eq!(methods[5]["llm_calls_per_target"], 0.0);
+    assert!(methods[6]["llm_calls_per_target"].as_f64().unwrap() <= 2.0);
     for m in methods {
         for field in [
             "mean",
@@ -254,6 +277,135 @@ fn search_and_short_eval_on_a_small_dataset() {
         serde_json::from_slice(&std::fs::read(report.with_extension("json")).unwrap()).unwrap();
     assert_eq!(again["answers_generated"], 0);
     assert_eq!(again["methods"][2]["mean"], json["methods"][2]["mean"]);
+}
+
+const TINY_TRAIN: &str = "
+surrogate:
+  model: {dim: 384, hidden: 32}
+  train: {epochs: 2, batch_size: 16, warmup: 2, checkpoint_seconds: 0}
+inverter:
+  {dim: 32, layers: 1, heads: 2, hidden: 32, prefix: 2, max_tokens: 24, vocab: 300,
+   train: {epochs: 2, batch_size: 8, warmup: 2, checkpoint_seconds: 0}}
+";
+
+fn train(dataset: &Path, out: &Path, config: &Path, model: &str) -> Command {
+    let mut c = bin();
+    c.args(["train", model, "--quiet"])
+        .arg("--dataset")
+        .arg(dataset)
+        .arg("--out")
+        .arg(out)
+        .arg("--train-config")
+        .arg(config);
+    c
+}
+
+/// Training survives `kill -9`: the resumed run ends with exactly the weights of an
+/// uninterrupted one, and the exported model loads and generates.
+#[test]
+fn training_resumes_after_kill_9_and_matches_a_clean_run() {
+    if !models_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.jsonl");
+    write_jsonl(&input, 240);
+    let dataset = dir.path().join("dataset");
+    assert!(ingest(&input, &dataset).status().unwrap().success());
+    let config = dir.path().join("train.yaml");
+    std::fs::write(&config, TINY_TRAIN).unwrap();
+
+    let clean = dir.path().join("clean");
+    for model in ["surrogate", "inverter"] {
+        let out = train(&dataset, &clean, &config, model).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Kill the inverter's training once it has checkpointed a few steps, then resume.
+    let killed = dir.path().join("killed");
+    let out = train(&dataset, &killed, &config, "surrogate")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut child = train(&dataset, &killed, &config, "inverter")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = killed.join("runs/inverter/state.json");
+    let started = Instant::now();
+    loop {
+        let step = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["step"].as_u64())
+            .unwrap_or(0);
+        if step >= 3 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let out = train(&dataset, &killed, &config, "inverter")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming"));
+    for file in [
+        "inverter.safetensors",
+        "surrogate.safetensors",
+        "tokenizer.json",
+    ] {
+        assert_eq!(
+            std::fs::read(killed.join(file)).unwrap(),
+            std::fs::read(clean.join(file)).unwrap(),
+            "{file} differs between the resumed and the clean run"
+        );
+    }
+    assert!(killed.join("inverter-card.md").exists());
+    assert!(killed.join("inverter-loss.svg").exists());
+
+    // The exported model drives `generate` in fast mode.
+    let out = bin()
+        .args([
+            "generate",
+            "--budget",
+            "0",
+            "--json",
+            "--target-text",
+            "the ocean",
+        ])
+        .arg("--latent")
+        .arg(&killed)
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["result"]["llm_calls"], 0);
+    assert!(
+        !json["result"]["best"]["prompt"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

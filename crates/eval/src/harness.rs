@@ -1,15 +1,19 @@
-//! The evaluation run: methods random, oracle, knn-1 and knn-best-of-k (GUIDE §2).
+//! The evaluation run (GUIDE §2): the reference methods random, oracle, knn-1 and
+//! knn-best-of-k, and — when a searcher with learned models is given — inverter-greedy,
+//! fast mode and search with LLM-call budgets.
 
-use crate::cache::{AnswerCache, CachedAnswer};
-use crate::report::{Choice, MethodReport, Report, TargetRow};
+use crate::cached_llm::CachedLlm;
+use crate::report::{Choice, MethodReport, RankingReport, Report, TargetRow};
 use crate::stats;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
-use vec2prompt_core::{Embedder, Error, GenerationParams, Llm, Result, cosine};
+use vec2prompt_core::{Embedder, Error, GenerationParams, Llm, Result, TargetVector, cosine};
 use vec2prompt_dataset::{Record, Split};
 use vec2prompt_index::VectorIndex;
+use vec2prompt_latent::decode::Strategy;
+use vec2prompt_search::{SearchBudget, SearchOptions, Searcher};
 
 /// Settings of a run.
 #[derive(Debug, Clone)]
@@ -20,10 +24,13 @@ pub struct EvalConfig {
     pub seed: u64,
     /// The k of each knn-best-of-k method.
     pub ks: Vec<usize>,
+    /// LLM-call budgets of the search methods (`search-<b>`); fast mode is always run
+    /// when a searcher is given.
+    pub budgets: Vec<usize>,
     /// The environment's generation settings (GUIDE §2: greedy, 128 new tokens).
     pub params: GenerationParams,
-    /// Prompts per generation call (each call is batched by the LLM).
-    pub chunk: usize,
+    /// Targets per search batch (their LLM calls share forward passes).
+    pub search_chunk: usize,
     /// Bootstrap resamples.
     pub resamples: usize,
     /// The command line, recorded in the report.
@@ -38,24 +45,34 @@ pub struct EvalData<'a> {
     pub records: &'a [Record],
     /// Output embeddings of all records (`records.len() × dimension`), the targets e*.
     pub outputs: &'a [f32],
+    /// Prompt embeddings of all records, for the surrogate's ranking report.
+    pub prompts: Option<&'a [f32]>,
     /// Embedding dimension.
     pub dimension: usize,
     /// Index over the train records' output embeddings; ids are record positions.
     pub train_index: &'a dyn VectorIndex,
+    /// The learned search, whose LLM must be the same cached LLM as the run's.
+    pub searcher: Option<&'a Searcher>,
 }
 
-struct Answered {
-    vector: Vec<f32>,
+/// A method's pick for one target.
+#[derive(Clone)]
+struct Pick {
+    /// The record whose prompt it is, for dataset prompts.
+    record: Option<usize>,
+    /// The prompt.
+    prompt: String,
+    /// LLM calls spent choosing it.
+    calls: usize,
+    /// Seconds spent choosing it.
     seconds: f64,
-    empty: bool,
 }
 
 /// Runs the evaluation, reporting progress lines through `progress`.
 pub fn run(
     data: &EvalData<'_>,
-    llm: &dyn Llm,
+    llm: &CachedLlm,
     embedder: &dyn Embedder,
-    cache: &mut AnswerCache,
     config: &EvalConfig,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report> {
@@ -106,70 +123,70 @@ pub fn run(
             ));
         }
     }
+    let prompt_of = |i: usize| data.records[i].prompt.clone();
+    let record_pick = |i: usize, calls: usize, seconds: f64| Pick {
+        record: Some(i),
+        prompt: prompt_of(i),
+        calls,
+        seconds,
+    };
+
+    // The reference methods' picks; knn-best-of-k is decided after scoring.
+    let mut names: Vec<String> = vec!["random".into(), "oracle".into(), "knn-1".into()];
+    let mut picks: Vec<Vec<Pick>> = vec![
+        random.iter().map(|&r| record_pick(r, 0, 0.0)).collect(),
+        targets.iter().map(|&t| record_pick(t, 0, 0.0)).collect(),
+        hits.iter()
+            .map(|h| record_pick(h[0].id as usize, 0, search_seconds))
+            .collect(),
+    ];
+
+    // Learned methods run the search now (its LLM calls go through the cache).
+    let learned = learned_methods(data, llm, &targets, &queries, config, progress)?;
 
     // Every prompt any method needs answered, once.
-    let prompt_of = |i: usize| data.records[i].prompt.as_str();
-    let mut needed: Vec<&str> = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for (n, &t) in targets.iter().enumerate() {
-        let wanted = [t, random[n]]
-            .into_iter()
-            .chain(hits[n].iter().map(|h| h.id as usize));
-        for i in wanted {
-            if seen.insert(prompt_of(i)) {
-                needed.push(prompt_of(i));
-            }
+    let mut needed: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut want = |p: String| {
+        if seen.insert(p.clone()) {
+            needed.push(p);
+        }
+    };
+    for method in picks.iter().chain(learned.iter().map(|(_, p)| p)) {
+        for p in method {
+            want(p.prompt.clone());
         }
     }
-    let missing: Vec<String> = needed
-        .iter()
-        .filter(|p| cache.get(p).is_none())
-        .map(|p| p.to_string())
-        .collect();
-    let cached = needed.len() - missing.len();
+    for h in &hits {
+        for hit in h {
+            want(prompt_of(hit.id as usize));
+        }
+    }
+    let before = llm.stats();
+    let missing = needed.iter().filter(|p| llm.get(p).is_none()).count();
     progress(&format!(
         "{} targets, {} distinct prompts: {} cached, {} to generate",
         targets.len(),
         needed.len(),
-        cached,
-        missing.len()
+        needed.len() - missing,
+        missing
     ));
     let started = Instant::now();
-    let mut done = 0;
-    for chunk in missing.chunks(config.chunk.max(1)) {
-        let t = Instant::now();
-        let generations = llm.generate(chunk, &config.params)?;
-        let share = t.elapsed().as_secs_f64() / chunk.len() as f64;
-        let answers = chunk
-            .iter()
-            .zip(generations)
-            .map(|(p, mut g)| {
-                let g = g
-                    .pop()
-                    .ok_or_else(|| Error::backend(&llm.info().name, "returned no answer"))?;
-                Ok(CachedAnswer {
-                    prompt: p.clone(),
-                    answer: g.text,
-                    completion_tokens: g.completion_tokens,
-                    seconds: share,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        cache.insert(answers)?;
-        done += chunk.len();
+    llm.fill(&needed, &mut |done, total| {
         let rate = done as f64 / started.elapsed().as_secs_f64();
-        let eta = (missing.len() - done) as f64 / rate.max(1e-9);
+        let eta = (total - done) as f64 / rate.max(1e-9);
         progress(&format!(
-            "generated {done}/{} answers ({rate:.2}/s, ETA {eta:.0} s)",
-            missing.len()
+            "generated {done}/{total} answers ({rate:.2}/s, ETA {eta:.0} s)"
         ));
-    }
+    })?;
+    let generated_total = llm.stats().generated;
+    let _ = before;
 
     // Embed every needed answer once.
-    let mut answered: HashMap<&str, Answered> = HashMap::new();
-    let texts: Vec<(&str, String)> = needed
+    let answer_of = |p: &str| llm.get(p).map(|a| a.answer).unwrap_or_default();
+    let texts: Vec<(String, String)> = needed
         .iter()
-        .filter_map(|p| cache.get(p).map(|a| (*p, a.answer.clone())))
+        .map(|p| (p.clone(), answer_of(p)))
         .filter(|(_, a)| !a.trim().is_empty())
         .collect();
     let t = Instant::now();
@@ -179,83 +196,72 @@ pub fn run(
         vectors.extend(embedder.embed(&batch)?);
     }
     let embed_share = t.elapsed().as_secs_f64() / texts.len().max(1) as f64;
-    for ((p, _), v) in texts.iter().zip(vectors) {
-        let seconds = cache.get(p).map_or(0.0, |a| a.seconds) + embed_share;
-        answered.insert(
-            p,
-            Answered {
-                vector: v,
-                seconds,
-                empty: false,
-            },
-        );
-    }
-    for p in &needed {
-        answered.entry(p).or_insert(Answered {
-            vector: vec![0.0; d],
-            seconds: cache.get(p).map_or(0.0, |a| a.seconds),
-            empty: true,
-        });
-    }
+    let answered: HashMap<String, Vec<f32>> =
+        texts.into_iter().map(|(p, _)| p).zip(vectors).collect();
+    let cost = |p: &str| llm.get(p).map_or(0.0, |a| a.seconds) + embed_share;
+    // An empty answer carries no meaning, so it matches nothing.
     let score = |p: &str, t: usize| -> f64 {
-        match answered.get(p) {
-            // An empty answer carries no meaning, so it matches nothing.
-            Some(a) if !a.empty => cosine(&data.outputs[t * d..(t + 1) * d], &a.vector) as f64,
-            _ => 0.0,
-        }
+        answered
+            .get(p)
+            .map_or(0.0, |v| cosine(&data.outputs[t * d..(t + 1) * d], v) as f64)
     };
 
-    // Each method's choice per target: (record whose prompt it chose, score, llm calls,
-    // seconds).
-    let mut names: Vec<String> = vec!["random".into(), "oracle".into(), "knn-1".into()];
-    names.extend(config.ks.iter().map(|k| format!("knn-best-of-{k}")));
-    let mut choices: Vec<Vec<(usize, f64, usize, f64)>> = vec![Vec::new(); names.len()];
-    for (n, &t) in targets.iter().enumerate() {
-        let pick = |i: usize| score(prompt_of(i), t);
-        choices[0].push((random[n], pick(random[n]), 0, 0.0));
-        choices[1].push((t, pick(t), 0, 0.0));
-        let k1 = hits[n][0].id as usize;
-        choices[2].push((k1, pick(k1), 0, search_seconds));
-        for (m, &k) in config.ks.iter().enumerate() {
-            let candidates: Vec<usize> = hits[n][..k].iter().map(|h| h.id as usize).collect();
-            let best = candidates
+    for &k in &config.ks {
+        names.push(format!("knn-best-of-{k}"));
+        picks.push(
+            targets
                 .iter()
-                .copied()
-                .max_by(|&a, &b| pick(a).total_cmp(&pick(b)))
-                .unwrap_or(k1);
-            let seconds = search_seconds
-                + candidates
-                    .iter()
-                    .map(|&i| answered.get(prompt_of(i)).map_or(0.0, |a| a.seconds))
-                    .sum::<f64>();
-            choices[3 + m].push((best, pick(best), k, seconds));
-        }
+                .enumerate()
+                .map(|(n, &t)| {
+                    let cands: Vec<usize> = hits[n][..k].iter().map(|h| h.id as usize).collect();
+                    let best = cands
+                        .iter()
+                        .copied()
+                        .max_by(|&a, &b| {
+                            score(&prompt_of(a), t).total_cmp(&score(&prompt_of(b), t))
+                        })
+                        .unwrap_or(cands[0]);
+                    let seconds =
+                        search_seconds + cands.iter().map(|&i| cost(&prompt_of(i))).sum::<f64>();
+                    record_pick(best, k, seconds)
+                })
+                .collect(),
+        );
+    }
+    for (name, p) in learned {
+        names.push(name);
+        picks.push(p);
     }
 
-    let scores: Vec<Vec<f64>> = choices
+    let scores: Vec<Vec<f64>> = picks
         .iter()
-        .map(|c| c.iter().map(|x| x.1).collect())
+        .map(|m| {
+            m.iter()
+                .zip(&targets)
+                .map(|(p, &t)| score(&p.prompt, t))
+                .collect()
+        })
         .collect();
     let (random_mean, oracle_mean) = (stats::mean(&scores[0]), stats::mean(&scores[1]));
     let methods = names
         .iter()
         .enumerate()
         .map(|(m, name)| {
-            let c = &choices[m];
+            let c = &picks[m];
             let n = c.len() as f64;
             let tokens: f64 = c
                 .iter()
                 .map(|x| {
-                    let p = prompt_of(x.0);
-                    llm.count_tokens(p)
-                        .unwrap_or_else(|| p.split_whitespace().count()) as f64
+                    llm.count_tokens(&x.prompt)
+                        .unwrap_or_else(|| x.prompt.split_whitespace().count())
+                        as f64
                 })
                 .sum::<f64>()
                 / n;
             let copies = c
                 .iter()
                 .zip(&targets)
-                .filter(|(x, t)| stats::copies(prompt_of(x.0), &data.records[**t].output))
+                .filter(|(x, t)| stats::copies(&x.prompt, &data.records[**t].output))
                 .count() as f64;
             MethodReport {
                 method: name.clone(),
@@ -264,8 +270,8 @@ pub fn run(
                 ci95: stats::bootstrap_ci95(&scores[m], config.resamples, config.seed),
                 normalized: stats::normalized(stats::mean(&scores[m]), random_mean, oracle_mean),
                 win_rate_vs_oracle: stats::win_rate(&scores[m], &scores[1]),
-                llm_calls_per_target: c.iter().map(|x| x.2 as f64).sum::<f64>() / n,
-                seconds_per_target: c.iter().map(|x| x.3).sum::<f64>() / n,
+                llm_calls_per_target: c.iter().map(|x| x.calls as f64).sum::<f64>() / n,
+                seconds_per_target: c.iter().map(|x| x.seconds).sum::<f64>() / n,
                 prompt_tokens: tokens,
                 copy_rate: copies / n,
             }
@@ -280,14 +286,23 @@ pub fn run(
             choices: names
                 .iter()
                 .enumerate()
-                .map(|(m, name)| Choice {
-                    method: name.clone(),
-                    prompt_record: data.records[choices[m][n].0].index,
-                    score: choices[m][n].1,
+                .map(|(m, name)| {
+                    let p = &picks[m][n];
+                    Choice {
+                        method: name.clone(),
+                        prompt_record: p.record.map(|r| data.records[r].index),
+                        prompt: if p.record.is_none() {
+                            Some(p.prompt.clone())
+                        } else {
+                            None
+                        },
+                        score: scores[m][n],
+                    }
                 })
                 .collect(),
         })
         .collect();
+    let ranking = ranking_report(data, &targets, &hits, kmax, &score);
     Ok(Report {
         command: config.command.clone(),
         date: String::new(),
@@ -295,9 +310,148 @@ pub fn run(
         embedder: embedder.info().name.clone(),
         targets: targets.len(),
         seed: config.seed,
-        answers_generated: missing.len(),
-        answers_cached: cached,
+        answers_generated: generated_total,
+        answers_cached: needed.len().saturating_sub(missing),
         methods,
         per_target,
+        ranking,
+    })
+}
+
+/// Runs inverter-greedy, fast mode and every search budget on the targets.
+fn learned_methods(
+    data: &EvalData<'_>,
+    llm: &CachedLlm,
+    targets: &[usize],
+    queries: &[Vec<f32>],
+    config: &EvalConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<(String, Vec<Pick>)>> {
+    let Some(searcher) = data.searcher else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let record_of: HashMap<&str, usize> = data
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    if let Some(latent) = searcher.latent().filter(|l| l.inverter.is_some()) {
+        let mut picks = Vec::new();
+        for q in queries {
+            let t = Instant::now();
+            let prompt = latent
+                .invert(q, Strategy::Greedy)?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            picks.push(Pick {
+                record: None,
+                prompt,
+                calls: 0,
+                seconds: t.elapsed().as_secs_f64(),
+            });
+        }
+        out.push(("inverter-greedy".to_string(), picks));
+    }
+    let mut budgets = vec![0];
+    budgets.extend(config.budgets.iter().copied().filter(|&b| b > 0));
+    let dim = data.dimension;
+    for budget in budgets {
+        let name = if budget == 0 {
+            "fast".to_string()
+        } else {
+            format!("search-{budget}")
+        };
+        let options = SearchOptions {
+            budget: SearchBudget::calls(budget),
+            ..SearchOptions::default()
+        };
+        let mut picks = Vec::new();
+        // Fast mode is timed one target at a time (its latency is the claim); search
+        // batches targets so their LLM calls share forward passes.
+        let chunk = if budget == 0 {
+            1
+        } else {
+            config.search_chunk.max(1)
+        };
+        for (c, qs) in queries.chunks(chunk).enumerate() {
+            let tv: Vec<TargetVector> = qs
+                .iter()
+                .map(|q| TargetVector::new("target", q.clone(), dim))
+                .collect::<Result<_>>()?;
+            let before = llm.stats();
+            let t = Instant::now();
+            let results = searcher.search_batch(&tv, &options);
+            let wall = t.elapsed().as_secs_f64();
+            let after = llm.stats();
+            // Charge LLM time at its first-generation cost, however warm the cache was.
+            let seconds = (wall - (after.fresh_seconds - before.fresh_seconds)
+                + (after.charged_seconds - before.charged_seconds))
+                .max(0.0)
+                / qs.len() as f64;
+            for r in results {
+                let r = r?;
+                let record = r
+                    .best
+                    .record_id
+                    .as_deref()
+                    .and_then(|id| record_of.get(id).copied());
+                picks.push(Pick {
+                    record,
+                    prompt: r.best.prompt,
+                    calls: r.llm_calls,
+                    seconds,
+                });
+            }
+            progress(&format!(
+                "{name}: {}/{} targets",
+                ((c + 1) * chunk).min(targets.len()),
+                targets.len()
+            ));
+        }
+        out.push((name, picks));
+    }
+    Ok(out)
+}
+
+/// How well the surrogate orders the knn candidates compared with their real scores.
+fn ranking_report(
+    data: &EvalData<'_>,
+    targets: &[usize],
+    hits: &[Vec<vec2prompt_index::Hit>],
+    k: usize,
+    score: &dyn Fn(&str, usize) -> f64,
+) -> Option<RankingReport> {
+    let latent = data.searcher?.latent()?;
+    let prompts = data.prompts?;
+    let d = data.dimension;
+    let (mut surrogate, mut knn, mut counted) = (0.0, 0.0, 0usize);
+    for (n, &t) in targets.iter().enumerate() {
+        let cands: Vec<usize> = hits[n][..k].iter().map(|h| h.id as usize).collect();
+        let real: Vec<f64> = cands
+            .iter()
+            .map(|&i| score(&data.records[i].prompt, t))
+            .collect();
+        let inputs: Vec<Vec<f32>> = cands
+            .iter()
+            .map(|&i| prompts[i * d..(i + 1) * d].to_vec())
+            .collect();
+        let predicted = latent.predict(&inputs).ok()?;
+        let target = &data.outputs[t * d..(t + 1) * d];
+        let pred: Vec<f64> = predicted.iter().map(|p| cosine(target, p) as f64).collect();
+        let near: Vec<f64> = hits[n][..k].iter().map(|h| h.score as f64).collect();
+        if let (Some(a), Some(b)) = (stats::spearman(&pred, &real), stats::spearman(&near, &real)) {
+            surrogate += a;
+            knn += b;
+            counted += 1;
+        }
+    }
+    (counted > 0).then(|| RankingReport {
+        targets: counted,
+        candidates: k,
+        spearman_surrogate: surrogate / counted as f64,
+        spearman_knn_score: knn / counted as f64,
     })
 }

@@ -6,14 +6,18 @@
 //!
 //! - [`cache`]: answers cached per (prompt, LLM configuration), so re-runs are cheap.
 //! - [`stats`]: mean, median, bootstrap CI, win rate, copy rate.
-//! - [`harness`]: the methods (random, oracle, knn-1, knn-best-of-k) and the run.
+//! - [`cached_llm`]: an LLM answering from the cache, with honest timing.
+//! - [`harness`]: the methods (random, oracle, knn-1, knn-best-of-k; inverter-greedy,
+//!   fast, search-b with learned models) and the run.
 //! - [`report`]: the JSON and Markdown leaderboard.
 
 pub mod cache;
+pub mod cached_llm;
 pub mod harness;
 pub mod report;
 pub mod stats;
 
 pub use cache::{AnswerCache, CachedAnswer};
+pub use cached_llm::{CachedLlm, CallStats};
 pub use harness::{EvalConfig, EvalData, run};
-pub use report::{MethodReport, Report};
+pub use report::{MethodReport, RankingReport, Report};

@@ -45,7 +45,10 @@ pub struct Choice {
     pub method: String,
     /// Source row index of the record whose prompt was chosen. Reports name dataset
     /// prompts by row, so they never copy the (non-commercially licensed) data.
-    pub prompt_record: usize,
+    pub prompt_record: Option<usize>,
+    /// The prompt's text, for prompts the learned models wrote (not from the dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
     /// Its score.
     pub score: f64,
 }
@@ -73,6 +76,24 @@ pub struct Report {
     pub methods: Vec<MethodReport>,
     /// Per-target choices.
     pub per_target: Vec<TargetRow>,
+    /// How well the surrogate ranks candidates, when learned models were evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<RankingReport>,
+}
+
+/// Ranking quality of the surrogate: for each target, the Spearman correlation between
+/// the predicted and the real scores of its k nearest-neighbour candidates, averaged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankingReport {
+    /// Targets counted (those whose candidates' scores are not all equal).
+    pub targets: usize,
+    /// Candidates per target.
+    pub candidates: usize,
+    /// Mean Spearman of cos(f(E(p)), e*) against the real scores.
+    pub spearman_surrogate: f64,
+    /// Mean Spearman of the neighbour's answer similarity cos(E(output), e*) against the
+    /// real scores (the ranking the dataset alone gives).
+    pub spearman_knn_score: f64,
 }
 
 impl Report {
@@ -109,6 +130,12 @@ impl Report {
              Answers: {} generated in this run, {} from the cache.\n",
             self.answers_generated, self.answers_cached
         ));
+        if let Some(r) = &self.ranking {
+            s.push_str(&format!(
+                "\nRanking ({} targets × {} nearest-neighbour candidates, each answered for real): mean Spearman                  of the surrogate's predicted score vs the real score {:.3}; of the neighbour's own answer                  similarity vs the real score {:.3}.\n",
+                r.targets, r.candidates, r.spearman_surrogate, r.spearman_knn_score
+            ));
+        }
         s
     }
 }

@@ -23,6 +23,8 @@ pub struct Evaluation {
     pub answer: String,
     /// Cosine between the target and the answer's embedding; 0 for an empty answer.
     pub similarity: f32,
+    /// The answer's embedding ê (empty for an empty answer).
+    pub vector: Vec<f32>,
     /// Wall seconds of this prompt's share of the batched generation and embedding.
     pub seconds: f64,
 }
@@ -76,14 +78,20 @@ impl Environment {
             .zip(targets)
             .map(|(answer, target)| {
                 // An empty answer carries no meaning, so it matches nothing.
-                let similarity = if answer.trim().is_empty() {
+                let vector = if answer.trim().is_empty() {
+                    Vec::new()
+                } else {
+                    vectors.next().unwrap_or_default()
+                };
+                let similarity = if vector.is_empty() {
                     0.0
                 } else {
-                    vectors.next().map_or(0.0, |v| cosine(target, &v))
+                    cosine(target, &vector)
                 };
                 Evaluation {
                     answer,
                     similarity,
+                    vector,
                     seconds: share,
                 }
             })

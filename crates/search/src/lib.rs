@@ -16,5 +16,6 @@ pub mod searcher;
 pub use environment::{Environment, Evaluation};
 pub use neighbours::Neighbours;
 pub use searcher::{
-    Candidate, CandidateSource, SearchBudget, SearchOptions, SearchResult, SearchTimings, Searcher,
+    Candidate, CandidateSource, HYPOTHESIS_TOKENS, SearchBudget, SearchOptions, SearchResult,
+    SearchTimings, Searcher,
 };

@@ -13,6 +13,8 @@ pub struct Neighbours {
     records: Vec<Record>,
     /// Exact index over the train records' output embeddings.
     index: FlatIndex,
+    /// The train records' prompt embeddings (rows), when the dataset has them.
+    prompt_vectors: Option<Vec<f32>>,
 }
 
 /// One nearest train record.
@@ -22,6 +24,8 @@ pub struct Neighbour {
     pub prompt: String,
     /// The record's id in the dataset.
     pub record_id: String,
+    /// The prompt's embedding E(p), when the dataset has it.
+    pub prompt_vector: Option<Vec<f32>>,
     /// Cosine between the target and the record's output embedding.
     pub score: f32,
 }
@@ -43,13 +47,26 @@ impl Neighbours {
             ));
         }
         let outputs = store.load("outputs")?;
-        Self::from_parts(records, &outputs, embedder.dimension)
+        let prompts = if store.is_complete("prompts")? {
+            Some(store.load("prompts")?)
+        } else {
+            None
+        };
+        Self::from_parts(records, &outputs, prompts.as_deref(), embedder.dimension)
     }
 
-    /// Builds from all records (file order) and their output embeddings
-    /// (`records.len() × dimension`); only train records become candidates.
-    pub fn from_parts(records: Vec<Record>, outputs: &[f32], dimension: usize) -> Result<Self> {
-        if outputs.len() != records.len() * dimension {
+    /// Builds from all records (file order), their output embeddings and optionally their
+    /// prompt embeddings (each `records.len() × dimension`); only train records become
+    /// candidates.
+    pub fn from_parts(
+        records: Vec<Record>,
+        outputs: &[f32],
+        prompts: Option<&[f32]>,
+        dimension: usize,
+    ) -> Result<Self> {
+        if outputs.len() != records.len() * dimension
+            || prompts.is_some_and(|p| p.len() != outputs.len())
+        {
             return Err(Error::invalid(
                 "dataset",
                 "the output embeddings do not match the records",
@@ -57,9 +74,14 @@ impl Neighbours {
         }
         let mut train = Vec::new();
         let mut data = Vec::new();
+        let mut pvecs = Vec::new();
         for (i, r) in records.into_iter().enumerate() {
             if r.split == Split::Train {
-                data.extend_from_slice(&outputs[i * dimension..(i + 1) * dimension]);
+                let rows = i * dimension..(i + 1) * dimension;
+                data.extend_from_slice(&outputs[rows.clone()]);
+                if let Some(p) = prompts {
+                    pvecs.extend_from_slice(&p[rows]);
+                }
                 train.push(r);
             }
         }
@@ -71,6 +93,7 @@ impl Neighbours {
         Ok(Self {
             records: train,
             index,
+            prompt_vectors: prompts.map(|_| pvecs),
         })
     }
 
@@ -98,9 +121,15 @@ impl Neighbours {
                 hs.into_iter()
                     .map(|h| {
                         let r = &self.records[h.id as usize];
+                        let d = self.index.dimension();
+                        let i = h.id as usize;
                         Neighbour {
                             prompt: r.prompt.clone(),
                             record_id: r.id.clone(),
+                            prompt_vector: self
+                                .prompt_vectors
+                                .as_ref()
+                                .map(|p| p[i * d..(i + 1) * d].to_vec()),
                             score: h.score,
                         }
                     })

@@ -6,7 +6,9 @@ use crate::neighbours::Neighbours;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vec2prompt_core::{Error, Result, TargetVector};
+use vec2prompt_core::{Error, Result, TargetVector, cosine};
+use vec2prompt_latent::LatentModel;
+use vec2prompt_latent::decode::Strategy;
 
 /// How much real feedback a search may spend.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -120,23 +122,60 @@ pub struct SearchResult {
 /// Finds prompts for target embeddings.
 pub struct Searcher {
     env: Environment,
-    neighbours: Arc<Neighbours>,
+    neighbours: Option<Arc<Neighbours>>,
+    latent: Option<Arc<LatentModel>>,
 }
 
+/// A candidate while the search works on it.
+struct Working {
+    candidate: Candidate,
+    /// E(prompt), once known.
+    prompt_vector: Option<Vec<f32>>,
+    /// ê, once evaluated.
+    answer_vector: Option<Vec<f32>>,
+}
+
+/// Beams the inverter proposes per target.
+const INVERTER_BEAMS: usize = 4;
+/// Samples the inverter adds per target in quality mode.
+const INVERTER_SAMPLES: usize = 8;
+/// Corrections proposed from the best measured candidate.
+const CORRECTIONS: usize = 6;
+/// Current-prompt tokens the corrector sees (as in training).
+pub const HYPOTHESIS_TOKENS: usize = 24;
+
 impl Searcher {
-    /// A searcher proposing nearest-neighbour prompts, checked in `env`.
-    pub fn new(env: Environment, neighbours: Arc<Neighbours>) -> Result<Self> {
-        if neighbours.dimension() != env.dimension() {
+    /// A searcher checked in `env`, proposing from the dataset's nearest neighbours and/or
+    /// the learned models; at least one source is required.
+    pub fn new(
+        env: Environment,
+        neighbours: Option<Arc<Neighbours>>,
+        latent: Option<Arc<LatentModel>>,
+    ) -> Result<Self> {
+        if let Some(n) = neighbours
+            .as_ref()
+            .filter(|n| n.dimension() != env.dimension())
+        {
             return Err(Error::invalid(
                 "dataset",
                 format!(
                     "its embeddings have {} dimensions but the embedder produces {}",
-                    neighbours.dimension(),
+                    n.dimension(),
                     env.dimension()
                 ),
             ));
         }
-        Ok(Self { env, neighbours })
+        if neighbours.is_none() && latent.as_ref().is_none_or(|l| l.inverter.is_none()) {
+            return Err(Error::invalid(
+                "search",
+                "needs candidates: an ingested dataset (nearest neighbours) or a trained inverter",
+            ));
+        }
+        Ok(Self {
+            env,
+            neighbours,
+            latent,
+        })
     }
 
     /// The environment (LLM and embedder) the search checks candidates in.
@@ -147,6 +186,11 @@ impl Searcher {
     /// Dimension of target vectors.
     pub fn dimension(&self) -> usize {
         self.env.dimension()
+    }
+
+    /// The learned models, when loaded.
+    pub fn latent(&self) -> Option<&LatentModel> {
+        self.latent.as_deref()
     }
 
     /// Searches one target.
@@ -172,6 +216,120 @@ impl Searcher {
         }
     }
 
+    /// Candidates from the neighbours and the inverter for each target.
+    fn propose(&self, queries: &[Vec<f32>], options: &SearchOptions) -> Result<Vec<Vec<Working>>> {
+        let mut all: Vec<Vec<Working>> = queries.iter().map(|_| Vec::new()).collect();
+        if let Some(n) = &self.neighbours {
+            let k = options.candidates.max(1);
+            for (cands, hits) in all.iter_mut().zip(n.nearest(queries, k)?) {
+                cands.extend(hits.into_iter().map(|h| Working {
+                    candidate: Candidate {
+                        prompt: h.prompt,
+                        source: CandidateSource::Neighbour,
+                        record_id: Some(h.record_id),
+                        predicted: h.score,
+                        similarity: None,
+                        answer: None,
+                    },
+                    prompt_vector: h.prompt_vector,
+                    answer_vector: None,
+                }));
+            }
+        }
+        if let Some(latent) = &self.latent {
+            for (i, (cands, q)) in all.iter_mut().zip(queries).enumerate() {
+                let mut texts = latent.invert(
+                    q,
+                    Strategy::Beam {
+                        width: INVERTER_BEAMS,
+                    },
+                )?;
+                if options.budget.max_llm_calls > 0 {
+                    let sampled = latent.invert(
+                        q,
+                        Strategy::Sample {
+                            n: INVERTER_SAMPLES,
+                            temperature: 0.8,
+                            top_p: 0.95,
+                            seed: options.seed.wrapping_add(i as u64),
+                        },
+                    )?;
+                    texts.extend(sampled);
+                }
+                push_new(cands, texts, CandidateSource::Inverter);
+            }
+        }
+        Ok(all)
+    }
+
+    /// Embeds candidates lacking E(p) and sets `predicted` to the surrogate's cosine.
+    fn rank(&self, queries: &[Vec<f32>], all: &mut [Vec<Working>]) -> Result<()> {
+        let Some(latent) = &self.latent else {
+            return Ok(());
+        };
+        let missing: Vec<String> = all
+            .iter()
+            .flatten()
+            .filter(|w| w.prompt_vector.is_none())
+            .map(|w| w.candidate.prompt.clone())
+            .collect();
+        let mut vectors = self.env.embedder.embed(&missing)?.into_iter();
+        for w in all.iter_mut().flatten() {
+            if w.prompt_vector.is_none() {
+                w.prompt_vector = vectors.next();
+            }
+        }
+        for (cands, q) in all.iter_mut().zip(queries) {
+            let inputs: Vec<Vec<f32>> = cands
+                .iter()
+                .map(|w| {
+                    w.prompt_vector
+                        .clone()
+                        .unwrap_or_else(|| vec![0.0; q.len()])
+                })
+                .collect();
+            let predicted = latent.predict(&inputs)?;
+            for (w, p) in cands.iter_mut().zip(predicted) {
+                w.candidate.predicted = cosine(q, &p);
+            }
+            cands.sort_by(|a, b| b.candidate.predicted.total_cmp(&a.candidate.predicted));
+        }
+        Ok(())
+    }
+
+    /// Answers the `take[i]` best-ranked unmeasured candidates of each target for real.
+    fn evaluate_round(
+        &self,
+        queries: &[Vec<f32>],
+        all: &mut [Vec<Working>],
+        take: &[usize],
+        llm_calls: &mut [usize],
+    ) -> Result<()> {
+        let mut prompts = Vec::new();
+        let mut owners = Vec::new();
+        for (i, cands) in all.iter().enumerate() {
+            let picks = cands
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.candidate.similarity.is_none())
+                .take(take[i]);
+            for (j, w) in picks {
+                prompts.push(w.candidate.prompt.clone());
+                owners.push((i, j));
+            }
+        }
+        let tv: Vec<&[f32]> = owners.iter().map(|&(i, _)| &queries[i][..]).collect();
+        let evals = self.env.evaluate(&prompts, &tv)?;
+        for (&(i, j), e) in owners.iter().zip(evals) {
+            let w = &mut all[i][j];
+            w.candidate.similarity = Some(e.similarity);
+            w.candidate.answer = Some(e.answer);
+            w.answer_vector = Some(e.vector);
+            llm_calls[i] += 1;
+        }
+        Ok(())
+    }
+
     fn search_all(
         &self,
         targets: &[TargetVector],
@@ -180,68 +338,53 @@ impl Searcher {
         let started = Instant::now();
         let n = targets.len().max(1) as f64;
         let queries: Vec<Vec<f32>> = targets.iter().map(|t| t.values.clone()).collect();
-        let k = options.candidates.max(options.budget.max_llm_calls).max(1);
+        let budget = options.budget.max_llm_calls;
+        let out_of_time = || {
+            options
+                .budget
+                .max_wall
+                .is_some_and(|w| started.elapsed() >= w)
+        };
         let t = Instant::now();
-        let nearest = self.neighbours.nearest(&queries, k)?;
+        let mut all = self.propose(&queries, options)?;
         let propose_ms = t.elapsed().as_secs_f64() * 1e3 / n;
-        // Neighbours are already ranked by how near their answers are to the target.
-        let mut ranked: Vec<Vec<Candidate>> = nearest
-            .into_iter()
-            .map(|hs| {
-                hs.into_iter()
-                    .map(|h| Candidate {
-                        prompt: h.prompt,
-                        source: CandidateSource::Neighbour,
-                        record_id: Some(h.record_id),
-                        predicted: h.score,
-                        similarity: None,
-                        answer: None,
-                    })
-                    .collect()
-            })
-            .collect();
+        let t = Instant::now();
+        self.rank(&queries, &mut all)?;
+        let mut rank_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let mut llm_calls = vec![0usize; targets.len()];
-        let budget = options.budget.max_llm_calls;
-        if budget > 0 {
-            let mut prompts = Vec::new();
-            let mut owners = Vec::new();
-            for (i, cands) in ranked.iter().enumerate() {
-                for (j, c) in cands.iter().take(budget).enumerate() {
-                    prompts.push(c.prompt.clone());
-                    owners.push((i, j));
-                }
-            }
-            // Rounds of at most 32 prompts so the wall budget is checked between them.
-            for chunk in prompts.chunks(32).zip(owners.chunks(32)) {
-                if options
-                    .budget
-                    .max_wall
-                    .is_some_and(|w| started.elapsed() >= w)
-                {
-                    break;
-                }
-                let (ps, os) = chunk;
-                let tv: Vec<&[f32]> = os.iter().map(|&(i, _)| &queries[i][..]).collect();
-                let evals = self.env.evaluate(ps, &tv)?;
-                for (&(i, j), e) in os.iter().zip(evals) {
-                    ranked[i][j].similarity = Some(e.similarity);
-                    ranked[i][j].answer = Some(e.answer);
-                    llm_calls[i] += 1;
-                }
+        let corrector = self.latent.as_ref().is_some_and(|l| l.corrector.is_some());
+        if budget > 0 && !out_of_time() {
+            // Round 1: the best-ranked candidates; with a corrector, keep part of the budget
+            // for rewrites of the best measured one.
+            let first = if corrector && budget >= 2 {
+                budget.div_ceil(2)
+            } else {
+                budget
+            };
+            let take = vec![first; all.len()];
+            self.evaluate_round(&queries, &mut all, &take, &mut llm_calls)?;
+            if corrector && budget > first && !out_of_time() {
+                let tc = Instant::now();
+                self.add_corrections(&queries, &mut all)?;
+                self.rank(&queries, &mut all)?;
+                rank_ms += tc.elapsed().as_secs_f64() * 1e3;
+                let rest: Vec<usize> = llm_calls.iter().map(|&c| budget - c).collect();
+                self.evaluate_round(&queries, &mut all, &rest, &mut llm_calls)?;
             }
         }
-        let evaluate_ms = t.elapsed().as_secs_f64() * 1e3 / n;
+        let evaluate_ms = t.elapsed().as_secs_f64() * 1e3 / n - rank_ms / n;
         let total_ms = started.elapsed().as_secs_f64() * 1e3 / n;
         let method = if budget == 0 {
             "fast".to_string()
         } else {
             format!("search-{budget}")
         };
-        Ok(ranked
+        Ok(all
             .into_iter()
             .zip(llm_calls)
-            .map(|(mut cands, calls)| {
+            .map(|(cands, calls)| {
+                let mut cands: Vec<Candidate> = cands.into_iter().map(|w| w.candidate).collect();
                 sort_candidates(&mut cands);
                 cands.truncate(options.variants.max(1));
                 SearchResult {
@@ -251,13 +394,66 @@ impl Searcher {
                     method: method.clone(),
                     timings: SearchTimings {
                         propose_ms,
-                        rank_ms: 0.0,
+                        rank_ms: rank_ms / n,
                         evaluate_ms,
                         total_ms,
                     },
                 }
             })
             .collect())
+    }
+
+    /// Rewrites of each target's best measured candidate, from the corrector.
+    fn add_corrections(&self, queries: &[Vec<f32>], all: &mut [Vec<Working>]) -> Result<()> {
+        let Some(latent) = &self.latent else {
+            return Ok(());
+        };
+        for (cands, q) in all.iter_mut().zip(queries) {
+            let best = cands
+                .iter()
+                .filter(|w| w.answer_vector.as_ref().is_some_and(|v| !v.is_empty()))
+                .max_by(|a, b| {
+                    a.candidate
+                        .similarity
+                        .unwrap_or(0.0)
+                        .total_cmp(&b.candidate.similarity.unwrap_or(0.0))
+                });
+            let Some(best) = best else { continue };
+            let (prompt, answer) = (
+                best.candidate.prompt.clone(),
+                best.answer_vector.clone().unwrap_or_default(),
+            );
+            let texts = latent.correct(
+                q,
+                &answer,
+                &prompt,
+                HYPOTHESIS_TOKENS,
+                Strategy::Beam { width: CORRECTIONS },
+            )?;
+            push_new(cands, texts, CandidateSource::Corrector);
+        }
+        Ok(())
+    }
+}
+
+/// Adds `texts` not already among `cands`.
+fn push_new(cands: &mut Vec<Working>, texts: Vec<String>, source: CandidateSource) {
+    for text in texts {
+        if cands.iter().any(|w| w.candidate.prompt == text) {
+            continue;
+        }
+        cands.push(Working {
+            candidate: Candidate {
+                prompt: text,
+                source,
+                record_id: None,
+                predicted: 0.0,
+                similarity: None,
+                answer: None,
+            },
+            prompt_vector: None,
+            answer_vector: None,
+        });
     }
 }
 

@@ -404,6 +404,9 @@ pub struct HealthResponse {
     pub embedder: ModelStatus,
     /// The candidate dataset (null when the search uses learned models only).
     pub dataset: Option<DatasetStatus>,
+    /// Directory of the learned models (surrogate, inverter, corrector) the search uses;
+    /// null when it proposes nearest-neighbour prompts only.
+    pub learned_models: Option<String>,
     /// The request queue.
     pub queue: QueueStatus,
     /// Whether routes other than /health need an API key.

@@ -56,6 +56,8 @@ pub struct ServerInfo {
     pub embedder: ModelStatus,
     /// The candidate dataset, if the search uses one.
     pub dataset: Option<DatasetStatus>,
+    /// Directory of the learned models, if the search uses them.
+    pub learned_models: Option<String>,
     /// Dimension of target embeddings.
     pub dimension: usize,
     /// Retry counters of remote backends by backend name.
@@ -182,6 +184,7 @@ async fn health(State(s): State<AppState>) -> (StatusCode, Json<HealthResponse>)
         llm: s.info.llm.clone(),
         embedder: s.info.embedder.clone(),
         dataset: s.info.dataset.clone(),
+        learned_models: s.info.learned_models.clone(),
         queue: QueueStatus {
             capacity: s.infer.capacity(),
             in_use: s.infer.in_use(),

@@ -51,6 +51,7 @@ pub fn start(
     let env = Environment::new(metered.llm.clone(), metered.embedder.clone());
     let dimension = env.dimension();
     let searcher = searcher(env)?;
+    let learned_models = searcher.latent().map(|l| l.dir.display().to_string());
     let (infer, worker) = Infer::start(
         searcher,
         backends.embed_tokens.clone(),
@@ -68,6 +69,7 @@ pub fn start(
         llm: backends.llm_status.clone(),
         embedder: backends.embedder_status.clone(),
         dataset,
+        learned_models,
         dimension,
         retries: backends.retries.clone(),
     };

@@ -1,0 +1,581 @@
+//! `vec2prompt train surrogate|inverter|corrector`: trains the latent-space models on a
+//! dataset's train split, resumable after a kill, and exports the best weights as f16
+//! safetensors next to a model card.
+
+use crate::dataset_cmd::load_dataset;
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use vec2prompt_core::Embedder;
+use vec2prompt_dataset::{Record, Split};
+use vec2prompt_index::{FlatIndex, VectorIndex};
+use vec2prompt_latent::checkpoint::TrainState;
+use vec2prompt_latent::plot::{Series, line_chart};
+use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_example};
+use vec2prompt_latent::surrogate::SurrogateTask;
+use vec2prompt_latent::{
+    ConditionalDecoder, DecoderConfig, PromptTokenizer, Surrogate, SurrogateConfig, TrainConfig,
+    bpe, train,
+};
+
+/// Which model to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// Prompt embedding → predicted answer embedding.
+    Surrogate,
+    /// Answer embedding → prompt (and, auxiliary, prompt embedding → prompt).
+    Inverter,
+    /// (target, current answer, difference) + current prompt → better prompt.
+    Corrector,
+}
+
+impl ModelKind {
+    fn name(self) -> &'static str {
+        match self {
+            ModelKind::Surrogate => "surrogate",
+            ModelKind::Inverter => "inverter",
+            ModelKind::Corrector => "corrector",
+        }
+    }
+}
+
+/// Arguments of `train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The model to train.
+    #[clap(value_enum)]
+    pub model: ModelKind,
+    /// Dataset directory made by `ingest` (both columns embedded).
+    #[clap(long, env = "VEC2PROMPT_DATASET")]
+    pub dataset: PathBuf,
+    /// Model directory to write (weights, tokenizer, config, card) [default:
+    /// $VEC2PROMPT_HOME/latent]. Checkpoints go to its `runs/<model>` folder.
+    #[clap(long, env = "VEC2PROMPT_TRAIN_OUT")]
+    pub out: Option<PathBuf>,
+    /// Training config (YAML with `surrogate`, `inverter`, `corrector` sections).
+    #[clap(long = "train-config", env = "VEC2PROMPT_TRAIN_CONFIG")]
+    pub train_config: Option<PathBuf>,
+    /// Stop after this many steps in this run (resume later by running the same command).
+    #[clap(long, env = "VEC2PROMPT_MAX_STEPS")]
+    pub max_steps: Option<usize>,
+    /// Override the config's epochs.
+    #[clap(long, env = "VEC2PROMPT_EPOCHS")]
+    pub epochs: Option<usize>,
+    /// Use at most this many train records (quick runs and tests).
+    #[clap(long, env = "VEC2PROMPT_TRAIN_LIMIT")]
+    pub limit: Option<usize>,
+    /// End a resumable run now: validate the last checkpoint, export it, write the card
+    /// (for time-boxed training; the card records the steps actually taken).
+    #[clap(long, env = "VEC2PROMPT_FINISH")]
+    pub finish: bool,
+    /// No progress bar.
+    #[clap(long, env = "VEC2PROMPT_QUIET")]
+    pub quiet: bool,
+}
+
+/// A decoder's section of the training config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoderSection {
+    /// Model width.
+    pub dim: usize,
+    /// Blocks.
+    pub layers: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Feed-forward width.
+    pub hidden: usize,
+    /// Soft-prefix tokens.
+    pub prefix: usize,
+    /// Most tokens per sequence (after the prefix).
+    pub max_tokens: usize,
+    /// Tokenizer vocabulary (inverter only; the corrector reuses it).
+    pub vocab: usize,
+    /// Share of extra examples conditioned on E(prompt) instead of E(output) (inverter).
+    pub aux_fraction: f64,
+    /// Most current-prompt tokens shown to the corrector.
+    pub hypothesis_tokens: usize,
+    /// Optimization.
+    pub train: TrainConfig,
+}
+
+impl Default for DecoderSection {
+    fn default() -> Self {
+        Self {
+            dim: 256,
+            layers: 4,
+            heads: 4,
+            hidden: 768,
+            prefix: 8,
+            max_tokens: 64,
+            vocab: 8192,
+            aux_fraction: 0.25,
+            hypothesis_tokens: 24,
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// The surrogate's section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SurrogateSection {
+    /// Shape and loss.
+    pub model: SurrogateConfig,
+    /// Optimization.
+    pub train: TrainConfig,
+}
+
+impl Default for SurrogateSection {
+    fn default() -> Self {
+        Self {
+            model: SurrogateConfig::default(),
+            train: TrainConfig {
+                batch_size: 256,
+                epochs: 30,
+                patience: 3,
+                warmup: 100,
+                ..TrainConfig::default()
+            },
+        }
+    }
+}
+
+/// The training config file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainFile {
+    /// Surrogate settings.
+    pub surrogate: SurrogateSection,
+    /// Inverter settings.
+    pub inverter: DecoderSection,
+    /// Corrector settings.
+    pub corrector: DecoderSection,
+}
+
+/// Default directory of the learned models.
+pub fn default_latent_dir(home: &vec2prompt_core::Home) -> PathBuf {
+    home.root.join("latent")
+}
+
+struct Data {
+    records: Vec<Record>,
+    outputs: Vec<f32>,
+    prompts: Vec<f32>,
+    dim: usize,
+    train: Vec<usize>,
+    val: Vec<usize>,
+}
+
+fn load(args: &TrainArgs, embedder: &dyn Embedder) -> Result<Data> {
+    let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder)?;
+    let (_, prompts) = load_dataset(&args.dataset, "prompts", embedder)?;
+    let mut train: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].split == Split::Train)
+        .collect();
+    if let Some(l) = args.limit {
+        train.truncate(l);
+    }
+    let val: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].split == Split::Validation)
+        .collect();
+    if train.is_empty() || val.is_empty() {
+        bail!(
+            "{} needs train and validation records (index % 100 == 13)",
+            args.dataset.display()
+        );
+    }
+    Ok(Data {
+        records,
+        outputs,
+        prompts,
+        dim: embedder.info().dimension,
+        train,
+        val,
+    })
+}
+
+/// Runs `train`.
+pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
+    let file: TrainFile = match &args.train_config {
+        Some(p) => serde_yaml::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("parsing {}", p.display()))?,
+        None => TrainFile::default(),
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_latent_dir(&config.home));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let embedder = config.load_embedder()?;
+    let data = load(args, &embedder)?;
+    let run_dir = out.join("runs").join(args.model.name());
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let started = Instant::now();
+    let (state, summary) = match args.model {
+        ModelKind::Surrogate => train_surrogate(args, &file.surrogate, &data, &out, &run_dir)?,
+        ModelKind::Inverter => train_decoder(args, &file.inverter, &data, &out, &run_dir, false)?,
+        ModelKind::Corrector => train_decoder(args, &file.corrector, &data, &out, &run_dir, true)?,
+    };
+    if !state.finished {
+        eprintln!(
+            "stopped at step {} (run the same command to resume from {})",
+            state.step,
+            run_dir.display()
+        );
+        return Ok(());
+    }
+    write_card(
+        &out,
+        args.model.name(),
+        &command,
+        &state,
+        &summary,
+        started.elapsed().as_secs_f64(),
+    )?;
+    eprintln!("{summary}");
+    eprintln!(
+        "wrote {}",
+        out.join(format!("{}.safetensors", args.model.name()))
+            .display()
+    );
+    Ok(())
+}
+
+fn epochs(args: &TrainArgs, t: &TrainConfig) -> TrainConfig {
+    let mut t = t.clone();
+    if let Some(e) = args.epochs {
+        t.epochs = e;
+    }
+    t.max_steps = args.max_steps.or(t.max_steps);
+    t.finish_now = args.finish;
+    t
+}
+
+fn train_surrogate(
+    args: &TrainArgs,
+    section: &SurrogateSection,
+    data: &Data,
+    out: &Path,
+    run_dir: &Path,
+) -> Result<(TrainState, String)> {
+    let mut model_config = section.model.clone();
+    model_config.dim = data.dim;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let model = Surrogate::new(&model_config, vb)?;
+    let task = SurrogateTask {
+        model: &model,
+        inputs: &data.prompts,
+        targets: &data.outputs,
+        train: data.train.clone(),
+        val: data.val.clone(),
+    };
+    let tc = epochs(args, &section.train);
+    let state = train(&task, &varmap, run_dir, &tc, !args.quiet)?;
+    if !state.finished {
+        return Ok((state, String::new()));
+    }
+    load_best(&varmap, run_dir)?;
+    let d = data.dim;
+    let val_cos = task.val_cosine()?;
+    // Baselines: the prompt's own embedding, and the mean train answer.
+    let mut mean = vec![0f32; d];
+    for &i in &data.train {
+        for (m, v) in mean.iter_mut().zip(&data.outputs[i * d..(i + 1) * d]) {
+            *m += v;
+        }
+    }
+    let row = |t: &[f32], i: usize| t[i * d..(i + 1) * d].to_vec();
+    let (mut own, mut avg) = (0.0, 0.0);
+    for &i in &data.val {
+        own += vec2prompt_core::cosine(&row(&data.prompts, i), &row(&data.outputs, i)) as f64;
+        avg += vec2prompt_core::cosine(&mean, &row(&data.outputs, i)) as f64;
+    }
+    let n = data.val.len() as f64;
+    let summary = format!(
+        "validation mean cos(f(p), E(output)) = {val_cos:.4}; baselines: cos(E(p), E(output)) = {:.4}, cos(mean answer, E(output)) = {:.4} ({} validation records, loss {})",
+        own / n,
+        avg / n,
+        data.val.len(),
+        model_config.loss
+    );
+    export(
+        &varmap,
+        out,
+        "surrogate",
+        &serde_json::to_value(&model_config)?,
+    )?;
+    plot(out, "surrogate", &state)?;
+    Ok((state, summary))
+}
+
+fn load_best(varmap: &VarMap, run_dir: &Path) -> Result<()> {
+    let best = candle_core::safetensors::load(run_dir.join("best.safetensors"), &Device::Cpu)?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    for (name, var) in vars {
+        let t = best
+            .get(&name)
+            .with_context(|| format!("best weights lack {name}"))?;
+        var.set(t)?;
+    }
+    Ok(())
+}
+
+/// Writes `<name>.safetensors` (f16) and `<name>.json` (shape) into `out`.
+fn export(varmap: &VarMap, out: &Path, name: &str, shape: &serde_json::Value) -> Result<()> {
+    let tensors: HashMap<String, candle_core::Tensor> = vec2prompt_latent::trainer::weights(varmap)
+        .into_iter()
+        .map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?)))
+        .collect::<Result<_>>()?;
+    let path = out.join(format!("{name}.safetensors"));
+    let tmp = out.join(format!("{name}.safetensors.tmp"));
+    candle_core::safetensors::save(&tensors, &tmp)?;
+    std::fs::rename(&tmp, &path)?;
+    vec2prompt_store::write_atomic(
+        &out.join(format!("{name}.json")),
+        serde_json::to_string_pretty(shape)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn plot(out: &Path, name: &str, state: &TrainState) -> Result<()> {
+    let steps: Vec<(f64, f64)> = state.losses.iter().map(|&(s, l)| (s as f64, l)).collect();
+    let val: Vec<(f64, f64)> = state
+        .history
+        .iter()
+        .map(|h| (h.step as f64, h.val_loss))
+        .collect();
+    let svg = line_chart(
+        &format!("{name} loss"),
+        "step",
+        &[
+            Series {
+                name: "train (batch)",
+                points: steps,
+                color: "#1f77b4",
+            },
+            Series {
+                name: "validation",
+                points: val,
+                color: "#d62728",
+            },
+        ],
+    );
+    std::fs::write(out.join(format!("{name}-loss.svg")), svg)?;
+    Ok(())
+}
+
+fn tokenizer(out: &Path, data: &Data, vocab: usize, create: bool) -> Result<PromptTokenizer> {
+    let path = out.join("tokenizer.json");
+    if path.exists() {
+        return Ok(PromptTokenizer::load(&path)?);
+    }
+    if !create {
+        bail!("{} is missing: train the inverter first", path.display());
+    }
+    let prompts = data.train.iter().map(|&i| data.records[i].prompt.as_str());
+    let t = PromptTokenizer::train(prompts, vocab)?;
+    vec2prompt_store::write_atomic(&path, t.to_json()?.as_bytes())?;
+    Ok(t)
+}
+
+fn train_decoder(
+    args: &TrainArgs,
+    section: &DecoderSection,
+    data: &Data,
+    out: &Path,
+    run_dir: &Path,
+    corrector: bool,
+) -> Result<(TrainState, String)> {
+    let tok = tokenizer(out, data, section.vocab, !corrector)?;
+    let ids: Vec<Vec<u32>> = data
+        .records
+        .iter()
+        .map(|r| tok.encode(&r.prompt))
+        .collect::<vec2prompt_core::Result<_>>()?;
+    let n = data.records.len();
+    let d = data.dim;
+    // One vector table: the outputs' rows, then the prompts' rows.
+    let mut table = data.outputs.clone();
+    table.extend_from_slice(&data.prompts);
+    let config = DecoderConfig {
+        vocab: tok.vocab_size(),
+        dim: section.dim,
+        layers: section.layers,
+        heads: section.heads,
+        hidden: section.hidden,
+        prefix: section.prefix,
+        condition: if corrector { 3 * d } else { d },
+        max_tokens: section.max_tokens,
+    };
+    let (train_ex, val_ex) = if corrector {
+        corrector_examples(data, &ids, section)?
+    } else {
+        let mut train_ex: Vec<Example> = data
+            .train
+            .iter()
+            .map(|&i| inverter_example(Condition::Vector(i as u32), &ids[i], config.max_tokens))
+            .collect();
+        let aux = (data.train.len() as f64 * section.aux_fraction) as usize;
+        // Every k-th train record also teaches E(prompt) → prompt.
+        let step = (data.train.len() / aux.max(1)).max(1);
+        train_ex.extend(data.train.iter().step_by(step).take(aux).map(|&i| {
+            inverter_example(
+                Condition::Vector((n + i) as u32),
+                &ids[i],
+                config.max_tokens,
+            )
+        }));
+        let val_ex = data
+            .val
+            .iter()
+            .map(|&i| inverter_example(Condition::Vector(i as u32), &ids[i], config.max_tokens))
+            .collect();
+        (train_ex, val_ex)
+    };
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let decoder = ConditionalDecoder::new(&config, vb)?;
+    let task = SequenceTask {
+        decoder: &decoder,
+        vectors: &table,
+        dim: d,
+        train: train_ex,
+        val: val_ex,
+    };
+    let tc = epochs(args, &section.train);
+    let state = train(&task, &varmap, run_dir, &tc, !args.quiet)?;
+    let name = if corrector { "corrector" } else { "inverter" };
+    if !state.finished {
+        return Ok((state, String::new()));
+    }
+    load_best(&varmap, run_dir)?;
+    export(&varmap, out, name, &serde_json::to_value(&config)?)?;
+    plot(out, name, &state)?;
+    let tps = state.tokens as f64 / state.wall_seconds.max(1e-9);
+    let summary = format!(
+        "{name}: best validation loss {:.4} (perplexity {:.1}) after {} steps, {} tokens, {:.0} tokens/s",
+        state.best_val.unwrap_or(f64::NAN),
+        state.best_val.unwrap_or(f64::NAN).exp(),
+        state.step,
+        state.tokens,
+        tps
+    );
+    Ok((state, summary))
+}
+
+/// The corrector learns to rewrite a near miss: for a train record (the target), the
+/// current prompt is one of the nearest other train records' prompts, and ê is that
+/// record's real answer embedding.
+fn corrector_examples(
+    data: &Data,
+    ids: &[Vec<u32>],
+    section: &DecoderSection,
+) -> Result<(Vec<Example>, Vec<Example>)> {
+    let d = data.dim;
+    let rows: Vec<f32> = data
+        .train
+        .iter()
+        .flat_map(|&i| data.outputs[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    let index = FlatIndex::from_rows(d, (0..data.train.len() as u32).collect(), &rows)?;
+    let make = |targets: &[usize], seed: usize| -> Result<Vec<Example>> {
+        let queries: Vec<Vec<f32>> = targets
+            .iter()
+            .map(|&i| data.outputs[i * d..(i + 1) * d].to_vec())
+            .collect();
+        let hits = index.search_batch(&queries, 5)?;
+        Ok(targets
+            .iter()
+            .zip(hits)
+            .enumerate()
+            .filter_map(|(k, (&t, hs))| {
+                let others: Vec<usize> = hs
+                    .iter()
+                    .map(|h| data.train[h.id as usize])
+                    .filter(|&j| j != t && data.records[j].prompt != data.records[t].prompt)
+                    .collect();
+                let &j = others.get((k + seed) % others.len().max(1))?;
+                let mut prefix = vec![bpe::BOS];
+                prefix.extend(ids[j].iter().take(section.hypothesis_tokens));
+                prefix.push(bpe::SEP);
+                let room = section.max_tokens.saturating_sub(prefix.len());
+                let keep = ids[t].len().min(room.saturating_sub(1));
+                let mut target: Vec<u32> = ids[t][..keep].to_vec();
+                target.push(bpe::EOS);
+                Some(Example {
+                    condition: Condition::Feedback {
+                        target: t as u32,
+                        current: j as u32,
+                    },
+                    prefix,
+                    target,
+                })
+            })
+            .collect())
+    };
+    eprintln!(
+        "finding near-miss prompts for {} train targets…",
+        data.train.len()
+    );
+    Ok((make(&data.train, 0)?, make(&data.val, 1)?))
+}
+
+fn write_card(
+    out: &Path,
+    name: &str,
+    command: &str,
+    state: &TrainState,
+    summary: &str,
+    wall: f64,
+) -> Result<()> {
+    let mut s = String::new();
+    let _ = writeln!(s, "## {name}\n");
+    let _ = writeln!(s, "- command: `{command}`");
+    let _ = writeln!(
+        s,
+        "- data: Stanford Alpaca train split (index % 100 not in {{7, 13}}), validation split index % 100 == 13"
+    );
+    let _ = writeln!(
+        s,
+        "- steps: {}, epochs: {}, tokens/examples: {}, training wall time: {:.0} s (this invocation {:.0} s)",
+        state.step,
+        state.history.len(),
+        state.tokens,
+        state.wall_seconds,
+        wall
+    );
+    let _ = writeln!(s, "- result: {summary}");
+    let _ = writeln!(s, "- loss curve: {name}-loss.svg\n");
+    let _ = writeln!(
+        s,
+        "| epoch | step | train loss | validation loss | wall s |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
+    for h in &state.history {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.4} | {:.4} | {:.0} |",
+            h.epoch + 1,
+            h.step,
+            h.train_loss,
+            h.val_loss,
+            h.wall_seconds
+        );
+    }
+    std::fs::write(out.join(format!("{name}-card.md")), s)?;
+    Ok(())
+}

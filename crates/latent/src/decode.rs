@@ -1,0 +1,230 @@
+//! Decoding prompts from a conditional decoder: greedy, beam search, and seeded sampling.
+//! Sequences are short (≤ the decoder's max tokens), so every step recomputes the whole
+//! sequence instead of keeping a cache.
+
+use crate::bpe::EOS;
+use crate::decoder::{ConditionalDecoder, condition_tensor, ids_tensor};
+use candle_core::{Device, Result};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// How to pick tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Strategy {
+    /// The most likely token each step (beam search of width 1).
+    Greedy,
+    /// Beam search keeping `width` hypotheses.
+    Beam {
+        /// Hypotheses kept per step.
+        width: usize,
+    },
+    /// `n` independent samples at `temperature` from the top-p nucleus, seeded.
+    Sample {
+        /// Number of samples.
+        n: usize,
+        /// Softmax temperature.
+        temperature: f32,
+        /// Nucleus mass.
+        top_p: f32,
+        /// Seed.
+        seed: u64,
+    },
+}
+
+/// A decoded continuation: its tokens (without the start and EOS) and mean log-probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// Generated ids.
+    pub ids: Vec<u32>,
+    /// Mean log-probability per generated token (EOS included).
+    pub score: f32,
+}
+
+/// Continues `start` under `condition` for at most `max_new` tokens.
+pub fn decode(
+    decoder: &ConditionalDecoder,
+    condition: &[f32],
+    start: &[u32],
+    strategy: Strategy,
+    max_new: usize,
+) -> Result<Vec<Decoded>> {
+    let room = decoder.config().max_tokens.saturating_sub(start.len());
+    let max_new = max_new.min(room);
+    match strategy {
+        Strategy::Greedy => beam(decoder, condition, start, 1, max_new),
+        Strategy::Beam { width } => beam(decoder, condition, start, width.max(1), max_new),
+        Strategy::Sample {
+            n,
+            temperature,
+            top_p,
+            seed,
+        } => sample(
+            decoder,
+            condition,
+            start,
+            n.max(1),
+            temperature,
+            top_p,
+            seed,
+            max_new,
+        ),
+    }
+}
+
+fn step_logprobs(
+    decoder: &ConditionalDecoder,
+    condition: &[f32],
+    rows: &[Vec<u32>],
+) -> Result<Vec<Vec<f32>>> {
+    let device = Device::Cpu;
+    let conds = condition_tensor(&vec![condition.to_vec(); rows.len()], &device)?;
+    decoder
+        .next_logprobs(&conds, &ids_tensor(rows, &device)?)?
+        .to_vec2::<f32>()
+}
+
+fn beam(
+    decoder: &ConditionalDecoder,
+    condition: &[f32],
+    start: &[u32],
+    width: usize,
+    max_new: usize,
+) -> Result<Vec<Decoded>> {
+    // (sequence, summed log-probability)
+    let mut beams: Vec<(Vec<u32>, f32)> = vec![(start.to_vec(), 0.0)];
+    let mut finished: Vec<Decoded> = Vec::new();
+    let normalized = |sum: f32, len: usize| sum / len.max(1) as f32;
+    for step in 0..max_new {
+        let rows: Vec<Vec<u32>> = beams.iter().map(|b| b.0.clone()).collect();
+        let lp = step_logprobs(decoder, condition, &rows)?;
+        let mut cands: Vec<(usize, u32, f32)> = Vec::new();
+        for (b, row) in lp.iter().enumerate() {
+            let mut top: Vec<(u32, f32)> = row
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as u32, v))
+                .collect();
+            let k = width.min(top.len());
+            top.select_nth_unstable_by(k.saturating_sub(1), |a, b| b.1.total_cmp(&a.1));
+            for &(tok, v) in &top[..k] {
+                cands.push((b, tok, beams[b].1 + v));
+            }
+        }
+        cands.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let mut next = Vec::new();
+        for (b, tok, score) in cands {
+            let len = step + 1;
+            if tok == EOS {
+                finished.push(Decoded {
+                    ids: beams[b].0[start.len()..].to_vec(),
+                    score: normalized(score, len),
+                });
+            } else if next.len() < width {
+                let mut seq = beams[b].0.clone();
+                seq.push(tok);
+                next.push((seq, score));
+            }
+            if next.len() >= width && finished.len() >= width {
+                break;
+            }
+        }
+        if finished.len() >= width || next.is_empty() {
+            break;
+        }
+        beams = next;
+    }
+    if finished.is_empty() {
+        // Ran out of room: return the unfinished beams as they are.
+        finished = beams
+            .into_iter()
+            .map(|(seq, s)| Decoded {
+                score: normalized(s, seq.len() - start.len()),
+                ids: seq[start.len()..].to_vec(),
+            })
+            .collect();
+    }
+    finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+    finished.dedup_by(|a, b| a.ids == b.ids);
+    finished.truncate(width);
+    Ok(finished)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sample(
+    decoder: &ConditionalDecoder,
+    condition: &[f32],
+    start: &[u32],
+    n: usize,
+    temperature: f32,
+    top_p: f32,
+    seed: u64,
+    max_new: usize,
+) -> Result<Vec<Decoded>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rows: Vec<Vec<u32>> = vec![start.to_vec(); n];
+    let mut sums = vec![0f32; n];
+    let mut done = vec![false; n];
+    for _ in 0..max_new {
+        if done.iter().all(|&d| d) {
+            break;
+        }
+        let lp = step_logprobs(decoder, condition, &rows)?;
+        for (r, row) in lp.iter().enumerate() {
+            if done[r] {
+                rows[r].push(EOS);
+                continue;
+            }
+            let mut probs: Vec<(u32, f32)> = row
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as u32, v / temperature.max(1e-3)))
+                .collect();
+            probs.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let max = probs[0].1;
+            let mut mass = 0f32;
+            let mut nucleus = Vec::new();
+            let total: f32 = probs.iter().map(|p| (p.1 - max).exp()).sum();
+            for &(tok, v) in &probs {
+                let p = (v - max).exp() / total;
+                nucleus.push((tok, p));
+                mass += p;
+                if mass >= top_p {
+                    break;
+                }
+            }
+            let mut u = rng.random::<f32>() * mass;
+            let mut pick = nucleus[0].0;
+            for &(tok, p) in &nucleus {
+                if u <= p {
+                    pick = tok;
+                    break;
+                }
+                u -= p;
+            }
+            sums[r] += row[pick as usize];
+            rows[r].push(pick);
+            if pick == EOS {
+                done[r] = true;
+            }
+        }
+    }
+    let mut out: Vec<Decoded> = rows
+        .into_iter()
+        .zip(sums)
+        .map(|(seq, s)| {
+            let produced: Vec<u32> = seq[start.len()..]
+                .iter()
+                .copied()
+                .take_while(|&t| t != EOS)
+                .collect();
+            let len = produced.len() + 1;
+            Decoded {
+                ids: produced,
+                score: s / len as f32,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out.dedup_by(|a, b| a.ids == b.ids);
+    Ok(out)
+}

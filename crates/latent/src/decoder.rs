@@ -1,0 +1,145 @@
+//! The conditional decoder shared by the inverter and the corrector: a condition vector
+//! enters through a learned projector as K soft-prefix tokens (seed 003's projector,
+//! vec2text's pseudo-tokens), followed by the prompt's tokens; a small causal transformer
+//! predicts the next token.
+
+use crate::layers::{Block, Mlp, RmsNorm, TiedEmbedding, causal_mask};
+use candle_core::{D, DType, Device, IndexOp, Module, Result, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+/// Shape of a conditional decoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecoderConfig {
+    /// Vocabulary size of the prompt tokenizer.
+    pub vocab: usize,
+    /// Model width.
+    pub dim: usize,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Feed-forward hidden width.
+    pub hidden: usize,
+    /// Soft-prefix tokens the condition is projected into.
+    pub prefix: usize,
+    /// Width of the condition vector (384 for e; 3 × 384 for the corrector's e*, ê, e*−ê).
+    pub condition: usize,
+    /// Most token positions after the prefix.
+    pub max_tokens: usize,
+}
+
+/// The decoder's weights.
+#[derive(Debug, Clone)]
+pub struct ConditionalDecoder {
+    /// Condition → K × dim soft-prefix tokens.
+    projector: Mlp,
+    /// Token table, tied to the output head.
+    tokens: TiedEmbedding,
+    /// Learned positions (prefix + tokens, dim).
+    positions: Tensor,
+    /// The blocks.
+    blocks: Vec<Block>,
+    /// Final norm.
+    norm: RmsNorm,
+    /// Its shape.
+    config: DecoderConfig,
+}
+
+impl ConditionalDecoder {
+    /// Creates (or loads, depending on `vb`) a decoder.
+    pub fn new(config: &DecoderConfig, vb: VarBuilder) -> Result<Self> {
+        let c = config;
+        let positions = vb.get_with_hints(
+            (c.prefix + c.max_tokens, c.dim),
+            "positions",
+            candle_nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+        )?;
+        let blocks = (0..c.layers)
+            .map(|i| Block::new(c.dim, c.heads, c.hidden, vb.pp(format!("blocks.{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            projector: Mlp::new(c.condition, 4 * c.dim, c.prefix * c.dim, vb.pp("projector"))?,
+            tokens: TiedEmbedding::new(c.vocab, c.dim, vb.pp("tokens"))?,
+            positions,
+            blocks,
+            norm: RmsNorm::new(c.dim, vb.pp("norm"))?,
+            config: c.clone(),
+        })
+    }
+
+    /// The decoder's shape.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Logits (batch, time, vocab) for `ids` (batch, time, u32) under `condition`
+    /// (batch, condition width): position t predicts token t + 1.
+    pub fn forward(&self, condition: &Tensor, ids: &Tensor) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, t) = ids.dims2()?;
+        if t > c.max_tokens {
+            candle_core::bail!(
+                "sequence of {t} tokens exceeds the decoder's {}",
+                c.max_tokens
+            );
+        }
+        let prefix = self
+            .projector
+            .forward(condition)?
+            .reshape((b, c.prefix, c.dim))?;
+        let x = Tensor::cat(&[prefix, self.tokens.embed(ids)?], 1)?;
+        let total = c.prefix + t;
+        let mut x = x.broadcast_add(&self.positions.i(0..total)?)?;
+        let mask = causal_mask(total, ids.device())?;
+        for block in &self.blocks {
+            x = block.forward(&x, &mask)?;
+        }
+        let h = self.norm.forward(&x.i((.., c.prefix.., ..))?)?;
+        self.tokens.logits(&h)
+    }
+
+    /// Mean cross-entropy of `targets` (batch, time) under `forward(condition, inputs)`,
+    /// counting only positions where `weights` (batch, time, f32) is non-zero.
+    pub fn loss(
+        &self,
+        condition: &Tensor,
+        inputs: &Tensor,
+        targets: &Tensor,
+        weights: &Tensor,
+    ) -> Result<Tensor> {
+        let logits = self.forward(condition, inputs)?;
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let picked = logp
+            .gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?
+            .squeeze(D::Minus1)?;
+        let total = weights.sum_all()?.to_scalar::<f32>()?.max(1.0);
+        (picked * weights)?.sum_all()?.neg()? / total as f64
+    }
+
+    /// Log-probabilities of the next token after each sequence in `ids` (all of the same
+    /// length), (batch, vocab).
+    pub fn next_logprobs(&self, condition: &Tensor, ids: &Tensor) -> Result<Tensor> {
+        let logits = self.forward(condition, ids)?;
+        let t = ids.dim(1)?;
+        let last = logits.i((.., t - 1, ..))?.contiguous()?;
+        candle_nn::ops::log_softmax(&last, D::Minus1)
+    }
+}
+
+/// Stacks rows of ids of equal length into a (batch, time) tensor.
+pub fn ids_tensor(rows: &[Vec<u32>], device: &Device) -> Result<Tensor> {
+    let t = rows.first().map_or(0, |r| r.len());
+    let flat: Vec<u32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    Tensor::from_vec(flat, (rows.len(), t), device)
+}
+
+/// Stacks condition vectors into a (batch, width) f32 tensor.
+pub fn condition_tensor(rows: &[Vec<f32>], device: &Device) -> Result<Tensor> {
+    let w = rows.first().map_or(0, |r| r.len());
+    let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    Tensor::from_vec(flat, (rows.len(), w), device)?.to_dtype(DType::F32)
+}

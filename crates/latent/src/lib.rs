@@ -1,0 +1,29 @@
+//! The latent prompt space (GUIDE §1, "Learner"): the models that map between prompts and
+//! the embeddings of their answers, and their training.
+//!
+//! - [`bpe`]: the prompt tokenizer (byte-level BPE trained on train prompts).
+//! - [`layers`]: differentiable building blocks.
+//! - [`decoder`]: the conditional decoder (soft-prefix projector + causal transformer)
+//!   behind the inverter and the corrector; [`decode`] turns it into prompts.
+//! - [`model`]: the trained models loaded together, as search uses them.
+//! - [`surrogate`]: prompt → predicted answer embedding.
+//! - [`sequences`]: the decoder's training examples.
+//! - [`trainer`], [`optim`], [`checkpoint`], [`plot`]: the resumable training loop.
+
+pub mod bpe;
+pub mod checkpoint;
+pub mod decode;
+pub mod decoder;
+pub mod layers;
+pub mod model;
+pub mod optim;
+pub mod plot;
+pub mod sequences;
+pub mod surrogate;
+pub mod trainer;
+
+pub use bpe::PromptTokenizer;
+pub use decoder::{ConditionalDecoder, DecoderConfig};
+pub use model::LatentModel;
+pub use surrogate::{Surrogate, SurrogateConfig};
+pub use trainer::{Task, TrainConfig, train};

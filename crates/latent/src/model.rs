@@ -1,0 +1,164 @@
+//! The trained latent-space models, loaded together from one directory: `tokenizer.json`,
+//! and for each of `surrogate`, `inverter`, `corrector` a `<name>.safetensors` (f16 or f32)
+//! with its `<name>.json` shape. The inverter and corrector are optional; the surrogate
+//! is required.
+
+use crate::bpe::{BOS, PromptTokenizer, SEP};
+use crate::decode::{Decoded, Strategy, decode};
+use crate::decoder::{ConditionalDecoder, DecoderConfig};
+use crate::surrogate::{Surrogate, SurrogateConfig};
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+use vec2prompt_core::{Error, Result};
+
+/// The loaded models.
+pub struct LatentModel {
+    /// Where they were loaded from.
+    pub dir: PathBuf,
+    /// Prompt embedding → predicted answer embedding.
+    pub surrogate: Surrogate,
+    /// The prompt tokenizer (present with a decoder).
+    pub tokenizer: Option<PromptTokenizer>,
+    /// Answer embedding → prompt.
+    pub inverter: Option<ConditionalDecoder>,
+    /// (e*, ê, e* − ê) + current prompt → better prompt.
+    pub corrector: Option<ConditionalDecoder>,
+}
+
+fn model_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::model(
+        path,
+        e.to_string(),
+        "train it with `vec2prompt train` or point --latent at a trained model directory",
+    )
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| model_err(path, e))
+}
+
+fn var_builder(path: &Path) -> Result<VarBuilder<'static>> {
+    // SAFETY: the file is memory-mapped read-only; vec2prompt never writes a model file in
+    // place (exports go through a temporary name and a rename).
+    unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, &Device::Cpu) }
+        .map_err(|e| model_err(path, e))
+}
+
+impl LatentModel {
+    /// Whether `dir` holds at least a surrogate.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("surrogate.safetensors").exists()
+    }
+
+    /// Loads every model present in `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let sp = dir.join("surrogate.safetensors");
+        if !sp.exists() {
+            return Err(model_err(&sp, "no surrogate in the model directory"));
+        }
+        let sc: SurrogateConfig = read_json(&dir.join("surrogate.json"))?;
+        let surrogate = Surrogate::new(&sc, var_builder(&sp)?).map_err(|e| model_err(&sp, e))?;
+        let tp = dir.join("tokenizer.json");
+        let tokenizer = if tp.exists() {
+            Some(PromptTokenizer::load(&tp)?)
+        } else {
+            None
+        };
+        let decoder = |name: &str| -> Result<Option<ConditionalDecoder>> {
+            let p = dir.join(format!("{name}.safetensors"));
+            if !p.exists() || tokenizer.is_none() {
+                return Ok(None);
+            }
+            let c: DecoderConfig = read_json(&dir.join(format!("{name}.json")))?;
+            Ok(Some(
+                ConditionalDecoder::new(&c, var_builder(&p)?).map_err(|e| model_err(&p, e))?,
+            ))
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            inverter: decoder("inverter")?,
+            corrector: decoder("corrector")?,
+            surrogate,
+            tokenizer,
+        })
+    }
+
+    /// Assembles already built models (tests, custom training code).
+    pub fn from_parts(
+        dir: PathBuf,
+        surrogate: Surrogate,
+        tokenizer: Option<PromptTokenizer>,
+        inverter: Option<ConditionalDecoder>,
+        corrector: Option<ConditionalDecoder>,
+    ) -> Self {
+        Self {
+            dir,
+            surrogate,
+            tokenizer,
+            inverter,
+            corrector,
+        }
+    }
+
+    /// Predicted answer embeddings of prompt embeddings.
+    pub fn predict(&self, prompt_vectors: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+        self.surrogate
+            .predict(prompt_vectors)
+            .map_err(|e| model_err(&self.dir, e))
+    }
+
+    fn texts(&self, decoded: Vec<Decoded>) -> Result<Vec<String>> {
+        let Some(tok) = &self.tokenizer else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<String> = Vec::new();
+        for d in decoded {
+            let t = tok.decode(&d.ids)?.trim().to_string();
+            if !t.is_empty() && !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Prompts decoded by the inverter from `target`, best first (none without an
+    /// inverter).
+    pub fn invert(&self, target: &[f32], strategy: Strategy) -> Result<Vec<String>> {
+        let Some(inv) = &self.inverter else {
+            return Ok(Vec::new());
+        };
+        let max = inv.config().max_tokens;
+        let decoded =
+            decode(inv, target, &[BOS], strategy, max).map_err(|e| model_err(&self.dir, e))?;
+        self.texts(decoded)
+    }
+
+    /// Rewrites of `current` (whose answer embeds to `current_answer`) towards `target`,
+    /// best first (none without a corrector).
+    pub fn correct(
+        &self,
+        target: &[f32],
+        current_answer: &[f32],
+        current: &str,
+        hypothesis_tokens: usize,
+        strategy: Strategy,
+    ) -> Result<Vec<String>> {
+        let (Some(cor), Some(tok)) = (&self.corrector, &self.tokenizer) else {
+            return Ok(Vec::new());
+        };
+        let mut condition = Vec::with_capacity(3 * target.len());
+        condition.extend_from_slice(target);
+        condition.extend_from_slice(current_answer);
+        condition.extend(target.iter().zip(current_answer).map(|(a, b)| a - b));
+        let mut start = vec![BOS];
+        start.extend(tok.encode(current)?.into_iter().take(hypothesis_tokens));
+        start.push(SEP);
+        let max = cor.config().max_tokens;
+        let decoded =
+            decode(cor, &condition, &start, strategy, max).map_err(|e| model_err(&self.dir, e))?;
+        self.texts(decoded)
+    }
+}

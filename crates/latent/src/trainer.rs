@@ -1,0 +1,302 @@
+//! The training loop shared by every model: shuffled batches, AdamW with warmup and cosine
+//! decay, a checkpoint every few minutes and at each epoch's end (resumable after a kill),
+//! validation each epoch, the best weights kept, early stopping, a progress bar.
+
+use crate::checkpoint::{self, EpochLog, TrainState};
+use crate::optim::AdamW;
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+use vec2prompt_core::{Error, Result};
+
+/// A model plus its data, as the loop sees it.
+pub trait Task {
+    /// Number of training examples.
+    fn train_len(&self) -> usize;
+    /// Mean loss over the train examples `batch` (graph kept for backward) and the number
+    /// of tokens (or examples) it covered.
+    fn train_loss(&self, batch: &[usize]) -> candle_core::Result<(Tensor, usize)>;
+    /// Mean validation loss.
+    fn val_loss(&self) -> candle_core::Result<f64>;
+    /// Reorders a shuffled epoch (e.g. to group similar lengths); identity by default.
+    fn order(&self, shuffled: Vec<usize>, _batch_size: usize) -> Vec<usize> {
+        shuffled
+    }
+}
+
+/// Optimization settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warmup steps.
+    pub warmup: usize,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Epochs without a better validation loss before stopping.
+    pub patience: usize,
+    /// Seed of initialization and shuffling.
+    pub seed: u64,
+    /// Seconds between mid-epoch checkpoints.
+    pub checkpoint_seconds: f64,
+    /// Stop after this many steps in this run (tests, time-boxed runs); the run resumes
+    /// from its checkpoint next time.
+    pub max_steps: Option<usize>,
+    /// End the run at its checkpoint: close the current epoch where it stands, validate,
+    /// keep the weights if best, and mark the run finished (time-boxed training).
+    #[serde(skip)]
+    pub finish_now: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 32,
+            lr: 1e-3,
+            warmup: 200,
+            weight_decay: 0.01,
+            patience: 2,
+            seed: 0,
+            checkpoint_seconds: 120.0,
+            max_steps: None,
+            finish_now: false,
+        }
+    }
+}
+
+fn lr_at(config: &TrainConfig, step: usize, total: usize) -> f64 {
+    if step < config.warmup {
+        return config.lr * (step + 1) as f64 / config.warmup as f64;
+    }
+    let progress =
+        (step - config.warmup) as f64 / (total.saturating_sub(config.warmup)).max(1) as f64;
+    let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos());
+    config.lr * (0.1 + 0.9 * cosine)
+}
+
+fn model_err(e: candle_core::Error) -> Error {
+    Error::model("training", e.to_string(), "")
+}
+
+fn named_vars(varmap: &VarMap) -> HashMap<String, candle_core::Var> {
+    varmap.data().lock().map(|d| d.clone()).unwrap_or_default()
+}
+
+/// The variables' current values by name.
+pub fn weights(varmap: &VarMap) -> HashMap<String, Tensor> {
+    named_vars(varmap)
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect()
+}
+
+/// Re-draws every randomly initialized variable from a generator seeded with `seed`
+/// (candle's CPU initializers cannot be seeded), with the spread candle would use:
+/// linear weights (out, in) uniform in ±1/√in, embedding tables and positions with a
+/// standard deviation of 0.02, biases zero. Constant-initialized variables (norm scales)
+/// are kept. This makes a run reproducible, which is what lets a resumed run be checked
+/// against an uninterrupted one.
+pub fn seeded_init(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
+    use rand::Rng;
+    let mut vars: Vec<(String, candle_core::Var)> = named_vars(varmap).into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (name, var) in vars {
+        let t = var.as_tensor();
+        let values: Vec<f32> = t.flatten_all()?.to_vec1()?;
+        if values.iter().all(|&v| v == values[0]) {
+            continue;
+        }
+        let half = if name.ends_with("bias") {
+            0.0
+        } else if name == "positions" || name.starts_with("tokens") {
+            0.02 * 3f64.sqrt()
+        } else {
+            1.0 / (t.dims().last().copied().unwrap_or(1) as f64).sqrt()
+        };
+        let fresh: Vec<f32> = (0..values.len())
+            .map(|_| {
+                if half == 0.0 {
+                    0.0
+                } else {
+                    rng.random_range(-half..half) as f32
+                }
+            })
+            .collect();
+        var.set(&Tensor::from_vec(fresh, t.shape(), &Device::Cpu)?)?;
+    }
+    Ok(())
+}
+
+/// Trains `task`'s variables (`varmap`) with checkpoints under `dir`, resuming from the last
+/// checkpoint there. Returns the final state; the best weights are in `dir/best.safetensors`.
+pub fn train(
+    task: &dyn Task,
+    varmap: &VarMap,
+    dir: &Path,
+    config: &TrainConfig,
+    show_progress: bool,
+) -> Result<TrainState> {
+    let device = Device::Cpu;
+    let mut adam = AdamW::new(named_vars(varmap), config.weight_decay).map_err(model_err)?;
+    let mut state = TrainState::default();
+    let saved = checkpoint::load(dir, &device)?;
+    if saved.is_none() {
+        seeded_init(varmap, config.seed).map_err(model_err)?;
+    }
+    if let Some((saved, tensors)) = saved {
+        for (name, var) in named_vars(varmap) {
+            let t = tensors.get(&name).ok_or_else(|| {
+                Error::model(
+                    dir,
+                    format!("checkpoint lacks {name}"),
+                    "delete the run directory",
+                )
+            })?;
+            var.set(t).map_err(model_err)?;
+        }
+        adam.load_state(&tensors).map_err(model_err)?;
+        adam.step = saved.step;
+        state = saved;
+        if show_progress {
+            eprintln!(
+                "resuming {} at step {} (epoch {}, batch {})",
+                dir.display(),
+                state.step,
+                state.epoch,
+                state.batch_in_epoch
+            );
+        }
+    }
+    let n = task.train_len();
+    let batches = n.div_ceil(config.batch_size.max(1));
+    let total_steps = batches * config.epochs;
+    let mut last_save = Instant::now();
+    let mut steps_this_run = 0usize;
+    let save = |state: &mut TrainState, adam: &AdamW| -> Result<()> {
+        let mut tensors = weights(varmap);
+        tensors.extend(adam.state());
+        checkpoint::save(dir, &tensors, state)
+    };
+    while !state.finished && state.epoch < config.epochs {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(
+            config.seed ^ ((state.epoch as u64 + 1) * 0x9E37),
+        ));
+        let order = task.order(order, config.batch_size);
+        let bar = if show_progress {
+            let b = ProgressBar::new(batches as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b.set_prefix(format!("{}/{}", state.epoch + 1, config.epochs));
+            b.set_position(state.batch_in_epoch as u64);
+            b
+        } else {
+            ProgressBar::hidden()
+        };
+        let done_batches = |state: &TrainState| {
+            if config.finish_now {
+                state.batch_in_epoch.max(1)
+            } else {
+                batches
+            }
+        };
+        while state.batch_in_epoch < done_batches(&state) {
+            if config.max_steps.is_some_and(|m| steps_this_run >= m) {
+                save(&mut state, &adam)?;
+                bar.abandon();
+                return Ok(state);
+            }
+            let t0 = Instant::now();
+            let b = state.batch_in_epoch;
+            let idx = &order[b * config.batch_size..((b + 1) * config.batch_size).min(n)];
+            let (loss, tokens) = task.train_loss(idx).map_err(model_err)?;
+            let value = loss.to_scalar::<f32>().map_err(model_err)? as f64;
+            if !value.is_finite() {
+                return Err(Error::model(
+                    dir,
+                    format!("loss became {value} at step {}", state.step),
+                    "lower the learning rate",
+                ));
+            }
+            let grads = loss.backward().map_err(model_err)?;
+            let lr = lr_at(config, state.step, total_steps);
+            adam.step(&grads, lr).map_err(model_err)?;
+            state.step += 1;
+            steps_this_run += 1;
+            state.batch_in_epoch += 1;
+            state.epoch_loss_sum += value;
+            state.tokens += tokens as u64;
+            let dt = t0.elapsed().as_secs_f64();
+            state.wall_seconds += dt;
+            if state.step % 10 == 0 {
+                state.losses.push((state.step, value));
+            }
+            bar.set_position(state.batch_in_epoch as u64);
+            bar.set_message(format!("loss {value:.4} {:.0} tok/s", tokens as f64 / dt));
+            if last_save.elapsed().as_secs_f64() >= config.checkpoint_seconds {
+                save(&mut state, &adam)?;
+                last_save = Instant::now();
+            }
+        }
+        bar.finish_and_clear();
+        let t0 = Instant::now();
+        let val = task.val_loss().map_err(model_err)?;
+        state.wall_seconds += t0.elapsed().as_secs_f64();
+        let train_loss = state.epoch_loss_sum / state.batch_in_epoch.max(1) as f64;
+        state.history.push(EpochLog {
+            epoch: state.epoch,
+            step: state.step,
+            train_loss,
+            val_loss: val,
+            wall_seconds: state.wall_seconds,
+        });
+        if show_progress {
+            eprintln!(
+                "epoch {}: train loss {train_loss:.4}, validation loss {val:.4} ({:.0} s so far)",
+                state.epoch + 1,
+                state.wall_seconds
+            );
+        }
+        if state.best_val.is_none_or(|b| val < b) {
+            state.best_val = Some(val);
+            state.bad_epochs = 0;
+            let best = dir.join("best.safetensors");
+            let tmp = dir.join("best.safetensors.tmp");
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            candle_core::safetensors::save(&weights(varmap), &tmp).map_err(model_err)?;
+            std::fs::rename(&tmp, &best).map_err(|e| Error::io(&best, e))?;
+        } else {
+            state.bad_epochs += 1;
+        }
+        state.epoch += 1;
+        state.batch_in_epoch = 0;
+        state.epoch_loss_sum = 0.0;
+        if state.bad_epochs >= config.patience.max(1)
+            || state.epoch >= config.epochs
+            || config.finish_now
+        {
+            state.finished = true;
+        }
+        save(&mut state, &adam)?;
+        last_save = Instant::now();
+    }
+    Ok(state)
+}

@@ -1,0 +1,262 @@
+//! The search's promises, on tiny random models and counting fakes of the LLM and the
+//! embedder: fast mode makes zero LLM calls, a search never exceeds its budget of calls,
+//! the wall-time limit stops new rounds, and the best prompt is the best measured one.
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use vec2prompt_core::{
+    Embedder, EmbedderInfo, FinishReason, Generation, GenerationParams, Llm, LlmInfo, Pooling,
+    Result, TargetVector,
+};
+use vec2prompt_dataset::{Record, RecordKind, Split};
+use vec2prompt_latent::{
+    ConditionalDecoder, DecoderConfig, LatentModel, PromptTokenizer, Surrogate, SurrogateConfig,
+};
+use vec2prompt_search::{Environment, Neighbours, SearchBudget, SearchOptions, Searcher};
+
+const DIM: usize = 8;
+
+/// Answers every prompt with a fixed transformation and counts the prompts it answered.
+struct CountingLlm {
+    info: LlmInfo,
+    calls: AtomicUsize,
+}
+
+impl Llm for CountingLlm {
+    fn info(&self) -> &LlmInfo {
+        &self.info
+    }
+    fn generate(&self, prompts: &[String], _: &GenerationParams) -> Result<Vec<Vec<Generation>>> {
+        self.calls.fetch_add(prompts.len(), Ordering::SeqCst);
+        Ok(prompts
+            .iter()
+            .map(|p| {
+                vec![Generation {
+                    text: format!("an answer about {p}"),
+                    prompt_tokens: 1,
+                    completion_tokens: 1,
+                    finish_reason: FinishReason::Stop,
+                }]
+            })
+            .collect())
+    }
+}
+
+/// A deterministic bag-of-bytes embedding.
+struct HashEmbedder {
+    info: EmbedderInfo,
+}
+
+impl Embedder for HashEmbedder {
+    fn info(&self) -> &EmbedderInfo {
+        &self.info
+    }
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = vec![0.01f32; DIM];
+                for (i, b) in t.bytes().enumerate() {
+                    v[(b as usize + i) % DIM] += 1.0;
+                }
+                vec2prompt_core::l2_normalize(&mut v);
+                v
+            })
+            .collect())
+    }
+}
+
+fn env() -> (Environment, Arc<CountingLlm>) {
+    let llm = Arc::new(CountingLlm {
+        info: LlmInfo {
+            name: "counting".into(),
+            context_length: 1024,
+        },
+        calls: AtomicUsize::new(0),
+    });
+    let embedder = Arc::new(HashEmbedder {
+        info: EmbedderInfo {
+            name: "hash".into(),
+            dimension: DIM,
+            pooling: Pooling::Mean,
+            normalized: true,
+            max_tokens: 64,
+        },
+    });
+    (Environment::new(llm.clone(), embedder), llm)
+}
+
+const PROMPTS: [&str; 6] = [
+    "Give three tips for staying healthy.",
+    "Describe the water cycle.",
+    "Write a poem about the sea.",
+    "List the planets of the solar system.",
+    "Explain how a bicycle works.",
+    "Name five fruits.",
+];
+
+fn neighbours(embedder: &dyn Embedder) -> Neighbours {
+    let n = 200;
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            id: i.to_string(),
+            index: i,
+            prompt: format!("{} (variant {i})", PROMPTS[i % PROMPTS.len()]),
+            output: format!("output {i}"),
+            tokens: 5,
+            kind: RecordKind::Instruction,
+            split: Split::of_index(i),
+        })
+        .collect();
+    let outputs: Vec<f32> = embedder
+        .embed(&records.iter().map(|r| r.output.clone()).collect::<Vec<_>>())
+        .unwrap()
+        .concat();
+    let prompts: Vec<f32> = embedder
+        .embed(&records.iter().map(|r| r.prompt.clone()).collect::<Vec<_>>())
+        .unwrap()
+        .concat();
+    Neighbours::from_parts(records, &outputs, Some(&prompts), DIM).unwrap()
+}
+
+fn latent() -> LatentModel {
+    let corpus: Vec<String> = (0..20)
+        .flat_map(|_| PROMPTS.iter().map(|s| s.to_string()))
+        .collect();
+    let tok = PromptTokenizer::train(corpus.iter().map(|s| s.as_str()), 120).unwrap();
+    let decoder = |condition: usize| {
+        let cfg = DecoderConfig {
+            vocab: tok.vocab_size(),
+            dim: 16,
+            layers: 1,
+            heads: 2,
+            hidden: 16,
+            prefix: 2,
+            condition,
+            max_tokens: 40,
+        };
+        let vm = VarMap::new();
+        ConditionalDecoder::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
+            .unwrap()
+    };
+    let vm = VarMap::new();
+    let surrogate = Surrogate::new(
+        &SurrogateConfig {
+            dim: DIM,
+            hidden: 16,
+            loss: "cosine".into(),
+        },
+        VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let (inv, cor) = (decoder(DIM), decoder(3 * DIM));
+    LatentModel::from_parts(
+        PathBuf::from("tiny"),
+        surrogate,
+        Some(tok),
+        Some(inv),
+        Some(cor),
+    )
+}
+
+fn searcher() -> (Searcher, Arc<CountingLlm>) {
+    let (env, llm) = env();
+    let n = neighbours(env.embedder.as_ref());
+    let s = Searcher::new(env, Some(Arc::new(n)), Some(Arc::new(latent()))).unwrap();
+    (s, llm)
+}
+
+fn targets(s: &Searcher) -> Vec<TargetVector> {
+    s.environment()
+        .embedder
+        .embed(&[
+            "output 7".into(),
+            "output 42".into(),
+            "something else".into(),
+        ])
+        .unwrap()
+        .into_iter()
+        .map(|v| TargetVector::new("target", v, DIM).unwrap())
+        .collect()
+}
+
+#[test]
+fn fast_mode_makes_zero_llm_calls() {
+    let (s, llm) = searcher();
+    let options = SearchOptions {
+        variants: 5,
+        ..SearchOptions::default()
+    };
+    for r in s.search_batch(&targets(&s), &options) {
+        let r = r.unwrap();
+        assert_eq!(r.llm_calls, 0);
+        assert_eq!(r.method, "fast");
+        assert!(r.best.similarity.is_none(), "fast mode measures nothing");
+        assert!(!r.best.prompt.is_empty());
+        assert!(r.candidates.len() > 1);
+    }
+    assert_eq!(llm.calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn search_never_exceeds_its_budget() {
+    for budget in [1, 2, 3, 4, 7, 16] {
+        let (s, llm) = searcher();
+        let ts = targets(&s);
+        let options = SearchOptions {
+            budget: SearchBudget::calls(budget),
+            variants: 40,
+            ..SearchOptions::default()
+        };
+        let results = s.search_batch(&ts, &options);
+        let mut reported = 0;
+        for r in results {
+            let r = r.unwrap();
+            assert!(
+                r.llm_calls <= budget,
+                "budget {budget}: {} calls",
+                r.llm_calls
+            );
+            assert!(r.llm_calls >= 1, "a budget is used");
+            let measured = r
+                .candidates
+                .iter()
+                .filter(|c| c.similarity.is_some())
+                .count();
+            assert_eq!(measured, r.llm_calls, "every call measured one candidate");
+            // The best prompt is the best measured one.
+            let top = r
+                .candidates
+                .iter()
+                .filter_map(|c| c.similarity)
+                .fold(f32::MIN, f32::max);
+            assert_eq!(r.best.similarity, Some(top));
+            reported += r.llm_calls;
+        }
+        let made = llm.calls.load(Ordering::SeqCst);
+        assert_eq!(
+            made, reported,
+            "budget {budget}: the LLM saw exactly the reported calls"
+        );
+        assert!(made <= budget * ts.len());
+    }
+}
+
+#[test]
+fn wall_time_limit_stops_llm_rounds() {
+    let (s, llm) = searcher();
+    let options = SearchOptions {
+        budget: SearchBudget {
+            max_llm_calls: 16,
+            max_wall: Some(Duration::ZERO),
+        },
+        ..SearchOptions::default()
+    };
+    let r = s.search(&targets(&s)[0], &options).unwrap();
+    assert_eq!(r.llm_calls, 0);
+    assert_eq!(llm.calls.load(Ordering::SeqCst), 0);
+}
