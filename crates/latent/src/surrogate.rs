@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Shape and loss of the surrogate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SurrogateConfig {
     /// Embedding width (input and output).
     pub dim: usize,

@@ -171,15 +171,15 @@ pub fn train(
         adam.load_state(&tensors).map_err(model_err)?;
         adam.step = saved.step;
         state = saved;
-        if show_progress {
-            eprintln!(
-                "resuming {} at step {} (epoch {}, batch {})",
-                dir.display(),
-                state.step,
-                state.epoch,
-                state.batch_in_epoch
-            );
-        }
+        // Always said, even without a progress bar: a resumed run must never be mistaken
+        // for a fresh one.
+        eprintln!(
+            "resuming {} at step {} (epoch {}, batch {})",
+            dir.display(),
+            state.step,
+            state.epoch,
+            state.batch_in_epoch
+        );
     }
     let n = task.train_len();
     let batches = n.div_ceil(config.batch_size.max(1));
