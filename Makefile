@@ -9,7 +9,7 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard
+.PHONY: build models demo test lint bench leaderboard train-default
 
 build:
 	$(CARGO) build --release --locked
@@ -19,9 +19,11 @@ build:
 models: build
 	$(BIN) models fetch
 
-# The main job end to end: answer a prompt with the local LLM and measure how close the
-# answer lands to a target text.
+# The main job end to end: write a prompt for a target text with the learned search (the
+# default model in assets/latent; the ingested dataset's prompts join the candidates when
+# present), check the best candidates with the local LLM, print the measured similarity.
 demo: models
+	$(BIN) generate --target-text "$(TARGET)" --budget 4
 	$(BIN) eval-prompt --prompt "$(PROMPT)" --target-text "$(TARGET)"
 
 lint:
@@ -40,4 +42,12 @@ bench: models
 # (resumable), then evaluate. Answers are cached in $(DATASET)/cache.
 leaderboard: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
-	$(BIN) eval --dataset $(DATASET) --limit 100 --seed 0 --out reports/leaderboard
+	$(BIN) --latent assets/latent eval --dataset $(DATASET) --limit 100 --seed 0 --budgets 4,16 --out reports/leaderboard
+
+# Retrains the default learned models (assets/latent) on the Alpaca train split; resumable
+# (run it again after an interruption). See assets/latent/MODEL_CARD.md for the times.
+LATENT_OUT ?= $(HOME)/.cache/vec2prompt/latent
+train-default: models
+	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
+	$(BIN) train surrogate --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT)
+	$(BIN) train inverter --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT) --epochs 1

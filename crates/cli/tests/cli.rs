@@ -1,16 +1,11 @@
 //! End-to-end tests of the `vec2prompt` binary on the real default models.
 
+mod common;
+
+use common::{bin, models_present};
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vec2prompt"))
-}
-
-fn models_present() -> bool {
-    vec2prompt_core::testing::real_model("all-MiniLM-L6-v2").is_some()
-        && vec2prompt_core::testing::real_model("SmolLM2-135M-Instruct").is_some()
-}
+use std::process::{Output, Stdio};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -2,10 +2,14 @@
 //! the remote embedder must reproduce the local one, and the remote LLM must answer, with
 //! auth, the shared limiter and error mapping working end to end.
 
+mod common;
+
+use common::bin;
+
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use vec2prompt_core::{Embedder, Error, FinishReason, GenerationParams, Llm, cosine};
@@ -15,10 +19,6 @@ use vec2prompt_openai::{
 };
 
 const API_KEY: &str = "sk-openai-client-test";
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vec2prompt"))
-}
 
 fn minilm() -> Option<PathBuf> {
     let embedder = vec2prompt_core::testing::real_model("all-MiniLM-L6-v2")?;

@@ -1,36 +1,13 @@
 //! End-to-end tests of the dataset pipeline with the real embedder and LLM: ingest,
 //! resume after `kill -9`, search and a short evaluation.
 
+mod common;
+
+use common::{TOPICS, bin, models_present};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vec2prompt"))
-}
-
-fn models_present() -> bool {
-    vec2prompt_core::testing::real_model("all-MiniLM-L6-v2").is_some()
-        && vec2prompt_core::testing::real_model("SmolLM2-135M-Instruct").is_some()
-}
-
-const TOPICS: &[&str] = &[
-    "the ocean",
-    "a mountain",
-    "bread",
-    "a violin",
-    "the moon",
-    "a garden",
-    "chess",
-    "rain",
-    "a train",
-    "coffee",
-    "a library",
-    "winter",
-    "a bicycle",
-    "volcanoes",
-    "honey bees",
-];
 
 /// A synthetic instruction dataset in JSONL (Alpaca fields), `n` rows.
 fn write_jsonl(path: &Path, n: usize) {

@@ -1,6 +1,10 @@
 //! End-to-end tests of `vec2prompt serve`: the real binary on a free port with the real
 //! models and a small ingested dataset, driven over plain HTTP/1.1.
 
+mod common;
+
+use common::{TOPICS, bin, models_present};
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -8,33 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex, OnceLock, mpsc};
 use std::time::Duration;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vec2prompt"))
-}
-
-fn models_present() -> bool {
-    vec2prompt_core::testing::real_model("all-MiniLM-L6-v2").is_some()
-        && vec2prompt_core::testing::real_model("SmolLM2-135M-Instruct").is_some()
-}
-
-const TOPICS: &[&str] = &[
-    "the ocean",
-    "a mountain",
-    "bread",
-    "a violin",
-    "the moon",
-    "a garden",
-    "chess",
-    "rain",
-    "a train",
-    "coffee",
-    "a library",
-    "winter",
-    "a bicycle",
-    "volcanoes",
-    "honey bees",
-];
 
 /// A small ingested dataset shared by the tests of this file (built once per run).
 fn dataset() -> &'static Path {

@@ -272,6 +272,7 @@ pub fn run(
                 win_rate_vs_oracle: stats::win_rate(&scores[m], &scores[1]),
                 llm_calls_per_target: c.iter().map(|x| x.calls as f64).sum::<f64>() / n,
                 seconds_per_target: c.iter().map(|x| x.seconds).sum::<f64>() / n,
+                seconds_p50: stats::median(&c.iter().map(|x| x.seconds).collect::<Vec<_>>()),
                 prompt_tokens: tokens,
                 copy_rate: copies / n,
             }

@@ -21,6 +21,9 @@ pub struct MethodReport {
     pub llm_calls_per_target: f64,
     /// Wall seconds to choose the prompt (search, LLM calls, embeddings).
     pub seconds_per_target: f64,
+    /// Median of the per-target choosing time (for batched methods: the batch's share).
+    #[serde(default)]
+    pub seconds_p50: f64,
     /// Mean prompt length in LLM tokens (words if the LLM cannot count tokens).
     pub prompt_tokens: f64,
     /// Share of prompts containing an 8-word run of the reference output.
@@ -106,11 +109,11 @@ impl Report {
             self.targets, self.llm, self.embedder, self.seed, self.date
         ));
         s.push_str(&format!("Command: `{}`\n\n", self.command));
-        s.push_str("| method | mean | median | 95% CI | normalized | win vs oracle | LLM calls/target | s/target | prompt tokens | copy rate |\n");
-        s.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("| method | mean | median | 95% CI | normalized | win vs oracle | LLM calls/target | s/target | p50 s | prompt tokens | copy rate |\n");
+        s.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for m in &self.methods {
             s.push_str(&format!(
-                "| {} | {:.3} | {:.3} | [{:.3}, {:.3}] | {:.2} | {:.0}% | {} | {:.2} | {:.1} | {:.1}% |\n",
+                "| {} | {:.3} | {:.3} | [{:.3}, {:.3}] | {:.2} | {:.0}% | {} | {:.2} | {:.3} | {:.1} | {:.1}% |\n",
                 m.method,
                 m.mean,
                 m.median,
@@ -120,6 +123,7 @@ impl Report {
                 m.win_rate_vs_oracle * 100.0,
                 m.llm_calls_per_target,
                 m.seconds_per_target,
+                m.seconds_p50,
                 m.prompt_tokens,
                 m.copy_rate * 100.0
             ));
@@ -132,7 +136,7 @@ impl Report {
         ));
         if let Some(r) = &self.ranking {
             s.push_str(&format!(
-                "\nRanking ({} targets × {} nearest-neighbour candidates, each answered for real): mean Spearman                  of the surrogate's predicted score vs the real score {:.3}; of the neighbour's own answer                  similarity vs the real score {:.3}.\n",
+                "\nRanking ({} targets × {} nearest-neighbour candidates, each answered for real): mean Spearman of the surrogate's predicted score vs the real score {:.3}; of the neighbour's own answer similarity vs the real score {:.3}.\n",
                 r.targets, r.candidates, r.spearman_surrogate, r.spearman_knn_score
             ));
         }
