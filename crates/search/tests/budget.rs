@@ -260,3 +260,24 @@ fn wall_time_limit_stops_llm_rounds() {
     assert_eq!(r.llm_calls, 0);
     assert_eq!(llm.calls.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn without_a_dataset_the_inverter_alone_proposes() {
+    let (env, llm) = env();
+    let s = Searcher::new(env, None, Some(Arc::new(latent()))).unwrap();
+    let ts = targets(&s);
+    let fast = s.search(&ts[0], &SearchOptions::default()).unwrap();
+    assert_eq!(fast.llm_calls, 0);
+    assert_eq!(
+        fast.best.source,
+        vec2prompt_search::CandidateSource::Inverter
+    );
+    assert_eq!(llm.calls.load(Ordering::SeqCst), 0);
+    let options = SearchOptions {
+        budget: SearchBudget::calls(3),
+        ..SearchOptions::default()
+    };
+    let r = s.search(&ts[0], &options).unwrap();
+    assert!(r.llm_calls <= 3);
+    assert_eq!(llm.calls.load(Ordering::SeqCst), r.llm_calls);
+}
