@@ -308,7 +308,9 @@ fn every_endpoint_and_every_bad_input() {
     assert_eq!(m["method"], "fast");
     assert_eq!(m["llm_calls"], 0);
     assert!(m["similarity"].is_null(), "{m}");
-    assert!(m["predicted_similarity"].as_f64().unwrap() > 0.8, "{m}");
+    // The surrogate's predicted cosine of the chosen prompt's answer to the target.
+    let predicted = m["predicted_similarity"].as_f64().unwrap();
+    assert!(predicted > 0.5 && predicted <= 1.0, "{m}");
     assert_eq!(m["source"], "neighbour");
     assert!(m["timings"]["total_ms"].as_f64().unwrap() > 0.0);
 
