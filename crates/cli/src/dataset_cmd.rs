@@ -147,24 +147,34 @@ pub fn load_dataset(
         );
     }
     let records = read_records(&path)?;
+    let vectors = load_column(dataset, column, embedder, records.len())?;
+    Ok((records, vectors))
+}
+
+/// One column's vectors of a dataset directory whose records are already loaded
+/// (`records` of them), checked to be complete and to match.
+pub fn load_column(
+    dataset: &Path,
+    column: &str,
+    embedder: &dyn Embedder,
+    records: usize,
+) -> Result<Vec<f32>> {
     let store = EmbeddingStore::open(dataset, embedder.info())?;
     if !store.is_complete(column)? {
         bail!(
-            "the {column} of {} are not fully embedded ({} of {}): run `vec2prompt ingest` again to finish",
+            "the {column} of {} are not fully embedded ({} of {records}): run `vec2prompt ingest` again to finish",
             dataset.display(),
             store.count(column)?,
-            records.len()
         );
     }
     let vectors = store.load(column)?;
-    if vectors.len() != records.len() * embedder.info().dimension {
+    if vectors.len() != records * embedder.info().dimension {
         bail!(
-            "{} has {} records but a different number of {column} vectors",
+            "{} has {records} records but a different number of {column} vectors",
             dataset.display(),
-            records.len()
         );
     }
-    Ok((records, vectors))
+    Ok(vectors)
 }
 
 /// Which records a search covers.

@@ -1,7 +1,7 @@
 //! `vec2prompt eval`: the leaderboard of GUIDE §2.
 
 use crate::config::Config;
-use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_dataset};
+use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_column, load_dataset};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
@@ -92,7 +92,12 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         _ => None,
     };
     let prompts = match &latent {
-        Some(_) => Some(load_dataset(&args.dataset, "prompts", embedder.as_ref())?.1),
+        Some(_) => Some(load_column(
+            &args.dataset,
+            "prompts",
+            embedder.as_ref(),
+            records.len(),
+        )?),
         None => None,
     };
     let searcher = match &latent {

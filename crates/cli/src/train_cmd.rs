@@ -2,7 +2,7 @@
 //! dataset's train split, resumable after a kill, and exports the best weights as f16
 //! safetensors next to a model card.
 
-use crate::dataset_cmd::load_dataset;
+use crate::dataset_cmd::{load_column, load_dataset};
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
@@ -175,7 +175,7 @@ struct Data {
 
 fn load(args: &TrainArgs, embedder: &dyn Embedder) -> Result<Data> {
     let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder)?;
-    let (_, prompts) = load_dataset(&args.dataset, "prompts", embedder)?;
+    let prompts = load_column(&args.dataset, "prompts", embedder, records.len())?;
     let mut train: Vec<usize> = (0..records.len())
         .filter(|&i| records[i].split == Split::Train)
         .collect();

@@ -162,7 +162,6 @@ pub fn run(
             want(prompt_of(hit.id as usize));
         }
     }
-    let before = llm.stats();
     let missing = needed.iter().filter(|p| llm.get(p).is_none()).count();
     progress(&format!(
         "{} targets, {} distinct prompts: {} cached, {} to generate",
@@ -180,7 +179,6 @@ pub fn run(
         ));
     })?;
     let generated_total = llm.stats().generated;
-    let _ = before;
 
     // Embed every needed answer once.
     let answer_of = |p: &str| llm.get(p).map(|a| a.answer).unwrap_or_default();
