@@ -9,7 +9,7 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard train-default
+.PHONY: build models demo test lint bench leaderboard ranking train-default
 
 build:
 	$(CARGO) build --release --locked
@@ -44,6 +44,12 @@ leaderboard: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
 	$(BIN) --latent assets/latent eval --dataset $(DATASET) --limit 100 --seed 0 --budgets 4,16 --out reports/leaderboard
 
+# The wider zero-call report: 300 test targets, the surrogate's ranking of 8 neighbours
+# against their real scores (Spearman), knn-best-of-4/8, inverter-greedy and fast mode.
+ranking: models
+	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
+	$(BIN) --latent assets/latent eval --dataset $(DATASET) --limit 300 --seed 0 --k 4,8 --budgets --out reports/ranking-300
+
 # Retrains the default learned models (assets/latent) on the Alpaca train split; resumable
 # (run it again after an interruption). See assets/latent/MODEL_CARD.md for the times.
 LATENT_OUT ?= $(HOME)/.cache/vec2prompt/latent
@@ -51,3 +57,4 @@ train-default: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
 	$(BIN) train surrogate --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT)
 	$(BIN) train inverter --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT) --epochs 1
+	$(BIN) train corrector --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT)

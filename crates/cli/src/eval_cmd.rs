@@ -30,8 +30,9 @@ pub struct EvalArgs {
     #[clap(long, default_value_t = 128)]
     pub max_new_tokens: usize,
     /// LLM-call budgets of the learned search methods (`search-<b>`), comma-separated;
-    /// inverter-greedy and fast mode always run when learned models are found.
-    #[clap(long, value_delimiter = ',', default_value = "4,16")]
+    /// inverter-greedy and fast mode always run when learned models are found (`--budgets`
+    /// with no value runs only those two, e.g. for a wide ranking report).
+    #[clap(long, value_delimiter = ',', num_args = 0.., default_value = "4,16")]
     pub budgets: Vec<usize>,
     /// Skip the learned methods even when a model is found.
     #[clap(long)]

@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod corrector_data;
 mod dataset_cmd;
 mod embed_cmd;
 mod eval_cmd;

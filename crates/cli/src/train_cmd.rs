@@ -2,6 +2,7 @@
 //! dataset's train split, resumable after a kill, and exports the best weights as f16
 //! safetensors next to a model card.
 
+use crate::corrector_data::CorrectorData;
 use crate::dataset_cmd::{load_column, load_dataset};
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
@@ -14,14 +15,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vec2prompt_core::Embedder;
 use vec2prompt_dataset::{Record, Split};
-use vec2prompt_index::{FlatIndex, VectorIndex};
 use vec2prompt_latent::checkpoint::TrainState;
+use vec2prompt_latent::decoder::warm_start;
 use vec2prompt_latent::plot::{Series, line_chart};
 use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_example};
 use vec2prompt_latent::surrogate::SurrogateTask;
 use vec2prompt_latent::{
-    ConditionalDecoder, DecoderConfig, PromptTokenizer, Surrogate, SurrogateConfig, TrainConfig,
-    bpe, train,
+    ConditionalDecoder, DecoderConfig, LatentModel, PromptTokenizer, Surrogate, SurrogateConfig,
+    TrainConfig, train, train_from,
 };
 
 /// Which model to train.
@@ -101,6 +102,12 @@ pub struct DecoderSection {
     pub aux_fraction: f64,
     /// Most current-prompt tokens shown to the corrector.
     pub hypothesis_tokens: usize,
+    /// Train targets (and as many validation targets) whose current prompt is the
+    /// inverter's greedy hypothesis with the surrogate's ê (corrector only; the other
+    /// examples use near-miss train prompts with their real ê).
+    pub inverter_hypotheses: usize,
+    /// Start the corrector from the trained inverter's weights (corrector only).
+    pub init_from_inverter: bool,
     /// Optimization.
     pub train: TrainConfig,
 }
@@ -117,6 +124,8 @@ impl Default for DecoderSection {
             vocab: 8192,
             aux_fraction: 0.25,
             hypothesis_tokens: 24,
+            inverter_hypotheses: 0,
+            init_from_inverter: false,
             train: TrainConfig::default(),
         }
     }
@@ -222,8 +231,15 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     let started = Instant::now();
     let (state, summary) = match args.model {
         ModelKind::Surrogate => train_surrogate(args, &file.surrogate, &data, &out, &run_dir)?,
-        ModelKind::Inverter => train_decoder(args, &file.inverter, &data, &out, &run_dir, false)?,
-        ModelKind::Corrector => train_decoder(args, &file.corrector, &data, &out, &run_dir, true)?,
+        ModelKind::Inverter => train_decoder(args, &file.inverter, &data, &out, &run_dir, None)?,
+        ModelKind::Corrector => train_decoder(
+            args,
+            &file.corrector,
+            &data,
+            &out,
+            &run_dir,
+            Some(&embedder),
+        )?,
     };
     if !state.finished {
         eprintln!(
@@ -398,8 +414,9 @@ fn train_decoder(
     data: &Data,
     out: &Path,
     run_dir: &Path,
-    corrector: bool,
+    corrector_embedder: Option<&dyn Embedder>,
 ) -> Result<(TrainState, String)> {
+    let corrector = corrector_embedder.is_some();
     let tok = tokenizer(out, data, section.vocab, !corrector)?;
     let ids: Vec<Vec<u32>> = data
         .records
@@ -421,8 +438,36 @@ fn train_decoder(
         condition: if corrector { 3 * d } else { d },
         max_tokens: section.max_tokens,
     };
-    let (train_ex, val_ex) = if corrector {
-        corrector_examples(data, &ids, section)?
+    let (train_ex, val_ex) = if let Some(embedder) = corrector_embedder {
+        let trained = LatentModel::exists(out)
+            .then(|| LatentModel::load(out))
+            .transpose()?;
+        let built = CorrectorData {
+            records: &data.records,
+            outputs: &data.outputs,
+            dim: d,
+            train: &data.train,
+            val: &data.val,
+            ids: &ids,
+            hypothesis_tokens: section.hypothesis_tokens,
+            max_tokens: section.max_tokens,
+        }
+        .build(
+            trained.as_ref(),
+            &tok,
+            embedder,
+            section.inverter_hypotheses,
+            table.len() / d,
+            run_dir,
+            args.quiet,
+        )?;
+        table.extend_from_slice(&built.extra_rows);
+        eprintln!(
+            "corrector examples: {} train, {} validation",
+            built.train.len(),
+            built.val.len()
+        );
+        (built.train, built.val)
     } else {
         let mut train_ex: Vec<Example> = data
             .train
@@ -457,7 +502,19 @@ fn train_decoder(
         val: val_ex,
     };
     let tc = epochs(args, &section.train);
-    let state = train(&task, &varmap, run_dir, &tc, !args.quiet)?;
+    let source = if corrector && section.init_from_inverter {
+        Some(inverter_weights(out, &config)?)
+    } else {
+        None
+    };
+    let init = |vm: &VarMap| -> candle_core::Result<()> {
+        if let Some(source) = &source {
+            let copied = warm_start(vm, source)?;
+            eprintln!("corrector starts from the inverter ({copied} tensors)");
+        }
+        Ok(())
+    };
+    let state = train_from(&task, &varmap, run_dir, &tc, !args.quiet, &init)?;
     let name = if corrector { "corrector" } else { "inverter" };
     if !state.finished {
         return Ok((state, String::new()));
@@ -477,61 +534,33 @@ fn train_decoder(
     Ok((state, summary))
 }
 
-/// The corrector learns to rewrite a near miss: for a train record (the target), the
-/// current prompt is one of the nearest other train records' prompts, and ê is that
-/// record's real answer embedding.
-fn corrector_examples(
-    data: &Data,
-    ids: &[Vec<u32>],
-    section: &DecoderSection,
-) -> Result<(Vec<Example>, Vec<Example>)> {
-    let d = data.dim;
-    let rows: Vec<f32> = data
-        .train
-        .iter()
-        .flat_map(|&i| data.outputs[i * d..(i + 1) * d].iter().copied())
-        .collect();
-    let index = FlatIndex::from_rows(d, (0..data.train.len() as u32).collect(), &rows)?;
-    let make = |targets: &[usize], seed: usize| -> Result<Vec<Example>> {
-        let queries: Vec<Vec<f32>> = targets
-            .iter()
-            .map(|&i| data.outputs[i * d..(i + 1) * d].to_vec())
-            .collect();
-        let hits = index.search_batch(&queries, 5)?;
-        Ok(targets
-            .iter()
-            .zip(hits)
-            .enumerate()
-            .filter_map(|(k, (&t, hs))| {
-                let others: Vec<usize> = hs
-                    .iter()
-                    .map(|h| data.train[h.id as usize])
-                    .filter(|&j| j != t && data.records[j].prompt != data.records[t].prompt)
-                    .collect();
-                let &j = others.get((k + seed) % others.len().max(1))?;
-                let mut prefix = vec![bpe::BOS];
-                prefix.extend(ids[j].iter().take(section.hypothesis_tokens));
-                prefix.push(bpe::SEP);
-                let room = section.max_tokens.saturating_sub(prefix.len());
-                let keep = ids[t].len().min(room.saturating_sub(1));
-                let mut target: Vec<u32> = ids[t][..keep].to_vec();
-                target.push(bpe::EOS);
-                Some(Example {
-                    condition: Condition::Feedback {
-                        target: t as u32,
-                        current: j as u32,
-                    },
-                    prefix,
-                    target,
-                })
-            })
-            .collect())
+/// The trained inverter's weights in `out`, checked against the corrector's shape (all but
+/// the condition width must agree for a warm start).
+fn inverter_weights(
+    out: &Path,
+    corrector: &DecoderConfig,
+) -> Result<HashMap<String, candle_core::Tensor>> {
+    let path = out.join("inverter.safetensors");
+    if !path.exists() {
+        bail!(
+            "{} is missing: train the inverter first, or set corrector.init_from_inverter: false",
+            path.display()
+        );
+    }
+    let shape: DecoderConfig = serde_json::from_str(
+        &std::fs::read_to_string(out.join("inverter.json"))
+            .with_context(|| format!("reading {}", out.join("inverter.json").display()))?,
+    )?;
+    let widened = DecoderConfig {
+        condition: corrector.condition,
+        ..shape.clone()
     };
-    eprintln!(
-        "finding near-miss prompts for {} train targets…",
-        data.train.len()
-    );
-    Ok((make(&data.train, 0)?, make(&data.val, 1)?))
+    if widened != *corrector {
+        bail!(
+            "the corrector's shape {corrector:?} differs from the inverter's {shape:?} beyond the condition width: make the corrector section match the inverter to start from it"
+        );
+    }
+    Ok(candle_core::safetensors::load(&path, &Device::Cpu)?)
 }
 
 fn write_card(

@@ -263,6 +263,10 @@ surrogate:
 inverter:
   {dim: 32, layers: 1, heads: 2, hidden: 32, prefix: 2, max_tokens: 24, vocab: 300,
    train: {epochs: 2, batch_size: 8, warmup: 2, checkpoint_seconds: 0}}
+corrector:
+  {dim: 32, layers: 1, heads: 2, hidden: 32, prefix: 2, max_tokens: 24, hypothesis_tokens: 8,
+   inverter_hypotheses: 20, init_from_inverter: true,
+   train: {epochs: 1, batch_size: 8, warmup: 2, checkpoint_seconds: 0}}
 ";
 
 fn train(dataset: &Path, out: &Path, config: &Path, model: &str) -> Command {
@@ -301,6 +305,30 @@ fn training_resumes_after_kill_9_and_matches_a_clean_run() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+
+    // The corrector starts from the inverter and trains on its hypotheses, which are
+    // decoded once and reused when the run resumes.
+    let out = train(&dataset, &clean, &config, "corrector")
+        .args(["--max-steps", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("corrector starts from the inverter"), "{err}");
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(clean.join("runs/corrector/hypotheses.json")).unwrap(),
+    )
+    .unwrap();
+    let texts = saved["texts"].as_array().unwrap();
+    assert!(texts.len() >= 20, "{} hypotheses", texts.len());
+    let out = train(&dataset, &clean, &config, "corrector")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("resuming") && err.contains("reusing"), "{err}");
+    assert!(clean.join("corrector.safetensors").exists());
+    assert!(clean.join("corrector-card.md").exists());
 
     // Kill the inverter's training once it has checkpointed a few steps, then resume.
     let killed = dir.path().join("killed");

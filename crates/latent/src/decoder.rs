@@ -5,8 +5,9 @@
 
 use crate::layers::{Block, Mlp, RmsNorm, TiedEmbedding, causal_mask};
 use candle_core::{D, DType, Device, IndexOp, Module, Result, Tensor};
-use candle_nn::VarBuilder;
+use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Shape of a conditional decoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +129,39 @@ impl ConditionalDecoder {
         let last = logits.i((.., t - 1, ..))?.contiguous()?;
         candle_nn::ops::log_softmax(&last, D::Minus1)
     }
+}
+
+/// Starts a decoder from another decoder's weights (the corrector from the inverter):
+/// every variable of `varmap` with a same-named, same-shaped tensor in `source` takes its
+/// value. The projector's first layer may be wider than the source's (the corrector sees
+/// e*, ê and e* − ê where the inverter saw e): its first columns take the source's weights
+/// and the rest are zero, so the started decoder behaves exactly as the source given e*,
+/// and learns to use the rest. Returns how many variables were copied; a variable that
+/// matches in neither way is an error (the shapes differ).
+pub fn warm_start(varmap: &VarMap, source: &HashMap<String, Tensor>) -> Result<usize> {
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("variable map poisoned".into()))?
+        .clone();
+    let mut copied = 0;
+    for (name, var) in vars {
+        let Some(src) = source.get(&name) else {
+            candle_core::bail!("the source decoder has no {name}");
+        };
+        let src = src.to_dtype(DType::F32)?;
+        let (want, have) = (var.as_tensor().dims().to_vec(), src.dims().to_vec());
+        if want == have {
+            var.set(&src)?;
+        } else if want.len() == 2 && have.len() == 2 && want[0] == have[0] && want[1] > have[1] {
+            let zeros = Tensor::zeros((want[0], want[1] - have[1]), DType::F32, src.device())?;
+            var.set(&Tensor::cat(&[&src, &zeros], 1)?)?;
+        } else {
+            candle_core::bail!("{name}: shape {want:?} cannot start from {have:?}");
+        }
+        copied += 1;
+    }
+    Ok(copied)
 }
 
 /// Stacks rows of ids of equal length into a (batch, time) tensor.

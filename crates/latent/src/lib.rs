@@ -26,4 +26,4 @@ pub use bpe::PromptTokenizer;
 pub use decoder::{ConditionalDecoder, DecoderConfig};
 pub use model::LatentModel;
 pub use surrogate::{Surrogate, SurrogateConfig};
-pub use trainer::{Task, TrainConfig, train};
+pub use trainer::{Task, TrainConfig, train, train_from};

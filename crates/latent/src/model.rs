@@ -4,7 +4,7 @@
 //! is required.
 
 use crate::bpe::{BOS, PromptTokenizer, SEP};
-use crate::decode::{Decoded, Strategy, decode};
+use crate::decode::{Decoded, Strategy, decode, greedy_batch};
 use crate::decoder::{ConditionalDecoder, DecoderConfig};
 use crate::surrogate::{Surrogate, SurrogateConfig};
 use candle_core::{DType, Device};
@@ -134,6 +134,20 @@ impl LatentModel {
         let decoded =
             decode(inv, target, &[BOS], strategy, max).map_err(|e| model_err(&self.dir, e))?;
         self.texts(decoded)
+    }
+
+    /// The inverter's greedy prompt for each of `targets` (at most `max_new` tokens),
+    /// decoded as one batch (an empty string where it decoded nothing; none without an
+    /// inverter).
+    pub fn invert_greedy_batch(&self, targets: &[Vec<f32>], max_new: usize) -> Result<Vec<String>> {
+        let (Some(inv), Some(tok)) = (&self.inverter, &self.tokenizer) else {
+            return Ok(Vec::new());
+        };
+        greedy_batch(inv, targets, &[BOS], max_new)
+            .map_err(|e| model_err(&self.dir, e))?
+            .iter()
+            .map(|ids| Ok(tok.decode(ids)?.trim().to_string()))
+            .collect()
     }
 
     /// Rewrites of `current` (whose answer embeds to `current_answer`) towards `target`,

@@ -150,12 +150,26 @@ pub fn train(
     config: &TrainConfig,
     show_progress: bool,
 ) -> Result<TrainState> {
+    train_from(task, varmap, dir, config, show_progress, &|_| Ok(()))
+}
+
+/// [`train`], with `init` applied after the seeded initialization of a fresh run (a warm
+/// start from another model's weights); a resumed run takes its checkpoint instead.
+pub fn train_from(
+    task: &dyn Task,
+    varmap: &VarMap,
+    dir: &Path,
+    config: &TrainConfig,
+    show_progress: bool,
+    init: &dyn Fn(&VarMap) -> candle_core::Result<()>,
+) -> Result<TrainState> {
     let device = Device::Cpu;
     let mut adam = AdamW::new(named_vars(varmap), config.weight_decay).map_err(model_err)?;
     let mut state = TrainState::default();
     let saved = checkpoint::load(dir, &device)?;
     if saved.is_none() {
         seeded_init(varmap, config.seed).map_err(model_err)?;
+        init(varmap).map_err(model_err)?;
     }
     if let Some((saved, tensors)) = saved {
         for (name, var) in named_vars(varmap) {

@@ -1,0 +1,266 @@
+//! The corrector's training examples (issue 5, item 3). Each example shows the corrector a
+//! target e*, a current prompt with its answer embedding ê, and asks for the target's own
+//! prompt. Current prompts come from two sources:
+//!
+//! - **inverter hypotheses**: the inverter's greedy prompt for e*, with ê the surrogate's
+//!   prediction for it (what search has before it asks the LLM);
+//! - **near misses**: the prompt of one of the target's nearest other train records, with
+//!   ê that record's real answer embedding (what search has after a measured round).
+//!
+//! Decoding the hypotheses is the slow part, so they are saved in the run directory and a
+//! resumed run reuses them (the examples must not change under a resumed run).
+
+use crate::progress::Progress;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use vec2prompt_core::Embedder;
+use vec2prompt_dataset::Record;
+use vec2prompt_index::{FlatIndex, VectorIndex};
+use vec2prompt_latent::LatentModel;
+use vec2prompt_latent::bpe::{self, PromptTokenizer};
+use vec2prompt_latent::sequences::{Condition, Example};
+
+/// What the examples are built from.
+pub struct CorrectorData<'a> {
+    /// All records.
+    pub records: &'a [Record],
+    /// Their answer embeddings (row per record).
+    pub outputs: &'a [f32],
+    /// Vector width.
+    pub dim: usize,
+    /// Train-split record indices.
+    pub train: &'a [usize],
+    /// Validation-split record indices.
+    pub val: &'a [usize],
+    /// Token ids of every record's prompt.
+    pub ids: &'a [Vec<u32>],
+    /// Most current-prompt tokens shown.
+    pub hypothesis_tokens: usize,
+    /// Most tokens of a whole sequence.
+    pub max_tokens: usize,
+}
+
+/// Most tokens of an inverter hypothesis: the corrector sees its first
+/// `hypothesis_tokens` (24 by default), and decoding cost grows with the square of the
+/// length (no cache), so longer hypotheses (mostly repetition loops) are cut here.
+const HYPOTHESIS_MAX_TOKENS: usize = 40;
+
+/// Saved inverter hypotheses: `texts[k]` was decoded for record `targets[k]`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Hypotheses {
+    targets: Vec<usize>,
+    texts: Vec<String>,
+}
+
+/// The examples, plus the extra vector rows (ê of the inverter hypotheses) their
+/// conditions point at: rows `first_extra_row..` of the caller's table.
+pub struct Built {
+    /// Training examples.
+    pub train: Vec<Example>,
+    /// Validation examples.
+    pub val: Vec<Example>,
+    /// Rows to append to the vector table, `dim` floats each.
+    pub extra_rows: Vec<f32>,
+}
+
+impl CorrectorData<'_> {
+    fn example(&self, target: usize, hypothesis: &[u32], current_row: u32) -> Example {
+        let mut prefix = vec![bpe::BOS];
+        prefix.extend(hypothesis.iter().take(self.hypothesis_tokens));
+        prefix.push(bpe::SEP);
+        let room = self.max_tokens.saturating_sub(prefix.len());
+        let keep = self.ids[target].len().min(room.saturating_sub(1));
+        let mut tgt: Vec<u32> = self.ids[target][..keep].to_vec();
+        tgt.push(bpe::EOS);
+        Example {
+            condition: Condition::Feedback {
+                target: target as u32,
+                current: current_row,
+            },
+            prefix,
+            target: tgt,
+        }
+    }
+
+    /// Near-miss examples: one of the 4 nearest other train records per target, rotated by
+    /// `seed`.
+    fn near_misses(
+        &self,
+        index: &FlatIndex,
+        targets: &[usize],
+        seed: usize,
+    ) -> Result<Vec<Example>> {
+        let d = self.dim;
+        let queries: Vec<Vec<f32>> = targets
+            .iter()
+            .map(|&i| self.outputs[i * d..(i + 1) * d].to_vec())
+            .collect();
+        let hits = index.search_batch(&queries, 5)?;
+        Ok(targets
+            .iter()
+            .zip(hits)
+            .enumerate()
+            .filter_map(|(k, (&t, hs))| {
+                let others: Vec<usize> = hs
+                    .iter()
+                    .map(|h| self.train[h.id as usize])
+                    .filter(|&j| j != t && self.records[j].prompt != self.records[t].prompt)
+                    .collect();
+                let &j = others.get((k + seed) % others.len().max(1))?;
+                Some(self.example(t, &self.ids[j], j as u32))
+            })
+            .collect())
+    }
+
+    /// Builds every example. `hypotheses` train targets (spread evenly over the split) and
+    /// as many validation targets get an inverter hypothesis from `model`, whose surrogate
+    /// gives their ê; `first_extra_row` is where the caller's table ends.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        &self,
+        model: Option<&LatentModel>,
+        tokenizer: &PromptTokenizer,
+        embedder: &dyn Embedder,
+        hypotheses: usize,
+        first_extra_row: usize,
+        run_dir: &Path,
+        quiet: bool,
+    ) -> Result<Built> {
+        let d = self.dim;
+        let rows: Vec<f32> = self
+            .train
+            .iter()
+            .flat_map(|&i| self.outputs[i * d..(i + 1) * d].iter().copied())
+            .collect();
+        let index = FlatIndex::from_rows(d, (0..self.train.len() as u32).collect(), &rows)?;
+        if !quiet {
+            eprintln!(
+                "finding near-miss prompts for {} train targets…",
+                self.train.len()
+            );
+        }
+        let mut train = self.near_misses(&index, self.train, 0)?;
+        let mut val = self.near_misses(&index, self.val, 1)?;
+        let mut extra_rows = Vec::new();
+        if hypotheses > 0 {
+            let Some(model) = model.filter(|m| m.inverter.is_some()) else {
+                bail!(
+                    "corrector training with inverter hypotheses needs the trained inverter and surrogate in the output directory: train them first, or set corrector.inverter_hypotheses: 0"
+                );
+            };
+            let step = self.train.len().checked_div(hypotheses).unwrap_or(1).max(1);
+            let train_targets: Vec<usize> = self
+                .train
+                .iter()
+                .step_by(step)
+                .take(hypotheses)
+                .copied()
+                .collect();
+            let val_targets: Vec<usize> = self.val.iter().take(hypotheses).copied().collect();
+            let mut targets = train_targets.clone();
+            targets.extend(&val_targets);
+            let saved = self.hypotheses(model, &targets, run_dir, quiet)?;
+            let predicted = self.predicted_answers(model, embedder, &saved.texts)?;
+            for (k, (&t, text)) in saved.targets.iter().zip(&saved.texts).enumerate() {
+                if text.is_empty() {
+                    continue;
+                }
+                let row = (first_extra_row + k) as u32;
+                let ex = self.example(t, &tokenizer.encode(text)?, row);
+                if k < train_targets.len() {
+                    train.push(ex);
+                } else {
+                    val.push(ex);
+                }
+            }
+            extra_rows = predicted;
+        }
+        Ok(Built {
+            train,
+            val,
+            extra_rows,
+        })
+    }
+
+    /// The inverter's greedy prompts for `targets`, from `run_dir/hypotheses.json` when
+    /// saved for the same targets, else decoded (with progress) and saved.
+    fn hypotheses(
+        &self,
+        model: &LatentModel,
+        targets: &[usize],
+        run_dir: &Path,
+        quiet: bool,
+    ) -> Result<Hypotheses> {
+        let path = run_dir.join("hypotheses.json");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let saved: Hypotheses = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            if saved.targets == targets && saved.texts.len() == targets.len() {
+                // Always said: the examples of a resumed run come from this file.
+                eprintln!(
+                    "reusing {} inverter hypotheses from {}",
+                    targets.len(),
+                    path.display()
+                );
+                return Ok(saved);
+            }
+            bail!(
+                "{} was made for other targets (another --limit or inverter_hypotheses): delete {} to start the corrector run over",
+                path.display(),
+                run_dir.display()
+            );
+        }
+        let d = self.dim;
+        let mut texts = Vec::with_capacity(targets.len());
+        let mut progress = (!quiet).then(|| Progress::new("inverter hypotheses", targets.len()));
+        for chunk in targets.chunks(128) {
+            let conds: Vec<Vec<f32>> = chunk
+                .iter()
+                .map(|&i| self.outputs[i * d..(i + 1) * d].to_vec())
+                .collect();
+            texts.extend(model.invert_greedy_batch(&conds, HYPOTHESIS_MAX_TOKENS)?);
+            if let Some(p) = progress.as_mut() {
+                p.set(texts.len());
+            }
+        }
+        if let Some(p) = &progress {
+            p.finish();
+        }
+        let saved = Hypotheses {
+            targets: targets.to_vec(),
+            texts,
+        };
+        std::fs::create_dir_all(run_dir)?;
+        vec2prompt_store::write_atomic(&path, serde_json::to_string(&saved)?.as_bytes())?;
+        Ok(saved)
+    }
+
+    /// ê of each hypothesis: the surrogate's prediction from its embedding (zeros for an
+    /// empty hypothesis, which gets no example).
+    fn predicted_answers(
+        &self,
+        model: &LatentModel,
+        embedder: &dyn Embedder,
+        texts: &[String],
+    ) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(texts.len() * self.dim);
+        for chunk in texts.chunks(256) {
+            let nonempty: Vec<String> = chunk.iter().filter(|t| !t.is_empty()).cloned().collect();
+            let mut predicted = model.predict(&embedder.embed(&nonempty)?)?.into_iter();
+            for t in chunk {
+                if t.is_empty() {
+                    out.extend(std::iter::repeat_n(0.0, self.dim));
+                    continue;
+                }
+                match predicted.next() {
+                    Some(v) if v.len() == self.dim => out.extend(v),
+                    _ => bail!("the surrogate returned no prediction for {t:?}"),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
