@@ -203,71 +203,118 @@ fn sample(
     seed: u64,
     max_new: usize,
 ) -> Result<Vec<Decoded>> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut rows: Vec<Vec<u32>> = vec![start.to_vec(); n];
-    let mut sums = vec![0f32; n];
-    let mut done = vec![false; n];
+    let mut out = sample_batch(
+        decoder,
+        &[condition.to_vec()],
+        start,
+        n,
+        temperature,
+        top_p,
+        &[seed],
+        max_new,
+    )?;
+    Ok(out.pop().unwrap_or_default())
+}
+
+/// [`Strategy::Sample`] for many conditions at once: `n` seeded samples per condition
+/// (condition `i` uses `seeds[i]`, exactly as a one-condition call with that seed would),
+/// all decoded in one batch, so many targets share each forward pass. A finished row
+/// leaves the batch. Returns each condition's samples, best mean log-probability first.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_batch(
+    decoder: &ConditionalDecoder,
+    conditions: &[Vec<f32>],
+    start: &[u32],
+    n: usize,
+    temperature: f32,
+    top_p: f32,
+    seeds: &[u64],
+    max_new: usize,
+) -> Result<Vec<Vec<Decoded>>> {
+    if seeds.len() != conditions.len() {
+        candle_core::bail!("{} seeds for {} conditions", seeds.len(), conditions.len());
+    }
+    let device = Device::Cpu;
+    let room = decoder.config().max_tokens.saturating_sub(start.len());
+    let max_new = max_new.min(room);
+    let n = n.max(1);
+    let mut rngs: Vec<StdRng> = seeds.iter().map(|&s| StdRng::seed_from_u64(s)).collect();
+    // Row r belongs to condition r / n.
+    let total = conditions.len() * n;
+    let mut rows: Vec<Vec<u32>> = vec![start.to_vec(); total];
+    let mut sums = vec![0f32; total];
+    let mut active: Vec<usize> = (0..total).collect();
     for _ in 0..max_new {
-        if done.iter().all(|&d| d) {
+        if active.is_empty() {
             break;
         }
-        let lp = step_logprobs(decoder, condition, &rows)?;
-        for (r, row) in lp.iter().enumerate() {
-            if done[r] {
-                rows[r].push(EOS);
-                continue;
-            }
-            let mut probs: Vec<(u32, f32)> = row
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (i as u32, v / temperature.max(1e-3)))
-                .collect();
-            probs.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let max = probs[0].1;
-            let mut mass = 0f32;
-            let mut nucleus = Vec::new();
-            let total: f32 = probs.iter().map(|p| (p.1 - max).exp()).sum();
-            for &(tok, v) in &probs {
-                let p = (v - max).exp() / total;
-                nucleus.push((tok, p));
-                mass += p;
-                if mass >= top_p {
-                    break;
-                }
-            }
-            let mut u = rng.random::<f32>() * mass;
-            let mut pick = nucleus[0].0;
-            for &(tok, p) in &nucleus {
-                if u <= p {
-                    pick = tok;
-                    break;
-                }
-                u -= p;
-            }
+        let conds: Vec<Vec<f32>> = active.iter().map(|&r| conditions[r / n].clone()).collect();
+        let ids: Vec<Vec<u32>> = active.iter().map(|&r| rows[r].clone()).collect();
+        let lp = decoder
+            .next_logprobs(
+                &condition_tensor(&conds, &device)?,
+                &ids_tensor(&ids, &device)?,
+            )?
+            .to_vec2::<f32>()?;
+        let mut still = Vec::with_capacity(active.len());
+        for (&r, row) in active.iter().zip(&lp) {
+            let pick = nucleus_pick(row, temperature, top_p, &mut rngs[r / n]);
             sums[r] += row[pick as usize];
             rows[r].push(pick);
-            if pick == EOS {
-                done[r] = true;
+            if pick != EOS {
+                still.push(r);
             }
         }
+        active = still;
     }
-    let mut out: Vec<Decoded> = rows
-        .into_iter()
-        .zip(sums)
-        .map(|(seq, s)| {
-            let produced: Vec<u32> = seq[start.len()..]
-                .iter()
-                .copied()
-                .take_while(|&t| t != EOS)
-                .collect();
-            let len = produced.len() + 1;
-            Decoded {
-                ids: produced,
-                score: s / len as f32,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score));
-    out.dedup_by(|a, b| a.ids == b.ids);
+    let mut out: Vec<Vec<Decoded>> = (0..conditions.len()).map(|_| Vec::new()).collect();
+    for (r, (seq, s)) in rows.into_iter().zip(sums).enumerate() {
+        let produced: Vec<u32> = seq[start.len()..]
+            .iter()
+            .copied()
+            .take_while(|&t| t != EOS)
+            .collect();
+        let len = produced.len() + 1;
+        out[r / n].push(Decoded {
+            ids: produced,
+            score: s / len as f32,
+        });
+    }
+    for o in &mut out {
+        o.sort_by(|a, b| b.score.total_cmp(&a.score));
+        o.dedup_by(|a, b| a.ids == b.ids);
+    }
     Ok(out)
+}
+
+/// One token drawn from the top-p nucleus of `logprobs` at `temperature`.
+fn nucleus_pick(logprobs: &[f32], temperature: f32, top_p: f32, rng: &mut StdRng) -> u32 {
+    let mut probs: Vec<(u32, f32)> = logprobs
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as u32, v / temperature.max(1e-3)))
+        .collect();
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let max = probs[0].1;
+    let mut mass = 0f32;
+    let mut nucleus = Vec::new();
+    let total: f32 = probs.iter().map(|p| (p.1 - max).exp()).sum();
+    for &(tok, v) in &probs {
+        let p = (v - max).exp() / total;
+        nucleus.push((tok, p));
+        mass += p;
+        if mass >= top_p {
+            break;
+        }
+    }
+    let mut u = rng.random::<f32>() * mass;
+    let mut pick = nucleus[0].0;
+    for &(tok, p) in &nucleus {
+        if u <= p {
+            pick = tok;
+            break;
+        }
+        u -= p;
+    }
+    pick
 }

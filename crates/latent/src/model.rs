@@ -4,7 +4,7 @@
 //! is required.
 
 use crate::bpe::{BOS, PromptTokenizer, SEP};
-use crate::decode::{Decoded, Strategy, decode, greedy_batch};
+use crate::decode::{Decoded, Strategy, decode, greedy_batch, sample_batch};
 use crate::decoder::{ConditionalDecoder, DecoderConfig};
 use crate::surrogate::{Surrogate, SurrogateConfig};
 use candle_core::{DType, Device};
@@ -147,6 +147,28 @@ impl LatentModel {
             .map_err(|e| model_err(&self.dir, e))?
             .iter()
             .map(|ids| Ok(tok.decode(ids)?.trim().to_string()))
+            .collect()
+    }
+
+    /// `n` seeded samples from the inverter for each of `targets` (target `i` with
+    /// `seeds[i]`, the same prompts as [`Self::invert`] with [`Strategy::Sample`] and that
+    /// seed), decoded as one batch; none without an inverter.
+    pub fn invert_samples_batch(
+        &self,
+        targets: &[Vec<f32>],
+        n: usize,
+        temperature: f32,
+        top_p: f32,
+        seeds: &[u64],
+    ) -> Result<Vec<Vec<String>>> {
+        let Some(inv) = &self.inverter else {
+            return Ok(Vec::new());
+        };
+        let max = inv.config().max_tokens;
+        sample_batch(inv, targets, &[BOS], n, temperature, top_p, seeds, max)
+            .map_err(|e| model_err(&self.dir, e))?
+            .into_iter()
+            .map(|d| self.texts(d))
             .collect()
     }
 

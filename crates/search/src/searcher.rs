@@ -260,7 +260,18 @@ impl Searcher {
             .as_ref()
             .filter(|_| !(fast && self.neighbours.is_some()));
         if let Some(latent) = latent {
-            for (i, (cands, q)) in all.iter_mut().zip(queries).enumerate() {
+            // Samples for every target of the batch share forward passes; target i keeps
+            // its own seed, so a batch proposes what one-target searches would.
+            let sampled = if fast {
+                Vec::new()
+            } else {
+                let seeds: Vec<u64> = (0..queries.len())
+                    .map(|i| options.seed.wrapping_add(i as u64))
+                    .collect();
+                latent.invert_samples_batch(queries, INVERTER_SAMPLES, 0.8, 0.95, &seeds)?
+            };
+            let mut sampled = sampled.into_iter();
+            for (cands, q) in all.iter_mut().zip(queries) {
                 // Fast mode keeps to one greedy decode: its latency is the point.
                 let strategy = if fast {
                     Strategy::Greedy
@@ -270,18 +281,7 @@ impl Searcher {
                     }
                 };
                 let mut texts = latent.invert(q, strategy)?;
-                if options.budget.max_llm_calls > 0 {
-                    let sampled = latent.invert(
-                        q,
-                        Strategy::Sample {
-                            n: INVERTER_SAMPLES,
-                            temperature: 0.8,
-                            top_p: 0.95,
-                            seed: options.seed.wrapping_add(i as u64),
-                        },
-                    )?;
-                    texts.extend(sampled);
-                }
+                texts.extend(sampled.next().unwrap_or_default());
                 push_new(cands, texts, CandidateSource::Inverter);
             }
         }
