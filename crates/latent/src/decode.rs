@@ -114,18 +114,6 @@ pub fn greedy_batch(
         .collect())
 }
 
-fn step_logprobs(
-    decoder: &ConditionalDecoder,
-    condition: &[f32],
-    rows: &[Vec<u32>],
-) -> Result<Vec<Vec<f32>>> {
-    let device = Device::Cpu;
-    let conds = condition_tensor(&vec![condition.to_vec(); rows.len()], &device)?;
-    decoder
-        .next_logprobs(&conds, &ids_tensor(rows, &device)?)?
-        .to_vec2::<f32>()
-}
-
 fn beam(
     decoder: &ConditionalDecoder,
     condition: &[f32],
@@ -133,63 +121,125 @@ fn beam(
     width: usize,
     max_new: usize,
 ) -> Result<Vec<Decoded>> {
-    // (sequence, summed log-probability)
-    let mut beams: Vec<(Vec<u32>, f32)> = vec![(start.to_vec(), 0.0)];
-    let mut finished: Vec<Decoded> = Vec::new();
+    let mut out = beam_batch(decoder, &[condition.to_vec()], start, width, max_new)?;
+    Ok(out.pop().unwrap_or_default())
+}
+
+/// One condition's beam search in progress.
+struct BeamState {
+    /// (sequence, summed log-probability)
+    beams: Vec<(Vec<u32>, f32)>,
+    finished: Vec<Decoded>,
+    done: bool,
+}
+
+/// [`Strategy::Beam`] for many conditions at once: every condition's beams are decoded in
+/// one batch per step (a condition leaves when its search ends), with the same result per
+/// condition as a one-condition beam search. Returns each condition's hypotheses, best
+/// length-normalized score first.
+pub fn beam_batch(
+    decoder: &ConditionalDecoder,
+    conditions: &[Vec<f32>],
+    start: &[u32],
+    width: usize,
+    max_new: usize,
+) -> Result<Vec<Vec<Decoded>>> {
+    let device = Device::Cpu;
+    let room = decoder.config().max_tokens.saturating_sub(start.len());
+    let max_new = max_new.min(room);
+    let width = width.max(1);
     let normalized = |sum: f32, len: usize| sum / len.max(1) as f32;
+    let mut states: Vec<BeamState> = conditions
+        .iter()
+        .map(|_| BeamState {
+            beams: vec![(start.to_vec(), 0.0)],
+            finished: Vec::new(),
+            done: false,
+        })
+        .collect();
     for step in 0..max_new {
-        let rows: Vec<Vec<u32>> = beams.iter().map(|b| b.0.clone()).collect();
-        let lp = step_logprobs(decoder, condition, &rows)?;
-        let mut cands: Vec<(usize, u32, f32)> = Vec::new();
-        for (b, row) in lp.iter().enumerate() {
-            let mut top: Vec<(u32, f32)> = row
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (i as u32, v))
-                .collect();
-            let k = width.min(top.len());
-            top.select_nth_unstable_by(k.saturating_sub(1), |a, b| b.1.total_cmp(&a.1));
-            for &(tok, v) in &top[..k] {
-                cands.push((b, tok, beams[b].1 + v));
-            }
+        // Rows of every live condition's beams, in condition order.
+        let mut owners: Vec<(usize, usize)> = Vec::new();
+        for (c, st) in states.iter().enumerate().filter(|(_, st)| !st.done) {
+            owners.extend((0..st.beams.len()).map(|b| (c, b)));
         }
-        cands.sort_by(|a, b| b.2.total_cmp(&a.2));
-        let mut next = Vec::new();
-        for (b, tok, score) in cands {
-            let len = step + 1;
-            if tok == EOS {
-                finished.push(Decoded {
-                    ids: beams[b].0[start.len()..].to_vec(),
-                    score: normalized(score, len),
-                });
-            } else if next.len() < width {
-                let mut seq = beams[b].0.clone();
-                seq.push(tok);
-                next.push((seq, score));
-            }
-            if next.len() >= width && finished.len() >= width {
-                break;
-            }
-        }
-        if finished.len() >= width || next.is_empty() {
+        if owners.is_empty() {
             break;
         }
-        beams = next;
-    }
-    if finished.is_empty() {
-        // Ran out of room: return the unfinished beams as they are.
-        finished = beams
-            .into_iter()
-            .map(|(seq, s)| Decoded {
-                score: normalized(s, seq.len() - start.len()),
-                ids: seq[start.len()..].to_vec(),
-            })
+        let conds: Vec<Vec<f32>> = owners.iter().map(|&(c, _)| conditions[c].clone()).collect();
+        let rows: Vec<Vec<u32>> = owners
+            .iter()
+            .map(|&(c, b)| states[c].beams[b].0.clone())
             .collect();
+        let lp = decoder
+            .next_logprobs(
+                &condition_tensor(&conds, &device)?,
+                &ids_tensor(&rows, &device)?,
+            )?
+            .to_vec2::<f32>()?;
+        let mut at = 0;
+        for st in states.iter_mut().filter(|st| !st.done) {
+            let n = st.beams.len();
+            let mut cands: Vec<(usize, u32, f32)> = Vec::new();
+            for (b, row) in lp[at..at + n].iter().enumerate() {
+                let mut top: Vec<(u32, f32)> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| (i as u32, v))
+                    .collect();
+                let k = width.min(top.len());
+                top.select_nth_unstable_by(k.saturating_sub(1), |a, b| b.1.total_cmp(&a.1));
+                for &(tok, v) in &top[..k] {
+                    cands.push((b, tok, st.beams[b].1 + v));
+                }
+            }
+            at += n;
+            cands.sort_by(|a, b| b.2.total_cmp(&a.2));
+            let mut next = Vec::new();
+            for (b, tok, score) in cands {
+                let len = step + 1;
+                if tok == EOS {
+                    st.finished.push(Decoded {
+                        ids: st.beams[b].0[start.len()..].to_vec(),
+                        score: normalized(score, len),
+                    });
+                } else if next.len() < width {
+                    let mut seq = st.beams[b].0.clone();
+                    seq.push(tok);
+                    next.push((seq, score));
+                }
+                if next.len() >= width && st.finished.len() >= width {
+                    break;
+                }
+            }
+            if st.finished.len() >= width || next.is_empty() {
+                st.done = true;
+            } else {
+                st.beams = next;
+            }
+        }
     }
-    finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-    finished.dedup_by(|a, b| a.ids == b.ids);
-    finished.truncate(width);
-    Ok(finished)
+    Ok(states
+        .into_iter()
+        .map(|st| {
+            let mut finished = st.finished;
+            if finished.is_empty() {
+                // Ran out of room: return the unfinished beams as they are.
+                finished = st
+                    .beams
+                    .into_iter()
+                    .map(|(seq, s)| Decoded {
+                        score: normalized(s, seq.len() - start.len()),
+                        ids: seq[start.len()..].to_vec(),
+                    })
+                    .collect();
+            }
+            finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+            finished.dedup_by(|a, b| a.ids == b.ids);
+            finished.truncate(width);
+            finished
+        })
+        .collect())
 }
 
 #[allow(clippy::too_many_arguments)]

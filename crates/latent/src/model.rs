@@ -4,7 +4,7 @@
 //! is required.
 
 use crate::bpe::{BOS, PromptTokenizer, SEP};
-use crate::decode::{Decoded, Strategy, decode, greedy_batch, sample_batch};
+use crate::decode::{Decoded, Strategy, beam_batch, decode, greedy_batch, sample_batch};
 use crate::decoder::{ConditionalDecoder, DecoderConfig};
 use crate::surrogate::{Surrogate, SurrogateConfig};
 use candle_core::{DType, Device};
@@ -147,6 +147,25 @@ impl LatentModel {
             .map_err(|e| model_err(&self.dir, e))?
             .iter()
             .map(|ids| Ok(tok.decode(ids)?.trim().to_string()))
+            .collect()
+    }
+
+    /// Beam search of `width` (1: greedy) from the inverter for each of `targets`, decoded
+    /// as one batch (the same prompts as [`Self::invert`] with [`Strategy::Beam`]); none
+    /// without an inverter.
+    pub fn invert_beams_batch(
+        &self,
+        targets: &[Vec<f32>],
+        width: usize,
+    ) -> Result<Vec<Vec<String>>> {
+        let Some(inv) = &self.inverter else {
+            return Ok(Vec::new());
+        };
+        let max = inv.config().max_tokens;
+        beam_batch(inv, targets, &[BOS], width, max)
+            .map_err(|e| model_err(&self.dir, e))?
+            .into_iter()
+            .map(|d| self.texts(d))
             .collect()
     }
 

@@ -1,11 +1,11 @@
-//! Decoding guarantees on tiny random decoders: batched greedy decoding and batched seeded
-//! sampling give the same prompts as decoding one condition at a time, and a corrector warm-started from an
+//! Decoding guarantees on tiny random decoders: batched greedy decoding, beam search and
+//! seeded sampling give the same prompts as decoding one condition at a time, and a corrector warm-started from an
 //! inverter decodes exactly what the inverter decodes for the same target.
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use vec2prompt_latent::bpe::BOS;
-use vec2prompt_latent::decode::{Strategy, decode, greedy_batch, sample_batch};
+use vec2prompt_latent::decode::{Strategy, beam_batch, decode, greedy_batch, sample_batch};
 use vec2prompt_latent::decoder::{condition_tensor, ids_tensor, warm_start};
 use vec2prompt_latent::trainer::{seeded_init, weights};
 use vec2prompt_latent::{ConditionalDecoder, DecoderConfig};
@@ -59,6 +59,24 @@ fn batched_greedy_matches_one_at_a_time() {
     }
     // Random weights seldom pick EOS first; the rows must not all be empty.
     assert!(batched.iter().any(|r| !r.is_empty()));
+}
+
+#[test]
+fn batched_beam_search_matches_one_at_a_time() {
+    let (_, dec) = decoder(8, 9);
+    let conds = rows(6, 8, 3);
+    for width in [1, 3] {
+        let batched = beam_batch(&dec, &conds, &[BOS], width, 11).expect("batch");
+        assert_eq!(batched.len(), conds.len());
+        for (c, got) in conds.iter().zip(&batched) {
+            let one = decode(&dec, c, &[BOS], Strategy::Beam { width }, 11).expect("beam");
+            assert_eq!(one.len(), got.len());
+            for (x, y) in one.iter().zip(got) {
+                assert_eq!(x.ids, y.ids);
+                assert!((x.score - y.score).abs() < 1e-4);
+            }
+        }
+    }
 }
 
 #[test]

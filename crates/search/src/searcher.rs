@@ -260,8 +260,8 @@ impl Searcher {
             .as_ref()
             .filter(|_| !(fast && self.neighbours.is_some()));
         if let Some(latent) = latent {
-            // Samples for every target of the batch share forward passes; target i keeps
-            // its own seed, so a batch proposes what one-target searches would.
+            // Beams and samples for every target of the batch share forward passes; target i
+            // keeps its own seed, so a batch proposes what one-target searches would.
             let sampled = if fast {
                 Vec::new()
             } else {
@@ -270,17 +270,11 @@ impl Searcher {
                     .collect();
                 latent.invert_samples_batch(queries, INVERTER_SAMPLES, 0.8, 0.95, &seeds)?
             };
+            // Fast mode keeps to one greedy decode: its latency is the point.
+            let width = if fast { 1 } else { INVERTER_BEAMS };
+            let beams = latent.invert_beams_batch(queries, width)?;
             let mut sampled = sampled.into_iter();
-            for (cands, q) in all.iter_mut().zip(queries) {
-                // Fast mode keeps to one greedy decode: its latency is the point.
-                let strategy = if fast {
-                    Strategy::Greedy
-                } else {
-                    Strategy::Beam {
-                        width: INVERTER_BEAMS,
-                    }
-                };
-                let mut texts = latent.invert(q, strategy)?;
+            for (cands, mut texts) in all.iter_mut().zip(beams) {
                 texts.extend(sampled.next().unwrap_or_default());
                 push_new(cands, texts, CandidateSource::Inverter);
             }
