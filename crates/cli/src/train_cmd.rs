@@ -439,7 +439,8 @@ fn train_decoder(
         max_tokens: section.max_tokens,
     };
     let (train_ex, val_ex) = if let Some(embedder) = corrector_embedder {
-        let trained = LatentModel::exists(out)
+        // The inverter and surrogate make the hypotheses; not needed without them.
+        let trained = (section.inverter_hypotheses > 0 && LatentModel::exists(out))
             .then(|| LatentModel::load(out))
             .transpose()?;
         let built = CorrectorData {

@@ -4,7 +4,7 @@
 
 use crate::bpe::EOS;
 use crate::decoder::{ConditionalDecoder, condition_tensor, ids_tensor};
-use candle_core::{D, Device, Result};
+use candle_core::{Device, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -69,49 +69,6 @@ pub fn decode(
             max_new,
         ),
     }
-}
-
-/// Greedy continuations of `start` under each of `conditions`, decoded together as one
-/// batch (a row leaves the batch at its EOS). Returns each row's generated ids without EOS;
-/// the same tokens as [`Strategy::Greedy`] one condition at a time, at a fraction of the
-/// cost when there are many conditions (corrector training data, evaluation).
-pub fn greedy_batch(
-    decoder: &ConditionalDecoder,
-    conditions: &[Vec<f32>],
-    start: &[u32],
-    max_new: usize,
-) -> Result<Vec<Vec<u32>>> {
-    let device = Device::Cpu;
-    let room = decoder.config().max_tokens.saturating_sub(start.len());
-    let max_new = max_new.min(room);
-    let mut rows: Vec<Vec<u32>> = vec![start.to_vec(); conditions.len()];
-    let mut active: Vec<usize> = (0..conditions.len()).collect();
-    for _ in 0..max_new {
-        if active.is_empty() {
-            break;
-        }
-        let conds: Vec<Vec<f32>> = active.iter().map(|&i| conditions[i].clone()).collect();
-        let ids: Vec<Vec<u32>> = active.iter().map(|&i| rows[i].clone()).collect();
-        let next = decoder
-            .next_logprobs(
-                &condition_tensor(&conds, &device)?,
-                &ids_tensor(&ids, &device)?,
-            )?
-            .argmax(D::Minus1)?
-            .to_vec1::<u32>()?;
-        let mut still = Vec::with_capacity(active.len());
-        for (&i, &tok) in active.iter().zip(&next) {
-            if tok != EOS {
-                rows[i].push(tok);
-                still.push(i);
-            }
-        }
-        active = still;
-    }
-    Ok(rows
-        .into_iter()
-        .map(|r| r[start.len()..].to_vec())
-        .collect())
 }
 
 fn beam(

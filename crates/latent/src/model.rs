@@ -4,7 +4,7 @@
 //! is required.
 
 use crate::bpe::{BOS, PromptTokenizer, SEP};
-use crate::decode::{Decoded, Strategy, beam_batch, decode, greedy_batch, sample_batch};
+use crate::decode::{Decoded, Strategy, beam_batch, decode, sample_batch};
 use crate::decoder::{ConditionalDecoder, DecoderConfig};
 use crate::surrogate::{Surrogate, SurrogateConfig};
 use candle_core::{DType, Device};
@@ -143,10 +143,13 @@ impl LatentModel {
         let (Some(inv), Some(tok)) = (&self.inverter, &self.tokenizer) else {
             return Ok(Vec::new());
         };
-        greedy_batch(inv, targets, &[BOS], max_new)
+        beam_batch(inv, targets, &[BOS], 1, max_new)
             .map_err(|e| model_err(&self.dir, e))?
             .iter()
-            .map(|ids| Ok(tok.decode(ids)?.trim().to_string()))
+            .map(|d| match d.first() {
+                Some(best) => Ok(tok.decode(&best.ids)?.trim().to_string()),
+                None => Ok(String::new()),
+            })
             .collect()
     }
 

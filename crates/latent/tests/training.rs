@@ -2,42 +2,17 @@
 //! gradient, the tokenizer round-trips text, and a resumed run ends exactly where an
 //! uninterrupted one does.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use common::{random_rows, tiny_decoder};
 use vec2prompt_latent::bpe::{BOS, EOS};
 use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_example};
 use vec2prompt_latent::surrogate::SurrogateTask;
 use vec2prompt_latent::{
-    ConditionalDecoder, DecoderConfig, PromptTokenizer, Surrogate, SurrogateConfig, Task,
-    TrainConfig, train,
+    ConditionalDecoder, PromptTokenizer, Surrogate, SurrogateConfig, Task, TrainConfig, train,
 };
-
-fn tiny_decoder(condition: usize) -> DecoderConfig {
-    DecoderConfig {
-        vocab: 40,
-        dim: 16,
-        layers: 2,
-        heads: 2,
-        hidden: 24,
-        prefix: 3,
-        condition,
-        max_tokens: 12,
-    }
-}
-
-fn random_rows(n: usize, d: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n * d)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        })
-        .collect()
-}
 
 fn examples(n: usize, corrector: bool) -> Vec<Example> {
     (0..n)
