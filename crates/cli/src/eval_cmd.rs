@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_column, load_dataset};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vec2prompt_core::{Embedder, GenerationParams, Llm};
 use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData};
@@ -140,8 +140,40 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         vec2prompt_store::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
         vec2prompt_store::write_atomic(&md_path, md.as_bytes())?;
         eprintln!("wrote {} and {}", json.display(), md_path.display());
+        write_plots(&report, out)?;
     }
     Ok(())
+}
+
+/// Writes the report's pictures beside it: `<out>-scores.svg`, `<out>-paired.svg` and
+/// `<out>-calls.svg`.
+fn write_plots(report: &vec2prompt_eval::Report, out: &Path) -> Result<()> {
+    let stem = out.file_name().map_or_else(
+        || "report".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    for (suffix, svg) in report.plots() {
+        let path = out.with_file_name(format!("{stem}-{suffix}.svg"));
+        vec2prompt_store::write_atomic(&path, svg.as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Arguments of `plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A report written by `eval --out` (its `.json`).
+    pub report: PathBuf,
+}
+
+/// Runs `plot`: draws the pictures of an existing report without re-running it.
+pub fn plot(args: &PlotArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.report)
+        .with_context(|| format!("cannot read {}", args.report.display()))?;
+    let report: vec2prompt_eval::Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an eval report", args.report.display()))?;
+    write_plots(&report, &args.report.with_extension(""))
 }
 
 /// Current UTC time as RFC 3339 (seconds), without a date-time dependency.

@@ -4,13 +4,14 @@
 //! surrogate, the best few checked with the real LLM within the budget.
 
 use crate::config::Config;
+use crate::target_arg;
 use anyhow::{Result, bail};
 use clap::Args;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vec2prompt_core::{Embedder, TargetVector, text};
+use vec2prompt_core::{Embedder, TargetVector};
 use vec2prompt_latent::LatentModel;
 use vec2prompt_search::{
     Environment, Neighbours, SearchBudget, SearchOptions, SearchResult, Searcher,
@@ -19,10 +20,13 @@ use vec2prompt_search::{
 /// Arguments of `generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Target text: its embedding is the target vector.
+    /// Target text: its embedding is the target vector. Repeat it for several texts: the
+    /// target is then their centroid (the normalized mean of their embeddings).
     #[clap(long, env = "VEC2PROMPT_TARGET_TEXT", conflicts_with = "vector_file")]
-    pub target_text: Option<String>,
-    /// Target vector as JSON (an array, or an object with an "embedding" array).
+    pub target_text: Vec<String>,
+    /// Target vector as JSON (an array, or an object with an "embedding" array); a file
+    /// with several (an array of arrays, or JSONL from `vec2prompt embed`) gives their
+    /// centroid.
     #[clap(long, env = "VEC2PROMPT_VECTOR_FILE")]
     pub vector_file: Option<PathBuf>,
     /// Most LLM calls spent choosing the prompt; 0 is fast mode (no LLM call).
@@ -54,30 +58,32 @@ struct Output<'a> {
     load_ms: f64,
 }
 
-/// Runs `generate`.
-pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
+/// A searcher assembled from the configuration: the learned models (if found) and the
+/// nearest neighbours of an ingested dataset (if any).
+pub struct Loaded {
+    /// The search.
+    pub searcher: Searcher,
+    /// The embedder the search uses.
+    pub embedder: Arc<dyn Embedder>,
+    /// The learned models, if found.
+    pub latent: Option<Arc<LatentModel>>,
+    /// The dataset directory whose prompts are candidates, if any.
+    pub dataset: Option<PathBuf>,
+    /// Milliseconds spent loading.
+    pub load_ms: f64,
+}
+
+/// Loads the models and the candidate sources of `generate`-like commands. The dataset is
+/// `dataset`, else `$VEC2PROMPT_HOME/datasets/alpaca` when it has been ingested.
+pub fn load_searcher(config: &Config, dataset: Option<&Path>) -> Result<Loaded> {
     let t = Instant::now();
     let embedder: Arc<dyn Embedder> = Arc::new(config.load_embedder()?);
-    let dim = embedder.info().dimension;
-    let target = match (&args.target_text, &args.vector_file) {
-        (Some(t), None) => {
-            text::require_non_empty("--target-text", t)?;
-            TargetVector::new("--target-text", embedder.embed_one(t)?, dim)?
-        }
-        (None, Some(p)) => {
-            let json = std::fs::read_to_string(p)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
-            TargetVector::from_json("--vector-file", &json, dim)?
-        }
-        _ => bail!("give the target as --target-text TEXT or --vector-file FILE"),
-    };
     let latent = match &config.latent {
         Some(dir) => Some(Arc::new(LatentModel::load(dir)?)),
         None => None,
     };
-    let dataset = args
-        .dataset
-        .clone()
+    let dataset = dataset
+        .map(Path::to_path_buf)
         .or_else(|| Some(config.home.root.join("datasets/alpaca")))
         .filter(|d| d.join("records.jsonl").exists());
     let neighbours = match &dataset {
@@ -91,9 +97,47 @@ pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
         );
     }
     let llm = Arc::new(config.load_llm()?);
-    let env = Environment::new(llm, embedder);
+    let env = Environment::new(llm, embedder.clone());
     let searcher = Searcher::new(env, neighbours, latent.clone())?;
-    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    Ok(Loaded {
+        searcher,
+        embedder,
+        latent,
+        dataset,
+        load_ms: t.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// The target of `--target-text` (one or several) or `--vector-file`.
+pub fn target(
+    texts: &[String],
+    vector_file: Option<&Path>,
+    embedder: &dyn Embedder,
+    (text_flag, file_flag): (&str, &str),
+) -> Result<TargetVector> {
+    let dim = embedder.info().dimension;
+    match (texts.is_empty(), vector_file) {
+        (false, None) => target_arg::from_texts(text_flag, texts, embedder),
+        (true, Some(p)) => target_arg::from_vector_file(file_flag, p, dim),
+        _ => bail!("give the target as {text_flag} TEXT or {file_flag} FILE"),
+    }
+}
+
+/// Runs `generate`.
+pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
+    let Loaded {
+        searcher,
+        embedder,
+        latent,
+        dataset,
+        load_ms,
+    } = load_searcher(config, args.dataset.as_deref())?;
+    let target = target(
+        &args.target_text,
+        args.vector_file.as_deref(),
+        embedder.as_ref(),
+        ("--target-text", "--vector-file"),
+    )?;
     let options = SearchOptions {
         budget: SearchBudget {
             max_llm_calls: args.budget,

@@ -11,7 +11,9 @@ mod generate_cmd;
 mod models_cmd;
 mod progress;
 mod serve_cmd;
+mod target_arg;
 mod train_cmd;
+mod walk_cmd;
 
 use clap::{Parser, Subcommand};
 use config::{Config, GlobalArgs};
@@ -47,6 +49,9 @@ enum Command {
     Search(dataset_cmd::SearchArgs),
     /// The leaderboard of GUIDE §2: random, oracle, knn-1 and knn-best-of-k on test targets.
     Eval(eval_cmd::EvalArgs),
+    /// Draw the SVG pictures of an `eval` report (score distributions, paired differences,
+    /// quality against LLM calls) from its JSON, without re-running it.
+    Plot(eval_cmd::PlotArgs),
     /// Serve the HTTP API (prompt generation, OpenAI-compatible embeddings and chat,
     /// /metrics, OpenAPI at /docs) until SIGTERM or Ctrl-C.
     Serve(Box<serve_cmd::ServeArgs>),
@@ -58,6 +63,12 @@ enum Command {
     /// Train a latent-space model (surrogate, inverter, corrector) on a dataset's train
     /// split; resumable: run the same command again after an interruption.
     Train(train_cmd::TrainArgs),
+    /// Prompts for points between two targets (texts or vectors): a spherical or linear
+    /// path in embedding space, each point's prompt answered and compared with both ends.
+    Interpolate(walk_cmd::InterpolateArgs),
+    /// The interpolation report: pairs of held-out targets, a path between each, and how
+    /// the answers' similarity to the start falls and to the end rises along it.
+    EvalInterpolation(walk_cmd::EvalInterpolationArgs),
 }
 
 fn main() {
@@ -84,9 +95,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => dataset_cmd::ingest(args, &Config::resolve(&cli.global)?),
         Command::Search(args) => dataset_cmd::search(args, &Config::resolve(&cli.global)?),
         Command::Eval(args) => eval_cmd::run(args, &Config::resolve(&cli.global)?),
+        Command::Plot(args) => eval_cmd::plot(args),
         Command::Serve(args) => serve_cmd::serve(args, &Config::resolve(&cli.global)?),
         Command::PrintSchema(args) => serve_cmd::print_schema(args),
         Command::Generate(args) => generate_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Train(args) => train_cmd::run(args, &Config::resolve(&cli.global)?),
+        Command::Interpolate(args) => walk_cmd::interpolate(args, &Config::resolve(&cli.global)?),
+        Command::EvalInterpolation(args) => {
+            walk_cmd::eval_interpolation(args, &Config::resolve(&cli.global)?)
+        }
     }
 }

@@ -10,14 +10,20 @@
 //! - [`harness`]: the methods (random, oracle, knn-1, knn-best-of-k; inverter-greedy,
 //!   fast, search-b with learned models) and the run.
 //! - [`report`]: the JSON and Markdown leaderboard.
+//! - [`plots`]: SVG pictures of a run (score distributions, paired differences, quality
+//!   against LLM calls).
+//! - [`walk`]: the interpolation report (do answers follow a path between two targets?).
 
 pub mod cache;
 pub mod cached_llm;
 pub mod harness;
+pub mod plots;
 pub mod report;
 pub mod stats;
+pub mod walk;
 
 pub use cache::{AnswerCache, CachedAnswer};
 pub use cached_llm::{CachedLlm, CallStats};
 pub use harness::{EvalConfig, EvalData, run};
 pub use report::{MethodReport, RankingReport, Report};
+pub use walk::{WalkEvalConfig, WalkReport, run_walk};

@@ -140,6 +140,40 @@ impl Report {
                 r.targets, r.candidates, r.spearman_surrogate, r.spearman_knn_score
             ));
         }
+        let pairs = crate::plots::paired_differences(self, 1000);
+        if !pairs.is_empty() {
+            s.push_str(
+                "\nPaired differences on the same targets (method − baseline; bootstrap 95% CI; \
+                 significant only when the CI excludes 0):\n\n| method | baseline | mean difference | 95% CI | |\n|---|---|---:|---|---|\n",
+            );
+            for p in pairs {
+                let verdict = if p.ci95[0] > 0.0 {
+                    "better"
+                } else if p.ci95[1] < 0.0 {
+                    "worse"
+                } else {
+                    "not significant"
+                };
+                s.push_str(&format!(
+                    "| {} | {} | {:+.3} | [{:+.3}, {:+.3}] | {verdict} |\n",
+                    p.method, p.baseline, p.mean, p.ci95[0], p.ci95[1]
+                ));
+            }
+        }
         s
+    }
+
+    /// The report's pictures as (file suffix, SVG): score distributions, paired
+    /// differences against the baselines, and quality against LLM calls.
+    pub fn plots(&self) -> Vec<(&'static str, String)> {
+        let pairs = crate::plots::paired_differences(self, 1000);
+        vec![
+            ("scores", crate::plots::score_distributions(self)),
+            (
+                "paired",
+                crate::plots::paired_differences_svg(&pairs, self.targets),
+            ),
+            ("calls", crate::plots::quality_vs_calls(self)),
+        ]
     }
 }

@@ -8,10 +8,12 @@
 //! - [`environment`]: the real loop, prompt → answer → embedding → cosine.
 //! - [`neighbours`]: candidates from the dataset (nearest answers → their prompts).
 //! - [`searcher`]: the search itself and its result types.
+//! - [`walk`]: points between and among targets (interpolation paths, centroids).
 
 pub mod environment;
 pub mod neighbours;
 pub mod searcher;
+pub mod walk;
 
 pub use environment::{Environment, Evaluation};
 pub use neighbours::Neighbours;
@@ -19,3 +21,4 @@ pub use searcher::{
     Candidate, CandidateSource, HYPOTHESIS_TOKENS, SearchBudget, SearchOptions, SearchResult,
     SearchTimings, Searcher,
 };
+pub use walk::{PathKind, centroid, interpolate};

@@ -48,6 +48,9 @@ pub struct SearchOptions {
     pub variants: usize,
     /// Seed of any sampling in the proposal step.
     pub seed: u64,
+    /// Keep each returned candidate's predicted and real answer vectors (for plots and for
+    /// comparing answers with other points); off by default, they are 1 KB+ each.
+    pub keep_vectors: bool,
 }
 
 impl Default for SearchOptions {
@@ -57,6 +60,7 @@ impl Default for SearchOptions {
             candidates: 32,
             variants: 1,
             seed: 0,
+            keep_vectors: false,
         }
     }
 }
@@ -88,6 +92,13 @@ pub struct Candidate {
     pub similarity: Option<f32>,
     /// The real answer, if it was evaluated.
     pub answer: Option<String>,
+    /// The surrogate's predicted embedding of the answer, when a learned model ranked it
+    /// (for plotting where a candidate is expected to land).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_vector: Option<Vec<f32>>,
+    /// The embedding of the real answer, if it was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_vector: Option<Vec<f32>>,
 }
 
 /// Where a search spent its time, in milliseconds.
@@ -133,6 +144,8 @@ struct Working {
     prompt_vector: Option<Vec<f32>>,
     /// ê, once evaluated.
     answer_vector: Option<Vec<f32>>,
+    /// The surrogate's predicted ê, once ranked.
+    predicted_vector: Option<Vec<f32>>,
 }
 
 /// Beams the inverter proposes per target.
@@ -245,9 +258,12 @@ impl Searcher {
                         predicted: h.score,
                         similarity: None,
                         answer: None,
+                        predicted_vector: None,
+                        answer_vector: None,
                     },
                     prompt_vector: h.prompt_vector,
                     answer_vector: None,
+                    predicted_vector: None,
                 }));
             }
         }
@@ -311,6 +327,7 @@ impl Searcher {
             let predicted = latent.predict(&inputs)?;
             for (w, p) in cands.iter_mut().zip(predicted) {
                 w.candidate.predicted = cosine(q, &p);
+                w.predicted_vector = Some(p);
             }
             cands.sort_by(|a, b| b.candidate.predicted.total_cmp(&a.candidate.predicted));
         }
@@ -406,7 +423,17 @@ impl Searcher {
             .into_iter()
             .zip(llm_calls)
             .map(|(cands, calls)| {
-                let mut cands: Vec<Candidate> = cands.into_iter().map(|w| w.candidate).collect();
+                let mut cands: Vec<Candidate> = cands
+                    .into_iter()
+                    .map(|w| {
+                        let keep = options.keep_vectors;
+                        Candidate {
+                            predicted_vector: w.predicted_vector.filter(|_| keep),
+                            answer_vector: w.answer_vector.filter(|_| keep),
+                            ..w.candidate
+                        }
+                    })
+                    .collect();
                 if cands.is_empty() {
                     return Err(Error::backend(
                         "search",
@@ -478,9 +505,12 @@ fn push_new(cands: &mut Vec<Working>, texts: Vec<String>, source: CandidateSourc
                 predicted: 0.0,
                 similarity: None,
                 answer: None,
+                predicted_vector: None,
+                answer_vector: None,
             },
             prompt_vector: None,
             answer_vector: None,
+            predicted_vector: None,
         });
     }
 }

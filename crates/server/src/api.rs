@@ -24,13 +24,17 @@ pub struct GenerateOptions {
     pub variants: Option<usize>,
     /// Seed of any sampling in the search. Default 0.
     pub seed: Option<u64>,
+    /// Include each variant's predicted answer vector and, when measured, its real
+    /// answer's vector (to plot where candidates land). Default false.
+    pub return_vectors: Option<bool>,
 }
 
 /// `POST /generate_prompt`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratePromptRequest {
-    /// The target embedding: an array of finite numbers with the embedder's dimension.
+    /// The target embedding: an array of finite numbers with the embedder's dimension, or
+    /// a list of such arrays whose centroid (normalized mean direction) is the target.
     #[schema(value_type = Vec<f64>)]
     pub target_embedding: Value,
     /// Include `metadata` in the response. Default true.
@@ -49,8 +53,9 @@ pub struct GeneratePromptRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratePromptFromTextRequest {
-    /// Text whose embedding is the target (e.g. an answer you want the LLM to give).
-    pub text: String,
+    /// Text whose embedding is the target (e.g. an answer you want the LLM to give), or a
+    /// list of texts whose centroid (normalized mean embedding) is the target.
+    pub text: EmbeddingInput,
     /// Include `metadata` in the response. Default true.
     #[serde(default = "yes")]
     pub return_metadata: bool,
@@ -196,6 +201,12 @@ pub struct Variant {
     pub similarity: Option<f32>,
     /// The LLM's answer, if measured.
     pub answer: Option<String>,
+    /// The surrogate's predicted embedding of the answer (`options.return_vectors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_vector: Option<Vec<f32>>,
+    /// The embedding of the real answer, when measured (`options.return_vectors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_vector: Option<Vec<f32>>,
 }
 
 /// Names of the models that served a request.
@@ -413,7 +424,8 @@ pub struct HealthResponse {
     pub auth_required: bool,
 }
 
-/// `input` of `/v1/embeddings`: one text or a list.
+/// One text or a list of texts (`input` of `/v1/embeddings`, `text` of
+/// `/generate_prompt_from_text`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingInput {

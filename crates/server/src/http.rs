@@ -111,14 +111,14 @@ impl AppState {
     }
 }
 
-fn source_name<T: serde::Serialize>(source: &T) -> String {
+pub(crate) fn source_name<T: serde::Serialize>(source: &T) -> String {
     match serde_json::to_value(source) {
         Ok(serde_json::Value::String(s)) => s,
         _ => "unknown".to_string(),
     }
 }
 
-fn variants(o: &SearchOutcome) -> Vec<Variant> {
+pub(crate) fn variants(o: &SearchOutcome) -> Vec<Variant> {
     o.result
         .candidates
         .iter()
@@ -129,6 +129,8 @@ fn variants(o: &SearchOutcome) -> Vec<Variant> {
             predicted_similarity: c.predicted,
             similarity: c.similarity,
             answer: c.answer.clone(),
+            predicted_vector: c.predicted_vector.clone(),
+            answer_vector: c.answer_vector.clone(),
         })
         .collect()
 }
@@ -219,7 +221,7 @@ async fn generate_prompt(
 ) -> Result<Json<GeneratePromptResponse>, ServerError> {
     let started = Instant::now();
     let target =
-        validate::parse_embedding("target_embedding", &req.target_embedding, s.info.dimension)?;
+        validate::parse_target("target_embedding", &req.target_embedding, s.info.dimension)?;
     let options = validate::search_options(req.options.as_ref(), &s.config, 1)?;
     let _permit = s.infer.try_acquire()?;
     let outcome = single(
@@ -253,16 +255,21 @@ async fn generate_prompt_from_text(
     ApiJson(req): ApiJson<GeneratePromptFromTextRequest>,
 ) -> Result<Json<GeneratePromptResponse>, ServerError> {
     let started = Instant::now();
-    vec2prompt_core::text::require_non_empty("text", &req.text)?;
+    let texts = validate::target_texts(req.text, s.config.max_batch_items)?;
     let options = validate::search_options(req.options.as_ref(), &s.config, 1)?;
     let _permit = s.infer.try_acquire()?;
     let t = Instant::now();
-    let mut embedded = s.infer.embed(vec![req.text]).await??;
+    let embedded = s.infer.embed(texts).await??;
     let embed_ms = t.elapsed().as_secs_f64() * 1e3;
-    let vector = embedded
-        .vectors
-        .pop()
-        .ok_or_else(|| ServerError::new(ErrorType::Backend, "the embedder returned no vector"))?;
+    if embedded.vectors.is_empty() {
+        return Err(ServerError::new(
+            ErrorType::Backend,
+            "the embedder returned no vector",
+        ));
+    }
+    // Several texts: the target is the centroid of their embeddings.
+    let vector = vec2prompt_search::centroid(&embedded.vectors, None)
+        .map_err(|e| ServerError::invalid("text", e.to_string()))?;
     let target = vec2prompt_core::TargetVector::new("text", vector, s.info.dimension)?;
     let outcome = single(
         s.infer
@@ -301,7 +308,7 @@ async fn generate_prompts_batch(
         .embeddings
         .iter()
         .enumerate()
-        .map(|(i, v)| validate::parse_embedding(&format!("embeddings[{i}]"), v, s.info.dimension))
+        .map(|(i, v)| validate::parse_target(&format!("embeddings[{i}]"), v, s.info.dimension))
         .collect::<Result<Vec<_>, _>>()?;
     let options = validate::search_options(req.options.as_ref(), &s.config, 1)?;
     let _permit = s.infer.try_acquire()?;
@@ -380,7 +387,7 @@ async fn generate_prompts_parallel(
     let mut results: Vec<Option<ParallelItem>> = vec![None; n];
     let mut valid = Vec::with_capacity(n);
     for (i, v) in req.embeddings.iter().enumerate() {
-        match validate::parse_embedding(&format!("embeddings[{i}]"), v, s.info.dimension) {
+        match validate::parse_target(&format!("embeddings[{i}]"), v, s.info.dimension) {
             Ok(t) => valid.push((i, t)),
             Err(e) => results[i] = Some(failed(i, e.into(), 0.0)),
         }
@@ -694,7 +701,8 @@ impl Modify for BearerAuth {
         generate_prompts_parallel,
         metrics_text,
         embeddings,
-        chat_completions
+        chat_completions,
+        crate::walk::interpolate
     ),
     components(schemas(ErrorResponse, ErrorType)),
     modifiers(&BearerAuth),
@@ -728,6 +736,7 @@ pub fn router(state: AppState) -> Router {
             "/generate_prompts_parallel",
             post(generate_prompts_parallel),
         )
+        .route("/interpolate", post(crate::walk::interpolate))
         .route("/metrics", get(metrics_text))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/chat/completions", post(chat_completions))
@@ -741,6 +750,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
         .route("/health", get(health))
+        .merge(crate::playground::routes())
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -887,6 +897,8 @@ mod tests {
             predicted_similarity: predicted,
             similarity,
             answer: None,
+            predicted_vector: None,
+            answer_vector: None,
         };
         let vs = [
             v("a", 0.9, Some(0.3)),

@@ -492,6 +492,7 @@ impl WorkerState {
             .iter()
             .map(|&(ji, ti, _)| &done[ji].0.targets[ti].values[..])
             .collect();
+        let keep_vectors: Vec<bool> = done.iter().map(|(j, _)| j.options.keep_vectors).collect();
         let env = self.searcher.environment();
         let evaluated = guarded("quality evaluation", || env.evaluate(&prompts, &targets));
         let share = ms_since(started) / owners.len() as f64;
@@ -506,6 +507,9 @@ impl WorkerState {
                             if c.prompt == prompt && c.similarity.is_none() {
                                 c.similarity = Some(e.similarity);
                                 c.answer = Some(e.answer.clone());
+                                if keep_vectors[ji] {
+                                    c.answer_vector = Some(e.vector.clone());
+                                }
                             }
                         }
                     }

@@ -7,7 +7,9 @@
 //! - [`validate`]: every check on client input, before the queue;
 //! - [`error`]: layered errors → `{error, error_type}` with one status per type;
 //! - [`metrics`]: Prometheus names, recorder and request middleware;
-//! - [`backends`]: the models and their metering wrappers.
+//! - [`backends`]: the models and their metering wrappers;
+//! - [`walk`]: targets as texts, vectors or centroids, and `/interpolate`;
+//! - [`playground`]: the web page served at `/`.
 //!
 //! [`run`] starts everything and blocks until SIGTERM or Ctrl-C, then lets requests in
 //! flight finish and stops the worker after its last job.
@@ -19,7 +21,9 @@ pub mod error;
 pub mod http;
 pub mod infer;
 pub mod metrics;
+pub mod playground;
 pub mod validate;
+pub mod walk;
 
 pub use backends::{Backends, CounterFn, TokenCounter};
 pub use config::ServerConfig;

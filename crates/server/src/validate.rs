@@ -78,6 +78,41 @@ pub fn parse_embedding(
     TargetVector::new(argument, values, dimension)
 }
 
+/// Most vectors one centroid target may average.
+pub const MAX_CENTROID_ITEMS: usize = 256;
+
+/// Parses a target: one embedding, or a list of embeddings whose normalized mean (the
+/// centroid of their directions) is the target.
+pub fn parse_target(
+    argument: &str,
+    value: &Value,
+    dimension: usize,
+) -> Result<TargetVector, Error> {
+    let Value::Array(items) = value else {
+        return parse_embedding(argument, value, dimension);
+    };
+    if !items.first().is_some_and(Value::is_array) {
+        return parse_embedding(argument, value, dimension);
+    }
+    if items.len() > MAX_CENTROID_ITEMS {
+        return Err(Error::invalid(
+            argument,
+            format!(
+                "a centroid of {} vectors is more than {MAX_CENTROID_ITEMS}",
+                items.len()
+            ),
+        ));
+    }
+    let vectors = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| parse_embedding(&format!("{argument}[{i}]"), v, dimension).map(|t| t.values))
+        .collect::<Result<Vec<_>, _>>()?;
+    let c = vec2prompt_search::centroid(&vectors, None)
+        .map_err(|e| Error::invalid(argument, e.to_string()))?;
+    TargetVector::new(argument, c, dimension)
+}
+
 /// Checks the number of items of a list field.
 pub fn check_items(field: &str, count: usize, max: usize) -> Result<(), ServerError> {
     if count == 0 {
@@ -141,6 +176,7 @@ pub fn search_options(
         candidates: defaults.candidates.max(variants),
         variants,
         seed: o.seed.unwrap_or(defaults.seed),
+        keep_vectors: o.return_vectors.unwrap_or(false),
     })
 }
 
@@ -161,6 +197,23 @@ pub fn embedding_texts(
         ));
     }
     Ok(texts)
+}
+
+/// The texts of a text target: one, or several for their centroid.
+pub fn target_texts(input: EmbeddingInput, max_items: usize) -> Result<Vec<String>, ServerError> {
+    match input {
+        EmbeddingInput::One(t) => {
+            vec2prompt_core::text::require_non_empty("text", &t)?;
+            Ok(vec![t])
+        }
+        EmbeddingInput::Many(ts) => {
+            check_items("text", ts.len(), max_items)?;
+            for (i, t) in ts.iter().enumerate() {
+                vec2prompt_core::text::require_non_empty(&format!("text[{i}]"), t)?;
+            }
+            Ok(ts)
+        }
+    }
 }
 
 /// The prompt and generation parameters of a chat completion.
@@ -297,6 +350,15 @@ mod tests {
         assert!(e.contains("an array, not a number"), "{e}");
         let e = err(parse_embedding("e", &json!([1e300, 2, 3]), 3));
         assert!(e.contains("32-bit"), "{e}");
+        let c = parse_target("e", &json!([[1, 0, 0], [0, 2, 0]]), 3).unwrap();
+        assert!((c.values[0] - c.values[1]).abs() < 1e-6 && c.values[2] == 0.0);
+        assert_eq!(
+            parse_target("e", &json!([1, 0.5, -2]), 3).unwrap().values,
+            v.values
+        );
+        let e = err(parse_target("e", &json!([[1, 0, 0], [1, 0]]), 3));
+        assert!(e.contains("e[1]") && e.contains("2 dimensions"), "{e}");
+        assert!(err(parse_target("e", &json!([[1, 0, 0], [-1, 0, 0]]), 3)).contains("cancel"));
         let e = err(parse_embedding("embeddings[4]", &json!("x"), 3));
         assert!(e.contains("embeddings[4]") && e.contains("a string"), "{e}");
     }
@@ -324,6 +386,7 @@ mod tests {
                 max_wall_ms: Some(500),
                 variants: Some(4),
                 seed: Some(9),
+                return_vectors: None,
             }),
             &config,
             1,

@@ -33,3 +33,78 @@ pub const TOPICS: &[&str] = &[
     "volcanoes",
     "honey bees",
 ];
+
+/// A running `vec2prompt serve` on a free loopback port, killed when dropped.
+pub struct Served {
+    /// The server process.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its stderr lines so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Served {
+    /// Starts `vec2prompt serve` with `args` and waits until it listens.
+    pub fn start(args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = bin()
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(180)) {
+            Ok(addr) => Served {
+                child,
+                url: format!("http://{addr}"),
+                log,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start: {:?}", log.lock().unwrap());
+            }
+        }
+    }
+
+    /// POSTs JSON and returns (status, body as JSON).
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(600)))
+            .build()
+            .into();
+        let mut r = agent
+            .post(&format!("{}{path}", self.url))
+            .send_json(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("POST {path} answered non-JSON ({e}): {status} {text}"));
+        (status, json)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,300 @@
+//! `vec2prompt interpolate` (prompts for points between two targets) and
+//! `vec2prompt eval-interpolation` (the report on whether answers follow such a path).
+
+use crate::config::Config;
+use crate::dataset_cmd::load_dataset;
+use crate::generate_cmd::{Loaded, load_searcher, target};
+use crate::progress::Progress;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use vec2prompt_core::{Embedder, GenerationParams, Llm, TargetVector, cosine};
+use vec2prompt_dataset::Split;
+use vec2prompt_eval::{AnswerCache, CachedLlm, WalkEvalConfig};
+use vec2prompt_latent::LatentModel;
+use vec2prompt_search::walk::{self, PathKind};
+use vec2prompt_search::{
+    Candidate, Environment, Neighbours, SearchBudget, SearchOptions, Searcher,
+};
+
+/// Arguments of `interpolate`.
+#[derive(Debug, Args)]
+pub struct InterpolateArgs {
+    /// Start of the path, as a text (repeat for a centroid of several).
+    #[clap(long, conflicts_with = "from_vector_file")]
+    pub from_text: Vec<String>,
+    /// Start of the path, as a vector file (several vectors: their centroid).
+    #[clap(long)]
+    pub from_vector_file: Option<PathBuf>,
+    /// End of the path, as a text (repeat for a centroid of several).
+    #[clap(long, conflicts_with = "to_vector_file")]
+    pub to_text: Vec<String>,
+    /// End of the path, as a vector file (several vectors: their centroid).
+    #[clap(long)]
+    pub to_vector_file: Option<PathBuf>,
+    /// Points on the path, both ends included (2–64).
+    #[clap(long, default_value_t = 7)]
+    pub steps: usize,
+    /// `spherical` (equal angle steps on the unit sphere) or `linear` (the chord).
+    #[clap(long, default_value = "spherical")]
+    pub path: PathKind,
+    /// LLM calls the search may spend per point (0 = fast mode).
+    #[clap(long, default_value_t = 0)]
+    pub budget: usize,
+    /// Do not answer the chosen prompts (then similarities are predicted only).
+    #[clap(long)]
+    pub no_measure: bool,
+    /// Ingested dataset whose train prompts join the candidates [default:
+    /// $VEC2PROMPT_HOME/datasets/alpaca when it exists].
+    #[clap(long, env = "VEC2PROMPT_DATASET")]
+    pub dataset: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[clap(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct PointOut {
+    t: f64,
+    prompt: String,
+    source: String,
+    predicted_similarity: f32,
+    similarity: Option<f32>,
+    similarity_to_start: Option<f32>,
+    similarity_to_end: Option<f32>,
+    answer: Option<String>,
+    llm_calls: usize,
+}
+
+/// Runs `interpolate`.
+pub fn interpolate(args: &InterpolateArgs, config: &Config) -> Result<()> {
+    let Loaded {
+        searcher, embedder, ..
+    } = load_searcher(config, args.dataset.as_deref())?;
+    let e = embedder.as_ref();
+    let from = target(
+        &args.from_text,
+        args.from_vector_file.as_deref(),
+        e,
+        ("--from-text", "--from-vector-file"),
+    )?;
+    let to = target(
+        &args.to_text,
+        args.to_vector_file.as_deref(),
+        e,
+        ("--to-text", "--to-vector-file"),
+    )?;
+    let points = walk::interpolate(&from.values, &to.values, args.steps, args.path)?;
+    let dim = searcher.dimension();
+    let targets = points
+        .iter()
+        .map(|p| TargetVector::new("point", p.clone(), dim))
+        .collect::<vec2prompt_core::Result<Vec<_>>>()?;
+    let options = SearchOptions {
+        budget: SearchBudget::calls(args.budget),
+        keep_vectors: true,
+        ..SearchOptions::default()
+    };
+    let mut best: Vec<Candidate> = Vec::with_capacity(points.len());
+    let mut calls = Vec::with_capacity(points.len());
+    for r in searcher.search_batch(&targets, &options) {
+        let r = r?;
+        calls.push(r.llm_calls);
+        best.push(r.best);
+    }
+    if !args.no_measure {
+        measure(&searcher, &points, &mut best)?;
+    }
+    let a = walk::normalized("from", &from.values)?;
+    let b = walk::normalized("to", &to.values)?;
+    let out: Vec<PointOut> = walk::positions(args.steps)
+        .into_iter()
+        .zip(best)
+        .zip(calls)
+        .map(|((t, c), llm_calls)| {
+            let av = c.answer_vector.as_deref();
+            let sim = |x: &[f32]| av.map(|v| if v.is_empty() { 0.0 } else { cosine(v, x) });
+            PointOut {
+                t,
+                source: format!("{:?}", c.source).to_lowercase(),
+                predicted_similarity: c.predicted,
+                similarity: c.similarity,
+                similarity_to_start: sim(&a),
+                similarity_to_end: sim(&b),
+                answer: c.answer,
+                prompt: c.prompt,
+                llm_calls,
+            }
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{:?} path, {} points, ends similarity {:.3}",
+        args.path,
+        args.steps,
+        cosine(&a, &b)
+    );
+    println!("   t  to point  to start  to end  prompt");
+    let f = |x: Option<f32>| x.map_or("     —".to_string(), |v| format!("{v:6.3}"));
+    for p in &out {
+        println!(
+            "{:4.2}    {}    {}  {}  {}",
+            p.t,
+            f(p.similarity),
+            f(p.similarity_to_start),
+            f(p.similarity_to_end),
+            p.prompt.replace('\n', " ⏎ ")
+        );
+    }
+    if args.no_measure {
+        println!("(not measured: --no-measure)");
+    }
+    Ok(())
+}
+
+/// Answers the chosen prompts that the search did not measure, in one batch.
+fn measure(searcher: &Searcher, points: &[Vec<f32>], best: &mut [Candidate]) -> Result<()> {
+    let missing: Vec<usize> = (0..best.len())
+        .filter(|&i| best[i].similarity.is_none())
+        .collect();
+    let prompts: Vec<String> = missing.iter().map(|&i| best[i].prompt.clone()).collect();
+    let tv: Vec<&[f32]> = missing.iter().map(|&i| &points[i][..]).collect();
+    let evals = searcher.environment().evaluate(&prompts, &tv)?;
+    for (&i, e) in missing.iter().zip(evals) {
+        best[i].similarity = Some(e.similarity);
+        best[i].answer = Some(e.answer);
+        best[i].answer_vector = Some(e.vector);
+    }
+    Ok(())
+}
+
+/// Splits an interpolation report may draw its targets from (never train).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeldOut {
+    /// Validation records (for development).
+    Validation,
+    /// Test records (for reported numbers).
+    Test,
+}
+
+/// Arguments of `eval-interpolation`.
+#[derive(Debug, Args)]
+pub struct EvalInterpolationArgs {
+    /// Dataset directory made by `ingest` (outputs embedded).
+    #[clap(long, env = "VEC2PROMPT_DATASET")]
+    pub dataset: PathBuf,
+    /// Split of the targets.
+    #[clap(long, value_enum, default_value = "validation")]
+    pub split: HeldOut,
+    /// Pairs of targets.
+    #[clap(long, default_value_t = 30)]
+    pub pairs: usize,
+    /// Points per path, both ends included.
+    #[clap(long, default_value_t = 7)]
+    pub steps: usize,
+    /// `spherical` or `linear`.
+    #[clap(long, default_value = "spherical")]
+    pub path: PathKind,
+    /// LLM calls the search may spend per point (0 = fast mode).
+    #[clap(long, default_value_t = 0)]
+    pub budget: usize,
+    /// Seed of the pairing and the bootstrap.
+    #[clap(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use only the dataset's nearest neighbours, not the learned models.
+    #[clap(long)]
+    pub no_latent: bool,
+    /// Write `<out>.json`, `<out>.md` and `<out>.svg` (e.g. reports/interpolation).
+    #[clap(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `eval-interpolation`.
+pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Result<()> {
+    if args.pairs == 0 {
+        bail!("--pairs must be at least 1");
+    }
+    let embedder = Arc::new(config.load_embedder()?);
+    let dim = embedder.info().dimension;
+    let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder.as_ref())?;
+    let split = match args.split {
+        HeldOut::Validation => Split::Validation,
+        HeldOut::Test => Split::Test,
+    };
+    let targets: Vec<(String, Vec<f32>)> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.split == split)
+        .map(|(i, r)| (r.id.clone(), outputs[i * dim..(i + 1) * dim].to_vec()))
+        .collect();
+    let llm = config.load_llm()?;
+    let params = GenerationParams::default();
+    let llm_config = format!(
+        "{} weights={:?} max_new_tokens={} greedy",
+        llm.info().name,
+        config.llm_config.weights,
+        params.max_new_tokens
+    );
+    let cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?;
+    let llm = Arc::new(CachedLlm::new(
+        Arc::new(llm),
+        cache,
+        params,
+        config.llm_config.max_batch * 2,
+    ));
+    let latent = match (&config.latent, args.no_latent) {
+        (Some(dir), false) => Some(Arc::new(LatentModel::load(dir)?)),
+        _ => None,
+    };
+    let prompts = match &latent {
+        Some(_) => Some(crate::dataset_cmd::load_column(
+            &args.dataset,
+            "prompts",
+            embedder.as_ref(),
+            records.len(),
+        )?),
+        None => None,
+    };
+    let neighbours = Neighbours::from_parts(records.clone(), &outputs, prompts.as_deref(), dim)?;
+    let env = Environment::new(llm, embedder.clone());
+    let searcher = Searcher::new(env, Some(Arc::new(neighbours)), latent)?;
+    let command = std::env::args()
+        .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let walk_config = WalkEvalConfig {
+        pairs: args.pairs,
+        steps: args.steps,
+        path: args.path,
+        budget: args.budget,
+        seed: args.seed,
+        resamples: 1000,
+        chunk: 16,
+        command,
+        split: format!("{:?}", args.split).to_lowercase(),
+    };
+    let mut progress = Progress::new("points searched", args.pairs * args.steps);
+    let report = vec2prompt_eval::run_walk(&targets, &searcher, &walk_config, |done, _| {
+        progress.set(done)
+    })?;
+    progress.finish();
+    let md = report.to_markdown();
+    println!("{md}");
+    if let Some(out) = &args.out {
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let json = out.with_extension("json");
+        vec2prompt_store::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        vec2prompt_store::write_atomic(&out.with_extension("md"), md.as_bytes())?;
+        vec2prompt_store::write_atomic(&out.with_extension("svg"), report.to_svg().as_bytes())?;
+        eprintln!("wrote {}.{{json,md,svg}}", out.display());
+    }
+    Ok(())
+}
