@@ -9,7 +9,7 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard ranking train-default
+.PHONY: build models demo test lint bench leaderboard ranking train-default screenshot interpolation
 
 build:
 	$(CARGO) build --release --locked
@@ -58,3 +58,14 @@ train-default: models
 	$(BIN) train surrogate --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT)
 	$(BIN) train inverter --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT) --epochs 1
 	$(BIN) train corrector --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT)
+
+# The playground screenshot in the README: the browser test, keeping its screenshot, with
+# the ingested dataset's prompts as candidates.
+screenshot: models
+	VEC2PROMPT_SCREENSHOT=$(CURDIR)/docs/playground.png VEC2PROMPT_PLAYGROUND_DATASET=$(DATASET) $(CARGO) test --release --locked -p vec2prompt --test playground playground_in_a_real_browser
+
+# The interpolation report (validation targets): do answers follow a path between two
+# targets? Resumable through the answer cache of the dataset.
+interpolation: models
+	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
+	$(BIN) --latent assets/latent eval-interpolation --dataset $(DATASET) --split validation --pairs 30 --steps 7 --out reports/interpolation

@@ -251,14 +251,17 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
         (Some(dir), false) => Some(Arc::new(LatentModel::load(dir)?)),
         _ => None,
     };
-    let prompts = match &latent {
-        Some(_) => Some(crate::dataset_cmd::load_column(
+    // The prompts' embeddings save embedding candidates during the search; without them
+    // (prompts not embedded yet) the search embeds the candidates it ranks.
+    let store = vec2prompt_store::EmbeddingStore::open(&args.dataset, embedder.info())?;
+    let prompts = match (&latent, store.is_complete("prompts")?) {
+        (Some(_), true) => Some(crate::dataset_cmd::load_column(
             &args.dataset,
             "prompts",
             embedder.as_ref(),
             records.len(),
         )?),
-        None => None,
+        _ => None,
     };
     let neighbours = Neighbours::from_parts(records.clone(), &outputs, prompts.as_deref(), dim)?;
     let env = Environment::new(llm, embedder.clone());

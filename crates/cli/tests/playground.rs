@@ -16,12 +16,24 @@ use std::time::{Duration, Instant};
 const FROM: &str = "Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.";
 const TO: &str = "Paris is the capital and largest city of France, on the river Seine.";
 
+/// The server as a new user first meets it: the shipped learned model, no dataset (an
+/// empty directory, so an ingested `$VEC2PROMPT_HOME/datasets/alpaca` is not picked up).
+/// `VEC2PROMPT_PLAYGROUND_DATASET` serves a dataset instead (`make screenshot` uses it).
+fn serve_without_dataset() -> Served {
+    if let Some(d) = std::env::var_os("VEC2PROMPT_PLAYGROUND_DATASET") {
+        return Served::start(&["--dataset", &d.to_string_lossy()]);
+    }
+    let empty = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-dataset");
+    std::fs::create_dir_all(&empty).unwrap();
+    Served::start(&["--dataset", empty.to_str().unwrap()])
+}
+
 #[test]
 fn interpolate_walks_between_two_texts_and_centroids_are_targets() {
     if !models_present() {
         return;
     }
-    let s = Served::start(&[]);
+    let s = serve_without_dataset();
     let (status, r) = s.post(
         "/interpolate",
         &json!({
@@ -200,7 +212,7 @@ impl Browser {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--window-size=1280,1000",
+            "--window-size=1280,1200",
             &format!("--user-data-dir={}", profile.display()),
         ];
         let caps = json!({"capabilities": {"alwaysMatch": {
@@ -229,7 +241,8 @@ impl Browser {
         let mut r = self
             .agent
             .post(&format!("{}{path}", self.base))
-            .send_json(body)
+            .header("content-type", "application/json")
+            .send(body.to_string())
             .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
         let text = r.body_mut().read_to_string().unwrap_or_default();
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -321,7 +334,7 @@ fn playground_in_a_real_browser() {
     if !models_present() {
         return;
     }
-    let s = Served::start(&[]);
+    let s = serve_without_dataset();
     let b = Browser::start();
     b.go(&format!("{}/", s.url));
     // The status line comes from /health.

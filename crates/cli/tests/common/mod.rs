@@ -92,7 +92,8 @@ impl Served {
             .into();
         let mut r = agent
             .post(&format!("{}{path}", self.url))
-            .send_json(body)
+            .header("content-type", "application/json")
+            .send(body.to_string())
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let status = r.status().as_u16();
         let text = r.body_mut().read_to_string().unwrap_or_default();

@@ -301,6 +301,7 @@ async function sendFeedback(rating) {
 
 async function run() {
   clearError();
+  $("progress").textContent = "working…";
   const button = $("run");
   button.disabled = true;
   const budget = parseInt($("budget").value, 10) || 0;
