@@ -2,12 +2,13 @@
 
 use crate::config::Config;
 use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_column, load_dataset};
+use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vec2prompt_core::{Embedder, GenerationParams, Llm};
-use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData};
+use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData, EvalEvent};
 use vec2prompt_latent::LatentModel;
 use vec2prompt_search::{Environment, Neighbours, Searcher};
 
@@ -123,10 +124,32 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         train_index: index.as_ref(),
         searcher: searcher.as_ref(),
     };
+    // One progress bar per stage (a bar on a terminal, a line every 10% otherwise).
+    let mut bar: Option<(String, Progress)> = None;
     let mut report =
-        vec2prompt_eval::run(&data, &llm, embedder.as_ref(), &eval_config, &mut |line| {
-            eprintln!("{line}")
+        vec2prompt_eval::run(&data, &llm, embedder.as_ref(), &eval_config, &mut |event| {
+            let (label, done, total) = match event {
+                EvalEvent::Note(line) => return eprintln!("{line}"),
+                EvalEvent::Searched {
+                    method,
+                    done,
+                    total,
+                } => (format!("{method} targets"), done, total),
+                EvalEvent::Answered { done, total } => ("answers".to_string(), done, total),
+            };
+            if bar.as_ref().is_none_or(|(l, _)| *l != label) {
+                if let Some((_, b)) = bar.take() {
+                    b.finish();
+                }
+                bar = Some((label.clone(), Progress::new(&label, total)));
+            }
+            if let Some((_, b)) = bar.as_mut() {
+                b.set(done);
+            }
         })?;
+    if let Some((_, b)) = bar.take() {
+        b.finish();
+    }
     report.date = utc_now();
     let md = report.to_markdown();
     println!("{md}");

@@ -68,13 +68,36 @@ struct Pick {
     seconds: f64,
 }
 
-/// Runs the evaluation, reporting progress lines through `progress`.
+/// What a run reports while it works.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EvalEvent<'a> {
+    /// A note for the log.
+    Note(&'a str),
+    /// `done` of `total` targets searched by `method`.
+    Searched {
+        /// The method.
+        method: &'a str,
+        /// Targets done.
+        done: usize,
+        /// Targets in all.
+        total: usize,
+    },
+    /// `done` of `total` missing answers generated.
+    Answered {
+        /// Answers done.
+        done: usize,
+        /// Answers to generate in all.
+        total: usize,
+    },
+}
+
+/// Runs the evaluation, reporting what it does through `progress`.
 pub fn run(
     data: &EvalData<'_>,
     llm: &CachedLlm,
     embedder: &dyn Embedder,
     config: &EvalConfig,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(EvalEvent<'_>),
 ) -> Result<Report> {
     let d = data.dimension;
     if data.outputs.len() != data.records.len() * d {
@@ -163,20 +186,15 @@ pub fn run(
         }
     }
     let missing = needed.iter().filter(|p| llm.get(p).is_none()).count();
-    progress(&format!(
+    progress(EvalEvent::Note(&format!(
         "{} targets, {} distinct prompts: {} cached, {} to generate",
         targets.len(),
         needed.len(),
         needed.len() - missing,
         missing
-    ));
-    let started = Instant::now();
+    )));
     llm.fill(&needed, &mut |done, total| {
-        let rate = done as f64 / started.elapsed().as_secs_f64();
-        let eta = (total - done) as f64 / rate.max(1e-9);
-        progress(&format!(
-            "generated {done}/{total} answers ({rate:.2}/s, ETA {eta:.0} s)"
-        ));
+        progress(EvalEvent::Answered { done, total })
     })?;
     let generated_total = llm.stats().generated;
 
@@ -324,7 +342,7 @@ fn learned_methods(
     targets: &[usize],
     queries: &[Vec<f32>],
     config: &EvalConfig,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(EvalEvent<'_>),
 ) -> Result<Vec<(String, Vec<Pick>)>> {
     let Some(searcher) = data.searcher else {
         return Ok(Vec::new());
@@ -404,11 +422,11 @@ fn learned_methods(
                     seconds,
                 });
             }
-            progress(&format!(
-                "{name}: {}/{} targets",
-                ((c + 1) * chunk).min(targets.len()),
-                targets.len()
-            ));
+            progress(EvalEvent::Searched {
+                method: &name,
+                done: ((c + 1) * chunk).min(targets.len()),
+                total: targets.len(),
+            });
         }
         out.push((name, picks));
     }

@@ -24,6 +24,6 @@ pub mod walk;
 
 pub use cache::{AnswerCache, CachedAnswer};
 pub use cached_llm::{CachedLlm, CallStats};
-pub use harness::{EvalConfig, EvalData, run};
+pub use harness::{EvalConfig, EvalData, EvalEvent, run};
 pub use report::{MethodReport, RankingReport, Report};
 pub use walk::{WalkEvalConfig, WalkReport, run_walk};
