@@ -190,12 +190,16 @@ pub struct PlotArgs {
     pub report: PathBuf,
 }
 
-/// Runs `plot`: draws the pictures of an existing report without re-running it.
+/// Runs `plot`: renders an existing report again (its Markdown, with the paired
+/// differences, and its pictures) without re-running it.
 pub fn plot(args: &PlotArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.report)
         .with_context(|| format!("cannot read {}", args.report.display()))?;
     let report: vec2prompt_eval::Report = serde_json::from_str(&text)
         .with_context(|| format!("{} is not an eval report", args.report.display()))?;
+    let md = args.report.with_extension("md");
+    vec2prompt_store::write_atomic(&md, report.to_markdown().as_bytes())?;
+    eprintln!("wrote {}", md.display());
     write_plots(&report, &args.report.with_extension(""))
 }
 

@@ -49,8 +49,9 @@ enum Command {
     Search(dataset_cmd::SearchArgs),
     /// The leaderboard of GUIDE §2: random, oracle, knn-1 and knn-best-of-k on test targets.
     Eval(eval_cmd::EvalArgs),
-    /// Draw the SVG pictures of an `eval` report (score distributions, paired differences,
-    /// quality against LLM calls) from its JSON, without re-running it.
+    /// Render an `eval` report again from its JSON, without re-running it: its Markdown
+    /// (with paired differences) and its SVG pictures (score distributions, paired
+    /// differences, quality against LLM calls).
     Plot(eval_cmd::PlotArgs),
     /// Serve the HTTP API (prompt generation, OpenAI-compatible embeddings and chat,
     /// /metrics, OpenAPI at /docs) until SIGTERM or Ctrl-C.

@@ -409,6 +409,28 @@ fn playground_in_a_real_browser() {
     let drawn = b.js("return parseInt(document.getElementById('map').dataset.points, 10)");
     assert!(drawn.as_u64().unwrap() >= 5, "{drawn}");
 
+    // With an API key on the server, the page loads without it, asks for it, and sends it.
+    drop(s);
+    let empty = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-dataset");
+    let keyed = Served::start(&["--dataset", empty.to_str().unwrap(), "--api-key", "s3cret"]);
+    b.js("sessionStorage.clear()");
+    b.go(&format!("{}/playground", keyed.url));
+    let started = Instant::now();
+    while b.js("return document.getElementById('auth').hidden") != json!(false) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the page never asked for the key");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.type_into("#target-text", FROM);
+    b.js("document.getElementById('budget').value = '0'");
+    b.click("#run");
+    let err = b.wait_done(Duration::from_secs(30)).expect("refused without the key");
+    assert!(err.contains("401"), "{err}");
+    b.type_into("#api-key", "s3cret");
+    b.click("#save-key");
+    b.click("#run");
+    assert_eq!(b.wait_done(Duration::from_secs(60)), None);
+    assert_eq!(b.js("return document.getElementById('auth').hidden"), json!(true));
+
     // The optimizer tab tells plainly when the server has no optimizer.
     b.click("#tab-optimize");
     b.type_into("#raw-prompt", "create function");

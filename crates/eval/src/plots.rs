@@ -194,7 +194,8 @@ pub fn paired_differences_svg(pairs: &[Paired], targets: usize) -> String {
         .flat_map(|p| [p.ci95[0].abs(), p.ci95[1].abs()])
         .fold(0.05f64, f64::max)
         * 1.1;
-    let sx = |x: f64| label_w + (x + lim) / (2.0 * lim) * (w - label_w - 20.0);
+    // The right margin holds each row's value.
+    let sx = |x: f64| label_w + (x + lim) / (2.0 * lim) * (w - label_w - 80.0);
     let mut s = String::new();
     header(
         &mut s,
@@ -227,7 +228,7 @@ pub fn paired_differences_svg(pairs: &[Paired], targets: usize) -> String {
             sx(p.ci95[0]),
             sx(p.ci95[1]),
             sx(p.mean),
-            w - 18.0,
+            w - 70.0,
             y + 4.0,
             p.mean
         );
@@ -277,7 +278,7 @@ pub fn quality_vs_calls(report: &Report) -> String {
         r##"<line x1="{m}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#999" stroke-dasharray="4 3"/><text x="{2}" y="{3:.1}" fill="#999">oracle = 1</text>"##,
         sy(1.0),
         w - m,
-        w - m - 70.0,
+        w / 2.0,
         sy(1.0) - 4.0
     );
     let mut c = 0.0;
@@ -307,16 +308,41 @@ pub fn quality_vs_calls(report: &Report) -> String {
         h / 2.0,
         h / 2.0
     );
+    // Labels of methods with the same number of calls are spread at least 13 px apart,
+    // top to bottom, so they never overlap.
+    let mut label_y = vec![0.0; report.methods.len()];
+    let mut order: Vec<usize> = (0..report.methods.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ma, mb) = (&report.methods[a], &report.methods[b]);
+        ma.llm_calls_per_target
+            .total_cmp(&mb.llm_calls_per_target)
+            .then(sy(ma.normalized).total_cmp(&sy(mb.normalized)))
+    });
+    let mut prev: Option<(f64, f64)> = None;
+    for &i in &order {
+        let x = &report.methods[i];
+        let want = sy(x.normalized) - 5.0;
+        let y = match prev {
+            Some((calls, last)) if (calls - x.llm_calls_per_target).abs() < 1e-9 => {
+                want.max(last + 13.0)
+            }
+            _ => want,
+        };
+        label_y[i] = y;
+        prev = Some((x.llm_calls_per_target, y));
+    }
     for (i, x) in report.methods.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let (px, py) = (sx(x.llm_calls_per_target), sy(x.normalized));
+        let right_edge = px > w - 2.0 * m;
         let _ = write!(
             s,
-            r#"<line x1="{px:.1}" y1="{:.1}" x2="{px:.1}" y2="{:.1}" stroke="{color}"/><circle cx="{px:.1}" cy="{py:.1}" r="4.5" fill="{color}"/><text x="{:.1}" y="{:.1}" fill="{color}">{}</text>"#,
+            r#"<line x1="{px:.1}" y1="{:.1}" x2="{px:.1}" y2="{:.1}" stroke="{color}"/><circle cx="{px:.1}" cy="{py:.1}" r="4.5" fill="{color}"/><text x="{:.1}" y="{:.1}" fill="{color}" text-anchor="{}">{}</text>"#,
             sy(norm(x.ci95[0])),
             sy(norm(x.ci95[1])),
-            px + 7.0,
-            py - 5.0 - 11.0 * (i % 2) as f64,
+            if right_edge { px - 9.0 } else { px + 9.0 },
+            label_y[i],
+            if right_edge { "end" } else { "start" },
             escape(&x.method)
         );
     }
