@@ -185,9 +185,14 @@ pub enum HeldOut {
 /// Arguments of `eval-interpolation`.
 #[derive(Debug, Args)]
 pub struct EvalInterpolationArgs {
-    /// Dataset directory made by `ingest` (outputs embedded).
-    #[clap(long, env = "VEC2PROMPT_DATASET")]
-    pub dataset: PathBuf,
+    /// Dataset directory made by `ingest`: its train prompts are candidates and its
+    /// embedded outputs the targets.
+    #[clap(long, env = "VEC2PROMPT_DATASET", required_unless_present = "input")]
+    pub dataset: Option<PathBuf>,
+    /// Instead of a dataset: the raw file (Alpaca JSON, JSONL, CSV); only the chosen
+    /// targets are embedded and the candidates come from the learned models alone.
+    #[clap(long, conflicts_with = "dataset")]
+    pub input: Option<PathBuf>,
     /// Split of the targets.
     #[clap(long, value_enum, default_value = "validation")]
     pub split: HeldOut,
@@ -221,16 +226,43 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
     }
     let embedder = Arc::new(config.load_embedder()?);
     let dim = embedder.info().dimension;
-    let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder.as_ref())?;
     let split = match args.split {
         HeldOut::Validation => Split::Validation,
         HeldOut::Test => Split::Test,
     };
-    let targets: Vec<(String, Vec<f32>)> = records
+    // The dataset's records and output embeddings, or the raw file's records alone.
+    let (records, outputs) = match (&args.dataset, &args.input) {
+        (Some(d), _) => {
+            let (r, o) = load_dataset(d, "outputs", embedder.as_ref())?;
+            (r, Some(o))
+        }
+        (None, Some(input)) => {
+            let (r, _) = vec2prompt_dataset::ingest(input, &Default::default())?;
+            (r, None)
+        }
+        (None, None) => bail!("give --dataset DIR or --input FILE"),
+    };
+    let held: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].split == split)
+        .collect();
+    let picked: Vec<usize> = vec2prompt_eval::pick_pairs(held.len(), args.pairs, args.seed)?
+        .into_iter()
+        .map(|k| held[k])
+        .collect();
+    let vectors: Vec<Vec<f32>> = match &outputs {
+        Some(o) => picked
+            .iter()
+            .map(|&i| o[i * dim..(i + 1) * dim].to_vec())
+            .collect(),
+        None => {
+            let texts: Vec<String> = picked.iter().map(|&i| records[i].output.clone()).collect();
+            embedder.embed(&texts)?
+        }
+    };
+    let targets: Vec<(String, Vec<f32>)> = picked
         .iter()
-        .enumerate()
-        .filter(|(_, r)| r.split == split)
-        .map(|(i, r)| (r.id.clone(), outputs[i * dim..(i + 1) * dim].to_vec()))
+        .map(|&i| records[i].id.clone())
+        .zip(vectors)
         .collect();
     let llm = config.load_llm()?;
     let params = GenerationParams::default();
@@ -240,7 +272,11 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
         config.llm_config.weights,
         params.max_new_tokens
     );
-    let cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?;
+    let cache_dir = match &args.dataset {
+        Some(d) => d.join("cache"),
+        None => config.home.root.join("cache"),
+    };
+    let cache = AnswerCache::open(&cache_dir, &llm_config)?;
     let llm = Arc::new(CachedLlm::new(
         Arc::new(llm),
         cache,
@@ -251,21 +287,43 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
         (Some(dir), false) => Some(Arc::new(LatentModel::load(dir)?)),
         _ => None,
     };
-    // The prompts' embeddings save embedding candidates during the search; without them
-    // (prompts not embedded yet) the search embeds the candidates it ranks.
-    let store = vec2prompt_store::EmbeddingStore::open(&args.dataset, embedder.info())?;
-    let prompts = match (&latent, store.is_complete("prompts")?) {
-        (Some(_), true) => Some(crate::dataset_cmd::load_column(
-            &args.dataset,
-            "prompts",
-            embedder.as_ref(),
-            records.len(),
-        )?),
+    let neighbours = match (&args.dataset, &outputs) {
+        (Some(d), Some(o)) => {
+            // The prompts' embeddings save embedding candidates during the search; without
+            // them (prompts not embedded yet) the search embeds the candidates it ranks.
+            let store = vec2prompt_store::EmbeddingStore::open(d, embedder.info())?;
+            let prompts = match (&latent, store.is_complete("prompts")?) {
+                (Some(_), true) => Some(crate::dataset_cmd::load_column(
+                    d,
+                    "prompts",
+                    embedder.as_ref(),
+                    records.len(),
+                )?),
+                _ => None,
+            };
+            Some(Arc::new(Neighbours::from_parts(
+                records.clone(),
+                o,
+                prompts.as_deref(),
+                dim,
+            )?))
+        }
         _ => None,
     };
-    let neighbours = Neighbours::from_parts(records.clone(), &outputs, prompts.as_deref(), dim)?;
+    let candidates = match (&neighbours, &latent) {
+        (Some(_), Some(l)) => format!(
+            "the dataset's train prompts and the learned models in {}",
+            l.dir.display()
+        ),
+        (Some(_), None) => "the dataset's train prompts".to_string(),
+        (None, Some(l)) => format!(
+            "the learned models in {} alone (no dataset)",
+            l.dir.display()
+        ),
+        (None, None) => bail!("no candidates: give --dataset or use learned models"),
+    };
     let env = Environment::new(llm, embedder.clone());
-    let searcher = Searcher::new(env, Some(Arc::new(neighbours)), latent)?;
+    let searcher = Searcher::new(env, neighbours, latent)?;
     let command = std::env::args()
         .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
         .collect::<Vec<_>>()
@@ -280,6 +338,7 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
         chunk: 16,
         command,
         split: format!("{:?}", args.split).to_lowercase(),
+        candidates,
     };
     let mut progress = Progress::new("points searched", args.pairs * args.steps);
     let report = vec2prompt_eval::run_walk(&targets, &searcher, &walk_config, |done, _| {

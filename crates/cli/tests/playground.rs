@@ -417,19 +417,27 @@ fn playground_in_a_real_browser() {
     b.go(&format!("{}/playground", keyed.url));
     let started = Instant::now();
     while b.js("return document.getElementById('auth').hidden") != json!(false) {
-        assert!(started.elapsed() < Duration::from_secs(20), "the page never asked for the key");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the page never asked for the key"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     b.type_into("#target-text", FROM);
     b.js("document.getElementById('budget').value = '0'");
     b.click("#run");
-    let err = b.wait_done(Duration::from_secs(30)).expect("refused without the key");
+    let err = b
+        .wait_done(Duration::from_secs(30))
+        .expect("refused without the key");
     assert!(err.contains("401"), "{err}");
     b.type_into("#api-key", "s3cret");
     b.click("#save-key");
     b.click("#run");
     assert_eq!(b.wait_done(Duration::from_secs(60)), None);
-    assert_eq!(b.js("return document.getElementById('auth').hidden"), json!(true));
+    assert_eq!(
+        b.js("return document.getElementById('auth').hidden"),
+        json!(true)
+    );
 
     // The optimizer tab tells plainly when the server has no optimizer.
     b.click("#tab-optimize");

@@ -26,4 +26,4 @@ pub use cache::{AnswerCache, CachedAnswer};
 pub use cached_llm::{CachedLlm, CallStats};
 pub use harness::{EvalConfig, EvalData, EvalEvent, run};
 pub use report::{MethodReport, RankingReport, Report};
-pub use walk::{WalkEvalConfig, WalkReport, run_walk};
+pub use walk::{WalkEvalConfig, WalkReport, pick_pairs, run_walk};

@@ -30,7 +30,7 @@ pub struct WalkEvalConfig {
     pub path: PathKind,
     /// LLM calls the search may spend per point (0 = fast mode).
     pub budget: usize,
-    /// Seed of the pairing.
+    /// Seed of the bootstrap (the pairing is [`pick_pairs`]'s, before the run).
     pub seed: u64,
     /// Bootstrap resamples of the confidence intervals.
     pub resamples: usize,
@@ -40,6 +40,8 @@ pub struct WalkEvalConfig {
     pub command: String,
     /// The split the targets come from, recorded in the report.
     pub split: String,
+    /// Where the candidates come from, recorded in the report.
+    pub candidates: String,
 }
 
 /// One point of one path.
@@ -96,6 +98,9 @@ pub struct WalkReport {
     pub command: String,
     /// Split of the targets.
     pub split: String,
+    /// Where the candidate prompts came from.
+    #[serde(default)]
+    pub candidates: String,
     /// Path kind.
     pub path: PathKind,
     /// Points per path.
@@ -134,7 +139,26 @@ fn estimate(xs: &[f64], resamples: usize, seed: u64) -> Estimate {
     }
 }
 
-/// Runs the report on `targets` (id, unit output embedding) with `searcher`.
+/// The `2 × pairs` of `available` targets a report uses, by position: a seeded shuffle,
+/// so the pairs are a uniform sample; pair `p` is `(picked[2p], picked[2p + 1])`.
+pub fn pick_pairs(available: usize, pairs: usize, seed: u64) -> Result<Vec<usize>> {
+    if available < 2 * pairs {
+        return Err(Error::invalid(
+            "pairs",
+            format!(
+                "{pairs} pairs need {} targets, the split has {available}",
+                2 * pairs
+            ),
+        ));
+    }
+    let mut order: Vec<usize> = (0..available).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    order.truncate(2 * pairs);
+    Ok(order)
+}
+
+/// Runs the report with `searcher` on `targets` (id, output embedding), taken two by two:
+/// pair `p` joins `targets[2p]` and `targets[2p + 1]` (see [`pick_pairs`]).
 pub fn run_walk(
     targets: &[(String, Vec<f32>)],
     searcher: &Searcher,
@@ -142,19 +166,18 @@ pub fn run_walk(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<WalkReport> {
     let started = std::time::Instant::now();
-    if targets.len() < 2 * config.pairs {
+    if targets.len() != 2 * config.pairs {
         return Err(Error::invalid(
             "pairs",
             format!(
-                "{} pairs need {} targets, the split has {}",
+                "{} pairs need {} targets, got {}",
                 config.pairs,
                 2 * config.pairs,
                 targets.len()
             ),
         ));
     }
-    let mut order: Vec<usize> = (0..targets.len()).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    let order: Vec<usize> = (0..targets.len()).collect();
     let dim = searcher.dimension();
     // Every point of every path, in path order.
     let mut points: Vec<(usize, f64, Vec<f32>)> = Vec::new();
@@ -260,6 +283,7 @@ pub fn run_walk(
     Ok(WalkReport {
         command: config.command.clone(),
         split: config.split.clone(),
+        candidates: config.candidates.clone(),
         path: config.path,
         steps: config.steps,
         budget: config.budget,
@@ -284,6 +308,7 @@ impl WalkReport {
         let e = |x: &Estimate| format!("{:+.3} [{:+.3}, {:+.3}]", x.mean, x.ci95[0], x.ci95[1]);
         let _ = writeln!(s, "# Interpolation report\n");
         let _ = writeln!(s, "Command: `{}`\n", self.command);
+        let _ = writeln!(s, "Candidates: {}\n", self.candidates);
         let _ = writeln!(
             s,
             "{} pairs of {} targets, {:?} path, {} points each (ends included), search budget {} \
