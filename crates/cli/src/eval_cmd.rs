@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_column, load_dataset};
-use crate::progress::Progress;
+use crate::progress::Stages;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -125,31 +125,23 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         searcher: searcher.as_ref(),
     };
     // One progress bar per stage (a bar on a terminal, a line every 10% otherwise).
-    let mut bar: Option<(String, Progress)> = None;
-    let mut report =
-        vec2prompt_eval::run(&data, &llm, embedder.as_ref(), &eval_config, &mut |event| {
-            let (label, done, total) = match event {
-                EvalEvent::Note(line) => return eprintln!("{line}"),
-                EvalEvent::Searched {
-                    method,
-                    done,
-                    total,
-                } => (format!("{method} targets"), done, total),
-                EvalEvent::Answered { done, total } => ("answers".to_string(), done, total),
-            };
-            if bar.as_ref().is_none_or(|(l, _)| *l != label) {
-                if let Some((_, b)) = bar.take() {
-                    b.finish();
-                }
-                bar = Some((label.clone(), Progress::new(&label, total)));
-            }
-            if let Some((_, b)) = bar.as_mut() {
-                b.set(done);
-            }
-        })?;
-    if let Some((_, b)) = bar.take() {
-        b.finish();
-    }
+    let mut stages = Stages::default();
+    let mut report = vec2prompt_eval::run(
+        &data,
+        &llm,
+        embedder.as_ref(),
+        &eval_config,
+        &mut |event| match event {
+            EvalEvent::Note(line) => eprintln!("{line}"),
+            EvalEvent::Searched {
+                method,
+                done,
+                total,
+            } => stages.update(&format!("{method} targets"), done, total),
+            EvalEvent::Answered { done, total } => stages.update("answers", done, total),
+        },
+    )?;
+    stages.finish();
     report.date = utc_now();
     let md = report.to_markdown();
     println!("{md}");

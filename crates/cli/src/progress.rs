@@ -68,3 +68,30 @@ impl Progress {
         }
     }
 }
+
+/// Progress of work in named stages, one [`Progress`] per stage: a new label ends the
+/// current stage's report and starts the next.
+#[derive(Default)]
+pub struct Stages {
+    current: Option<(String, Progress)>,
+}
+
+impl Stages {
+    /// Records `done / total` items of the stage `label`.
+    pub fn update(&mut self, label: &str, done: usize, total: usize) {
+        if self.current.as_ref().is_none_or(|(l, _)| l != label) {
+            self.finish();
+            self.current = Some((label.to_string(), Progress::new(label, total)));
+        }
+        if let Some((_, p)) = self.current.as_mut() {
+            p.set(done);
+        }
+    }
+
+    /// Ends the current stage's report.
+    pub fn finish(&mut self) {
+        if let Some((_, p)) = self.current.take() {
+            p.finish();
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::dataset_cmd::load_dataset;
 use crate::generate_cmd::{Loaded, load_searcher, target};
-use crate::progress::Progress;
+use crate::progress::Stages;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
@@ -340,11 +340,12 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
         split: format!("{:?}", args.split).to_lowercase(),
         candidates,
     };
-    let mut progress = Progress::new("points searched", args.pairs * args.steps);
-    let report = vec2prompt_eval::run_walk(&targets, &searcher, &walk_config, |done, _| {
-        progress.set(done)
-    })?;
-    progress.finish();
+    let mut stages = Stages::default();
+    let report =
+        vec2prompt_eval::run_walk(&targets, &searcher, &walk_config, |stage, done, total| {
+            stages.update(stage, done, total)
+        })?;
+    stages.finish();
     let md = report.to_markdown();
     println!("{md}");
     if let Some(out) = &args.out {

@@ -163,7 +163,7 @@ pub fn run_walk(
     targets: &[(String, Vec<f32>)],
     searcher: &Searcher,
     config: &WalkEvalConfig,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(&str, usize, usize),
 ) -> Result<WalkReport> {
     let started = std::time::Instant::now();
     if targets.len() != 2 * config.pairs {
@@ -205,17 +205,21 @@ pub fn run_walk(
             llm_calls += r.llm_calls;
             chosen.push(r.best);
         }
-        progress(chosen.len(), points.len());
+        progress("points searched", chosen.len(), points.len());
     }
     // Score the chosen prompts that the search did not measure, in one batch.
     let missing: Vec<usize> = (0..chosen.len())
         .filter(|&i| chosen[i].answer_vector.is_none())
         .collect();
-    let prompts: Vec<String> = missing.iter().map(|&i| chosen[i].prompt.clone()).collect();
-    let tv: Vec<&[f32]> = missing.iter().map(|&i| &points[i].2[..]).collect();
-    let evals = searcher.environment().evaluate(&prompts, &tv)?;
-    for (&i, e) in missing.iter().zip(evals) {
-        chosen[i].answer_vector = Some(e.vector);
+    for (k, part) in missing.chunks(config.chunk.max(1) * 2).enumerate() {
+        let prompts: Vec<String> = part.iter().map(|&i| chosen[i].prompt.clone()).collect();
+        let tv: Vec<&[f32]> = part.iter().map(|&i| &points[i].2[..]).collect();
+        let evals = searcher.environment().evaluate(&prompts, &tv)?;
+        for (&i, e) in part.iter().zip(evals) {
+            chosen[i].answer_vector = Some(e.vector);
+        }
+        let done = (k * config.chunk.max(1) * 2 + part.len()).min(missing.len());
+        progress("answers scored", done, missing.len());
     }
     let mut pairs = Vec::with_capacity(config.pairs);
     for p in 0..config.pairs {
