@@ -40,9 +40,16 @@ impl Progress {
 
     /// Records that `done` items are finished.
     pub fn set(&mut self, done: usize) {
+        let first = self.start_done.is_none();
         let start = *self.start_done.get_or_insert(done);
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
+            if first {
+                // A resumed task starts at `done`: the rate and ETA count from here, not
+                // from an instant jump over the work done before.
+                bar.tick();
+                bar.reset_eta();
+            }
             return;
         }
         if done >= self.next_line || done == self.total {
