@@ -192,6 +192,16 @@ impl Memory {
         if vectors_path(&dir).exists() {
             truncate(&vectors_path(&dir), done as u64 * vector_bytes)?;
         }
+        if done > order.len() {
+            return Err(Error::invalid(
+                "memory",
+                format!(
+                    "{} holds {done} answers for {} train records; delete it to rebuild it",
+                    dir.display(),
+                    order.len()
+                ),
+            ));
+        }
         for (n, line) in lines.iter().take(done).enumerate() {
             let entry = parse_entry(&dir, n, line)?;
             let record = &records[order[n]];
