@@ -189,3 +189,52 @@ fn remember_resumes_after_kill_9_like_an_uninterrupted_run() {
             .all(|e| !held_out.contains(e.id.as_str()))
     );
 }
+
+#[test]
+fn a_remote_llm_has_its_own_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data.jsonl");
+    write_jsonl(&input, 30);
+    let dataset = dir.path().join("ds");
+    ingest(&input, &dataset);
+    // --status needs no model and no connection: it only names the memory of the
+    // configured LLM.
+    let status = |args: &[&str]| {
+        let out = bin()
+            .args(["remember", "--status"])
+            .args(args)
+            .arg("--dataset")
+            .arg(&dataset)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let remote = status(&[
+        "--llm-base-url",
+        "http://127.0.0.1:9/v1",
+        "--llm-model",
+        "some-chat-model",
+    ]);
+    assert!(
+        remote.contains("some-chat-model at http://127.0.0.1:9/v1 max_new_tokens=128 greedy"),
+        "{remote}"
+    );
+    assert!(remote.contains("none yet"), "{remote}");
+    let local = status(&[]);
+    assert!(
+        local.contains("weights=Q8_0 max_new_tokens=128 greedy"),
+        "{local}"
+    );
+    let dir_of = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("directory:"))
+            .map(str::to_string)
+            .unwrap()
+    };
+    assert_ne!(dir_of(&remote), dir_of(&local));
+}
