@@ -4,10 +4,12 @@
 //! memory's greedy settings is the answer the environment gives.
 
 use std::collections::HashMap;
-use vec2prompt_core::{Error, Result, cosine};
-use vec2prompt_dataset::Record;
+use std::path::Path;
+use vec2prompt_core::{EmbedderInfo, Error, Result, cosine};
+use vec2prompt_dataset::{Record, read_records};
 use vec2prompt_index::{FlatIndex, VectorIndex};
 use vec2prompt_memory::RememberedAnswers;
+use vec2prompt_store::EmbeddingStore;
 
 /// One remembered train prompt and its real answer.
 #[derive(Debug, Clone)]
@@ -89,6 +91,31 @@ impl Recall {
             index,
             dimension: d,
         })
+    }
+
+    /// Loads the memory of LLM configuration `llm` (the key it was built under) from an
+    /// ingested dataset directory, with the dataset's prompt embeddings when they are
+    /// complete (else the search embeds the prompts it ranks). The dataset must have been
+    /// embedded by `embedder`.
+    pub fn load(dataset_dir: &Path, llm: &str, embedder: &EmbedderInfo) -> Result<Self> {
+        let records = read_records(&dataset_dir.join("records.jsonl"))?;
+        let memory = RememberedAnswers::load(dataset_dir, llm, &records)?;
+        if memory.manifest.embedder != *embedder {
+            return Err(Error::invalid(
+                "memory",
+                format!(
+                    "its answers were embedded by {}, not by {}",
+                    memory.manifest.embedder.name, embedder.name
+                ),
+            ));
+        }
+        let store = EmbeddingStore::open(dataset_dir, embedder)?;
+        let prompts = if store.is_complete("prompts")? {
+            Some(store.load("prompts")?)
+        } else {
+            None
+        };
+        Self::new(&memory, &records, prompts.as_deref())
     }
 
     /// Remembered answers in the index.

@@ -67,6 +67,8 @@ impl Embedder for HashEmbedder {
 }
 
 struct World {
+    /// The dataset directory (records.jsonl, embeddings/, memory/).
+    dir: tempfile::TempDir,
     records: Vec<Record>,
     llm: Arc<RecordingLlm>,
     embedder: Arc<HashEmbedder>,
@@ -102,6 +104,7 @@ fn world(remembered: usize) -> World {
         max_tokens: 64,
     }));
     let dir = tempfile::tempdir().unwrap();
+    vec2prompt_dataset::write_records(&dir.path().join("records.jsonl"), &records).unwrap();
     let config = MemoryConfig {
         llm: "recording greedy".into(),
         params: GenerationParams::default(),
@@ -139,6 +142,7 @@ fn world(remembered: usize) -> World {
         .with_recall(Arc::new(recall))
         .unwrap();
     World {
+        dir,
         records,
         llm,
         embedder,
@@ -243,4 +247,38 @@ fn fast_mode_prefers_a_better_predicted_neighbour_to_a_distant_memory() {
         Some(w.records[i].id.as_str())
     );
     assert_eq!(res.llm_calls, 0);
+}
+
+#[test]
+fn loads_from_a_dataset_directory_with_its_prompt_embeddings() {
+    let w = world(20);
+    let llm = "recording greedy";
+    // Without prompt embeddings in the store, the candidates carry none.
+    let recall = Recall::load(w.dir.path(), llm, w.embedder.info()).unwrap();
+    assert_eq!(recall.len(), 20);
+    let id = &w.memory.entries[5].id;
+    let r = recall.get(id).unwrap();
+    assert_eq!(r.answer, w.memory.entries[5].answer);
+    assert_eq!(r.answer_vector, w.memory.embedding(5));
+    assert!(r.prompt_vector.is_none());
+    // With them, each remembered prompt carries its own E(p).
+    let prompts: Vec<String> = w.records.iter().map(|x| x.prompt.clone()).collect();
+    let mut store =
+        vec2prompt_store::EmbeddingStore::open(w.dir.path(), w.embedder.info()).unwrap();
+    store
+        .fill("prompts", &prompts, w.embedder.as_ref(), 16, &mut |_, _| {})
+        .unwrap();
+    let recall = Recall::load(w.dir.path(), llm, w.embedder.info()).unwrap();
+    let r = recall.get(id).unwrap();
+    let expected = w.embedder.embed_one(&r.prompt).unwrap();
+    assert_eq!(r.prompt_vector.as_deref(), Some(expected.as_slice()));
+    // Another embedder's space is refused, as is a memory that was never built.
+    let mut other = w.embedder.info().clone();
+    other.name = "other".into();
+    assert!(Recall::load(w.dir.path(), llm, &other).is_err());
+    let err = Recall::load(w.dir.path(), "another llm", w.embedder.info())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("vec2prompt remember"), "{err}");
 }
