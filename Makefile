@@ -9,7 +9,7 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard ranking train-default screenshot interpolation
+.PHONY: build models demo test lint bench leaderboard ranking train-default screenshot interpolation memory memory-status
 
 build:
 	$(CARGO) build --release --locked
@@ -69,3 +69,15 @@ screenshot: models
 interpolation: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
 	$(BIN) --latent assets/latent eval-interpolation --dataset $(DATASET) --split validation --pairs 30 --steps 7 --out reports/interpolation
+
+# The environment memory: the local LLM's own answers to the train prompts, embedded, in a
+# seeded order. Resumable (run it again after an interruption); LIMIT=N builds or extends
+# the first N prompts of the order, no LIMIT answers all of them (hours on 2 cores).
+LIMIT ?=
+memory: models
+	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
+	$(BIN) remember --dataset $(DATASET) $(if $(LIMIT),--limit $(LIMIT))
+
+# Where the memory stands (answers done of the train split, its LLM key).
+memory-status: build
+	$(BIN) remember --dataset $(DATASET) --status

@@ -216,6 +216,17 @@ impl Config {
         )?)
     }
 
+    /// The string that names the local LLM's configuration for greedy answers of at most
+    /// `max_new_tokens` tokens: the evaluation's answer cache and the environment memory
+    /// are keyed by it, so another model, weight format or answer length never shares
+    /// their answers.
+    pub fn local_llm_key(&self, llm_name: &str, max_new_tokens: usize) -> String {
+        format!(
+            "{llm_name} weights={:?} max_new_tokens={max_new_tokens} greedy",
+            self.llm_config.weights
+        )
+    }
+
     /// Loads the LLM, explaining how to get it if it is missing.
     pub fn load_llm(&self) -> Result<LocalLlm> {
         require(&self.llm, DEFAULT_LLM, "--llm")?;

@@ -60,12 +60,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         max_new_tokens: args.max_new_tokens,
         ..Default::default()
     };
-    let llm_config = format!(
-        "{} weights={:?} max_new_tokens={} greedy",
-        llm.info().name,
-        config.llm_config.weights,
-        args.max_new_tokens
-    );
+    let llm_config = config.local_llm_key(&llm.info().name, args.max_new_tokens);
     let cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?;
     let llm = Arc::new(CachedLlm::new(
         Arc::new(llm),

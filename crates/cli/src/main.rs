@@ -10,6 +10,7 @@ mod eval_prompt;
 mod generate_cmd;
 mod models_cmd;
 mod progress;
+mod remember_cmd;
 mod serve_cmd;
 mod target_arg;
 mod train_cmd;
@@ -61,6 +62,10 @@ enum Command {
     /// Write a prompt whose LLM answer lands near a target (text or vector): the learned
     /// search, checked with the real LLM within a budget of calls.
     Generate(generate_cmd::GenerateArgs),
+    /// Build the environment memory: the LLM's own answers to a dataset's train prompts,
+    /// embedded, in a seeded order (resumable; `--limit N` builds or extends a prefix,
+    /// `--status` says where it stands).
+    Remember(remember_cmd::RememberArgs),
     /// Train a latent-space model (surrogate, inverter, corrector) on a dataset's train
     /// split; resumable: run the same command again after an interruption.
     Train(train_cmd::TrainArgs),
@@ -100,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve_cmd::serve(args, &Config::resolve(&cli.global)?),
         Command::PrintSchema(args) => serve_cmd::print_schema(args),
         Command::Generate(args) => generate_cmd::run(args, &Config::resolve(&cli.global)?),
+        Command::Remember(args) => remember_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Train(args) => train_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Interpolate(args) => walk_cmd::interpolate(args, &Config::resolve(&cli.global)?),
         Command::EvalInterpolation(args) => {

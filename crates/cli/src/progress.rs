@@ -40,9 +40,16 @@ impl Progress {
 
     /// Records that `done` items are finished.
     pub fn set(&mut self, done: usize) {
+        let first = self.start_done.is_none();
         let start = *self.start_done.get_or_insert(done);
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
+            if first {
+                // A resumed task starts at `done`: the rate and ETA count from here, not
+                // from an instant jump over the work done before.
+                bar.tick();
+                bar.reset_eta();
+            }
             return;
         }
         if done >= self.next_line || done == self.total {
@@ -53,8 +60,11 @@ impl Progress {
             } else {
                 let eta = (self.total - done) as f64 / rate;
                 eprintln!(
-                    "{}: {done}/{} ({rate:.1}/s, ETA {eta:.0} s)",
-                    self.label, self.total
+                    "{}: {done}/{} ({}/s, ETA {})",
+                    self.label,
+                    self.total,
+                    rate_text(rate),
+                    duration_text(eta)
                 );
             }
             self.next_line = done + (self.total / 10).max(1);
@@ -93,5 +103,41 @@ impl Stages {
         if let Some((_, p)) = self.current.take() {
             p.finish();
         }
+    }
+}
+
+/// A rate with enough digits to be read at any size (0.034/s, 2.1/s, 143/s).
+fn rate_text(rate: f64) -> String {
+    if rate >= 10.0 {
+        format!("{rate:.0}")
+    } else if rate >= 1.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.3}")
+    }
+}
+
+/// Seconds as `42 s`, `12 min 5 s` or `3 h 20 min` (long builds run for hours).
+fn duration_text(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_durations_read_at_any_size() {
+        assert_eq!(rate_text(0.0344), "0.034");
+        assert_eq!(rate_text(2.06), "2.1");
+        assert_eq!(rate_text(142.6), "143");
+        assert_eq!(duration_text(42.4), "42 s");
+        assert_eq!(duration_text(725.0), "12 min 5 s");
+        assert_eq!(duration_text(25_260.0), "7 h 1 min");
     }
 }

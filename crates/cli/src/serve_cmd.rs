@@ -92,7 +92,7 @@ pub struct ServeArgs {
 
 /// The remote config of one backend: flags over the config file's `backends:` entry;
 /// `None` means local.
-fn remote(
+pub(crate) fn remote(
     what: &str,
     url: Option<&String>,
     model: Option<&String>,

@@ -2,7 +2,6 @@
 //! configuration. A torn last line (crash while writing) is ignored on load.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -34,8 +33,10 @@ impl AnswerCache {
     /// settings) under `dir`.
     pub fn open(dir: &Path, config: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let key = hex::encode(Sha256::digest(config.as_bytes()));
-        let path = dir.join(format!("answers-{}.jsonl", &key[..16]));
+        let path = dir.join(format!(
+            "answers-{}.jsonl",
+            vec2prompt_store::config_digest(config)
+        ));
         let mut map = HashMap::new();
         if path.exists() {
             let f = File::open(&path).map_err(|e| Error::io(&path, e))?;

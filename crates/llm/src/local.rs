@@ -55,6 +55,14 @@ pub struct LocalLlm {
     stop_ids: Vec<u32>,
 }
 
+/// The name a loaded GGUF reports in its [`LlmInfo`]: the file stem. Known without loading,
+/// so a caller can find what is keyed by the model (caches, memories) cheaply.
+pub fn model_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 impl LocalLlm {
     /// Loads the GGUF file at `path`.
     pub fn load(path: &Path, config: LocalLlmConfig) -> Result<Self> {
@@ -84,12 +92,8 @@ impl LocalLlm {
                 "use another GGUF",
             ));
         }
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
         let info = LlmInfo {
-            name,
+            name: model_name(path),
             context_length: model.config.context_length,
         };
         let stop_ids = tokenizer.stop_ids.clone();

@@ -7,16 +7,20 @@
 //!
 //! - [`environment`]: the real loop, prompt → answer → embedding → cosine.
 //! - [`neighbours`]: candidates from the dataset (nearest answers → their prompts).
+//! - [`recall`]: candidates from the environment memory (nearest *real* answers → their
+//!   prompts, with their similarity known without an LLM call).
 //! - [`searcher`]: the search itself and its result types.
 //! - [`walk`]: points between and among targets (interpolation paths, centroids).
 
 pub mod environment;
 pub mod neighbours;
+pub mod recall;
 pub mod searcher;
 pub mod walk;
 
 pub use environment::{Environment, Evaluation};
 pub use neighbours::Neighbours;
+pub use recall::{Recall, Recalled};
 pub use searcher::{
     Candidate, CandidateSource, HYPOTHESIS_TOKENS, SearchBudget, SearchOptions, SearchResult,
     SearchTimings, Searcher,

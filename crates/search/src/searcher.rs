@@ -3,6 +3,7 @@
 
 use crate::environment::Environment;
 use crate::neighbours::Neighbours;
+use crate::recall::Recall;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +76,9 @@ pub enum CandidateSource {
     Inverter,
     /// Rewritten by the corrector from a measured candidate.
     Corrector,
+    /// The prompt of a train record whose remembered real answer (the environment memory)
+    /// is near the target; its similarity is known without an LLM call.
+    Memory,
 }
 
 /// One candidate prompt and what is known about it.
@@ -84,13 +88,14 @@ pub struct Candidate {
     pub prompt: String,
     /// Where it came from.
     pub source: CandidateSource,
-    /// The dataset record it was taken from, for neighbours.
+    /// The dataset record it was taken from, for neighbours and memory candidates.
     pub record_id: Option<String>,
     /// The cheap ranking score (predicted cosine to the target).
     pub predicted: f32,
-    /// The measured cosine of its real answer to the target, if it was evaluated.
+    /// The measured cosine of its real answer to the target, if it was evaluated or its
+    /// answer is in the environment memory.
     pub similarity: Option<f32>,
-    /// The real answer, if it was evaluated.
+    /// The real answer, if it was evaluated or remembered.
     pub answer: Option<String>,
     /// The surrogate's predicted embedding of the answer, when a learned model ranked it
     /// (for plotting where a candidate is expected to land).
@@ -135,6 +140,7 @@ pub struct Searcher {
     env: Environment,
     neighbours: Option<Arc<Neighbours>>,
     latent: Option<Arc<LatentModel>>,
+    recall: Option<Arc<Recall>>,
 }
 
 /// A candidate while the search works on it.
@@ -203,7 +209,27 @@ impl Searcher {
             env,
             neighbours,
             latent,
+            recall: None,
         })
+    }
+
+    /// Adds the environment memory: train prompts whose remembered real answers are nearest
+    /// the target join the candidates with their real similarity, and a neighbour whose
+    /// answer is remembered is known without an LLM call. The memory must belong to this
+    /// environment (same LLM configuration), which is how it was keyed when built.
+    pub fn with_recall(mut self, recall: Arc<Recall>) -> Result<Self> {
+        if recall.dimension() != self.env.dimension() {
+            return Err(Error::invalid(
+                "memory",
+                format!(
+                    "its answer embeddings have {} dimensions but the embedder produces {}",
+                    recall.dimension(),
+                    self.env.dimension()
+                ),
+            ));
+        }
+        self.recall = Some(recall);
+        Ok(self)
     }
 
     /// The environment (LLM and embedder) the search checks candidates in.
@@ -247,24 +273,50 @@ impl Searcher {
     /// Candidates from the neighbours and the inverter for each target.
     fn propose(&self, queries: &[Vec<f32>], options: &SearchOptions) -> Result<Vec<Vec<Working>>> {
         let mut all: Vec<Vec<Working>> = queries.iter().map(|_| Vec::new()).collect();
-        if let Some(n) = &self.neighbours {
-            let k = options.candidates.max(1);
-            for (cands, hits) in all.iter_mut().zip(n.nearest(queries, k)?) {
-                cands.extend(hits.into_iter().map(|h| Working {
+        let k = options.candidates.max(1);
+        if let Some(recall) = &self.recall {
+            for (cands, hits) in all.iter_mut().zip(recall.nearest(queries, k)?) {
+                cands.extend(hits.into_iter().map(|(similarity, r)| Working {
                     candidate: Candidate {
-                        prompt: h.prompt,
-                        source: CandidateSource::Neighbour,
-                        record_id: Some(h.record_id),
-                        predicted: h.score,
-                        similarity: None,
-                        answer: None,
+                        prompt: r.prompt.clone(),
+                        source: CandidateSource::Memory,
+                        record_id: Some(r.record_id.clone()),
+                        predicted: similarity,
+                        similarity: Some(similarity),
+                        answer: Some(r.answer.clone()),
                         predicted_vector: None,
                         answer_vector: None,
                     },
-                    prompt_vector: h.prompt_vector,
-                    answer_vector: None,
+                    prompt_vector: r.prompt_vector.clone(),
+                    answer_vector: Some(r.answer_vector.clone()),
                     predicted_vector: None,
                 }));
+            }
+        }
+        if let Some(n) = &self.neighbours {
+            for ((cands, hits), q) in all.iter_mut().zip(n.nearest(queries, k)?).zip(queries) {
+                for h in hits {
+                    if cands.iter().any(|w| w.candidate.prompt == h.prompt) {
+                        continue;
+                    }
+                    // A neighbour whose real answer is remembered needs no LLM call.
+                    let known = self.recall.as_ref().and_then(|r| r.get(&h.record_id));
+                    cands.push(Working {
+                        candidate: Candidate {
+                            prompt: h.prompt,
+                            source: CandidateSource::Neighbour,
+                            record_id: Some(h.record_id),
+                            predicted: h.score,
+                            similarity: known.map(|r| cosine(q, &r.answer_vector)),
+                            answer: known.map(|r| r.answer.clone()),
+                            predicted_vector: None,
+                            answer_vector: None,
+                        },
+                        prompt_vector: h.prompt_vector,
+                        answer_vector: known.map(|r| r.answer_vector.clone()),
+                        predicted_vector: None,
+                    });
+                }
             }
         }
         // In fast mode with a dataset, the inverter's candidate is left out: on the first 100
@@ -440,7 +492,7 @@ impl Searcher {
                         "no candidate prompt: the inverter decoded none and no dataset is loaded",
                     ));
                 }
-                sort_candidates(&mut cands);
+                sort_candidates(&mut cands, budget == 0);
                 cands.truncate(options.variants.max(1));
                 Ok(SearchResult {
                     best: cands[0].clone(),
@@ -515,8 +567,17 @@ fn push_new(cands: &mut Vec<Working>, texts: Vec<String>, source: CandidateSourc
     }
 }
 
-/// Measured candidates first (by similarity), then the rest by prediction.
-fn sort_candidates(cands: &mut [Candidate]) {
+/// With a budget: measured candidates first (by similarity), then the rest by prediction.
+/// In fast mode nothing was measured in this search; a candidate whose similarity is known
+/// from the memory is ranked by it, the others by prediction, all on one scale (cosine to
+/// the target), so a partial memory's distant answers do not crowd out a better-predicted
+/// neighbour.
+fn sort_candidates(cands: &mut [Candidate], fast: bool) {
+    if fast {
+        let score = |c: &Candidate| c.similarity.unwrap_or(c.predicted);
+        cands.sort_by(|a, b| score(b).total_cmp(&score(a)));
+        return;
+    }
     cands.sort_by(|a, b| match (a.similarity, b.similarity) {
         (Some(x), Some(y)) => y.total_cmp(&x),
         (Some(_), None) => std::cmp::Ordering::Less,

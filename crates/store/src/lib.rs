@@ -12,11 +12,13 @@
 //! `kill -9` a torn tail (a partly written vector) is cut off on the next open, and
 //! embedding continues from the first missing vector: nothing lost, nothing embedded twice.
 
+pub mod append;
+
+pub use append::{SyncedAppend, config_digest, write_atomic};
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use vec2prompt_core::{Embedder, EmbedderInfo, Error, Result};
 
@@ -64,16 +66,6 @@ fn fingerprint(texts: &[String]) -> String {
         h.update(t.as_bytes());
     }
     hex::encode(h.finalize())
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers see either
-/// the old or the new content, never a torn file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 impl EmbeddingStore {
@@ -138,23 +130,7 @@ impl EmbeddingStore {
 
     /// Number of complete vectors of `column`; cuts off a torn tail left by a crash.
     pub fn count(&self, column: &str) -> Result<usize> {
-        let path = self.column_path(column);
-        let len = match std::fs::metadata(&path) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        let whole = len / self.vector_bytes();
-        if whole * self.vector_bytes() != len {
-            let f = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| Error::io(&path, e))?;
-            f.set_len(whole * self.vector_bytes())
-                .map_err(|e| Error::io(&path, e))?;
-            f.sync_all().map_err(|e| Error::io(&path, e))?;
-        }
-        Ok(whole as usize)
+        append::whole_records(&self.column_path(column), self.vector_bytes())
     }
 
     /// Embeds the texts of `column` that are not stored yet, `batch` at a time, calling
@@ -208,11 +184,7 @@ impl EmbeddingStore {
             ));
         }
         let path = self.column_path(column);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let mut file = SyncedAppend::open(&path)?;
         progress(already, texts.len());
         let mut done = already;
         for chunk in texts[already..].chunks(batch.max(1)) {
@@ -229,8 +201,7 @@ impl EmbeddingStore {
                     bytes.extend_from_slice(&x.to_le_bytes());
                 }
             }
-            file.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
-            file.sync_data().map_err(|e| Error::io(&path, e))?;
+            file.append(&bytes)?;
             done += chunk.len();
             progress(done, texts.len());
         }
@@ -243,18 +214,10 @@ impl EmbeddingStore {
     /// All vectors of `column`, row-major (`count × dimension`).
     pub fn load(&self, column: &str) -> Result<Vec<f32>> {
         let n = self.count(column)?;
-        let path = self.column_path(column);
-        let mut bytes = Vec::new();
-        if n > 0 {
-            File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(|e| Error::io(&path, e))?;
-        }
-        let bytes = &bytes[..n * self.vector_bytes() as usize];
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        append::read_f32(
+            &self.column_path(column),
+            n * self.manifest.embedder.dimension,
+        )
     }
 
     /// Whether `column` holds a vector for each of its `count` texts.
@@ -274,6 +237,8 @@ fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use vec2prompt_core::Pooling;
 
