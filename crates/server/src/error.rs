@@ -4,6 +4,7 @@
 //! code of its [`ErrorType`]. Every failure a client can cause is a 4xx with a JSON body in
 //! this one shape; 5xx only ever means a backend or the worker failed.
 
+use crate::queue::InferError;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
@@ -134,6 +135,16 @@ impl From<vec2prompt_core::Error> for ServerError {
             Core::Model | Core::Backend | Core::Io => ErrorType::Backend,
         };
         Self::new(error_type, e.to_string())
+    }
+}
+
+impl From<InferError> for ServerError {
+    fn from(e: InferError) -> Self {
+        let t = match e {
+            InferError::Overloaded(_) => ErrorType::Overloaded,
+            InferError::Unavailable => ErrorType::Unavailable,
+        };
+        ServerError::new(t, e.to_string())
     }
 }
 

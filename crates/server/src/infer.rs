@@ -11,25 +11,16 @@
 
 use crate::backends::TokenCounter;
 use crate::metrics as m;
+use crate::queue::{EmbedJob, GenerateJob, Job, Queue, QueueReceiver, SearchJob};
+pub use crate::queue::{InferError, Permit};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot};
+use tokio::sync::oneshot;
 use vec2prompt_core::{Error, Generation, GenerationParams, Result, TargetVector};
 use vec2prompt_search::{SearchOptions, SearchResult, Searcher};
-
-/// Errors of the queue itself (model errors travel inside the replies).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum InferError {
-    /// Every admission permit is taken.
-    #[error("the server is busy: {0} requests are queued or running; retry after a moment")]
-    Overloaded(usize),
-    /// The worker thread is gone (shutting down, or it crashed).
-    #[error("the model worker is not running")]
-    Unavailable,
-}
 
 /// Which prompts of a search to answer for real afterwards (`evaluate_quality`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,51 +59,10 @@ pub struct EmbedOutcome {
     pub queue_ms: f64,
 }
 
-struct SearchJob {
-    targets: Vec<TargetVector>,
-    options: SearchOptions,
-    quality: Quality,
-    reply: oneshot::Sender<Vec<Result<SearchOutcome>>>,
-    enqueued: Instant,
-}
-
-struct EmbedJob {
-    texts: Vec<String>,
-    reply: oneshot::Sender<Result<EmbedOutcome>>,
-    enqueued: Instant,
-}
-
-struct GenerateJob {
-    prompts: Vec<String>,
-    params: GenerationParams,
-    reply: oneshot::Sender<Result<Vec<Vec<Generation>>>>,
-}
-
-enum Job {
-    Search(SearchJob),
-    Embed(EmbedJob),
-    Generate(GenerateJob),
-}
-
-impl Job {
-    /// Whether the requester still waits for the reply (a client that hung up has
-    /// dropped its receiver; its job is skipped).
-    fn wanted(&self) -> bool {
-        match self {
-            Job::Search(j) => !j.reply.is_closed(),
-            Job::Embed(j) => !j.reply.is_closed(),
-            Job::Generate(j) => !j.reply.is_closed(),
-        }
-    }
-}
-
 /// Handle to the model worker; cheap to clone.
 #[derive(Clone)]
 pub struct Infer {
-    sender: mpsc::UnboundedSender<Job>,
-    permits: Arc<Semaphore>,
-    capacity: usize,
-    waiting: Arc<AtomicUsize>,
+    queue: Queue,
     alive: Arc<AtomicBool>,
 }
 
@@ -139,13 +89,11 @@ impl Infer {
         capacity: usize,
         worker_batch: usize,
     ) -> (Self, Worker) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let waiting = Arc::new(AtomicUsize::new(0));
+        let (queue, receiver) = Queue::new(capacity);
         let alive = Arc::new(AtomicBool::new(true));
         let state = WorkerState {
             searcher,
             embed_tokens,
-            waiting: waiting.clone(),
             alive: alive.clone(),
             worker_batch: worker_batch.max(1),
         };
@@ -153,101 +101,89 @@ impl Infer {
             .name("vec2prompt-model".into())
             .spawn(move || state.run(receiver))
             .expect("cannot start the model worker thread");
-        metrics::gauge!(m::QUEUE_CAPACITY).set(capacity as f64);
         (
-            Self {
-                sender,
-                permits: Arc::new(Semaphore::new(capacity)),
-                capacity,
-                waiting,
-                alive,
-            },
+            Self { queue, alive },
             Worker {
                 thread: Some(thread),
             },
         )
     }
 
-    /// Admits one request, or refuses at once when `capacity` requests are in.
-    pub fn try_acquire(&self) -> Result<OwnedSemaphorePermit, InferError> {
-        match self.permits.clone().try_acquire_owned() {
-            Ok(p) => Ok(p),
-            Err(TryAcquireError::NoPermits) => {
-                metrics::counter!(m::QUEUE_REJECTED).increment(1);
-                Err(InferError::Overloaded(self.capacity))
-            }
-            Err(TryAcquireError::Closed) => Err(InferError::Unavailable),
-        }
+    /// Admits one request, or refuses at once when `capacity` requests are in. The permit
+    /// is then handed to the job, which keeps it until the worker is done with it.
+    pub fn try_acquire(&self) -> std::result::Result<Permit, InferError> {
+        self.queue.try_acquire()
     }
 
     /// Requests admitted at most.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.queue.capacity()
     }
 
     /// Requests admitted now.
     pub fn in_use(&self) -> usize {
-        self.capacity - self.permits.available_permits()
+        self.queue.in_use()
     }
 
     /// Jobs sent and not yet picked up by the worker.
     pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.queue.waiting()
     }
 
     /// Whether the worker thread runs.
     pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Relaxed) && !self.sender.is_closed()
+        self.alive.load(Ordering::Relaxed) && !self.queue.is_closed()
     }
 
-    fn send(&self, job: Job) -> Result<(), InferError> {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        self.sender.send(job).map_err(|_| {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            InferError::Unavailable
-        })
-    }
-
-    /// Searches `targets` (results in order). The caller holds a permit.
+    /// Searches `targets` (results in order) under `permit`.
     pub async fn search(
         &self,
+        permit: Permit,
         targets: Vec<TargetVector>,
         options: SearchOptions,
         quality: Quality,
-    ) -> Result<Vec<Result<SearchOutcome>>, InferError> {
+    ) -> std::result::Result<Vec<Result<SearchOutcome>>, InferError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Search(SearchJob {
+        self.queue.append(Job::Search(SearchJob {
             targets,
             options,
             quality,
             reply,
             enqueued: Instant::now(),
+            _permit: permit,
         }))?;
         rx.await.map_err(|_| InferError::Unavailable)
     }
 
-    /// Embeds `texts`. The caller holds a permit.
-    pub async fn embed(&self, texts: Vec<String>) -> Result<Result<EmbedOutcome>, InferError> {
+    /// Embeds `texts` under `permit`.
+    pub async fn embed(
+        &self,
+        permit: Permit,
+        texts: Vec<String>,
+    ) -> std::result::Result<Result<EmbedOutcome>, InferError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Embed(EmbedJob {
+        self.queue.append(Job::Embed(EmbedJob {
             texts,
             reply,
             enqueued: Instant::now(),
+            _permit: permit,
         }))?;
         rx.await.map_err(|_| InferError::Unavailable)
     }
 
-    /// Answers `prompts` with the LLM. The caller holds a permit.
+    /// Answers `prompts` with the LLM under `permit`.
     pub async fn generate(
         &self,
+        permit: Permit,
         prompts: Vec<String>,
         params: GenerationParams,
-    ) -> Result<Result<Vec<Vec<Generation>>>, InferError> {
+    ) -> std::result::Result<Result<Vec<Vec<Generation>>>, InferError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Generate(GenerateJob {
+        self.queue.append(Job::Generate(GenerateJob {
             prompts,
             params,
             reply,
+            _permit: permit,
         }))?;
         rx.await.map_err(|_| InferError::Unavailable)
     }
@@ -290,22 +226,14 @@ fn ms_since(t: Instant) -> f64 {
 struct WorkerState {
     searcher: Searcher,
     embed_tokens: Option<TokenCounter>,
-    waiting: Arc<AtomicUsize>,
     alive: Arc<AtomicBool>,
     worker_batch: usize,
 }
 
 impl WorkerState {
-    fn run(self, mut receiver: mpsc::UnboundedReceiver<Job>) {
-        while let Some(first) = receiver.blocking_recv() {
-            let mut jobs = vec![first];
-            while jobs.len() < self.worker_batch {
-                match receiver.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            self.waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
+    fn run(self, mut receiver: QueueReceiver) {
+        while let Some(mut jobs) = receiver.next_batch(self.worker_batch) {
+            // A job whose client hung up is dropped unstarted, releasing its permit.
             jobs.retain(Job::wanted);
             if jobs.is_empty() {
                 continue;

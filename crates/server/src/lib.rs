@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod infer;
 pub mod metrics;
+pub mod queue;
 pub mod validate;
 
 pub use backends::{Backends, CounterFn, TokenCounter};

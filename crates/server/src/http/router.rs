@@ -1,0 +1,59 @@
+//! The router: every route, the auth, limits and metrics layers, in one place.
+
+use super::openapi::ApiDoc;
+use super::{AppState, auth, handlers, openai};
+use crate::metrics as m;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The routes behind the API key (when one is configured). Adding a route is one line
+/// here (and one in the OpenAPI document's `paths`).
+fn protected_routes() -> Router<AppState> {
+    Router::new()
+        .route("/generate_prompt", post(handlers::generate_prompt))
+        .route(
+            "/generate_prompt_from_text",
+            post(handlers::generate_prompt_from_text),
+        )
+        .route(
+            "/generate_prompts_batch",
+            post(handlers::generate_prompts_batch),
+        )
+        .route(
+            "/generate_prompts_parallel",
+            post(handlers::generate_prompts_parallel),
+        )
+        .route("/metrics", get(handlers::metrics_text))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .merge(SwaggerUi::new("/docs").url("/api-doc/openapi.json", ApiDoc::openapi()))
+}
+
+/// The routes open to everyone, even with an API key configured.
+fn open_routes() -> Router<AppState> {
+    Router::new().route("/health", get(handlers::health))
+}
+
+/// The router with every route, auth, limits and metrics.
+pub fn router(state: AppState) -> Router {
+    let mut api = protected_routes();
+    if let Some(key) = &state.config.api_key {
+        api = api.route_layer(from_fn_with_state(
+            Arc::new(auth::ApiKey::new(key)),
+            auth::require_api_key,
+        ));
+    }
+    let body_limit = state.config.max_body_bytes;
+    open_routes()
+        .merge(api)
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn(m::track))
+        .with_state(state)
+}
