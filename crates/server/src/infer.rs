@@ -78,6 +78,22 @@ impl Worker {
             let _ = t.join();
         }
     }
+
+    /// Waits for the worker to finish until `deadline`; returns whether it did (else the
+    /// thread is left to end with the process).
+    pub fn join_until(mut self, deadline: Instant) -> bool {
+        let Some(t) = self.thread.take() else {
+            return true;
+        };
+        while !t.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = t.join();
+        true
+    }
 }
 
 impl Infer {

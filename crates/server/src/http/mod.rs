@@ -4,6 +4,7 @@
 //! - [`handlers`]: health, prompt generation and metrics;
 //! - [`openai`]: the OpenAI-compatible `/v1/embeddings` and `/v1/chat/completions`;
 //! - [`auth`]: bearer-token auth;
+//! - [`layers`]: the body deadline and the JSON body of every error;
 //! - [`openapi`]: the OpenAPI document (`print-schema`, `/api-doc/openapi.json`).
 //!
 //! This module holds what they share: the state and the JSON extractor whose rejections
@@ -11,6 +12,7 @@
 
 pub mod auth;
 pub mod handlers;
+pub mod layers;
 pub mod openai;
 pub mod openapi;
 pub mod router;

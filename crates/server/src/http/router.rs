@@ -1,13 +1,14 @@
 //! The router: every route, the auth, limits and metrics layers, in one place.
 
 use super::openapi::ApiDoc;
-use super::{AppState, auth, handlers, openai};
+use super::{AppState, auth, handlers, layers, openai};
 use crate::metrics as m;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use std::sync::Arc;
+use std::time::Duration;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -48,12 +49,19 @@ pub fn router(state: AppState) -> Router {
             auth::require_api_key,
         ));
     }
-    let body_limit = state.config.max_body_bytes;
+    let body = layers::BodyLimits {
+        max_bytes: state.config.max_body_bytes,
+        timeout: Duration::from_millis(state.config.body_timeout_ms),
+    };
+    // Outermost last: metrics see every request, errors of every layer become JSON, and
+    // the body is complete before auth and the handlers run.
     open_routes()
         .merge(api)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body.max_bytes))
+        .layer(from_fn_with_state(body, layers::read_body))
+        .layer(from_fn(layers::json_errors))
         .layer(from_fn(m::track))
         .with_state(state)
 }
