@@ -83,11 +83,11 @@ pub(crate) async fn chat_completions(
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Json<ChatCompletionResponse>, ServerError> {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    let (prompt, params) = validate::chat(&req, &s.config)?;
+    let plan = validate::chat(&req, &s.config)?;
     let permit = s.infer.try_acquire()?;
     let generations = s
         .infer
-        .generate(permit, vec![prompt], params)
+        .generate(permit, vec![plan.prompt], plan.params)
         .await??
         .pop()
         .unwrap_or_default();
@@ -107,13 +107,20 @@ pub(crate) async fn chat_completions(
         choices: generations
             .into_iter()
             .enumerate()
-            .map(|(index, g)| ChatChoice {
-                index,
-                message: AssistantMessage {
-                    role: "assistant".to_string(),
-                    content: g.text,
-                },
-                finish_reason: source_name(&g.finish_reason),
+            .map(|(index, mut g)| {
+                let stopped = validate::apply_stop(&mut g.text, &plan.stop);
+                ChatChoice {
+                    index,
+                    message: AssistantMessage {
+                        role: "assistant".to_string(),
+                        content: g.text,
+                    },
+                    finish_reason: if stopped {
+                        "stop".to_string()
+                    } else {
+                        source_name(&g.finish_reason)
+                    },
+                }
             })
             .collect(),
         usage: ChatUsage {

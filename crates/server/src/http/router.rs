@@ -1,7 +1,6 @@
 //! The router: every route, the auth, limits and metrics layers, in one place.
 
-use super::openapi::ApiDoc;
-use super::{AppState, auth, handlers, layers, openai};
+use super::{AppState, auth, handlers, layers, openai, openapi};
 use crate::metrics as m;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -9,12 +8,11 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The routes behind the API key (when one is configured). Adding a route is one line
 /// here (and one in the OpenAPI document's `paths`).
-fn protected_routes() -> Router<AppState> {
+fn protected_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::new()
         .route("/generate_prompt", post(handlers::generate_prompt))
         .route(
@@ -32,7 +30,7 @@ fn protected_routes() -> Router<AppState> {
         .route("/metrics", get(handlers::metrics_text))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/chat/completions", post(openai::chat_completions))
-        .merge(SwaggerUi::new("/docs").url("/api-doc/openapi.json", ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").url("/api-doc/openapi.json", doc))
 }
 
 /// The routes open to everyone, even with an API key configured.
@@ -42,7 +40,11 @@ fn open_routes() -> Router<AppState> {
 
 /// The router with every route, auth, limits and metrics.
 pub fn router(state: AppState) -> Router {
-    let mut api = protected_routes();
+    let doc = openapi::document(&openapi::SpecFacts {
+        dimension: state.info.dimension,
+        config: (*state.config).clone(),
+    });
+    let mut api = protected_routes(doc);
     if let Some(key) = &state.config.api_key {
         api = api.route_layer(from_fn_with_state(
             Arc::new(auth::ApiKey::new(key)),
