@@ -302,6 +302,13 @@ impl WorkerState {
                     let _ = job.reply.send(reply);
                 }
             }
+            // One request's bad text must not fail the requests it was batched with: run
+            // each alone, so only the faulty one gets the error.
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    self.embed(vec![job]);
+                }
+            }
             Err(e) => {
                 for job in jobs {
                     let _ = job.reply.send(Err(replicate(&e)));
@@ -318,29 +325,47 @@ impl WorkerState {
                 None => groups.push((job.params.clone(), vec![job])),
             }
         }
-        let llm = &self.searcher.environment().llm;
         for (params, jobs) in groups {
-            let prompts: Vec<String> = jobs
-                .iter()
-                .flat_map(|j| j.prompts.iter().cloned())
-                .collect();
-            match guarded("llm", || llm.generate(&prompts, &params)) {
-                Ok(gens) => {
-                    let mut gens = gens.into_iter();
-                    for job in jobs {
-                        let mine: Vec<_> = gens.by_ref().take(job.prompts.len()).collect();
-                        let reply = if mine.len() == job.prompts.len() {
-                            Ok(mine)
-                        } else {
-                            Err(Error::backend("llm", "returned too few answers"))
-                        };
-                        let _ = job.reply.send(reply);
-                    }
+            self.generate_group(&params, jobs);
+        }
+    }
+
+    /// Answers jobs with the same parameters in one batched call. A job whose client hung
+    /// up is cancelled between decoding steps (its permit is released when the call
+    /// returns, that is once the work really stopped).
+    fn generate_group(&self, params: &GenerationParams, jobs: Vec<GenerateJob>) {
+        let llm = &self.searcher.environment().llm;
+        let mut prompts: Vec<String> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for (ji, j) in jobs.iter().enumerate() {
+            prompts.extend(j.prompts.iter().cloned());
+            owner.extend(std::iter::repeat_n(ji, j.prompts.len()));
+        }
+        let cancelled = |i: usize| owner.get(i).is_some_and(|&ji| jobs[ji].reply.is_closed());
+        match guarded("llm", || {
+            llm.generate_cancellable(&prompts, params, &cancelled)
+        }) {
+            Ok(gens) => {
+                let mut gens = gens.into_iter();
+                for job in jobs {
+                    let mine: Vec<_> = gens.by_ref().take(job.prompts.len()).collect();
+                    let reply = if mine.len() == job.prompts.len() {
+                        Ok(mine)
+                    } else {
+                        Err(Error::backend("llm", "returned too few answers"))
+                    };
+                    let _ = job.reply.send(reply);
                 }
-                Err(e) => {
-                    for job in jobs {
-                        let _ = job.reply.send(Err(replicate(&e)));
-                    }
+            }
+            // As for embeddings: only the job that caused the failure gets it.
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    self.generate_group(params, vec![job]);
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(replicate(&e)));
                 }
             }
         }

@@ -77,6 +77,10 @@ pub fn start(
         learned_models,
         dimension,
         retries: backends.retries.clone(),
+        tokens: http::TokenCounts {
+            llm: metered.llm.clone(),
+            embedder: backends.embed_tokens.clone(),
+        },
     };
     Ok((
         AppState {

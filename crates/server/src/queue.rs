@@ -171,3 +171,38 @@ impl QueueReceiver {
         Some(jobs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_permit_is_held_until_the_worker_drops_the_job_even_if_the_client_left() {
+        let (queue, mut receiver) = Queue::new(1);
+        let permit = queue.try_acquire().unwrap();
+        assert_eq!(queue.in_use(), 1);
+        assert!(matches!(
+            queue.try_acquire(),
+            Err(InferError::Overloaded(1))
+        ));
+        let (reply, rx) = oneshot::channel();
+        queue
+            .append(Job::Generate(GenerateJob {
+                prompts: vec!["hi".into()],
+                params: GenerationParams::default(),
+                reply,
+                _permit: permit,
+            }))
+            .unwrap();
+        // The client hangs up: the work is still queued, so the admission stays taken.
+        drop(rx);
+        assert_eq!((queue.in_use(), queue.waiting()), (1, 1));
+        let jobs = receiver.next_batch(8).unwrap();
+        assert_eq!((jobs.len(), queue.waiting()), (1, 0));
+        assert!(!jobs[0].wanted());
+        assert_eq!(queue.in_use(), 1, "released before the worker was done");
+        drop(jobs);
+        assert_eq!(queue.in_use(), 0);
+        assert!(queue.try_acquire().is_ok());
+    }
+}

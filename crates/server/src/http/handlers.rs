@@ -198,6 +198,14 @@ pub(crate) async fn generate_prompt_from_text(
     let started = Instant::now();
     vec2prompt_core::text::require_non_empty("text", &req.text)?;
     let options = validate::search_options(req.options.as_ref(), &s.config, 1)?;
+    s.info
+        .tokens
+        .check_texts(
+            "text",
+            std::slice::from_ref(&req.text),
+            s.config.max_text_input_tokens,
+        )
+        .await?;
     let permit = s.infer.try_acquire()?;
     let t = Instant::now();
     let mut embedded = s.infer.embed(permit.clone(), vec![req.text]).await??;

@@ -21,14 +21,15 @@ pub use openapi::{ApiDoc, openapi_json};
 pub use router::router;
 
 use crate::api::{DatasetStatus, ModelStatus};
-use crate::backends::CounterFn;
+use crate::backends::{CounterFn, TokenCounter};
 use crate::config::ServerConfig;
-use crate::error::ServerError;
+use crate::error::{ErrorType, ServerError};
 use crate::infer::Infer;
 use axum::Json;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
+use vec2prompt_core::Llm;
 
 /// `axum::Json`, but a body that cannot be read or deserialized is answered in our
 /// [`ErrorResponse`] shape (400/413/415/422) instead of axum's plain text.
@@ -57,6 +58,84 @@ pub struct ServerInfo {
     pub dimension: usize,
     /// Retry counters of remote backends by backend name.
     pub retries: Vec<(String, CounterFn)>,
+    /// Token counts of request texts, for the input caps.
+    pub tokens: TokenCounts,
+}
+
+/// Counts the tokens of a text, if the backend can.
+type CountFn = Arc<dyn Fn(&str) -> Option<usize> + Send + Sync>;
+
+/// Counts tokens of request texts in each model's vocabulary.
+#[derive(Clone)]
+pub struct TokenCounts {
+    /// The LLM (chat prompts); `count_tokens` is `None` for backends without a tokenizer.
+    pub llm: Arc<dyn Llm>,
+    /// The embedder (texts to embed), when it exposes its tokenizer.
+    pub embedder: Option<TokenCounter>,
+}
+
+impl TokenCounts {
+    /// Refuses `text` (the field `field`) if it has more than `cap` tokens by `count`
+    /// (`None`: the backend cannot count, so its own limit applies). Counted off the
+    /// async runtime: tokenizing a body of megabytes takes a while.
+    async fn check(
+        field: String,
+        text: &str,
+        cap: usize,
+        setting: &str,
+        count: CountFn,
+    ) -> Result<(), ServerError> {
+        // Every token of these vocabularies covers at least one byte (plus a few special
+        // tokens), so a short text cannot exceed the cap.
+        if text.len() + 8 <= cap {
+            return Ok(());
+        }
+        let owned = text.to_string();
+        let counted = tokio::task::spawn_blocking(move || count(&owned))
+            .await
+            .map_err(|e| {
+                ServerError::new(ErrorType::Backend, format!("token count failed: {e}"))
+            })?;
+        match counted {
+            Some(n) if n > cap => Err(ServerError::invalid(
+                &field,
+                format!(
+                    "is {n} tokens long, more than this server's {setting} ({cap}); shorten it"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a chat prompt against `max_chat_input_tokens`.
+    pub async fn check_chat(&self, text: &str, cap: usize) -> Result<(), ServerError> {
+        let llm = self.llm.clone();
+        let count = Arc::new(move |t: &str| llm.count_tokens(t));
+        Self::check("messages".into(), text, cap, "max_chat_input_tokens", count).await
+    }
+
+    /// Checks texts to embed (named `field[i]`, or `field` for one) against
+    /// `max_text_input_tokens`.
+    pub async fn check_texts(
+        &self,
+        field: &str,
+        texts: &[String],
+        cap: usize,
+    ) -> Result<(), ServerError> {
+        let Some(counter) = self.embedder.clone() else {
+            return Ok(());
+        };
+        let count = Arc::new(move |t: &str| Some(counter(t)));
+        for (i, t) in texts.iter().enumerate() {
+            let name = if texts.len() == 1 && field == "text" {
+                field.to_string()
+            } else {
+                format!("{field}[{i}]")
+            };
+            Self::check(name, t, cap, "max_text_input_tokens", count.clone()).await?;
+        }
+        Ok(())
+    }
 }
 
 /// State shared by every handler.

@@ -43,6 +43,10 @@ pub(crate) async fn embeddings(
         ));
     }
     let texts = validate::embedding_texts(req.input, s.config.max_batch_items)?;
+    s.info
+        .tokens
+        .check_texts("input", &texts, s.config.max_text_input_tokens)
+        .await?;
     let permit = s.infer.try_acquire()?;
     let out = s.infer.embed(permit, texts).await??;
     Ok(Json(EmbeddingsResponse {
@@ -84,6 +88,12 @@ pub(crate) async fn chat_completions(
 ) -> Result<Json<ChatCompletionResponse>, ServerError> {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let plan = validate::chat(&req, &s.config)?;
+    // Checked per request before it is queued, so an over-long prompt never reaches the
+    // batch it would share with other requests.
+    s.info
+        .tokens
+        .check_chat(&plan.prompt, s.config.max_chat_input_tokens)
+        .await?;
     let permit = s.infer.try_acquire()?;
     let generations = s
         .infer

@@ -319,8 +319,10 @@ mod tests {
 
     #[test]
     fn the_document_states_dimension_sizes_ranges_and_statuses() {
-        let mut config = ServerConfig::default();
-        config.max_batch_items = 7;
+        let config = ServerConfig {
+            max_batch_items: 7,
+            ..ServerConfig::default()
+        };
         let doc = document_json(&SpecFacts {
             dimension: 768,
             config,
