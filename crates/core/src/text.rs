@@ -47,7 +47,7 @@ pub fn require_non_empty(argument: &str, text: &str) -> Result<()> {
     if !has_visible(text) {
         return Err(Error::invalid(
             argument,
-            "the text has no visible characters (only whitespace, control or zero-width \
+            "the text is empty or has no visible characters (only whitespace, control or zero-width \
              characters); give some words to work with",
         ));
     }
