@@ -126,6 +126,18 @@ pub struct ServerFileConfig {
     pub rate_limit_tier: Option<String>,
     /// Most tokens a chat completion may ask for.
     pub max_tokens: Option<usize>,
+    /// Most tokens of a chat prompt.
+    pub max_chat_input_tokens: Option<usize>,
+    /// Most tokens of one text to embed.
+    pub max_text_input_tokens: Option<usize>,
+    /// Most connections open at once.
+    pub max_connections: Option<usize>,
+    /// Milliseconds to send a request's header (also the idle keep-alive timeout).
+    pub header_timeout_ms: Option<u64>,
+    /// Milliseconds to send a request's body.
+    pub body_timeout_ms: Option<u64>,
+    /// Milliseconds requests in flight may run after SIGTERM or Ctrl-C.
+    pub shutdown_timeout_ms: Option<u64>,
 }
 
 /// Fully resolved settings.

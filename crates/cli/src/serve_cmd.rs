@@ -61,6 +61,26 @@ pub struct ServeArgs {
     /// Most tokens a chat completion may ask for [default: 512].
     #[clap(long, env = "VEC2PROMPT_MAX_TOKENS")]
     pub max_tokens: Option<usize>,
+    /// Most tokens of a chat prompt (the LLM's tokenizer); longer ones get 422 before
+    /// they are queued [default: 2048].
+    #[clap(long, env = "VEC2PROMPT_MAX_CHAT_INPUT_TOKENS")]
+    pub max_chat_input_tokens: Option<usize>,
+    /// Most tokens of one text to embed (the embedder's tokenizer) [default: 4096].
+    #[clap(long, env = "VEC2PROMPT_MAX_TEXT_INPUT_TOKENS")]
+    pub max_text_input_tokens: Option<usize>,
+    /// Most connections open at once; more get 503 [default: 512].
+    #[clap(long, env = "VEC2PROMPT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Milliseconds to send a request's header, from connecting or from the previous
+    /// response (also the idle keep-alive timeout) [default: 10000].
+    #[clap(long, env = "VEC2PROMPT_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Milliseconds to send a request's body; 408 after [default: 30000].
+    #[clap(long, env = "VEC2PROMPT_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Milliseconds requests in flight may run after SIGTERM or Ctrl-C [default: 30000].
+    #[clap(long, env = "VEC2PROMPT_SHUTDOWN_TIMEOUT_MS")]
+    pub shutdown_timeout_ms: Option<u64>,
     /// Use an OpenAI-compatible chat service as the LLM, at this base URL (e.g.
     /// https://api.openai.com/v1) [default: the config's backends.llm, else local].
     #[clap(long, env = "VEC2PROMPT_LLM_BASE_URL")]
@@ -174,6 +194,30 @@ fn server_config(args: &ServeArgs, file: &ServerFileConfig) -> Result<ServerConf
         default_max_wall_ms: args.default_max_wall_ms.or(file.default_max_wall_ms),
         rate_limit_tier: tier,
         max_tokens: args.max_tokens.or(file.max_tokens).unwrap_or(d.max_tokens),
+        max_chat_input_tokens: args
+            .max_chat_input_tokens
+            .or(file.max_chat_input_tokens)
+            .unwrap_or(d.max_chat_input_tokens),
+        max_text_input_tokens: args
+            .max_text_input_tokens
+            .or(file.max_text_input_tokens)
+            .unwrap_or(d.max_text_input_tokens),
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(d.max_connections),
+        header_timeout_ms: args
+            .header_timeout_ms
+            .or(file.header_timeout_ms)
+            .unwrap_or(d.header_timeout_ms),
+        body_timeout_ms: args
+            .body_timeout_ms
+            .or(file.body_timeout_ms)
+            .unwrap_or(d.body_timeout_ms),
+        shutdown_timeout_ms: args
+            .shutdown_timeout_ms
+            .or(file.shutdown_timeout_ms)
+            .unwrap_or(d.shutdown_timeout_ms),
     };
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)

@@ -681,7 +681,15 @@ fn auth_overload_and_graceful_shutdown() {
     if !models_present() {
         return;
     }
-    let mut server = Server::start(&["--api-key", "s3cret", "--queue-capacity", "1"]);
+    // A shutdown deadline far beyond the in-flight chat below, however loaded the machine.
+    let mut server = Server::start(&[
+        "--api-key",
+        "s3cret",
+        "--queue-capacity",
+        "1",
+        "--shutdown-timeout-ms",
+        "600000",
+    ]);
     let body = json!({"model": "m", "input": "hello"});
 
     // /health is open; everything else needs the key.

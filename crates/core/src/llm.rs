@@ -113,6 +113,20 @@ pub trait Llm: Send + Sync {
         params: &GenerationParams,
     ) -> Result<Vec<Vec<Generation>>>;
 
+    /// [`Llm::generate`], asking `cancelled(i)` between decoding steps whether the answers
+    /// of prompt `i` are still wanted. A backend that can stops decoding a cancelled
+    /// prompt's answers at once (what they hold then is unspecified; the caller discards
+    /// them). The default cannot stop mid-call and ignores `cancelled`.
+    fn generate_cancellable(
+        &self,
+        prompts: &[String],
+        params: &GenerationParams,
+        cancelled: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<Vec<Generation>>> {
+        let _ = cancelled;
+        self.generate(prompts, params)
+    }
+
     /// Number of tokens of `text` in the model's vocabulary (without the chat template),
     /// if the backend can count them.
     fn count_tokens(&self, text: &str) -> Option<usize> {

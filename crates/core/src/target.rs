@@ -3,10 +3,13 @@
 use crate::{Error, Result};
 use std::path::Path;
 
-/// A validated target embedding: finite values, non-zero norm, known dimension.
+/// A validated target embedding: finite values, non-zero norm, known dimension, scaled to
+/// unit length.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetVector {
-    /// The vector's components, as given (not normalized; cosine ignores scale).
+    /// The vector's components, normalized to unit length: only the direction of a target
+    /// matters (cosine ignores scale), and the learned models read unit vectors, so the same
+    /// direction at any scale is the same target.
     pub values: Vec<f32>,
 }
 
@@ -45,6 +48,31 @@ impl TargetVector {
             ));
         }
         check_direction(argument, &values, "the vector")?;
+        // In f64: the squares of large f32 components overflow f32 long before the norm
+        // itself does.
+        let norm = values
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt();
+        if norm > f64::from(f32::MAX) {
+            return Err(Error::invalid(
+                argument,
+                format!(
+                    "the vector's length ({norm:.3e}) overflows a 32-bit float; scale it down \
+                     (only its direction matters)"
+                ),
+            ));
+        }
+        // A vector already of unit length (an embedder's output) is kept bit for bit.
+        let values = if (norm - 1.0).abs() <= 1e-6 {
+            values
+        } else {
+            values
+                .iter()
+                .map(|&v| (f64::from(v) / norm) as f32)
+                .collect()
+        };
         Ok(Self { values })
     }
 
@@ -98,11 +126,42 @@ mod tests {
     #[test]
     fn accepts_array_and_object() {
         assert_eq!(
-            TargetVector::from_json("v", "[1, 2.5]", 2).unwrap().values,
-            vec![1.0, 2.5]
+            TargetVector::from_json("v", "[3, 4]", 2).unwrap().values,
+            vec![0.6, 0.8]
         );
         let v = TargetVector::from_json("v", r#"{"text":"x","embedding":[0,1]}"#, 2).unwrap();
         assert_eq!(v.values, vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn one_direction_at_any_scale_is_one_target() {
+        let base: Vec<f32> = (0..384)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        let unit = TargetVector::new("v", base.clone(), 384).unwrap();
+        let norm: f32 = unit.values.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-6, "{norm}");
+        for scale in [2.0f32, 1e20, 1e-20] {
+            let scaled = TargetVector::new("v", base.iter().map(|v| v * scale).collect(), 384);
+            let scaled = scaled.unwrap();
+            for (a, b) in unit.values.iter().zip(&scaled.values) {
+                assert!((a - b).abs() < 1e-6, "scale {scale}: {a} vs {b}");
+            }
+        }
+        // A unit vector is kept as it is.
+        let again = TargetVector::new("v", unit.values.clone(), 384).unwrap();
+        assert_eq!(again.values, unit.values);
+    }
+
+    #[test]
+    fn a_length_beyond_f32_is_refused() {
+        let e = TargetVector::new("target_embedding", vec![3e38; 384], 384)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("target_embedding") && e.contains("overflows"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -349,6 +349,32 @@ impl Llama {
         self.output.forward(&last)?.squeeze(1)
     }
 
+    /// Runs a whole left-padded batch of prompts (`ids`, `pads` as in [`Llama::forward`])
+    /// into `cache` in chunks of at most `chunk` positions and returns the logits of the
+    /// last position. Attention over a chunk scores `chunk × prefix` pairs instead of
+    /// `prompt × prompt`, so the prefill's working memory grows linearly with the prompt
+    /// (the cache itself is preallocated) at the cost of one pass per chunk.
+    pub fn prefill(
+        &self,
+        ids: &[Vec<u32>],
+        pads: &[usize],
+        cache: &mut KvCache,
+        chunk: usize,
+    ) -> CResult<Tensor> {
+        let l = ids.first().map_or(0, |r| r.len());
+        let chunk = chunk.max(1);
+        let mut start = 0;
+        loop {
+            let end = (start + chunk).min(l);
+            let part: Vec<Vec<u32>> = ids.iter().map(|r| r[start..end].to_vec()).collect();
+            let logits = self.forward(&part, pads, cache)?;
+            if end >= l {
+                return Ok(logits);
+            }
+            start = end;
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,

@@ -27,6 +27,12 @@ impl Default for LocalLlmConfig {
     }
 }
 
+/// Prompt positions run through the model in one pass during prefill: attention memory
+/// is `batch × heads × chunk × prefix` floats, about 75 MB per sequence at SmolLM2's 9
+/// heads, a 256-position chunk and an 8,192-token prefix, instead of quadratic in the
+/// prompt.
+pub const PREFILL_CHUNK: usize = 256;
+
 /// One sequence being generated.
 struct Sequence {
     prompt: usize,
@@ -34,6 +40,14 @@ struct Sequence {
     out: Vec<u32>,
     sampler: Sampler,
     finish: Option<FinishReason>,
+}
+
+/// What every wave of one generation call shares.
+struct Wave<'a> {
+    prompts: &'a [Vec<u32>],
+    max_new: usize,
+    ignore_stop: bool,
+    cancelled: &'a dyn Fn(usize) -> bool,
 }
 
 /// Generated token ids of one answer and why it stopped.
@@ -141,6 +155,19 @@ impl LocalLlm {
         params: &GenerationParams,
         ignore_stop: bool,
     ) -> Result<Vec<Vec<TokenAnswer>>> {
+        self.generate_ids_cancellable(prompts, params, ignore_stop, &|_| false)
+    }
+
+    /// [`LocalLlm::generate_ids`], asking `cancelled(prompt)` before each wave's prefill
+    /// and between decoding steps: a cancelled prompt's sequences leave the batch at once
+    /// (their answers hold what was generated until then).
+    pub fn generate_ids_cancellable(
+        &self,
+        prompts: &[Vec<u32>],
+        params: &GenerationParams,
+        ignore_stop: bool,
+        cancelled: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<Vec<TokenAnswer>>> {
         params.validate()?;
         for (i, p) in prompts.iter().enumerate() {
             if p.is_empty() {
@@ -176,7 +203,21 @@ impl LocalLlm {
         let mut order: Vec<usize> = (0..seqs.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(prompts[seqs[i].prompt].len()));
         for wave in order.chunks(self.config.max_batch.max(1)) {
-            self.run_wave(prompts, &mut seqs, wave, params.max_new_tokens, ignore_stop)
+            let wave: Vec<usize> = wave
+                .iter()
+                .copied()
+                .filter(|&i| !cancelled(seqs[i].prompt))
+                .collect();
+            if wave.is_empty() {
+                continue;
+            }
+            let run = Wave {
+                prompts,
+                max_new: params.max_new_tokens,
+                ignore_stop,
+                cancelled,
+            };
+            self.run_wave(&run, &mut seqs, &wave)
                 .map_err(|e| Error::backend(&self.info.name, e))?;
         }
         let mut out: Vec<Vec<TokenAnswer>> = (0..prompts.len())
@@ -192,12 +233,11 @@ impl LocalLlm {
 
     fn run_wave(
         &self,
-        prompts: &[Vec<u32>],
+        run: &Wave<'_>,
         seqs: &mut [Sequence],
         wave: &[usize],
-        max_new: usize,
-        ignore_stop: bool,
     ) -> candle_core::Result<()> {
+        let (prompts, max_new, ignore_stop) = (run.prompts, run.max_new, run.ignore_stop);
         let longest = wave
             .iter()
             .map(|&i| prompts[seqs[i].prompt].len())
@@ -214,7 +254,9 @@ impl LocalLlm {
             rows.push(row);
         }
         let mut cache = self.model.new_cache(wave.len(), longest + max_new)?;
-        let mut logits = self.model.forward(&rows, &pads, &mut cache)?;
+        let mut logits = self
+            .model
+            .prefill(&rows, &pads, &mut cache, PREFILL_CHUNK)?;
         let mut active: Vec<usize> = wave.to_vec();
         loop {
             let lv = logits.to_vec2::<f32>()?;
@@ -222,6 +264,10 @@ impl LocalLlm {
             let mut next = Vec::with_capacity(active.len());
             for (row, &si) in active.iter().enumerate() {
                 let s = &mut seqs[si];
+                if (run.cancelled)(s.prompt) {
+                    s.finish = Some(FinishReason::Length);
+                    continue;
+                }
                 let tok = s.sampler.sample(&lv[row]);
                 s.out.push(tok);
                 if !ignore_stop && self.stop_ids.contains(&tok) {
@@ -274,6 +320,15 @@ impl Llm for LocalLlm {
         prompts: &[String],
         params: &GenerationParams,
     ) -> Result<Vec<Vec<Generation>>> {
+        self.generate_cancellable(prompts, params, &|_| false)
+    }
+
+    fn generate_cancellable(
+        &self,
+        prompts: &[String],
+        params: &GenerationParams,
+        cancelled: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<Vec<Generation>>> {
         let mut ids = Vec::with_capacity(prompts.len());
         for (i, p) in prompts.iter().enumerate() {
             if p.trim().is_empty() {
@@ -284,7 +339,7 @@ impl Llm for LocalLlm {
             }
             ids.push(self.prompt_ids(p)?);
         }
-        let answers = self.generate_ids(&ids, params, false)?;
+        let answers = self.generate_ids_cancellable(&ids, params, false, cancelled)?;
         answers
             .into_iter()
             .zip(&ids)

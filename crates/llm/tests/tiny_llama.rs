@@ -1155,3 +1155,63 @@ fn invalid_generation_params_are_invalid_input() {
         assert!(e.to_string().contains(arg), "{params:?}: {e}");
     }
 }
+
+#[test]
+fn chunked_prefill_equals_one_pass_for_a_padded_batch() {
+    let tiny = Tiny::default();
+    let model = tiny.llama(WeightFormat::F32);
+    let llm = tiny.load(WeightFormat::F32);
+    let long = llm.prompt_ids("hello world hello world user").unwrap();
+    let short = llm.prompt_ids("hi").unwrap();
+    let pad = long.len() - short.len();
+    let mut padded = vec![0u32; pad];
+    padded.extend_from_slice(&short);
+    let rows = vec![long.clone(), padded];
+    let pads = [0, pad];
+    let mut cache = model.new_cache(2, long.len() + 1).unwrap();
+    let whole = model
+        .forward(&rows, &pads, &mut cache)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    for chunk in [1, 3, 7, long.len(), 1000] {
+        let mut cache = model.new_cache(2, long.len() + 1).unwrap();
+        let chunked = model
+            .prefill(&rows, &pads, &mut cache, chunk)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(cache.len(), long.len(), "chunk {chunk}");
+        for (a, b) in whole.iter().zip(&chunked) {
+            let d = max_abs_diff(a, b);
+            assert!(d < 1e-3, "chunk {chunk}: max abs diff {d}");
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_prompt_stops_decoding_and_the_others_are_untouched() {
+    let tiny = Tiny::default();
+    let llm = tiny.load(WeightFormat::F32);
+    let prompts: Vec<Vec<u32>> = ["hello", "hi there"]
+        .iter()
+        .map(|p| llm.prompt_ids(p).unwrap())
+        .collect();
+    let alone = llm.generate_ids(&prompts, &greedy(12), true).unwrap();
+    // Prompt 0 is cancelled after 3 steps: the callback is asked once per live sequence and
+    // step, so count its questions.
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let cancelled =
+        |p: usize| p == 0 && asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3;
+    let out = llm
+        .generate_ids_cancellable(&prompts, &greedy(12), true, &cancelled)
+        .unwrap();
+    assert!(out[0][0].ids.len() < 12, "{:?}", out[0][0]);
+    assert_eq!(out[1], alone[1]);
+    // Cancelled before it starts: nothing is decoded for it.
+    let out = llm
+        .generate_ids_cancellable(&prompts, &greedy(12), true, &|p| p == 1)
+        .unwrap();
+    assert!(out[1][0].ids.is_empty());
+    assert_eq!(out[0], alone[0]);
+}

@@ -10,19 +10,80 @@ fn yes() -> bool {
     true
 }
 
+/// Integer fields that also accept a JSON number with a zero fraction (`16.0`), as many
+/// JSON encoders write integers; other fractions, negatives and out-of-range values are
+/// refused (422) with the value in the message.
+pub mod int {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    fn integral<'de, D: Deserializer<'de>>(
+        d: D,
+        min: i128,
+        max: i128,
+    ) -> Result<Option<i128>, D::Error> {
+        let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let v = if let Some(u) = n.as_u64() {
+            i128::from(u)
+        } else if let Some(i) = n.as_i64() {
+            i128::from(i)
+        } else {
+            match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 1.8e19 => f as i128,
+                _ => return Err(D::Error::custom(format!("{n} is not an integer"))),
+            }
+        };
+        if !(min..=max).contains(&v) {
+            return Err(D::Error::custom(format!(
+                "{n} is outside the range {min}..={max}"
+            )));
+        }
+        Ok(Some(v))
+    }
+
+    /// An optional non-negative integer.
+    pub fn opt_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        Ok(integral(d, 0, i64::MAX as i128)?.map(|v| v as usize))
+    }
+
+    /// An optional non-negative 64-bit integer (at most `i64::MAX`, the JSON-safe range
+    /// of the OpenAPI `int64` format).
+    pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Ok(integral(d, 0, i64::MAX as i128)?.map(|v| v as u64))
+    }
+
+    /// An optional seed: any `int64` (negative seeds, which OpenAI accepts, are read as
+    /// their two's-complement bits).
+    pub fn opt_seed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Ok(integral(d, i64::MIN as i128, i64::MAX as i128)?.map(|v| v as i64 as u64))
+    }
+
+    /// A required non-negative integer.
+    pub fn usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        opt_usize(d)?.ok_or_else(|| D::Error::custom("expected an integer, got null"))
+    }
+}
+
 /// Search settings of a generation request; every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateOptions {
     /// Most LLM calls the search may spend to choose the prompt (0 = fast mode: the cheap
     /// ranking decides, no LLM call). Default: the server's `default_budget`.
+    #[serde(default, deserialize_with = "int::opt_usize")]
     pub budget: Option<usize>,
     /// Wall-time limit of the search in milliseconds; once passed, no further LLM round
-    /// starts. Default: none.
+    /// starts (at least 1). Default: none.
+    #[serde(default, deserialize_with = "int::opt_u64")]
     pub max_wall_ms: Option<u64>,
     /// Candidate prompts returned as variants, best first (1–32). Default 1.
+    #[serde(default, deserialize_with = "int::opt_usize")]
     pub variants: Option<usize>,
-    /// Seed of any sampling in the search. Default 0.
+    /// Seed of any sampling in the search (any int64). Default 0.
+    #[serde(default, deserialize_with = "int::opt_seed")]
+    #[schema(value_type = Option<i64>)]
     pub seed: Option<u64>,
     /// Include each variant's predicted answer vector and, when measured, its real
     /// answer's vector (to plot where candidates land). Default false.
@@ -143,7 +204,7 @@ pub struct GeneratePromptsParallelRequest {
     pub embeddings: Vec<Value>,
     /// Most items processed together (1–50): they share each batched LLM forward pass.
     /// Default 10.
-    #[serde(default = "default_max_concurrent")]
+    #[serde(default = "default_max_concurrent", deserialize_with = "int::usize")]
     pub max_concurrent: usize,
     /// Rate-limit tier for remote backends. Default: the server's `rate_limit_tier`.
     #[serde(default)]
@@ -445,7 +506,7 @@ pub struct EmbeddingsRequest {
     /// Text(s) to embed.
     pub input: EmbeddingInput,
     /// Output dimension; must equal the model's (400 otherwise).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::opt_usize")]
     pub dimensions: Option<usize>,
     /// Only `float` is supported.
     #[serde(default)]
@@ -531,10 +592,10 @@ pub struct ChatCompletionRequest {
     /// The conversation; at least one `user` message.
     pub messages: Vec<ChatMessage>,
     /// Most tokens to generate (default 128, at most the server's `max_tokens` limit).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::opt_usize")]
     pub max_tokens: Option<usize>,
     /// Newer name of `max_tokens`; used when `max_tokens` is absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::opt_usize")]
     pub max_completion_tokens: Option<usize>,
     /// Sampling temperature; absent or 0 is greedy decoding.
     #[serde(default)]
@@ -542,15 +603,31 @@ pub struct ChatCompletionRequest {
     /// Nucleus mass in (0, 1] (with temperature > 0). Default 1.
     #[serde(default)]
     pub top_p: Option<f64>,
-    /// Seed of the sampler (with temperature > 0); the same seed gives the same answer.
-    #[serde(default)]
+    /// Seed of the sampler (with temperature > 0; any int64); the same seed gives the
+    /// same answer.
+    #[serde(default, deserialize_with = "int::opt_seed")]
+    #[schema(value_type = Option<i64>)]
     pub seed: Option<u64>,
     /// Answers to generate (1–8). Default 1.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::opt_usize")]
     pub n: Option<usize>,
     /// Streaming is not supported; `true` is rejected.
     #[serde(default)]
     pub stream: Option<bool>,
+    /// Up to 4 non-empty strings: each answer is cut before the first occurrence of any of
+    /// them (and its `finish_reason` is `stop`).
+    #[serde(default)]
+    pub stop: Option<StopSequences>,
+}
+
+/// `stop` of a chat completion: one string or a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum StopSequences {
+    /// One stop string.
+    One(String),
+    /// Several (at most 4).
+    Many(Vec<String>),
 }
 
 /// The assistant's message in a choice.

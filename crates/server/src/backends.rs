@@ -54,9 +54,18 @@ impl Llm for MeteredLlm {
         prompts: &[String],
         params: &GenerationParams,
     ) -> Result<Vec<Vec<Generation>>> {
+        self.generate_cancellable(prompts, params, &|_| false)
+    }
+
+    fn generate_cancellable(
+        &self,
+        prompts: &[String],
+        params: &GenerationParams,
+        cancelled: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<Vec<Generation>>> {
         metrics::counter!(m::BACKEND_CALLS, "backend" => "llm").increment(1);
         metrics::counter!(m::BACKEND_ITEMS, "backend" => "llm").increment(prompts.len() as u64);
-        let out = self.0.generate(prompts, params);
+        let out = self.0.generate_cancellable(prompts, params, cancelled);
         match &out {
             Ok(gens) => {
                 let (mut prompt_tokens, mut generated) = (0u64, 0u64);

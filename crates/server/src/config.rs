@@ -30,6 +30,23 @@ pub struct ServerConfig {
     pub rate_limit_tier: RateLimitTier,
     /// Most tokens a chat completion may ask for.
     pub max_tokens: usize,
+    /// Most tokens of a chat completion's prompt (its user text, in the LLM's
+    /// vocabulary); longer prompts are refused with 422 before they are queued.
+    pub max_chat_input_tokens: usize,
+    /// Most tokens of one text to embed (`/v1/embeddings` inputs, the text of
+    /// `/generate_prompt_from_text`), in the embedder's vocabulary; longer texts are
+    /// refused with 422 rather than silently truncated by the embedder.
+    pub max_text_input_tokens: usize,
+    /// Most connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Milliseconds a client has to send a request's header, from connecting or from the
+    /// previous response (so it is also the idle keep-alive timeout).
+    pub header_timeout_ms: u64,
+    /// Milliseconds a client has to send a request's whole body (408 after).
+    pub body_timeout_ms: u64,
+    /// Milliseconds requests in flight may run after SIGTERM or Ctrl-C before the server
+    /// exits anyway.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -47,11 +64,26 @@ impl Default for ServerConfig {
             default_max_wall_ms: None,
             rate_limit_tier: RateLimitTier::Tier1,
             max_tokens: 512,
+            max_chat_input_tokens: 2048,
+            max_text_input_tokens: 4096,
+            max_connections: 512,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            shutdown_timeout_ms: 30_000,
         }
     }
 }
 
 impl ServerConfig {
+    /// The limits of the connection loop.
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+            shutdown_timeout: std::time::Duration::from_millis(self.shutdown_timeout_ms),
+        }
+    }
+
     /// Rejects settings the server cannot run with.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_batch_items == 0 {
@@ -68,6 +100,23 @@ impl ServerConfig {
         }
         if self.max_tokens == 0 {
             return Err("max_tokens must be at least 1".into());
+        }
+        for (name, value) in [
+            ("max_chat_input_tokens", self.max_chat_input_tokens),
+            ("max_text_input_tokens", self.max_text_input_tokens),
+            ("max_connections", self.max_connections),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        for (name, value) in [
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+        ] {
+            if value < 100 {
+                return Err(format!("{name} must be at least 100"));
+            }
         }
         if self.default_budget > self.max_budget {
             return Err(format!(

@@ -4,9 +4,10 @@
 //! code of its [`ErrorType`]. Every failure a client can cause is a 4xx with a JSON body in
 //! this one shape; 5xx only ever means a backend or the worker failed.
 
+use crate::queue::InferError;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,10 +25,16 @@ pub enum ErrorType {
     NotFound,
     /// 405: the route exists but not with this method.
     MethodNotAllowed,
+    /// 408: the request body did not arrive within the server's `body_timeout_ms`.
+    RequestTimeout,
     /// 413: the body is larger than `max_body_bytes`.
     PayloadTooLarge,
+    /// 414: the request line's URI is longer than the server reads.
+    UriTooLong,
     /// 415: the body is not declared as `application/json`.
     UnsupportedMediaType,
+    /// 431: the request's headers are larger than the server reads.
+    HeadersTooLarge,
     /// 422: a field is missing, has the wrong type, or has an invalid value (wrong
     /// dimension, NaN, empty list, too many items, …).
     InvalidInput,
@@ -47,7 +54,10 @@ impl ErrorType {
             ErrorType::Unauthorized => "unauthorized",
             ErrorType::NotFound => "not_found",
             ErrorType::MethodNotAllowed => "method_not_allowed",
+            ErrorType::RequestTimeout => "request_timeout",
             ErrorType::PayloadTooLarge => "payload_too_large",
+            ErrorType::UriTooLong => "uri_too_long",
+            ErrorType::HeadersTooLarge => "headers_too_large",
             ErrorType::UnsupportedMediaType => "unsupported_media_type",
             ErrorType::InvalidInput => "invalid_input",
             ErrorType::Overloaded => "overloaded",
@@ -64,7 +74,10 @@ impl From<&ErrorType> for StatusCode {
             ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorType::NotFound => StatusCode::NOT_FOUND,
             ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorType::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorType::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorType::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorType::Overloaded => StatusCode::TOO_MANY_REQUESTS,
@@ -73,6 +86,43 @@ impl From<&ErrorType> for StatusCode {
         }
     }
 }
+
+impl ErrorType {
+    /// Every error type, in status order.
+    pub const ALL: [ErrorType; 13] = [
+        ErrorType::InvalidRequest,
+        ErrorType::Unauthorized,
+        ErrorType::NotFound,
+        ErrorType::MethodNotAllowed,
+        ErrorType::RequestTimeout,
+        ErrorType::PayloadTooLarge,
+        ErrorType::UriTooLong,
+        ErrorType::UnsupportedMediaType,
+        ErrorType::InvalidInput,
+        ErrorType::HeadersTooLarge,
+        ErrorType::Overloaded,
+        ErrorType::Backend,
+        ErrorType::Unavailable,
+    ];
+
+    /// The type whose status is `status`; other client errors are `invalid_request` and
+    /// other server errors `backend` (so an error of any origin gets a category).
+    pub fn from_status(status: StatusCode) -> ErrorType {
+        Self::ALL
+            .into_iter()
+            .find(|t| StatusCode::from(t) == status)
+            .unwrap_or(if status.is_server_error() {
+                ErrorType::Backend
+            } else {
+                ErrorType::InvalidRequest
+            })
+    }
+}
+
+/// Seconds a client is told to wait (`Retry-After`) after 429 or 503: the queue and the
+/// connection slots free up as soon as one request finishes, which on this server is
+/// typically well under a second to a few seconds.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -137,6 +187,16 @@ impl From<vec2prompt_core::Error> for ServerError {
     }
 }
 
+impl From<InferError> for ServerError {
+    fn from(e: InferError) -> Self {
+        let t = match e {
+            InferError::Overloaded(_) => ErrorType::Overloaded,
+            InferError::Unavailable => ErrorType::Unavailable,
+        };
+        ServerError::new(t, e.to_string())
+    }
+}
+
 impl From<JsonRejection> for ServerError {
     fn from(r: JsonRejection) -> Self {
         let error_type = match r.status() {
@@ -160,7 +220,16 @@ impl From<JsonRejection> for ServerError {
 
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if matches!(
+            self.error_type,
+            ErrorType::Overloaded | ErrorType::Unavailable
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
     }
 }
 
@@ -176,7 +245,10 @@ mod tests {
             (ErrorType::Unauthorized, 401, "unauthorized"),
             (ErrorType::NotFound, 404, "not_found"),
             (ErrorType::MethodNotAllowed, 405, "method_not_allowed"),
+            (ErrorType::RequestTimeout, 408, "request_timeout"),
             (ErrorType::PayloadTooLarge, 413, "payload_too_large"),
+            (ErrorType::UriTooLong, 414, "uri_too_long"),
+            (ErrorType::HeadersTooLarge, 431, "headers_too_large"),
             (
                 ErrorType::UnsupportedMediaType,
                 415,
@@ -192,7 +264,17 @@ mod tests {
             assert_eq!(t.as_str(), name);
             // The serialized name is the same one.
             assert_eq!(serde_json::to_value(t).unwrap(), name);
+            assert_eq!(ErrorType::from_status(StatusCode::from(&t)), t);
         }
+        assert_eq!(cases.len(), ErrorType::ALL.len());
+        assert_eq!(
+            ErrorType::from_status(StatusCode::IM_A_TEAPOT),
+            ErrorType::InvalidRequest
+        );
+        assert_eq!(
+            ErrorType::from_status(StatusCode::INTERNAL_SERVER_ERROR),
+            ErrorType::Backend
+        );
     }
 
     #[test]
@@ -207,6 +289,22 @@ mod tests {
         assert_eq!(e.error_type, ErrorType::Backend);
         let e = ServerError::from(Error::io("/x", std::io::Error::other("disk on fire")));
         assert_eq!(e.error_type, ErrorType::Backend);
+    }
+
+    #[test]
+    fn overload_and_unavailable_say_when_to_retry() {
+        for (t, retry) in [
+            (ErrorType::Overloaded, true),
+            (ErrorType::Unavailable, true),
+            (ErrorType::InvalidInput, false),
+        ] {
+            let r = ServerError::new(t, "x").into_response();
+            assert_eq!(
+                r.headers().get(header::RETRY_AFTER).is_some(),
+                retry,
+                "{t:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,25 +11,16 @@
 
 use crate::backends::TokenCounter;
 use crate::metrics as m;
+use crate::queue::{EmbedJob, GenerateJob, Job, Queue, QueueReceiver, SearchJob};
+pub use crate::queue::{InferError, Permit};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot};
+use tokio::sync::oneshot;
 use vec2prompt_core::{Error, Generation, GenerationParams, Result, TargetVector};
 use vec2prompt_search::{SearchOptions, SearchResult, Searcher};
-
-/// Errors of the queue itself (model errors travel inside the replies).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum InferError {
-    /// Every admission permit is taken.
-    #[error("the server is busy: {0} requests are queued or running; retry after a moment")]
-    Overloaded(usize),
-    /// The worker thread is gone (shutting down, or it crashed).
-    #[error("the model worker is not running")]
-    Unavailable,
-}
 
 /// Which prompts of a search to answer for real afterwards (`evaluate_quality`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,51 +59,10 @@ pub struct EmbedOutcome {
     pub queue_ms: f64,
 }
 
-struct SearchJob {
-    targets: Vec<TargetVector>,
-    options: SearchOptions,
-    quality: Quality,
-    reply: oneshot::Sender<Vec<Result<SearchOutcome>>>,
-    enqueued: Instant,
-}
-
-struct EmbedJob {
-    texts: Vec<String>,
-    reply: oneshot::Sender<Result<EmbedOutcome>>,
-    enqueued: Instant,
-}
-
-struct GenerateJob {
-    prompts: Vec<String>,
-    params: GenerationParams,
-    reply: oneshot::Sender<Result<Vec<Vec<Generation>>>>,
-}
-
-enum Job {
-    Search(SearchJob),
-    Embed(EmbedJob),
-    Generate(GenerateJob),
-}
-
-impl Job {
-    /// Whether the requester still waits for the reply (a client that hung up has
-    /// dropped its receiver; its job is skipped).
-    fn wanted(&self) -> bool {
-        match self {
-            Job::Search(j) => !j.reply.is_closed(),
-            Job::Embed(j) => !j.reply.is_closed(),
-            Job::Generate(j) => !j.reply.is_closed(),
-        }
-    }
-}
-
 /// Handle to the model worker; cheap to clone.
 #[derive(Clone)]
 pub struct Infer {
-    sender: mpsc::UnboundedSender<Job>,
-    permits: Arc<Semaphore>,
-    capacity: usize,
-    waiting: Arc<AtomicUsize>,
+    queue: Queue,
     alive: Arc<AtomicBool>,
 }
 
@@ -128,6 +78,22 @@ impl Worker {
             let _ = t.join();
         }
     }
+
+    /// Waits for the worker to finish until `deadline`; returns whether it did (else the
+    /// thread is left to end with the process).
+    pub fn join_until(mut self, deadline: Instant) -> bool {
+        let Some(t) = self.thread.take() else {
+            return true;
+        };
+        while !t.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = t.join();
+        true
+    }
 }
 
 impl Infer {
@@ -139,13 +105,11 @@ impl Infer {
         capacity: usize,
         worker_batch: usize,
     ) -> (Self, Worker) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let waiting = Arc::new(AtomicUsize::new(0));
+        let (queue, receiver) = Queue::new(capacity);
         let alive = Arc::new(AtomicBool::new(true));
         let state = WorkerState {
             searcher,
             embed_tokens,
-            waiting: waiting.clone(),
             alive: alive.clone(),
             worker_batch: worker_batch.max(1),
         };
@@ -153,101 +117,89 @@ impl Infer {
             .name("vec2prompt-model".into())
             .spawn(move || state.run(receiver))
             .expect("cannot start the model worker thread");
-        metrics::gauge!(m::QUEUE_CAPACITY).set(capacity as f64);
         (
-            Self {
-                sender,
-                permits: Arc::new(Semaphore::new(capacity)),
-                capacity,
-                waiting,
-                alive,
-            },
+            Self { queue, alive },
             Worker {
                 thread: Some(thread),
             },
         )
     }
 
-    /// Admits one request, or refuses at once when `capacity` requests are in.
-    pub fn try_acquire(&self) -> Result<OwnedSemaphorePermit, InferError> {
-        match self.permits.clone().try_acquire_owned() {
-            Ok(p) => Ok(p),
-            Err(TryAcquireError::NoPermits) => {
-                metrics::counter!(m::QUEUE_REJECTED).increment(1);
-                Err(InferError::Overloaded(self.capacity))
-            }
-            Err(TryAcquireError::Closed) => Err(InferError::Unavailable),
-        }
+    /// Admits one request, or refuses at once when `capacity` requests are in. The permit
+    /// is then handed to the job, which keeps it until the worker is done with it.
+    pub fn try_acquire(&self) -> std::result::Result<Permit, InferError> {
+        self.queue.try_acquire()
     }
 
     /// Requests admitted at most.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.queue.capacity()
     }
 
     /// Requests admitted now.
     pub fn in_use(&self) -> usize {
-        self.capacity - self.permits.available_permits()
+        self.queue.in_use()
     }
 
     /// Jobs sent and not yet picked up by the worker.
     pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.queue.waiting()
     }
 
     /// Whether the worker thread runs.
     pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Relaxed) && !self.sender.is_closed()
+        self.alive.load(Ordering::Relaxed) && !self.queue.is_closed()
     }
 
-    fn send(&self, job: Job) -> Result<(), InferError> {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        self.sender.send(job).map_err(|_| {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            InferError::Unavailable
-        })
-    }
-
-    /// Searches `targets` (results in order). The caller holds a permit.
+    /// Searches `targets` (results in order) under `permit`.
     pub async fn search(
         &self,
+        permit: Permit,
         targets: Vec<TargetVector>,
         options: SearchOptions,
         quality: Quality,
-    ) -> Result<Vec<Result<SearchOutcome>>, InferError> {
+    ) -> std::result::Result<Vec<Result<SearchOutcome>>, InferError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Search(SearchJob {
+        self.queue.append(Job::Search(SearchJob {
             targets,
             options,
             quality,
             reply,
             enqueued: Instant::now(),
+            _permit: permit,
         }))?;
         rx.await.map_err(|_| InferError::Unavailable)
     }
 
-    /// Embeds `texts`. The caller holds a permit.
-    pub async fn embed(&self, texts: Vec<String>) -> Result<Result<EmbedOutcome>, InferError> {
+    /// Embeds `texts` under `permit`.
+    pub async fn embed(
+        &self,
+        permit: Permit,
+        texts: Vec<String>,
+    ) -> std::result::Result<Result<EmbedOutcome>, InferError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Embed(EmbedJob {
+        self.queue.append(Job::Embed(EmbedJob {
             texts,
             reply,
             enqueued: Instant::now(),
+            _permit: permit,
         }))?;
         rx.await.map_err(|_| InferError::Unavailable)
     }
 
-    /// Answers `prompts` with the LLM. The caller holds a permit.
+    /// Answers `prompts` with the LLM under `permit`.
     pub async fn generate(
         &self,
+        permit: Permit,
         prompts: Vec<String>,
         params: GenerationParams,
-    ) -> Result<Result<Vec<Vec<Generation>>>, InferError> {
+    ) -> std::result::Result<Result<Vec<Vec<Generation>>>, InferError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Generate(GenerateJob {
+        self.queue.append(Job::Generate(GenerateJob {
             prompts,
             params,
             reply,
+            _permit: permit,
         }))?;
         rx.await.map_err(|_| InferError::Unavailable)
     }
@@ -290,22 +242,14 @@ fn ms_since(t: Instant) -> f64 {
 struct WorkerState {
     searcher: Searcher,
     embed_tokens: Option<TokenCounter>,
-    waiting: Arc<AtomicUsize>,
     alive: Arc<AtomicBool>,
     worker_batch: usize,
 }
 
 impl WorkerState {
-    fn run(self, mut receiver: mpsc::UnboundedReceiver<Job>) {
-        while let Some(first) = receiver.blocking_recv() {
-            let mut jobs = vec![first];
-            while jobs.len() < self.worker_batch {
-                match receiver.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            self.waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
+    fn run(self, mut receiver: QueueReceiver) {
+        while let Some(mut jobs) = receiver.next_batch(self.worker_batch) {
+            // A job whose client hung up is dropped unstarted, releasing its permit.
             jobs.retain(Job::wanted);
             if jobs.is_empty() {
                 continue;
@@ -358,6 +302,13 @@ impl WorkerState {
                     let _ = job.reply.send(reply);
                 }
             }
+            // One request's bad text must not fail the requests it was batched with: run
+            // each alone, so only the faulty one gets the error.
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    self.embed(vec![job]);
+                }
+            }
             Err(e) => {
                 for job in jobs {
                     let _ = job.reply.send(Err(replicate(&e)));
@@ -374,29 +325,47 @@ impl WorkerState {
                 None => groups.push((job.params.clone(), vec![job])),
             }
         }
-        let llm = &self.searcher.environment().llm;
         for (params, jobs) in groups {
-            let prompts: Vec<String> = jobs
-                .iter()
-                .flat_map(|j| j.prompts.iter().cloned())
-                .collect();
-            match guarded("llm", || llm.generate(&prompts, &params)) {
-                Ok(gens) => {
-                    let mut gens = gens.into_iter();
-                    for job in jobs {
-                        let mine: Vec<_> = gens.by_ref().take(job.prompts.len()).collect();
-                        let reply = if mine.len() == job.prompts.len() {
-                            Ok(mine)
-                        } else {
-                            Err(Error::backend("llm", "returned too few answers"))
-                        };
-                        let _ = job.reply.send(reply);
-                    }
+            self.generate_group(&params, jobs);
+        }
+    }
+
+    /// Answers jobs with the same parameters in one batched call. A job whose client hung
+    /// up is cancelled between decoding steps (its permit is released when the call
+    /// returns, that is once the work really stopped).
+    fn generate_group(&self, params: &GenerationParams, jobs: Vec<GenerateJob>) {
+        let llm = &self.searcher.environment().llm;
+        let mut prompts: Vec<String> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for (ji, j) in jobs.iter().enumerate() {
+            prompts.extend(j.prompts.iter().cloned());
+            owner.extend(std::iter::repeat_n(ji, j.prompts.len()));
+        }
+        let cancelled = |i: usize| owner.get(i).is_some_and(|&ji| jobs[ji].reply.is_closed());
+        match guarded("llm", || {
+            llm.generate_cancellable(&prompts, params, &cancelled)
+        }) {
+            Ok(gens) => {
+                let mut gens = gens.into_iter();
+                for job in jobs {
+                    let mine: Vec<_> = gens.by_ref().take(job.prompts.len()).collect();
+                    let reply = if mine.len() == job.prompts.len() {
+                        Ok(mine)
+                    } else {
+                        Err(Error::backend("llm", "returned too few answers"))
+                    };
+                    let _ = job.reply.send(reply);
                 }
-                Err(e) => {
-                    for job in jobs {
-                        let _ = job.reply.send(Err(replicate(&e)));
-                    }
+            }
+            // As for embeddings: only the job that caused the failure gets it.
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    self.generate_group(params, vec![job]);
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(replicate(&e)));
                 }
             }
         }

@@ -3,6 +3,9 @@
 //! - [`infer`]: the model worker thread, fed by a channel with oneshot replies, admission
 //!   bounded by a semaphore (429 when full), queued jobs run together in one batch;
 //! - [`http`]: axum routes, bearer auth, the OpenAPI document and Swagger UI;
+//! - [`serve`]: the connection loop (connection cap, header timeout, JSON parse errors,
+//!   graceful shutdown with a deadline);
+//! - [`queue`]: admission permits and the job channel to the worker;
 //! - [`api`]: request/response bodies (the OpenAPI schema);
 //! - [`validate`]: every check on client input, before the queue;
 //! - [`error`]: layered errors → `{error, error_type}` with one status per type;
@@ -12,7 +15,7 @@
 //! - [`playground`]: the web page served at `/`.
 //!
 //! [`run`] starts everything and blocks until SIGTERM or Ctrl-C, then lets requests in
-//! flight finish and stops the worker after its last job.
+//! flight finish (within a deadline) and stops the worker after its last job.
 
 pub mod api;
 pub mod backends;
@@ -22,6 +25,8 @@ pub mod http;
 pub mod infer;
 pub mod metrics;
 pub mod playground;
+pub mod queue;
+pub mod serve;
 pub mod validate;
 pub mod walk;
 
@@ -31,8 +36,8 @@ pub use error::{ErrorResponse, ErrorType, ServerError};
 pub use http::{ApiDoc, AppState, ServerInfo, openapi_json, router};
 pub use infer::{Infer, Worker};
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use vec2prompt_core::{Error, Result};
 pub use vec2prompt_search::{Environment, Searcher};
 
@@ -76,6 +81,10 @@ pub fn start(
         learned_models,
         dimension,
         retries: backends.retries.clone(),
+        tokens: http::TokenCounts {
+            llm: metered.llm.clone(),
+            embedder: backends.embed_tokens.clone(),
+        },
     };
     Ok((
         AppState {
@@ -88,7 +97,7 @@ pub fn start(
 }
 
 /// Serves the API until SIGTERM or Ctrl-C (blocking), then finishes the requests in
-/// flight and the worker's jobs and returns.
+/// flight and the worker's jobs, within `shutdown_timeout_ms` of the signal, and returns.
 pub fn run(
     config: ServerConfig,
     backends: &Backends,
@@ -96,6 +105,7 @@ pub fn run(
     searcher: impl FnOnce(Environment) -> Result<Searcher>,
 ) -> Result<()> {
     let addr = (config.host.clone(), config.port);
+    let limits = config.connection_limits();
     let (state, worker) = start(config, backends, dataset, searcher)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -103,6 +113,8 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| Error::backend("tokio runtime", e))?;
+    let signalled = Arc::new(OnceLock::new());
+    let on_signal = signalled.clone();
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((addr.0.as_str(), addr.1))
             .await
@@ -122,21 +134,41 @@ pub fn run(
                 metrics::handle().run_upkeep();
             }
         });
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| Error::backend("http server", e))
+        let shutdown = async move {
+            shutdown_signal().await;
+            let _ = on_signal.set(Instant::now());
+        };
+        Ok::<_, Error>(serve::serve(listener, router(state), limits, shutdown).await)
     });
-    // Dropping the runtime drops every remaining handle to the worker, whose channel then
-    // closes: it answers what is queued and stops.
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    worker.join();
+    let report = match served {
+        Ok(r) => r,
+        Err(e) => {
+            drop(runtime);
+            worker.join();
+            return Err(e);
+        }
+    };
+    if report.deadline_passed {
+        eprintln!(
+            "vec2prompt serve: requests were still running {} ms after the signal; \
+             abandoning them",
+            limits.shutdown_timeout.as_millis()
+        );
+    }
+    // Dropping the runtime drops every remaining connection and handle to the worker:
+    // abandoned requests' jobs are cancelled, and the channel closes, so the worker
+    // answers what is still queued and stops.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let deadline = signalled.get().copied().unwrap_or_else(Instant::now) + limits.shutdown_timeout;
+    if !worker.join_until(deadline) {
+        eprintln!("vec2prompt serve: the model worker was still busy at the deadline");
+    }
     eprintln!("vec2prompt serve: stopped");
-    served
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

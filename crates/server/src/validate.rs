@@ -1,7 +1,9 @@
 //! Request validation: everything a client sends is checked here, before it reaches the
 //! queue, so a bad request costs no model time and always gets a 4xx naming the field.
 
-use crate::api::{ChatCompletionRequest, EmbeddingInput, GenerateOptions, MessageContent};
+use crate::api::{
+    ChatCompletionRequest, EmbeddingInput, GenerateOptions, MessageContent, StopSequences,
+};
 use crate::config::ServerConfig;
 use crate::error::{ErrorType, ServerError};
 use serde_json::Value;
@@ -190,11 +192,8 @@ pub fn embedding_texts(
         EmbeddingInput::Many(ts) => ts,
     };
     check_items("input", texts.len(), max_items)?;
-    if let Some(i) = texts.iter().position(|t| t.trim().is_empty()) {
-        return Err(ServerError::invalid(
-            &format!("input[{i}]"),
-            "the text is empty; give some words to embed",
-        ));
+    for (i, t) in texts.iter().enumerate() {
+        vec2prompt_core::text::require_non_empty(&format!("input[{i}]"), t)?;
     }
     Ok(texts)
 }
@@ -216,11 +215,33 @@ pub fn target_texts(input: EmbeddingInput, max_items: usize) -> Result<Vec<Strin
     }
 }
 
-/// The prompt and generation parameters of a chat completion.
-pub fn chat(
-    req: &ChatCompletionRequest,
-    config: &ServerConfig,
-) -> Result<(String, GenerationParams), ServerError> {
+/// Most stop strings of a chat completion (as OpenAI).
+pub const MAX_STOP: usize = 4;
+
+/// A validated chat completion: what to generate and where to cut the answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatPlan {
+    /// The user turns, joined.
+    pub prompt: String,
+    /// Generation parameters.
+    pub params: GenerationParams,
+    /// Stop strings: each answer is cut before the first occurrence of any.
+    pub stop: Vec<String>,
+}
+
+/// Cuts `text` before the first occurrence of any of `stop`; returns whether it did.
+pub fn apply_stop(text: &mut String, stop: &[String]) -> bool {
+    match stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+        Some(at) => {
+            text.truncate(at);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The prompt, generation parameters and stop strings of a chat completion.
+pub fn chat(req: &ChatCompletionRequest, config: &ServerConfig) -> Result<ChatPlan, ServerError> {
     if req.stream == Some(true) {
         return Err(ServerError::new(
             ErrorType::InvalidRequest,
@@ -263,11 +284,25 @@ pub fn chat(
         }
     }
     let prompt = user_turns.join("\n\n");
-    if prompt.trim().is_empty() {
+    if !vec2prompt_core::text::has_visible(&prompt) {
         return Err(ServerError::invalid(
             "messages",
-            "no user message with text; the model answers the user turn",
+            "no user message with visible text; the model answers the user turn",
         ));
+    }
+    let stop = match &req.stop {
+        None => Vec::new(),
+        Some(StopSequences::One(s)) => vec![s.clone()],
+        Some(StopSequences::Many(v)) => v.clone(),
+    };
+    if stop.len() > MAX_STOP {
+        return Err(ServerError::invalid(
+            "stop",
+            format!("at most {MAX_STOP} strings, got {}", stop.len()),
+        ));
+    }
+    if stop.iter().any(|s| s.is_empty()) {
+        return Err(ServerError::invalid("stop", "a stop string is empty"));
     }
     let max_new_tokens = req.max_tokens.or(req.max_completion_tokens).unwrap_or(128);
     if !(1..=config.max_tokens).contains(&max_new_tokens) {
@@ -306,14 +341,15 @@ pub fn chat(
             seed: req.seed.unwrap_or_else(clock_seed),
         }
     };
-    Ok((
+    Ok(ChatPlan {
         prompt,
-        GenerationParams {
+        params: GenerationParams {
             max_new_tokens,
             sampling,
             n,
         },
-    ))
+        stop,
+    })
 }
 
 /// A seed for requests that give none (as OpenAI: unseeded sampling is not reproducible).
@@ -335,8 +371,8 @@ mod tests {
 
     #[test]
     fn embeddings_are_parsed_and_checked() {
-        let v = parse_embedding("e", &json!([1, 0.5, -2]), 3).unwrap();
-        assert_eq!(v.values, vec![1.0, 0.5, -2.0]);
+        let v = parse_embedding("e", &json!([2, 1, -2]), 3).unwrap();
+        assert_eq!(v.values, vec![2.0 / 3.0, 1.0 / 3.0, -2.0 / 3.0]);
         assert!(err(parse_embedding("e", &json!([1, 2]), 3)).contains("2 dimensions"));
         assert!(err(parse_embedding("e", &json!([]), 3)).contains("empty"));
         assert!(err(parse_embedding("e", &json!([0, 0, 0]), 3)).contains("all zeros"));
@@ -361,6 +397,46 @@ mod tests {
         assert!(err(parse_target("e", &json!([[1, 0, 0], [-1, 0, 0]]), 3)).contains("cancel"));
         let e = err(parse_embedding("embeddings[4]", &json!("x"), 3));
         assert!(e.contains("embeddings[4]") && e.contains("a string"), "{e}");
+    }
+
+    #[test]
+    fn stop_strings_cut_at_the_first_occurrence() {
+        let mut t = "one, two. three. four".to_string();
+        assert!(apply_stop(&mut t, &[". ".into(), "four".into()]));
+        assert_eq!(t, "one, two");
+        let mut t = "no stop here".to_string();
+        assert!(!apply_stop(&mut t, &["xyz".into()]));
+        assert_eq!(t, "no stop here");
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction_and_seeds_are_int64() {
+        let o: GenerateOptions =
+            serde_json::from_value(json!({"budget": 2.0, "variants": 16.0, "seed": -1})).unwrap();
+        assert_eq!(
+            (o.budget, o.variants, o.seed),
+            (Some(2), Some(16), Some(u64::MAX))
+        );
+        for bad in [
+            json!({"variants": 1.5}),
+            json!({"budget": -1}),
+            json!({"seed": 9223372036854775808u64}),
+            json!({"seed": 1e30}),
+            json!({"max_wall_ms": "5"}),
+        ] {
+            assert!(
+                serde_json::from_value::<GenerateOptions>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn targets_are_normalized_and_overflowing_lengths_refused() {
+        let v = parse_embedding("e", &json!([0, 3e20, 4e20]), 3).unwrap();
+        assert_eq!(v.values, vec![0.0, 0.6, 0.8]);
+        let e = err(parse_embedding("e", &json!([3e38, 3e38, 3e38]), 3));
+        assert!(e.contains("overflows"), "{e}");
     }
 
     #[test]
@@ -426,6 +502,7 @@ mod tests {
         );
         assert!(embedding_texts(EmbeddingInput::Many(vec![]), 4).is_err());
         assert!(embedding_texts(EmbeddingInput::Many(vec!["a".into(), " ".into()]), 4).is_err());
+        assert!(embedding_texts(EmbeddingInput::One("\0\u{200B}".into()), 4).is_err());
         assert!(embedding_texts(EmbeddingInput::Many(vec!["a".into(); 5]), 4).is_err());
     }
 
@@ -447,13 +524,16 @@ mod tests {
             seed: None,
             n: None,
             stream: None,
+            stop: None,
         }
     }
 
     #[test]
     fn chat_requests_become_user_prompt_and_params() {
         let config = ServerConfig::default();
-        let (p, params) = chat(
+        let ChatPlan {
+            prompt: p, params, ..
+        } = chat(
             &chat_req(vec![
                 msg("system", "be brief"),
                 msg("user", "Hi"),
@@ -477,7 +557,7 @@ mod tests {
         r.temperature = Some(0.7);
         r.seed = Some(3);
         r.max_tokens = Some(8);
-        let (_, params) = chat(&r, &config).unwrap();
+        let params = chat(&r, &config).unwrap().params;
         assert_eq!(
             params.sampling,
             Sampling::Sample {
@@ -492,6 +572,17 @@ mod tests {
             chat_req(vec![]),
             chat_req(vec![msg("system", "only system")]),
             chat_req(vec![msg("wizard", "x")]),
+            chat_req(vec![msg("user", "\u{200B}\0 \u{FEFF}")]),
+            {
+                let mut r = chat_req(vec![msg("user", "x")]);
+                r.stop = Some(StopSequences::Many(vec!["a".into(); 5]));
+                r
+            },
+            {
+                let mut r = chat_req(vec![msg("user", "x")]);
+                r.stop = Some(StopSequences::One(String::new()));
+                r
+            },
             {
                 let mut r = chat_req(vec![msg("user", "x")]);
                 r.max_tokens = Some(0);

@@ -3,8 +3,10 @@
 
 use crate::api::{GenerateOptions, Variant};
 use crate::error::{ErrorResponse, ErrorType, ServerError};
-use crate::http::{ApiJson, AppState, source_name, variants};
+use crate::http::handlers::{source_name, variants};
+use crate::http::{ApiJson, AppState};
 use crate::infer::Quality;
+use crate::queue::Permit;
 use crate::validate;
 use axum::Json;
 use axum::extract::State;
@@ -236,9 +238,11 @@ fn plan(
     Ok(Pending::Vector(TargetVector::new(field, c, dimension)?))
 }
 
-/// Resolves several target specs, embedding all their texts in one embedder call.
+/// Resolves several target specs, embedding all their texts in one embedder call under
+/// the request's admission `permit`.
 pub async fn resolve_targets(
     s: &AppState,
+    permit: &Permit,
     specs: &[(&str, &TargetSpec)],
 ) -> Result<Vec<TargetVector>, ServerError> {
     let mut texts = Vec::new();
@@ -257,7 +261,7 @@ pub async fn resolve_targets(
     let embedded = if texts.is_empty() {
         Vec::new()
     } else {
-        s.infer.embed(texts).await??.vectors
+        s.infer.embed(permit.clone(), texts).await??.vectors
     };
     let mut out = Vec::with_capacity(plans.len());
     for ((field, _), p) in specs.iter().zip(plans) {
@@ -318,8 +322,8 @@ pub async fn interpolate(
     let return_vectors = options.keep_vectors;
     // The answers' vectors are needed to compare them with both ends.
     options.keep_vectors = true;
-    let _permit = s.infer.try_acquire()?;
-    let ends = resolve_targets(&s, &[("from", &req.from), ("to", &req.to)]).await?;
+    let permit = s.infer.try_acquire()?;
+    let ends = resolve_targets(&s, &permit, &[("from", &req.from), ("to", &req.to)]).await?;
     let (a, b) = (&ends[0].values, &ends[1].values);
     let points = walk::interpolate(a, b, req.steps, req.path.into())
         .map_err(|e| ServerError::invalid("to", e.to_string()))?;
@@ -332,7 +336,7 @@ pub async fn interpolate(
     } else {
         Quality::Skip
     };
-    let outcomes = s.infer.search(targets, options, quality).await?;
+    let outcomes = s.infer.search(permit, targets, options, quality).await?;
     let a = walk::normalized("from", a)?;
     let b = walk::normalized("to", b)?;
     let ts = walk::positions(req.steps);

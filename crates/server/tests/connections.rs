@@ -1,0 +1,192 @@
+//! Resource control over real TCP connections: a client that hangs up has its generation
+//! cancelled within a decoding step (and its admission is held until then), header and
+//! body timeouts, the connection cap, and a shutdown deadline that slow clients cannot
+//! stretch.
+
+mod common;
+
+use common::{TestServer, read_reply};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+use vec2prompt_server::ServerConfig;
+
+fn generated_tokens(s: &TestServer) -> u64 {
+    let r = s.get("/metrics");
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix("vec2prompt_generated_tokens_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn a_client_that_hangs_up_frees_the_worker_within_a_decoding_step() {
+    let Some(s) = TestServer::start(ServerConfig::default()) else {
+        return;
+    };
+    let before = generated_tokens(&s);
+    let body = serde_json::json!({
+        "messages": [{"role": "user", "content": "Count from 1 to 500, one number per line."}],
+        "max_tokens": 512
+    })
+    .to_string();
+    let raw = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let sent = Instant::now();
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.write_all(raw.as_bytes()).unwrap();
+    assert!(s.wait_in_use(1, Duration::from_secs(30)).is_some());
+    // Let it decode for a while, then hang up.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(s.in_use(), 1, "the generation ended before the client left");
+    drop(c);
+    let hung_up = Instant::now();
+    let freed = s.wait_in_use(0, Duration::from_secs(60));
+    let freed =
+        freed.unwrap_or_else(|| panic!("still busy {:?} after the hang-up", hung_up.elapsed()));
+    let generated = generated_tokens(&s) - before;
+    // Self-calibrating on a loaded machine: this request's mean time per generated token
+    // (its prefill included, so an overestimate) bounds one decoding step.
+    let step = sent.elapsed().as_secs_f64() / generated.max(1) as f64;
+    eprintln!(
+        "freed {freed:?} after the hang-up; {generated} tokens generated, {:.0} ms per token",
+        step * 1e3
+    );
+    assert!(
+        generated < 400,
+        "{generated} tokens: the generation was not cut"
+    );
+    assert!(
+        freed.as_secs_f64() < 3.0 * step + 0.5,
+        "freed only after {freed:?} at {:.0} ms per token",
+        step * 1e3
+    );
+    // The worker is free for the next request.
+    let r = s.post(
+        "/v1/chat/completions",
+        &serde_json::json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn slow_headers_and_bodies_time_out() {
+    let Some(s) = TestServer::start(ServerConfig {
+        header_timeout_ms: 500,
+        body_timeout_ms: 500,
+        ..ServerConfig::default()
+    }) else {
+        return;
+    };
+    // Half a header: the connection is closed without a response.
+    let started = Instant::now();
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let r = read_reply(&mut c);
+    let took = started.elapsed();
+    assert_eq!(r.status, 0, "{r:?}");
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // An idle keep-alive connection is closed too.
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = Instant::now();
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let r = read_reply(&mut c);
+    assert_eq!(r.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Half a body: 408 in the API's shape.
+    let started = Instant::now();
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(
+        b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"input\": ",
+    )
+    .unwrap();
+    let r = read_reply(&mut c);
+    r.assert_error(408, "request_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn connections_beyond_the_cap_get_503() {
+    let Some(s) = TestServer::start(ServerConfig {
+        max_connections: 2,
+        ..ServerConfig::default()
+    }) else {
+        return;
+    };
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = s.get("/health");
+    r.assert_error(503, "unavailable");
+    assert!(r.head.contains("retry-after:"), "{}", r.head);
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.get("/health").status, 200);
+}
+
+#[test]
+fn slow_clients_cannot_delay_shutdown_past_its_deadline() {
+    let config = ServerConfig {
+        header_timeout_ms: 60_000,
+        body_timeout_ms: 60_000,
+        shutdown_timeout_ms: 1000,
+        ..ServerConfig::default()
+    };
+    let Some(s) = TestServer::start(config.clone()) else {
+        return;
+    };
+    // One client stops halfway through its header, another halfway through its body.
+    let mut half_header = TcpStream::connect(s.addr).unwrap();
+    half_header
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut half_body = TcpStream::connect(s.addr).unwrap();
+    half_body
+        .write_all(
+            b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"input\": ",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let report = s.shutdown();
+    let took = started.elapsed();
+    eprintln!("shutdown took {took:?}: {report:?}");
+    assert!(report.deadline_passed, "{report:?}");
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    // Without slow clients, shutdown is immediate and nothing is abandoned.
+    let Some(s) = TestServer::start(config) else {
+        return;
+    };
+    assert_eq!(s.get("/health").status, 200);
+    let started = Instant::now();
+    let report = s.shutdown();
+    assert!(!report.deadline_passed, "{report:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    drop((half_header, half_body));
+}
