@@ -17,7 +17,9 @@ use vec2prompt_core::Embedder;
 use vec2prompt_dataset::{Record, Split};
 use vec2prompt_latent::checkpoint::TrainState;
 use vec2prompt_latent::decoder::warm_start;
-use vec2prompt_latent::generator_train::{GeneratorTrainConfig, RunLimits, Stage1Input, run_stage1};
+use vec2prompt_latent::generator_train::{
+    GeneratorTrainConfig, RunLimits, Stage1Input, run_stage1,
+};
 use vec2prompt_latent::plot::{Series, line_chart};
 use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_example};
 use vec2prompt_latent::surrogate::SurrogateTask;

@@ -339,18 +339,49 @@ impl GeneratorModel {
             .contiguous()
     }
 
-    /// The fixed-and-soft input `(B, P + K + S, d)` for conditions `(B, c)`.
-    fn context(&self, layout: &Layout, conditions: &Tensor, grad: bool) -> Result<Tensor> {
+    /// The soft tokens and the fixed suffix `(B, K + S, d)` for conditions `(B, c)`.
+    fn soft_and_suffix(&self, layout: &Layout, conditions: &Tensor, grad: bool) -> Result<Tensor> {
         let b = conditions.dim(0)?;
         let mut soft = self.soft.forward(conditions)?;
         if !grad {
             soft = soft.detach();
         }
-        let mut parts = vec![self.embed_ids(&layout.prefix, b)?, soft];
-        if !layout.suffix.is_empty() {
-            parts.push(self.embed_ids(&layout.suffix, b)?);
+        if layout.suffix.is_empty() {
+            return Ok(soft);
         }
-        Tensor::cat(&parts, 1)
+        Tensor::cat(&[soft, self.embed_ids(&layout.suffix, b)?], 1)
+    }
+
+    /// Runs the fixed prefix once (one row: it is the same for every sequence, so its
+    /// keys and values are computed once and shared by the batch) into a fresh cache.
+    fn prefix_cache(&self, layout: &Layout, grad: bool) -> Result<GenCache> {
+        let mut cache = self.new_cache();
+        if !layout.prefix.is_empty() {
+            let x = self.embed_ids(&layout.prefix, 1)?;
+            self.run(&x, &mut cache, grad)?;
+        }
+        Ok(cache)
+    }
+
+    /// Every block over `x (B, L, d)` after the cached positions; returns the last
+    /// block's output (before the final norm).
+    fn run(&self, x: &Tensor, cache: &mut GenCache, grad: bool) -> Result<Tensor> {
+        let (_, l, _) = x.dims3()?;
+        let pos = cache.len;
+        if pos + l > self.base.context_length {
+            candle_core::bail!(
+                "sequence of {} positions exceeds the context of {}",
+                pos + l,
+                self.base.context_length
+            );
+        }
+        let mask = (l > 1).then(|| causal(pos, l, &Device::Cpu)).transpose()?;
+        let mut x = x.clone();
+        for (block, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+            x = self.block(block, &x, pos, slot, mask.as_ref(), grad)?;
+        }
+        cache.len += l;
+        Ok(x)
     }
 
     fn rms(&self, x: &Tensor, w: &Tensor, grad: bool) -> Result<Tensor> {
@@ -362,14 +393,14 @@ impl GeneratorModel {
         }
     }
 
-    /// One block over `x (B, L, d)` at positions `pos..pos+L`; `kv` is the layer's cache
-    /// (decoding) or `None` (training, `pos` = 0).
+    /// One block over `x (B, L, d)` at positions `pos..pos+L` after the keys and values
+    /// in `slot` (a one-row past is shared by every row), which it extends.
     fn block(
         &self,
         block: &Block,
         x: &Tensor,
         pos: usize,
-        kv: Option<&mut Option<(Tensor, Tensor)>>,
+        slot: &mut Option<(Tensor, Tensor)>,
         mask: Option<&Tensor>,
         grad: bool,
     ) -> Result<Tensor> {
@@ -390,30 +421,35 @@ impl GeneratorModel {
             heads(k, c.n_kv_head)?,
             heads(v, c.n_kv_head)?,
         );
+        let cos = self.cos.narrow(0, pos, l)?;
+        let sin = self.sin.narrow(0, pos, l)?;
         let (q, k) = if grad {
             (
-                candle_nn::rotary_emb::rope_i_slow(&q, &self.cos, &self.sin)?,
-                candle_nn::rotary_emb::rope_i_slow(&k, &self.cos, &self.sin)?,
+                candle_nn::rotary_emb::rope_i_slow(&q, &cos, &sin)?,
+                candle_nn::rotary_emb::rope_i_slow(&k, &cos, &sin)?,
             )
         } else {
-            let cos = self.cos.narrow(0, pos, l)?;
-            let sin = self.sin.narrow(0, pos, l)?;
             (
                 candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?,
                 candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
             )
         };
-        let (keys, values) = match kv {
-            Some(slot) => {
-                let next = match slot.take() {
-                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                    None => (k, v),
+        let (keys, values) = match slot.take() {
+            Some((pk, pv)) => {
+                let widen = |t: Tensor| -> Result<Tensor> {
+                    if t.dim(0)? == b {
+                        return Ok(t);
+                    }
+                    let mut dims = t.dims().to_vec();
+                    dims[0] = b;
+                    t.broadcast_as(dims)?.contiguous()
                 };
-                *slot = Some((next.0.clone(), next.1.clone()));
-                next
+                let (pk, pv) = (widen(pk)?, widen(pv)?);
+                (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?)
             }
             None => (k, v),
         };
+        *slot = Some((keys.clone(), values.clone()));
         let t = keys.dim(2)?;
         let rep = c.n_head / c.n_kv_head;
         // Grouped-query attention: the `rep` query heads of a KV head are stacked along
@@ -460,17 +496,16 @@ impl GeneratorModel {
         if conditions.dim(0)? != b {
             candle_core::bail!("{} conditions for {b} sequences", conditions.dim(0)?);
         }
-        let ctx = self.context(layout, conditions, true)?;
-        let c_len = ctx.dim(1)?;
+        let mut cache = self.prefix_cache(layout, true)?;
+        let mut x = self.soft_and_suffix(layout, conditions, true)?;
+        // Context positions after the prefix; the first prompt token is predicted from
+        // the last of them.
+        let c_len = x.dim(1)?;
         let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(1);
         // The last token is only predicted, never read; pads sit after every real token of
         // their row, so the causal mask keeps them out of what the loss sees.
         let read = longest - 1;
         let total = c_len + read;
-        if total > self.base.context_length {
-            candle_core::bail!("sequence of {total} positions exceeds the context");
-        }
-        let mut x = ctx;
         if read > 0 {
             let ids: Vec<u32> = sequences
                 .iter()
@@ -483,10 +518,7 @@ impl GeneratorModel {
                 .reshape((b, read, self.base.hidden))?;
             x = Tensor::cat(&[&x, &e], 1)?;
         }
-        let mask = causal(0, total, &Device::Cpu)?;
-        for block in &self.blocks {
-            x = self.block(block, &x, 0, None, Some(&mask), true)?;
-        }
+        let x = self.run(&x, &mut cache, true)?;
         let mut positions = Vec::new();
         let mut targets = Vec::new();
         let mut rows = Vec::new();
@@ -540,8 +572,8 @@ impl GeneratorModel {
     /// Runs the context of `conditions` (`B × c`) into a fresh cache and returns the
     /// next-token logits `(B, vocab)` (no autograd graph).
     pub fn start(&self, layout: &Layout, conditions: &Tensor) -> Result<(Tensor, GenCache)> {
-        let x = self.context(layout, conditions, false)?;
-        let mut cache = self.new_cache();
+        let mut cache = self.prefix_cache(layout, false)?;
+        let x = self.soft_and_suffix(layout, conditions, false)?;
         let logits = self.cached(&x, &mut cache)?;
         Ok((logits, cache))
     }
@@ -562,17 +594,8 @@ impl GeneratorModel {
     }
 
     fn cached(&self, x: &Tensor, cache: &mut GenCache) -> Result<Tensor> {
-        let (_, l, _) = x.dims3()?;
-        let pos = cache.len;
-        if pos + l > self.base.context_length {
-            candle_core::bail!("decoding ran past the context of {} positions", pos + l);
-        }
-        let mask = (l > 1).then(|| causal(pos, l, &Device::Cpu)).transpose()?;
-        let mut x = x.clone();
-        for (block, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            x = self.block(block, &x, pos, Some(slot), mask.as_ref(), false)?;
-        }
-        cache.len += l;
+        let l = x.dim(1)?;
+        let x = self.run(x, cache, false)?;
         let last = x.narrow(1, l - 1, 1)?.squeeze(1)?.contiguous()?;
         let h = self.rms(&last, &self.norm, false)?;
         Ok(self.head.forward(&h)?.detach())

@@ -160,6 +160,28 @@ pub fn evaluate(
     Ok((own / t, shuffled / t))
 }
 
+/// The order of one pass over the train examples: shuffled, then sorted by length within
+/// windows of 16 batches (so a batch pads little) whose batches are shuffled again (so
+/// the run does not go from short to long prompts). A function of the seed alone, so a
+/// resumed run sees the same batches.
+fn pass_order(data: &GeneratorData, bs: usize, seed: u64) -> Vec<usize> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..data.train.len()).collect();
+    order.shuffle(&mut rng);
+    let mut out = Vec::with_capacity(order.len());
+    for window in order.chunks(bs * 16) {
+        let mut w = window.to_vec();
+        w.sort_by_key(|&i| data.train[i].1.len());
+        let mut batches: Vec<&[usize]> = w.chunks(bs).collect();
+        // A short last batch stays last, so batch `b` is always `order[b·bs..]`.
+        let short = batches.pop_if(|b| b.len() < bs);
+        batches.shuffle(&mut rng);
+        batches.extend(short);
+        out.extend(batches.into_iter().flatten());
+    }
+    out
+}
+
 /// Trains `model`'s variables (`varmap`) under `dir`, resuming from its checkpoint.
 /// Returns the state and the shuffled-condition loss of every evaluation (parallel to
 /// `state.history`).
@@ -231,10 +253,7 @@ pub fn train_stage1(
             state.batch_in_epoch = 0;
         }
         if order_epoch != state.epoch {
-            order = (0..n).collect();
-            order.shuffle(&mut StdRng::seed_from_u64(
-                config.seed ^ ((state.epoch as u64 + 1) * 0x9E37),
-            ));
+            order = pass_order(data, bs, config.seed ^ ((state.epoch as u64 + 1) * 0x9E37));
             order_epoch = state.epoch;
         }
         let t0 = Instant::now();
@@ -669,4 +688,24 @@ pub fn bench_stage1(
         positions as f64 / secs,
         (prompt_tokens * batch * steps) as f64 / secs,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_generator_config_parses() {
+        let file: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../../../configs/generator.yaml")).unwrap();
+        let c: GeneratorTrainConfig = serde_yaml::from_value(file["generator"].clone()).unwrap();
+        assert_eq!(c.model.soft_tokens, 20);
+        assert_eq!(c.model.lora_rank, 16);
+    }
+
+    #[test]
+    fn long_prompts_are_cut_without_an_end() {
+        assert_eq!(target_sequence(vec![5, 6], 9, 4), vec![5, 6, 9]);
+        assert_eq!(target_sequence(vec![5, 6, 7, 8, 1], 9, 4), vec![5, 6, 7, 8]);
+    }
 }

@@ -26,7 +26,9 @@ fn manifest(base: &Base) -> AdapterManifest {
 fn targets() -> Vec<Vec<f32>> {
     (0..2)
         .map(|t| {
-            let v: Vec<f32> = (0..384).map(|i| ((i * 7 + t * 13) % 11) as f32 - 5.0).collect();
+            let v: Vec<f32> = (0..384)
+                .map(|i| ((i * 7 + t * 13) % 11) as f32 - 5.0)
+                .collect();
             let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             v.into_iter().map(|x| x / n).collect()
         })
@@ -47,7 +49,7 @@ fn a_fresh_adapter_is_the_base_model_and_writes_prompts_that_survive_a_round_tri
     let mut file = GgufFile::open(&path).unwrap();
     let llama = Llama::load(&mut file, WeightFormat::F32).unwrap();
     let mut kv = llama.new_cache(1, 64).unwrap();
-    let reference = llama.forward(&[ids.clone()], &[0], &mut kv).unwrap();
+    let reference = llama.forward(std::slice::from_ref(&ids), &[0], &mut kv).unwrap();
     let mut cache = g.model.new_cache();
     let mut logits = None;
     for &id in &ids {
@@ -68,7 +70,10 @@ fn a_fresh_adapter_is_the_base_model_and_writes_prompts_that_survive_a_round_tri
         .unwrap()
         .to_scalar::<f32>()
         .unwrap();
-    assert!(diff < 1e-3 * scale.max(1.0), "logits differ by {diff} (scale {scale})");
+    assert!(
+        diff < 1e-3 * scale.max(1.0),
+        "logits differ by {diff} (scale {scale})"
+    );
 
     // The assistant turn ends with the template's end-of-turn marker, and special
     // tokens are masked.
@@ -112,6 +117,8 @@ fn a_fresh_adapter_is_the_base_model_and_writes_prompts_that_survive_a_round_tri
         serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
     m.base_sha256 = "0".repeat(64);
     std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
-    let err = Generator::load(&path, dir.path()).err().expect("another base");
+    let err = Generator::load(&path, dir.path())
+        .err()
+        .expect("another base");
     assert!(err.to_string().contains("trained on"), "{err}");
 }

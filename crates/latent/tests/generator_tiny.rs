@@ -144,6 +144,23 @@ fn cached_decoding_computes_the_training_forward() {
         max_tokens: 6,
         ..DecodeOptions::default().uncontrolled()
     };
+    // The prefix's keys and values are computed once and shared by the rows: a batch
+    // gives each row what it gets alone.
+    let (together, _) = m.start(&layout(), &cond(&d)).unwrap();
+    for i in 0..4 {
+        let (alone, _) = m
+            .start(&layout(), &cond(&d).narrow(0, i, 1).unwrap())
+            .unwrap();
+        let diff = (together.narrow(0, i, 1).unwrap() - alone)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-4, "row {i} differs by {diff}");
+    }
     let out = decode(&m, &layout(), &cond(&d), 1, &options, &[]).unwrap();
     for (i, ds) in out.iter().enumerate() {
         let dec = &ds[0];
@@ -284,15 +301,19 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
     let resumed = vec2prompt_latent::trainer::weights(&varmap);
     assert_eq!(s1.step, 9);
     assert_eq!(s1.step, s2.step);
-    assert_eq!(s1.losses, s2.losses);
+    // Losses pass through state.json, whose float parsing may move the last bit.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+    assert_eq!(s1.losses.len(), s2.losses.len());
+    for (a, b) in s1.losses.iter().zip(&s2.losses) {
+        assert!(a.0 == b.0 && close(a.1, b.1), "{a:?} vs {b:?}");
+    }
     assert_eq!(h1, h2);
-    let no_time = |s: &vec2prompt_latent::checkpoint::TrainState| {
-        s.history
-            .iter()
-            .map(|h| (h.step, h.train_loss, h.val_loss))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(no_time(&s1), no_time(&s2));
+    assert_eq!(s1.history.len(), s2.history.len());
+    for (a, b) in s1.history.iter().zip(&s2.history) {
+        assert!(
+            a.step == b.step && close(a.train_loss, b.train_loss) && close(a.val_loss, b.val_loss)
+        );
+    }
     for (name, t) in &reference {
         let a = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let b = resumed[name]
