@@ -197,7 +197,12 @@ struct Data {
 
 fn load(args: &TrainArgs, embedder: &dyn Embedder) -> Result<Data> {
     let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder)?;
-    let prompts = load_column(&args.dataset, "prompts", embedder, records.len())?;
+    // The generator reads only E(output): its prompts are text, never embedded.
+    let prompts = if args.model == ModelKind::Generator {
+        Vec::new()
+    } else {
+        load_column(&args.dataset, "prompts", embedder, records.len())?
+    };
     let mut train: Vec<usize> = (0..records.len())
         .filter(|&i| records[i].split == Split::Train)
         .collect();

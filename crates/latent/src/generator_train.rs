@@ -629,7 +629,7 @@ fn card(
 
 /// Training throughput of the generator on `base_gguf`: `steps` full steps (forward,
 /// backward, AdamW) of `batch` sequences of `prompt_tokens` random prompt tokens each.
-/// Returns (sequence positions per second, prompt tokens per second).
+/// Returns (positions computed per second, prompt tokens per second).
 pub fn bench_stage1(
     base_gguf: &Path,
     batch: usize,
@@ -682,8 +682,10 @@ pub fn bench_stage1(
         step()?;
     }
     let secs = t.elapsed().as_secs_f64();
-    let context = g.layout.prefix.len() + g.manifest.config.soft_tokens + g.layout.suffix.len();
-    let positions = (context + prompt_tokens - 1) * batch * steps;
+    // Positions computed per step: the shared prefix once, then every row's soft tokens,
+    // suffix and prompt (its last token is only predicted).
+    let per_row = g.manifest.config.soft_tokens + g.layout.suffix.len() + prompt_tokens - 1;
+    let positions = (g.layout.prefix.len() + per_row * batch) * steps;
     Ok((
         positions as f64 / secs,
         (prompt_tokens * batch * steps) as f64 / secs,
