@@ -295,10 +295,67 @@ impl Generator {
             .collect()
     }
 
+    /// Like [`Generator::generate`], each target's prompts (duplicates dropped) ordered by
+    /// the surrogate's predicted similarity of their answers to the target rather than by
+    /// log-probability: `embedder` embeds the prompts, `surrogate` predicts E(answer).
+    pub fn generate_ranked(
+        &self,
+        targets: &[Vec<f32>],
+        n: usize,
+        strategy: Strategy,
+        embedder: &dyn vec2prompt_core::Embedder,
+        surrogate: &crate::LatentModel,
+    ) -> Result<Vec<Vec<(String, f32)>>> {
+        let prompts = self.generate(targets, n, strategy)?;
+        rank_by(prompts, targets, &|texts: &[String], target: &[f32]| {
+            let predicted = surrogate.predict(&embedder.embed(texts)?)?;
+            Ok(predicted
+                .iter()
+                .map(|p| vec2prompt_core::cosine(p, target))
+                .collect())
+        })
+    }
+
     /// Writes the adapter (f16) and its manifest into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         save_adapter(&self.varmap, &self.manifest, dir)
     }
+}
+
+/// A scorer of one target's candidate prompts (higher is better).
+pub type Scorer<'a> = dyn Fn(&[String], &[f32]) -> Result<Vec<f32>> + 'a;
+
+/// Each target's prompts without duplicates or empty ones, best `score` first.
+pub fn rank_by(
+    prompts: Vec<Vec<String>>,
+    targets: &[Vec<f32>],
+    score: &Scorer,
+) -> Result<Vec<Vec<(String, f32)>>> {
+    prompts
+        .into_iter()
+        .zip(targets)
+        .map(|(ps, target)| {
+            let mut unique: Vec<String> = Vec::with_capacity(ps.len());
+            for p in ps {
+                if !p.is_empty() && !unique.contains(&p) {
+                    unique.push(p);
+                }
+            }
+            if unique.is_empty() {
+                return Ok(Vec::new());
+            }
+            let scores = score(&unique, target)?;
+            if scores.len() != unique.len() {
+                return Err(Error::invalid(
+                    "scorer",
+                    format!("{} scores for {} prompts", scores.len(), unique.len()),
+                ));
+            }
+            let mut ranked: Vec<(String, f32)> = unique.into_iter().zip(scores).collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            Ok(ranked)
+        })
+        .collect()
 }
 
 /// Sets every variable of `varmap` from `tensors` (converted to f32).
@@ -343,4 +400,29 @@ pub fn save_adapter(varmap: &VarMap, manifest: &AdapterManifest, dir: &Path) -> 
     let json = serde_json::to_string_pretty(manifest)
         .map_err(|e| Error::invalid("manifest", e.to_string()))?;
     vec2prompt_store::write_atomic(&dir.join(MANIFEST_FILE), json.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranking_follows_the_scorer_and_drops_duplicates() {
+        let prompts = vec![vec![
+            "bb".to_string(),
+            "a".into(),
+            "bb".into(),
+            "ccc".into(),
+            String::new(),
+        ]];
+        // Scores the length of each prompt, weighted by the target.
+        let score = |texts: &[String], target: &[f32]| -> Result<Vec<f32>> {
+            Ok(texts.iter().map(|t| t.len() as f32 * target[0]).collect())
+        };
+        let up = rank_by(prompts.clone(), &[vec![1.0]], &score).unwrap();
+        let order: Vec<&str> = up[0].iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(order, ["ccc", "bb", "a"]);
+        let down = rank_by(prompts, &[vec![-1.0]], &score).unwrap();
+        assert_eq!(down[0][0].0, "a");
+    }
 }

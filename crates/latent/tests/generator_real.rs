@@ -49,7 +49,9 @@ fn a_fresh_adapter_is_the_base_model_and_writes_prompts_that_survive_a_round_tri
     let mut file = GgufFile::open(&path).unwrap();
     let llama = Llama::load(&mut file, WeightFormat::F32).unwrap();
     let mut kv = llama.new_cache(1, 64).unwrap();
-    let reference = llama.forward(std::slice::from_ref(&ids), &[0], &mut kv).unwrap();
+    let reference = llama
+        .forward(std::slice::from_ref(&ids), &[0], &mut kv)
+        .unwrap();
     let mut cache = g.model.new_cache();
     let mut logits = None;
     for &id in &ids {
@@ -96,6 +98,26 @@ fn a_fresh_adapter_is_the_base_model_and_writes_prompts_that_survive_a_round_tri
         .unwrap();
     assert_eq!(beams[0].len(), 2);
     assert!(beams[0].iter().all(|p| !p.trim().is_empty()));
+
+    // Ranked by the shipped surrogate through the real embedder, best predicted first.
+    let embedder = vec2prompt_core::testing::real_model("all-MiniLM-L6-v2")
+        .map(|d| vec2prompt_embed::LocalEmbedder::load(&d, Default::default()).unwrap())
+        .unwrap();
+    let latent = vec2prompt_latent::LatentModel::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/latent"),
+    )
+    .unwrap();
+    let ranked = g
+        .generate_ranked(
+            &targets()[..1],
+            3,
+            Strategy::Beam { width: 3 },
+            &embedder,
+            &latent,
+        )
+        .unwrap();
+    assert!(!ranked[0].is_empty());
+    assert!(ranked[0].windows(2).all(|w| w[0].1 >= w[1].1));
 
     // Round trip: the saved adapter loads on the same base and decodes the same prompts.
     let dir = tempfile::tempdir().unwrap();
