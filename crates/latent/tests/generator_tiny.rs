@@ -324,3 +324,34 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
         assert_eq!(a, b, "{name} differs after resuming");
     }
 }
+
+#[test]
+fn sequence_log_probs_sum_the_tokens_and_a_policy_gradient_step_raises_them() {
+    let base = base();
+    let (m, varmap) = model(&base);
+    vec2prompt_latent::trainer::seeded_init(&varmap, 2).unwrap();
+    let d = data();
+    let c = cond(&d).narrow(0, 0, 2).unwrap();
+    let seqs = vec![vec![7u32, 8, 9, 4], vec![11u32, 4]];
+    let (tokens, rows) = m.token_logprobs(&layout(), &c, &seqs).unwrap();
+    assert_eq!(rows, [0, 0, 0, 0, 1, 1]);
+    let tokens = tokens.to_vec1::<f32>().unwrap();
+    let per_seq = m.sequence_logprobs(&layout(), &c, &seqs).unwrap();
+    let per_seq = per_seq.to_vec1::<f32>().unwrap();
+    assert!((per_seq[0] - tokens[..4].iter().sum::<f32>()).abs() < 1e-4);
+    assert!((per_seq[1] - tokens[4..].iter().sum::<f32>()).abs() < 1e-4);
+    // REINFORCE with advantages +1 / -1: the rewarded sequence becomes likelier, the
+    // other less likely.
+    let vars = varmap.data().lock().unwrap().clone();
+    let mut adam = AdamW::new(vars, 0.0).unwrap();
+    let adv = Tensor::new(&[1f32, -1.0], &Device::Cpu).unwrap();
+    for _ in 0..5 {
+        let lp = m.sequence_logprobs(&layout(), &c, &seqs).unwrap();
+        let objective = (lp * &adv).unwrap().sum_all().unwrap().neg().unwrap();
+        adam.step(&objective.backward().unwrap(), 1e-2).unwrap();
+    }
+    let after = m.sequence_logprobs(&layout(), &c, &seqs).unwrap();
+    let after = after.to_vec1::<f32>().unwrap();
+    assert!(after[0] > per_seq[0] + 0.1, "{per_seq:?} → {after:?}");
+    assert!(after[1] < per_seq[1] - 0.1, "{per_seq:?} → {after:?}");
+}
