@@ -23,6 +23,9 @@ pub enum Part {
     /// Training steps of the decoder shape GUIDE §3 compares with PyTorch (d256, 4 layers,
     /// vocab 16k, batch 32 × 32 tokens); not part of `all`.
     Train,
+    /// Training steps of the generator (frozen SmolLM2 base + soft prompts + LoRA,
+    /// batch 8 × 24 prompt tokens); not part of `all`.
+    GeneratorTrain,
     /// Embedding and LLM.
     All,
 }
@@ -212,6 +215,9 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     if matches!(args.part, Part::Train) {
         bench_train(&mut rows)?;
     }
+    if matches!(args.part, Part::GeneratorTrain) {
+        bench_generator(config, &mut rows)?;
+    }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     if args.json {
         let out = serde_json::json!({
@@ -237,6 +243,25 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Tokens per second of full generator training steps on the configured base LLM.
+fn bench_generator(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
+    let (positions, prompt) =
+        vec2prompt_latent::generator_train::bench_stage1(&config.llm, 8, 24, 3)?;
+    rows.push(Row {
+        name: "generator step b8×24".into(),
+        value: positions,
+        unit: "positions/s",
+        target: None,
+    });
+    rows.push(Row {
+        name: "generator step b8×24".into(),
+        value: prompt,
+        unit: "prompt tok/s",
+        target: None,
+    });
     Ok(())
 }
 

@@ -17,6 +17,9 @@ use vec2prompt_core::Embedder;
 use vec2prompt_dataset::{Record, Split};
 use vec2prompt_latent::checkpoint::TrainState;
 use vec2prompt_latent::decoder::warm_start;
+use vec2prompt_latent::generator_train::{
+    GeneratorTrainConfig, RunLimits, Stage1Input, run_stage1,
+};
 use vec2prompt_latent::plot::{Series, line_chart};
 use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_example};
 use vec2prompt_latent::surrogate::SurrogateTask;
@@ -34,6 +37,9 @@ pub enum ModelKind {
     Inverter,
     /// (target, current answer, difference) + current prompt → better prompt.
     Corrector,
+    /// Answer embedding → prompt with the frozen pretrained LLM (soft prompts + LoRA),
+    /// stage 1 (supervised).
+    Generator,
 }
 
 impl ModelKind {
@@ -42,6 +48,7 @@ impl ModelKind {
             ModelKind::Surrogate => "surrogate",
             ModelKind::Inverter => "inverter",
             ModelKind::Corrector => "corrector",
+            ModelKind::Generator => "generator",
         }
     }
 }
@@ -78,6 +85,10 @@ pub struct TrainArgs {
     /// No progress bar.
     #[clap(long, env = "VEC2PROMPT_QUIET")]
     pub quiet: bool,
+    /// Stop training after this many minutes (generator; it checkpoints, evaluates and
+    /// exports, and the same command resumes it).
+    #[clap(long, env = "VEC2PROMPT_MAX_MINUTES")]
+    pub max_minutes: Option<f64>,
 }
 
 /// A decoder's section of the training config.
@@ -166,6 +177,8 @@ pub struct TrainFile {
     pub inverter: DecoderSection,
     /// Corrector settings.
     pub corrector: DecoderSection,
+    /// Generator (stage 1) settings.
+    pub generator: GeneratorTrainConfig,
 }
 
 /// Default directory of the learned models.
@@ -184,7 +197,12 @@ struct Data {
 
 fn load(args: &TrainArgs, embedder: &dyn Embedder) -> Result<Data> {
     let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder)?;
-    let prompts = load_column(&args.dataset, "prompts", embedder, records.len())?;
+    // The generator reads only E(output): its prompts are text, never embedded.
+    let prompts = if args.model == ModelKind::Generator {
+        Vec::new()
+    } else {
+        load_column(&args.dataset, "prompts", embedder, records.len())?
+    };
     let mut train: Vec<usize> = (0..records.len())
         .filter(|&i| records[i].split == Split::Train)
         .collect();
@@ -228,6 +246,10 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     let data = load(args, &embedder)?;
     let run_dir = out.join("runs").join(args.model.name());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    if args.model == ModelKind::Generator {
+        let name = embedder.info().name.clone();
+        return train_generator(args, &file.generator, &data, &out, config, &command, name);
+    }
     let started = Instant::now();
     let (state, summary) = match args.model {
         ModelKind::Surrogate => train_surrogate(args, &file.surrogate, &data, &out, &run_dir)?,
@@ -240,6 +262,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
             &run_dir,
             Some(&embedder),
         )?,
+        ModelKind::Generator => unreachable!("handled above"),
     };
     if !state.finished {
         eprintln!(
@@ -263,6 +286,57 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         out.join(format!("{}.safetensors", args.model.name()))
             .display()
     );
+    Ok(())
+}
+
+/// Stage 1 of the generator on the dataset's train split, with the configured LLM as the
+/// frozen base.
+fn train_generator(
+    args: &TrainArgs,
+    section: &GeneratorTrainConfig,
+    data: &Data,
+    out: &Path,
+    config: &crate::config::Config,
+    command: &str,
+    embedder: String,
+) -> Result<()> {
+    if !config.llm.exists() {
+        bail!(
+            "the base model {} is missing: run `vec2prompt models fetch`",
+            config.llm.display()
+        );
+    }
+    let input = Stage1Input {
+        prompts: data.records.iter().map(|r| r.prompt.as_str()).collect(),
+        train: data.train.clone(),
+        val: data.val.clone(),
+        outputs: &data.outputs,
+        embedder,
+        dim: data.dim,
+    };
+    let limits = RunLimits {
+        max_minutes: args.max_minutes,
+        max_steps: if args.finish { Some(0) } else { args.max_steps },
+        quiet: args.quiet,
+    };
+    let (state, report) = run_stage1(&config.llm, &input, section, out, &limits, command)?;
+    eprintln!(
+        "generator: step {} of {}, validation loss {:.4} (shuffled conditions {:.4}), loop rate {:.1}% ({:.1}% without the repetition controls)",
+        state.step,
+        section.steps,
+        report.val_loss,
+        report.shuffled_val_loss,
+        100.0 * report.loop_rate,
+        100.0 * report.loop_rate_uncontrolled
+    );
+    if !state.finished {
+        eprintln!(
+            "exported the adapter at step {}; run the same command to continue from {}",
+            state.step,
+            out.join("runs/generator").display()
+        );
+    }
+    eprintln!("wrote {}", out.join("generator.safetensors").display());
     Ok(())
 }
 

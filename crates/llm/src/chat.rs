@@ -1,6 +1,8 @@
 //! The model's chat template (`tokenizer.chat_template`), rendered with minijinja as
 //! transformers renders it with Jinja2.
 
+use crate::gguf::GgufFile;
+use crate::tokenizer::GgufTokenizer;
 use minijinja::{Environment, context};
 use serde::Serialize;
 use vec2prompt_core::{Error, Result};
@@ -47,6 +49,31 @@ impl ChatTemplate {
             env,
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
+        })
+    }
+
+    /// The template of a GGUF model (`tokenizer.chat_template`, ChatML when absent), with
+    /// the model's own BOS/EOS token texts.
+    pub fn from_gguf(file: &GgufFile, tokenizer: &GgufTokenizer) -> Result<Self> {
+        let source = file
+            .content
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_else(|| CHATML.to_string());
+        let token_text = |id: Option<u32>| {
+            id.and_then(|i| tokenizer.token(i))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let bos = token_text(tokenizer.bos_id);
+        let eos = token_text(tokenizer.eos_id.or(tokenizer.stop_ids.first().copied()));
+        Self::new(&source, &bos, &eos).map_err(|e| {
+            Error::model(
+                &file.path,
+                e.to_string(),
+                "use a GGUF with a valid chat template",
+            )
         })
     }
 

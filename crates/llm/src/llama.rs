@@ -62,6 +62,51 @@ pub struct LlamaConfig {
     pub vocab_size: usize,
 }
 
+impl LlamaConfig {
+    /// Reads the hyper-parameters from `file`'s metadata (`vocab_size` is 0 here: it
+    /// comes from the embedding matrix), checking that the architecture is llama and the
+    /// head counts are consistent.
+    pub fn read(file: &GgufFile) -> Result<Self> {
+        let arch = file.get_str("general.architecture")?.to_string();
+        if arch != "llama" {
+            return Err(Error::model(
+                &file.path,
+                format!("architecture {arch:?} is not supported (only \"llama\")"),
+                "use a llama-family GGUF such as SmolLM2",
+            ));
+        }
+        let key = |k: &str| format!("{arch}.{k}");
+        let n_head = file.get_usize(&key("attention.head_count"))?;
+        let hidden = file.get_usize(&key("embedding_length"))?;
+        let head_dim = hidden / n_head.max(1);
+        let config = LlamaConfig {
+            n_layer: file.get_usize(&key("block_count"))?,
+            n_head,
+            n_kv_head: file
+                .get_usize(&key("attention.head_count_kv"))
+                .unwrap_or(n_head),
+            head_dim,
+            hidden,
+            rms_eps: file.get_f32(&key("attention.layer_norm_rms_epsilon"))? as f64,
+            rope_base: file.get_f32(&key("rope.freq_base")).unwrap_or(10_000.0),
+            context_length: file.get_usize(&key("context_length")).unwrap_or(2048),
+            vocab_size: 0,
+        };
+        if n_head == 0
+            || config.n_kv_head == 0
+            || n_head % config.n_kv_head != 0
+            || hidden % n_head != 0
+        {
+            return Err(Error::model(
+                &file.path,
+                "inconsistent head counts in metadata",
+                "use another GGUF",
+            ));
+        }
+        Ok(config)
+    }
+}
+
 /// A projection `x · Wᵀ` with its weights in one of three kernels' layouts.
 enum Linear {
     /// Int8 per 32 values, packed for the AVX-512 VNNI kernel ([`PackedQ8`]).
@@ -192,42 +237,7 @@ fn md_err(file: &GgufFile, e: candle_core::Error) -> Error {
 impl Llama {
     /// Loads the model tensors of `file` in `format`.
     pub fn load(file: &mut GgufFile, format: WeightFormat) -> Result<Self> {
-        let arch = file.get_str("general.architecture")?.to_string();
-        if arch != "llama" {
-            return Err(Error::model(
-                &file.path,
-                format!("architecture {arch:?} is not supported (only \"llama\")"),
-                "use a llama-family GGUF such as SmolLM2",
-            ));
-        }
-        let key = |k: &str| format!("{arch}.{k}");
-        let n_head = file.get_usize(&key("attention.head_count"))?;
-        let hidden = file.get_usize(&key("embedding_length"))?;
-        let head_dim = hidden / n_head.max(1);
-        let config = LlamaConfig {
-            n_layer: file.get_usize(&key("block_count"))?,
-            n_head,
-            n_kv_head: file
-                .get_usize(&key("attention.head_count_kv"))
-                .unwrap_or(n_head),
-            head_dim,
-            hidden,
-            rms_eps: file.get_f32(&key("attention.layer_norm_rms_epsilon"))? as f64,
-            rope_base: file.get_f32(&key("rope.freq_base")).unwrap_or(10_000.0),
-            context_length: file.get_usize(&key("context_length")).unwrap_or(2048),
-            vocab_size: 0,
-        };
-        if n_head == 0
-            || config.n_kv_head == 0
-            || n_head % config.n_kv_head != 0
-            || hidden % n_head != 0
-        {
-            return Err(Error::model(
-                &file.path,
-                "inconsistent head counts in metadata",
-                "use another GGUF",
-            ));
-        }
+        let config = LlamaConfig::read(file)?;
         let dev = Device::Cpu;
         let emb_q = file.tensor("token_embd.weight", &dev)?;
         let embed = emb_q.dequantize(&dev).map_err(|e| md_err(file, e))?;

@@ -1,6 +1,6 @@
 //! [`LocalLlm`]: a GGUF chat model answering prompts in batches on the CPU.
 
-use crate::chat::{CHATML, ChatTemplate, Message};
+use crate::chat::{ChatTemplate, Message};
 use crate::gguf::GgufFile;
 use crate::llama::Llama;
 pub use crate::llama::WeightFormat;
@@ -82,22 +82,7 @@ impl LocalLlm {
     pub fn load(path: &Path, config: LocalLlmConfig) -> Result<Self> {
         let mut file = GgufFile::open(path)?;
         let tokenizer = GgufTokenizer::from_gguf(&file)?;
-        let source = file
-            .content
-            .metadata
-            .get("tokenizer.chat_template")
-            .and_then(|v| v.to_string().ok().cloned())
-            .unwrap_or_else(|| CHATML.to_string());
-        let token_text = |id: Option<u32>| {
-            id.and_then(|i| tokenizer.token(i))
-                .unwrap_or_default()
-                .to_string()
-        };
-        let bos = token_text(tokenizer.bos_id);
-        let eos = token_text(tokenizer.eos_id.or(tokenizer.stop_ids.first().copied()));
-        let template = ChatTemplate::new(&source, &bos, &eos).map_err(|e| {
-            Error::model(path, e.to_string(), "use a GGUF with a valid chat template")
-        })?;
+        let template = ChatTemplate::from_gguf(&file, &tokenizer)?;
         let model = Llama::load(&mut file, config.weights)?;
         if tokenizer.tokens.len() > model.config.vocab_size {
             return Err(Error::model(

@@ -1,0 +1,447 @@
+//! Decoding the generator: greedy, beam search and seeded top-p sampling on the cached
+//! forward, with the controls that keep prompts usable:
+//!
+//! - special tokens are masked (all but the end-of-turn id, which ends the prompt), and the
+//!   end-of-turn id is masked at the first step (a prompt is never empty);
+//! - a repetition penalty (CTRL-style: positive logits divided, negative multiplied) on
+//!   every token already written;
+//! - no repeated n-gram: a token that would complete an n-gram already in the text is
+//!   banned (n = 3 by default), which makes "a person who is a person who is" impossible.
+//!
+//! [`is_loop`] is the loop detector used to report loop rates.
+
+use crate::generator_model::{GeneratorModel, Layout};
+use candle_core::{Result, Tensor};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// How tokens are chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The most likely token each step (one prompt per target).
+    Greedy,
+    /// Beam search; the `n` best finished beams by length-normalized log-probability.
+    Beam {
+        /// Beams kept per target.
+        width: usize,
+    },
+    /// Seeded sampling with temperature and nucleus (top-p) truncation.
+    Sample {
+        /// Softmax temperature.
+        temperature: f32,
+        /// Nucleus mass kept.
+        top_p: f32,
+        /// Seed; sample `j` of target `i` has its own stream.
+        seed: u64,
+    },
+}
+
+/// Decoding settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecodeOptions {
+    /// Token choice.
+    pub strategy: Strategy,
+    /// Most tokens per prompt.
+    pub max_tokens: usize,
+    /// Ban tokens completing an n-gram already written (0: off).
+    pub no_repeat_ngram: usize,
+    /// Penalty on already written tokens (1: off).
+    pub repetition_penalty: f32,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Greedy,
+            max_tokens: 48,
+            no_repeat_ngram: 3,
+            repetition_penalty: 1.2,
+        }
+    }
+}
+
+impl DecodeOptions {
+    /// The same strategy without repetition controls (to measure what they prevent).
+    pub fn uncontrolled(&self) -> Self {
+        Self {
+            no_repeat_ngram: 0,
+            repetition_penalty: 1.0,
+            ..self.clone()
+        }
+    }
+}
+
+/// One decoded prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// Token ids, without the end-of-turn id.
+    pub ids: Vec<u32>,
+    /// Whether the model ended the turn (false: cut at `max_tokens`).
+    pub finished: bool,
+    /// Sum of the chosen tokens' log-probabilities (after the controls).
+    pub logprob: f64,
+}
+
+/// Masks and penalties applied to one row of logits before a token is chosen.
+struct Controls<'a> {
+    banned: &'a [u32],
+    end: u32,
+    options: &'a DecodeOptions,
+}
+
+impl Controls<'_> {
+    fn apply(&self, logits: &mut [f32], history: &[u32]) {
+        for &b in self.banned {
+            if let Some(l) = logits.get_mut(b as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+        if history.is_empty() {
+            logits[self.end as usize] = f32::NEG_INFINITY;
+        }
+        let p = self.options.repetition_penalty;
+        if p != 1.0 {
+            let mut seen: Vec<u32> = history.to_vec();
+            seen.sort_unstable();
+            seen.dedup();
+            for t in seen {
+                let l = &mut logits[t as usize];
+                *l = if *l > 0.0 { *l / p } else { *l * p };
+            }
+        }
+        let n = self.options.no_repeat_ngram;
+        if n > 0 && history.len() + 1 >= n {
+            let tail = &history[history.len() + 1 - n..];
+            for w in history.windows(n) {
+                if &w[..n - 1] == tail {
+                    logits[w[n - 1] as usize] = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+}
+
+/// Log-softmax of one row in place (−inf stays −inf).
+fn log_softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = row.iter().map(|&l| (l - max).exp()).sum();
+    let lse = max + sum.ln();
+    for l in row.iter_mut() {
+        *l -= lse;
+    }
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Draws from log-probs `row` with temperature and top-p.
+fn sample(row: &[f32], temperature: f32, top_p: f32, rng: &mut StdRng) -> u32 {
+    let t = temperature.max(1e-4);
+    let mut cand: Vec<(u32, f32)> = row
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_finite())
+        .map(|(i, &l)| (i as u32, l / t))
+        .collect();
+    if cand.is_empty() {
+        return 0;
+    }
+    cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+    let max = cand[0].1;
+    let probs: Vec<f32> = cand.iter().map(|c| (c.1 - max).exp()).collect();
+    let total: f32 = probs.iter().sum();
+    let mut kept = 0;
+    let mut mass = 0.0;
+    while kept < probs.len() && (kept == 0 || mass < top_p * total) {
+        mass += probs[kept];
+        kept += 1;
+    }
+    let mut r = rng.random_range(0.0..mass.max(f32::MIN_POSITIVE));
+    for (c, &p) in cand.iter().zip(&probs[..kept]) {
+        if r < p {
+            return c.0;
+        }
+        r -= p;
+    }
+    cand[kept - 1].0
+}
+
+/// Decodes `n` prompts for each row of `conditions` (`T × c`); greedy gives one per
+/// target whatever `n`. `banned` are the ids never emitted (special tokens).
+pub fn decode(
+    model: &GeneratorModel,
+    layout: &Layout,
+    conditions: &Tensor,
+    n: usize,
+    options: &DecodeOptions,
+    banned: &[u32],
+) -> Result<Vec<Vec<Decoded>>> {
+    let controls = Controls {
+        banned,
+        end: layout.end,
+        options,
+    };
+    match &options.strategy {
+        Strategy::Greedy => rows(model, layout, conditions, 1, &controls, None),
+        Strategy::Sample {
+            temperature,
+            top_p,
+            seed,
+        } => rows(
+            model,
+            layout,
+            conditions,
+            n,
+            &controls,
+            Some((*temperature, *top_p, *seed)),
+        ),
+        Strategy::Beam { width } => beams(model, layout, conditions, n, (*width).max(1), &controls),
+    }
+}
+
+/// Greedy or sampled decoding: `n` independent rows per target.
+fn rows(
+    model: &GeneratorModel,
+    layout: &Layout,
+    conditions: &Tensor,
+    n: usize,
+    controls: &Controls,
+    sampling: Option<(f32, f32, u64)>,
+) -> Result<Vec<Vec<Decoded>>> {
+    let targets = conditions.dim(0)?;
+    if n == 0 || targets == 0 {
+        return Ok(vec![Vec::new(); targets]);
+    }
+    let owner: Vec<u32> = (0..targets as u32)
+        .flat_map(|t| std::iter::repeat_n(t, n))
+        .collect();
+    let conds = conditions.index_select(&Tensor::new(owner.as_slice(), conditions.device())?, 0)?;
+    let mut rngs: Vec<StdRng> = (0..owner.len())
+        .map(|r| {
+            let seed = sampling.map_or(0, |s| s.2);
+            StdRng::seed_from_u64(seed ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        })
+        .collect();
+    let (mut logits, mut cache) = model.start(layout, &conds)?;
+    let mut out: Vec<Decoded> = (0..owner.len())
+        .map(|_| Decoded {
+            ids: Vec::new(),
+            finished: false,
+            logprob: 0.0,
+        })
+        .collect();
+    let mut live: Vec<usize> = (0..owner.len()).collect();
+    for step in 0..controls.options.max_tokens {
+        let lv = logits.to_vec2::<f32>()?;
+        let mut next = Vec::with_capacity(live.len());
+        let mut keep = Vec::with_capacity(live.len());
+        for (i, (&r, mut row)) in live.iter().zip(lv).enumerate() {
+            controls.apply(&mut row, &out[r].ids);
+            log_softmax(&mut row);
+            let tok = match sampling {
+                None => argmax(&row),
+                Some((t, p, _)) => sample(&row, t, p, &mut rngs[r]),
+            };
+            out[r].logprob += row[tok as usize] as f64;
+            if tok == controls.end {
+                out[r].finished = true;
+            } else {
+                out[r].ids.push(tok);
+                keep.push(i as u32);
+                next.push(tok);
+            }
+        }
+        if next.is_empty() || step + 1 == controls.options.max_tokens {
+            break;
+        }
+        if keep.len() < live.len() {
+            cache.select_rows(&keep)?;
+            live = keep.iter().map(|&i| live[i as usize]).collect();
+        }
+        logits = model.step(&next, &mut cache)?;
+    }
+    let mut grouped = vec![Vec::with_capacity(n); targets];
+    for (r, d) in out.into_iter().enumerate() {
+        grouped[owner[r] as usize].push(d);
+    }
+    Ok(grouped)
+}
+
+struct Beam {
+    ids: Vec<u32>,
+    score: f64,
+}
+
+fn normalized(d: &Decoded) -> f64 {
+    d.logprob / (d.ids.len() + usize::from(d.finished)).max(1) as f64
+}
+
+/// Beam search for every target at once (all live beams share one forward per step).
+fn beams(
+    model: &GeneratorModel,
+    layout: &Layout,
+    conditions: &Tensor,
+    n: usize,
+    width: usize,
+    controls: &Controls,
+) -> Result<Vec<Vec<Decoded>>> {
+    let targets = conditions.dim(0)?;
+    let (mut logits, mut cache) = model.start(layout, conditions)?;
+    let mut alive: Vec<Vec<Beam>> = (0..targets)
+        .map(|_| {
+            vec![Beam {
+                ids: Vec::new(),
+                score: 0.0,
+            }]
+        })
+        .collect();
+    let mut done: Vec<Vec<Decoded>> = vec![Vec::new(); targets];
+    // Row `r` of the logits belongs to `rows[r] = (target, beam)`.
+    let mut rows: Vec<(usize, usize)> = (0..targets).map(|t| (t, 0)).collect();
+    for step in 0..controls.options.max_tokens {
+        let lv = logits.to_vec2::<f32>()?;
+        let mut cands: Vec<Vec<(usize, u32, f64)>> = vec![Vec::new(); targets];
+        for (&(t, b), mut row) in rows.iter().zip(lv) {
+            let beam = &alive[t][b];
+            controls.apply(&mut row, &beam.ids);
+            log_softmax(&mut row);
+            let mut top: Vec<(u32, f32)> = row
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.is_finite())
+                .map(|(i, &l)| (i as u32, l))
+                .collect();
+            let k = (2 * width).min(top.len());
+            if k == 0 {
+                continue;
+            }
+            top.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+            for &(tok, l) in &top[..k] {
+                cands[t].push((b, tok, beam.score + l as f64));
+            }
+        }
+        let mut next_alive: Vec<Vec<Beam>> = (0..targets).map(|_| Vec::new()).collect();
+        let mut parents = Vec::new();
+        let mut tokens = Vec::new();
+        let mut next_rows = Vec::new();
+        let last = step + 1 == controls.options.max_tokens;
+        for t in 0..targets {
+            let mut c = std::mem::take(&mut cands[t]);
+            c.sort_by(|a, b| b.2.total_cmp(&a.2));
+            for (b, tok, score) in c {
+                if done[t].len() >= width || next_alive[t].len() >= width {
+                    break;
+                }
+                let parent = &alive[t][b];
+                if tok == controls.end {
+                    done[t].push(Decoded {
+                        ids: parent.ids.clone(),
+                        finished: true,
+                        logprob: score,
+                    });
+                    continue;
+                }
+                let mut ids = parent.ids.clone();
+                ids.push(tok);
+                if last {
+                    done[t].push(Decoded {
+                        ids,
+                        finished: false,
+                        logprob: score,
+                    });
+                    continue;
+                }
+                let row = rows.iter().position(|&r| r == (t, b)).unwrap_or(0);
+                parents.push(row as u32);
+                tokens.push(tok);
+                next_rows.push((t, next_alive[t].len()));
+                next_alive[t].push(Beam { ids, score });
+            }
+            if done[t].len() >= width {
+                // This target is finished: drop its beams from the batch.
+                let keep: Vec<usize> = next_rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.0 != t)
+                    .map(|(i, _)| i)
+                    .collect();
+                parents = keep.iter().map(|&i| parents[i]).collect();
+                tokens = keep.iter().map(|&i| tokens[i]).collect();
+                next_rows = keep.iter().map(|&i| next_rows[i]).collect();
+                next_alive[t].clear();
+            }
+        }
+        alive = next_alive;
+        rows = next_rows;
+        if tokens.is_empty() {
+            break;
+        }
+        cache.select_rows(&parents)?;
+        logits = model.step(&tokens, &mut cache)?;
+    }
+    Ok(done
+        .into_iter()
+        .map(|mut d| {
+            d.sort_by(|a, b| normalized(b).total_cmp(&normalized(a)));
+            d.truncate(n);
+            d
+        })
+        .collect())
+}
+
+/// Whether a prompt loops: some run of four words occurs twice (after lower-casing and
+/// stripping punctuation), as in "a person who is a person who is".
+pub fn is_loop(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    words.windows(4).any(|w| !seen.insert(w.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_detector_flags_repeats_only() {
+        assert!(is_loop("Describe a person who is a person who is kind."));
+        assert!(!is_loop("Describe a person who is kind and generous."));
+        assert!(!is_loop(""));
+    }
+
+    #[test]
+    fn controls_mask_specials_penalize_and_block_ngrams() {
+        let options = DecodeOptions::default();
+        let c = Controls {
+            banned: &[0],
+            end: 1,
+            options: &options,
+        };
+        let mut l = vec![5.0f32, 5.0, 2.0, -2.0, 1.0, 1.0];
+        c.apply(&mut l, &[]);
+        assert_eq!(l[0], f32::NEG_INFINITY, "special masked");
+        assert_eq!(l[1], f32::NEG_INFINITY, "no empty prompt");
+        let mut l = vec![5.0f32, 5.0, 2.0, -2.0, 1.0, 1.0];
+        // History 2 3 4 2 3: the next 4 would repeat the 3-gram "2 3 4".
+        c.apply(&mut l, &[2, 3, 4, 2, 3]);
+        assert_eq!(l[4], f32::NEG_INFINITY);
+        assert!(l[1].is_finite(), "the end of turn stays allowed");
+        assert!((l[2] - 2.0 / 1.2).abs() < 1e-6 && (l[3] + 2.4).abs() < 1e-6);
+        assert_eq!(l[5], 1.0);
+    }
+}
