@@ -68,10 +68,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         params.clone(),
         config.llm_config.max_batch * 2,
     ));
-    let command = std::env::args()
-        .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = command_line();
     let eval_config = EvalConfig {
         limit: args.limit,
         seed: args.seed,
@@ -188,6 +185,14 @@ pub fn plot(args: &PlotArgs) -> Result<()> {
     vec2prompt_store::write_atomic(&md, report.to_markdown().as_bytes())?;
     eprintln!("wrote {}", md.display());
     write_plots(&report, &args.report.with_extension(""))
+}
+
+/// The command line as typed (arguments with spaces quoted), recorded in reports.
+pub fn command_line() -> String {
+    std::env::args()
+        .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Current UTC time as RFC 3339 (seconds), without a date-time dependency.

@@ -389,7 +389,7 @@ mod tests {
         let c = parse_target("e", &json!([[1, 0, 0], [0, 2, 0]]), 3).unwrap();
         assert!((c.values[0] - c.values[1]).abs() < 1e-6 && c.values[2] == 0.0);
         assert_eq!(
-            parse_target("e", &json!([1, 0.5, -2]), 3).unwrap().values,
+            parse_target("e", &json!([2, 1, -2]), 3).unwrap().values,
             v.values
         );
         let e = err(parse_target("e", &json!([[1, 0, 0], [1, 0]]), 3));
