@@ -266,12 +266,8 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
         .collect();
     let llm = config.load_llm()?;
     let params = GenerationParams::default();
-    let llm_config = format!(
-        "{} weights={:?} max_new_tokens={} greedy",
-        llm.info().name,
-        config.llm_config.weights,
-        params.max_new_tokens
-    );
+    // The same key as eval's answer cache, so both share answers to the same prompts.
+    let llm_config = config.local_llm_key(&llm.info().name, params.max_new_tokens);
     let cache_dir = match &args.dataset {
         Some(d) => d.join("cache"),
         None => config.home.root.join("cache"),
