@@ -196,7 +196,7 @@ pub fn command_line() -> String {
 }
 
 /// Current UTC time as RFC 3339 (seconds), without a date-time dependency.
-fn utc_now() -> String {
+pub fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

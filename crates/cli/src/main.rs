@@ -9,6 +9,7 @@ mod eval_cmd;
 mod eval_prompt;
 mod generate_cmd;
 mod models_cmd;
+mod optimizer_cmd;
 mod progress;
 mod remember_cmd;
 mod serve_cmd;
@@ -75,6 +76,14 @@ enum Command {
     /// The interpolation report: pairs of held-out targets, a path between each, and how
     /// the answers' similarity to the start falls and to the end rises along it.
     EvalInterpolation(walk_cmd::EvalInterpolationArgs),
+    /// Improve a vague prompt (precise or structured style) with the trained prompt
+    /// optimizer; with `--budget`, rank variants on real answers.
+    Optimize(optimizer_cmd::OptimizeArgs),
+    /// The vague → precise benchmark of the prompt optimizer (validation or test records).
+    EvalOptimizer(optimizer_cmd::EvalOptimizerArgs),
+    /// Feedback simulated by the real reward: the optimizer's variants for vague train
+    /// prompts, answered and scored, best and worst appended to a feedback log.
+    SimulateFeedback(optimizer_cmd::SimulateFeedbackArgs),
 }
 
 fn main() {
@@ -110,6 +119,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Interpolate(args) => walk_cmd::interpolate(args, &Config::resolve(&cli.global)?),
         Command::EvalInterpolation(args) => {
             walk_cmd::eval_interpolation(args, &Config::resolve(&cli.global)?)
+        }
+        Command::Optimize(args) => optimizer_cmd::optimize(args, &Config::resolve(&cli.global)?),
+        Command::EvalOptimizer(args) => {
+            optimizer_cmd::eval_optimizer(args, &Config::resolve(&cli.global)?)
+        }
+        Command::SimulateFeedback(args) => {
+            optimizer_cmd::simulate_feedback(args, &Config::resolve(&cli.global)?)
         }
     }
 }

@@ -17,6 +17,17 @@ use vec2prompt_server::{Backends, CounterFn, ServerConfig, TokenCounter};
 /// Arguments of `serve`; each overrides the config file's `server:` key of the same name.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// The prompt optimizer behind `POST /optimize` [default:
+    /// $VEC2PROMPT_HOME/optimizer when one was trained there]. It runs on the local GGUF.
+    #[clap(long, env = "VEC2PROMPT_OPTIMIZER")]
+    pub optimizer: Option<PathBuf>,
+    /// The feedback log `POST /feedback` appends to [default:
+    /// $VEC2PROMPT_HOME/feedback/feedback.jsonl].
+    #[clap(long, env = "VEC2PROMPT_FEEDBACK_LOG")]
+    pub feedback_log: Option<PathBuf>,
+    /// Largest feedback log, in bytes; appends beyond it are refused [default: 64 MiB].
+    #[clap(long, env = "VEC2PROMPT_MAX_FEEDBACK_BYTES")]
+    pub max_feedback_bytes: Option<u64>,
     /// Address to bind [default: 127.0.0.1; 0.0.0.0 for every interface].
     #[clap(long, env = "VEC2PROMPT_HOST")]
     pub host: Option<String>,
@@ -350,10 +361,51 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
         train_records: n.len(),
     });
     let neighbours = neighbours.map(Arc::new);
-    vec2prompt_server::run(server, &backends, status, |env| {
+    let optimizer = optimizer_state(args, config, latent.clone())?;
+    vec2prompt_server::run(server, &backends, status, optimizer, |env| {
         Searcher::new(env, neighbours, latent)
     })?;
     Ok(())
+}
+
+/// The optimizer routes' state: the optimizer when one is given or trained in the
+/// default place (it needs the local GGUF as its base), and the feedback log.
+fn optimizer_state(
+    args: &ServeArgs,
+    config: &Config,
+    latent: Option<Arc<LatentModel>>,
+) -> Result<vec2prompt_server::optimize::OptimizerState> {
+    use vec2prompt_optimizer::model::MANIFEST_FILE;
+    let default = crate::optimizer_cmd::default_optimizer_dir(&config.home);
+    let dir = match &args.optimizer {
+        Some(d) => Some(d.clone()),
+        None => default.join(MANIFEST_FILE).exists().then_some(default),
+    };
+    let optimizer = match &dir {
+        Some(d) => {
+            let model = vec2prompt_optimizer::PromptOptimizer::load(&config.llm, d)
+                .with_context(|| format!("cannot load the prompt optimizer in {}", d.display()))?;
+            let surrogate = latent.clone();
+            eprintln!("vec2prompt serve: prompt optimizer from {}", d.display());
+            Some(Arc::new(vec2prompt_optimizer::service::Optimizer {
+                model,
+                surrogate,
+            }))
+        }
+        None => None,
+    };
+    let path = args
+        .feedback_log
+        .clone()
+        .unwrap_or_else(|| config.home.root.join("feedback").join("feedback.jsonl"));
+    let max = args.max_feedback_bytes.unwrap_or(64 << 20);
+    let feedback = vec2prompt_optimizer::FeedbackLog::open(&path, max)
+        .with_context(|| format!("cannot open the feedback log {}", path.display()))?;
+    Ok(vec2prompt_server::optimize::OptimizerState {
+        optimizer,
+        dir,
+        feedback: Some(Arc::new(feedback)),
+    })
 }
 
 /// Prints the OpenAPI document (the committed `docs/openapi.json`).

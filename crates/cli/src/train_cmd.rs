@@ -40,6 +40,9 @@ pub enum ModelKind {
     /// Answer embedding → prompt with the frozen pretrained LLM (soft prompts + LoRA),
     /// stage 1 (supervised).
     Generator,
+    /// Vague prompt → precise (or structured) prompt: intent network, soft prompts and
+    /// LoRA on the frozen pretrained LLM; `--feedback` runs the contrastive phase.
+    Optimizer,
 }
 
 impl ModelKind {
@@ -49,6 +52,7 @@ impl ModelKind {
             ModelKind::Inverter => "inverter",
             ModelKind::Corrector => "corrector",
             ModelKind::Generator => "generator",
+            ModelKind::Optimizer => "optimizer",
         }
     }
 }
@@ -59,9 +63,14 @@ pub struct TrainArgs {
     /// The model to train.
     #[clap(value_enum)]
     pub model: ModelKind,
-    /// Dataset directory made by `ingest` (both columns embedded).
+    /// Dataset directory made by `ingest` (both columns embedded); the optimizer also
+    /// takes a raw data file (it embeds what it needs itself).
     #[clap(long, env = "VEC2PROMPT_DATASET")]
     pub dataset: PathBuf,
+    /// Optimizer: a feedback log (from `POST /feedback` or `simulate-feedback`); trains
+    /// the contrastive phase on it, starting from the distillation phase.
+    #[clap(long)]
+    pub feedback: Option<PathBuf>,
     /// Model directory to write (weights, tokenizer, config, card) [default:
     /// $VEC2PROMPT_HOME/latent]. Checkpoints go to its `runs/<model>` folder.
     #[clap(long, env = "VEC2PROMPT_TRAIN_OUT")]
@@ -230,6 +239,9 @@ fn load(args: &TrainArgs, embedder: &dyn Embedder) -> Result<Data> {
 
 /// Runs `train`.
 pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
+    if args.model == ModelKind::Optimizer {
+        return crate::optimizer_cmd::train(args, config);
+    }
     let file: TrainFile = match &args.train_config {
         Some(p) => serde_yaml::from_str(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
@@ -262,7 +274,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
             &run_dir,
             Some(&embedder),
         )?,
-        ModelKind::Generator => unreachable!("handled above"),
+        ModelKind::Generator | ModelKind::Optimizer => unreachable!("handled above"),
     };
     if !state.finished {
         eprintln!(

@@ -489,6 +489,22 @@ impl GeneratorModel {
         conditions: &Tensor,
         sequences: &[Vec<u32>],
     ) -> Result<(Tensor, Vec<usize>)> {
+        let (logp, targets, rows) = self.token_distributions(layout, conditions, sequences)?;
+        let n = targets.len();
+        let idx = Tensor::from_vec(targets, (n, 1), &Device::Cpu)?;
+        Ok((logp.gather(&idx, 1)?.squeeze(1)?, rows))
+    }
+
+    /// The full next-token log-distributions `(N, vocab)` at every token of `sequences`
+    /// (differentiable), with the token written at each position and its sequence: what
+    /// [`GeneratorModel::token_logprobs`] gathers from, and what a KL penalty against a
+    /// reference model compares.
+    pub fn token_distributions(
+        &self,
+        layout: &Layout,
+        conditions: &Tensor,
+        sequences: &[Vec<u32>],
+    ) -> Result<(Tensor, Vec<u32>, Vec<usize>)> {
         let b = sequences.len();
         if b == 0 || sequences.iter().any(|s| s.is_empty()) {
             candle_core::bail!("token_logprobs needs non-empty sequences");
@@ -535,9 +551,33 @@ impl GeneratorModel {
             .index_select(&Tensor::from_vec(positions, n, &Device::Cpu)?, 0)?;
         let h = self.rms(&h, &self.norm, true)?;
         let logits = self.head.forward(&h)?;
-        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let idx = Tensor::from_vec(targets, (n, 1), &Device::Cpu)?;
-        Ok((logp.gather(&idx, 1)?.squeeze(1)?, rows))
+        Ok((
+            candle_nn::ops::log_softmax(&logits, D::Minus1)?,
+            targets,
+            rows,
+        ))
+    }
+
+    /// The next-token log-distributions `(len(sequence), vocab)` at every token of
+    /// `sequence` after the plain token ids `context` (no soft tokens), with no autograd
+    /// graph. On a model whose adapters are untrained (LoRA `B` = 0) this is the frozen
+    /// base model: the reference a KL penalty keeps a trained model close to.
+    pub fn plain_distributions(&self, context: &[u32], sequence: &[u32]) -> Result<Tensor> {
+        if context.is_empty() || sequence.is_empty() {
+            candle_core::bail!("plain_distributions needs a context and a sequence");
+        }
+        let mut ids = context.to_vec();
+        ids.extend_from_slice(&sequence[..sequence.len() - 1]);
+        let x = self.embed_ids(&ids, 1)?;
+        let mut cache = self.new_cache();
+        let x = self.run(&x, &mut cache, false)?;
+        let h = x
+            .squeeze(0)?
+            .narrow(0, context.len() - 1, sequence.len())?
+            .contiguous()?;
+        let h = self.rms(&h, &self.norm, false)?;
+        let logits = self.head.forward(&h)?;
+        Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?.detach())
     }
 
     /// Mean negative log-likelihood per token of `sequences` (the supervised loss).

@@ -15,6 +15,7 @@ pub mod llama;
 pub mod local;
 pub mod q8;
 pub mod sampler;
+pub mod tiny;
 pub mod tokenizer;
 
 pub use local::{LocalLlm, LocalLlmConfig, WeightFormat};

@@ -483,6 +483,10 @@ pub struct HealthResponse {
     pub queue: QueueStatus,
     /// Whether routes other than /health need an API key.
     pub auth_required: bool,
+    /// Directory of the prompt optimizer behind `/optimize`; null when none is loaded.
+    pub optimizer: Option<String>,
+    /// The feedback log behind `/feedback`; null when none is configured.
+    pub feedback_log: Option<String>,
 }
 
 /// One text or a list of texts (`input` of `/v1/embeddings`, `text` of

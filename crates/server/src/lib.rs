@@ -12,6 +12,7 @@
 //! - [`metrics`]: Prometheus names, recorder and request middleware;
 //! - [`backends`]: the models and their metering wrappers;
 //! - [`walk`]: targets as texts, vectors or centroids, and `/interpolate`;
+//! - [`optimize`]: the prompt optimizer's `/optimize` and `/feedback`;
 //! - [`playground`]: the web page served at `/`.
 //!
 //! [`run`] starts everything and blocks until SIGTERM or Ctrl-C, then lets requests in
@@ -24,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod infer;
 pub mod metrics;
+pub mod optimize;
 pub mod playground;
 pub mod queue;
 pub mod serve;
@@ -49,6 +51,7 @@ pub fn start(
     config: ServerConfig,
     backends: &Backends,
     dataset: Option<api::DatasetStatus>,
+    optimizer: optimize::OptimizerState,
     searcher: impl FnOnce(Environment) -> Result<Searcher>,
 ) -> Result<(AppState, Worker)> {
     config
@@ -91,6 +94,7 @@ pub fn start(
             infer,
             config: Arc::new(config),
             info: Arc::new(info),
+            optimizer: Arc::new(optimizer),
         },
         worker,
     ))
@@ -102,11 +106,12 @@ pub fn run(
     config: ServerConfig,
     backends: &Backends,
     dataset: Option<api::DatasetStatus>,
+    optimizer: optimize::OptimizerState,
     searcher: impl FnOnce(Environment) -> Result<Searcher>,
 ) -> Result<()> {
     let addr = (config.host.clone(), config.port);
     let limits = config.connection_limits();
-    let (state, worker) = start(config, backends, dataset, searcher)?;
+    let (state, worker) = start(config, backends, dataset, optimizer, searcher)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("vec2prompt-http")

@@ -130,6 +130,12 @@ pub(crate) async fn health(State(s): State<AppState>) -> (StatusCode, Json<Healt
             in_use: s.infer.in_use(),
         },
         auth_required: s.config.api_key.is_some(),
+        optimizer: s.optimizer.dir.as_ref().map(|d| d.display().to_string()),
+        feedback_log: s
+            .optimizer
+            .feedback
+            .as_ref()
+            .map(|f| f.path().display().to_string()),
     };
     let code = if alive {
         StatusCode::OK

@@ -147,6 +147,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Facts about the models.
     pub info: Arc<ServerInfo>,
+    /// The prompt optimizer and the feedback log, when configured.
+    pub optimizer: Arc<crate::optimize::OptimizerState>,
 }
 
 #[cfg(test)]

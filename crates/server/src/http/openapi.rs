@@ -41,7 +41,9 @@ impl Modify for BearerAuth {
         handlers::metrics_text,
         openai::embeddings,
         openai::chat_completions,
-        crate::walk::interpolate
+        crate::walk::interpolate,
+        crate::optimize::optimize,
+        crate::optimize::feedback
     ),
     components(schemas(ErrorResponse, ErrorType)),
     modifiers(&BearerAuth),
@@ -49,6 +51,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "generate", description = "Prompt generation from target embeddings"),
         (name = "openai", description = "OpenAI-compatible endpoints over the server's models"),
+        (name = "optimize", description = "The prompt optimizer: vague prompt → precise or structured prompt, and feedback"),
         (name = "status", description = "Health and metrics"),
     )
 )]

@@ -28,6 +28,8 @@ fn protected_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
             post(handlers::generate_prompts_parallel),
         )
         .route("/interpolate", post(crate::walk::interpolate))
+        .route("/optimize", post(crate::optimize::optimize))
+        .route("/feedback", post(crate::optimize::feedback))
         .route("/metrics", get(handlers::metrics_text))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/chat/completions", post(openai::chat_completions))

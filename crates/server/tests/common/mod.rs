@@ -95,9 +95,17 @@ impl TestServer {
     /// Starts a server with `config` (host and port are ignored: a free loopback port is
     /// used), or `None` without the real models.
     pub fn start(config: ServerConfig) -> Option<TestServer> {
+        Self::start_with(config, Default::default())
+    }
+
+    /// [`TestServer::start`] with the optimizer routes' state.
+    pub fn start_with(
+        config: ServerConfig,
+        optimizer: vec2prompt_server::optimize::OptimizerState,
+    ) -> Option<TestServer> {
         let backends = backends()?;
         let limits = config.connection_limits();
-        let (state, worker) = start(config, &backends, None, |env| {
+        let (state, worker) = start(config, &backends, None, optimizer, |env| {
             let n = neighbours(env.embedder.as_ref());
             Searcher::new(env, Some(Arc::new(n)), None)
         })

@@ -1,0 +1,758 @@
+//! `train optimizer`, `optimize`, `simulate-feedback` and `eval-optimizer`: the prompt
+//! optimizer's commands.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use vec2prompt_core::Embedder;
+use vec2prompt_dataset::{Record, Split};
+use vec2prompt_latent::plot::{Series, line_chart};
+use vec2prompt_optimizer::data::{embed, feedback_pairs, pairs};
+use vec2prompt_optimizer::feedback::read_feedback;
+use vec2prompt_optimizer::train::{PhaseRun, RunLimits, train_phase};
+use vec2prompt_optimizer::{
+    OptimizerConfig, OptimizerManifest, OptimizerTrainConfig, Phase, PromptOptimizer,
+};
+
+/// The `optimizer` section of a training config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerFile {
+    /// Shape of the network.
+    pub model: OptimizerConfig,
+    /// Training settings.
+    pub train: OptimizerTrainConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TrainFileOptimizer {
+    #[serde(default)]
+    optimizer: Option<OptimizerFile>,
+}
+
+/// Where the optimizer lives by default.
+pub fn default_optimizer_dir(home: &vec2prompt_core::Home) -> PathBuf {
+    home.root.join("optimizer")
+}
+
+/// The records of a dataset directory (made by `ingest`) or of a raw data file.
+pub fn load_records(path: &Path) -> Result<Vec<Record>> {
+    if path.is_file() {
+        let (records, _) = vec2prompt_dataset::ingest(path, &Default::default())?;
+        Ok(records)
+    } else {
+        let p = path.join("records.jsonl");
+        vec2prompt_dataset::read_records(&p).with_context(|| {
+            format!(
+                "reading {} (a dataset directory or a data file)",
+                p.display()
+            )
+        })
+    }
+}
+
+fn bar(len: usize, what: &str, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(len as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b.set_message(what.to_string());
+    b
+}
+
+/// Runs `train optimizer`: phase 1 (distillation) on the dataset, or, with `--feedback`,
+/// phase 2 (contrastive) from phase 1's weights. Each invocation is time-boxed by
+/// `--max-minutes` / `--max-steps`, resumes where the last one stopped, and exports the
+/// weights it reached with a card and curves.
+pub fn train(args: &crate::train_cmd::TrainArgs, config: &crate::config::Config) -> Result<()> {
+    let file: OptimizerFile = match &args.train_config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let f: TrainFileOptimizer =
+                serde_yaml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
+            f.optimizer.unwrap_or_default()
+        }
+        None => OptimizerFile::default(),
+    };
+    if !config.llm.exists() {
+        bail!(
+            "the base model {} is missing: run `vec2prompt models fetch`",
+            config.llm.display()
+        );
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_optimizer_dir(&config.home));
+    let embedder = config.load_embedder()?;
+    let info = embedder.info().clone();
+    let mut model = file.model.clone();
+    model.generator.condition = info.dimension;
+    let base = vec2prompt_latent::generator::Base::load(&config.llm)?;
+    let manifest = OptimizerManifest {
+        config: model,
+        base_name: base.name.clone(),
+        base_sha256: base.sha256.clone(),
+        embedder: info.name.clone(),
+        embedder_dim: info.dimension,
+    };
+    let o = PromptOptimizer::with_base(base, manifest)?;
+    let records = load_records(&args.dataset)?;
+    let mut t = file.train.clone();
+    if let Some(l) = args.limit {
+        t.precise_pairs = t.precise_pairs.min(l);
+        t.structured_pairs = t.structured_pairs.min(l / 4);
+    }
+    let val_pairs: Vec<_> = pairs(&records, Split::Validation, t.val_examples, 0, t.seed ^ 1)
+        .into_iter()
+        .map(|p| (p, Vec::new()))
+        .collect();
+    let limits = RunLimits {
+        max_minutes: args.max_minutes,
+        max_steps: if args.finish { Some(0) } else { args.max_steps },
+        quiet: args.quiet,
+    };
+    let runs = out.join("runs");
+    let command = crate::eval_cmd::command_line();
+    let (phase, train_pairs) = match &args.feedback {
+        None => (
+            Phase::Distill,
+            pairs(
+                &records,
+                Split::Train,
+                t.precise_pairs,
+                t.structured_pairs,
+                t.seed,
+            )
+            .into_iter()
+            .map(|p| (p, Vec::new()))
+            .collect::<Vec<_>>(),
+        ),
+        Some(f) => {
+            let fb = read_feedback(f)?;
+            let ps = feedback_pairs(&fb);
+            eprintln!(
+                "{} feedback records → {} contrastive pairs",
+                fb.len(),
+                ps.len()
+            );
+            (Phase::Contrastive, ps)
+        }
+    };
+    let b = bar(
+        train_pairs.len() + val_pairs.len(),
+        "embedding pairs",
+        args.quiet,
+    );
+    let train_ex = embed(&embedder, &train_pairs, &mut |d, _| {
+        b.set_position(d as u64)
+    })?;
+    let val_ex = embed(&embedder, &val_pairs, &mut |d, _| {
+        b.set_position((train_pairs.len() + d) as u64)
+    })?;
+    b.finish_and_clear();
+    let start = if phase == Phase::Contrastive {
+        let p1 = runs.join(Phase::Distill.name());
+        let Some((_, tensors)) =
+            vec2prompt_latent::checkpoint::load(&p1, &candle_core::Device::Cpu)?
+        else {
+            bail!(
+                "phase 2 starts from phase 1: run `vec2prompt train optimizer` without --feedback first ({} has no checkpoint)",
+                p1.display()
+            );
+        };
+        Some(tensors)
+    } else {
+        None
+    };
+    let run = train_phase(
+        &o,
+        phase,
+        &train_ex,
+        &val_ex,
+        &t,
+        &runs.join(phase.name()),
+        start.as_ref(),
+        &limits,
+    )?;
+    let export = out.join(match phase {
+        Phase::Distill => "phase1",
+        Phase::Contrastive => "phase2",
+    });
+    o.save(&export)?;
+    o.save(&out)?;
+    let planned = match phase {
+        Phase::Distill => t.distill_steps,
+        Phase::Contrastive => t.contrastive_steps,
+    };
+    std::fs::write(export.join("optimizer-loss.svg"), curves(&run, phase))?;
+    std::fs::write(
+        export.join("optimizer-card.md"),
+        card(
+            &o,
+            &run,
+            phase,
+            &t,
+            planned,
+            train_ex.len(),
+            val_ex.len(),
+            &command,
+        ),
+    )?;
+    for name in ["optimizer-loss.svg", "optimizer-card.md"] {
+        std::fs::copy(export.join(name), out.join(name))?;
+    }
+    eprintln!(
+        "{}: step {} of {planned}{}; exported to {} (the latest is also in {})",
+        phase.name(),
+        run.state.step,
+        if run.state.finished {
+            " (finished)"
+        } else {
+            "; run the same command to continue"
+        },
+        export.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn curves(run: &PhaseRun, phase: Phase) -> String {
+    let pick = |f: fn(&vec2prompt_optimizer::train::Terms) -> f64| -> Vec<(f64, f64)> {
+        run.terms.iter().map(|(s, t)| (*s as f64, f(t))).collect()
+    };
+    let val: Vec<(f64, f64)> = run
+        .state
+        .history
+        .iter()
+        .map(|h| (h.step as f64, h.val_loss))
+        .collect();
+    line_chart(
+        &format!("optimizer {}: loss terms per step", phase.name()),
+        "step",
+        &[
+            Series {
+                name: "cross-entropy (train batch)",
+                points: pick(|t| t.ce),
+                color: "#1f77b4",
+            },
+            Series {
+                name: "validation cross-entropy",
+                points: val,
+                color: "#d62728",
+            },
+            Series {
+                name: "KL to the base model ×10",
+                points: pick(|t| t.kl * 10.0),
+                color: "#2ca02c",
+            },
+            Series {
+                name: if phase == Phase::Distill {
+                    "distillation distance"
+                } else {
+                    "InfoNCE"
+                },
+                points: pick(|t| t.aux),
+                color: "#7f7f7f",
+            },
+        ],
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn card(
+    o: &PromptOptimizer,
+    run: &PhaseRun,
+    phase: Phase,
+    t: &OptimizerTrainConfig,
+    planned: usize,
+    train: usize,
+    val: usize,
+    command: &str,
+) -> String {
+    use std::fmt::Write as _;
+    let m = &o.manifest;
+    let g = &m.config.generator;
+    let mut s = String::new();
+    let _ = writeln!(s, "## prompt optimizer ({})\n", phase.name());
+    let _ = writeln!(s, "- command: `{command}`");
+    let _ = writeln!(
+        s,
+        "- base: {} (sha256 {}), frozen; embedder: {} ({} dimensions), frozen",
+        m.base_name, m.base_sha256, m.embedder, m.embedder_dim
+    );
+    let _ = writeln!(
+        s,
+        "- trainable: intent network {d} → {} → {d} (dropout {}), projector → {} soft tokens, LoRA r {} α {} on q and v",
+        m.config.intent_hidden,
+        m.config.dropout,
+        g.soft_tokens,
+        g.lora_rank,
+        g.lora_alpha,
+        d = m.embedder_dim
+    );
+    let data = match phase {
+        Phase::Distill => format!(
+            "{train} train-split pairs (training degradations → the record's own instruction; {} of them in the structured style), {val} validation-split pairs for the validation loss",
+            t.structured_pairs.min(train)
+        ),
+        Phase::Contrastive => format!(
+            "{train} success/failure pairs from the feedback log, {val} validation-split pairs"
+        ),
+    };
+    let _ = writeln!(s, "- data: {data}");
+    let _ = writeln!(
+        s,
+        "- steps: {} of {planned} planned (batch {}, lr {}, KL weight {}, {} weight {}), training wall time {:.0} s",
+        run.state.step,
+        t.batch_size,
+        t.lr,
+        t.kl_weight,
+        if phase == Phase::Distill {
+            "distillation"
+        } else {
+            "InfoNCE"
+        },
+        if phase == Phase::Distill {
+            t.distill_weight
+        } else {
+            t.contrastive_weight
+        },
+        run.state.wall_seconds
+    );
+    let _ = writeln!(s, "- curves: optimizer-loss.svg\n");
+    let _ = writeln!(
+        s,
+        "| step | train loss (since last) | validation cross-entropy | wall s |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|");
+    for h in &run.state.history {
+        let _ = writeln!(
+            s,
+            "| {} | {:.4} | {:.4} | {:.0} |",
+            h.step, h.train_loss, h.val_loss, h.wall_seconds
+        );
+    }
+    s
+}
+
+/// Arguments of `optimize`.
+#[derive(Debug, clap::Args)]
+pub struct OptimizeArgs {
+    /// The prompt to improve (a record-style input may follow a blank line; it is kept).
+    pub raw_prompt: String,
+    /// `precise` (one specific instruction) or `structured` (persona, context, task,
+    /// constraints, steps, goal).
+    #[clap(long, default_value = "precise")]
+    pub style: String,
+    /// Improved prompts to return.
+    #[clap(short = 'n', long, default_value_t = 1)]
+    pub num_return_sequences: usize,
+    /// LLM calls: answer this many variants and rank them by how close their answers land
+    /// to the surrogate's predicted answer of the optimizer's intent (0: no LLM call).
+    #[clap(long, default_value_t = 0)]
+    pub budget: usize,
+    /// Most tokens per improved prompt.
+    #[clap(long, default_value_t = 200)]
+    pub max_length: usize,
+    /// The optimizer [default: $VEC2PROMPT_HOME/optimizer].
+    #[clap(long, env = "VEC2PROMPT_OPTIMIZER")]
+    pub optimizer: Option<PathBuf>,
+    /// Print JSON.
+    #[clap(long)]
+    pub json: bool,
+}
+
+/// The optimizer directory of `--optimizer`, or the default one if it was trained.
+pub fn optimizer_dir(given: Option<&Path>, config: &crate::config::Config) -> Result<PathBuf> {
+    let dir = given
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_optimizer_dir(&config.home));
+    if !dir
+        .join(vec2prompt_optimizer::model::MANIFEST_FILE)
+        .exists()
+    {
+        bail!(
+            "no prompt optimizer in {}: train one with `vec2prompt train optimizer --dataset DATA` (see README)",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Runs `optimize`.
+pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<()> {
+    use vec2prompt_optimizer::service::{OptimizeRequest, Optimizer};
+    let style = vec2prompt_optimizer::Style::parse(&args.style)?;
+    let dir = optimizer_dir(args.optimizer.as_deref(), config)?;
+    let embedder = std::sync::Arc::new(config.load_embedder()?);
+    let o = PromptOptimizer::load(&config.llm, &dir)?;
+    let surrogate = match &config.latent {
+        Some(l) if vec2prompt_latent::LatentModel::exists(l) => Some(std::sync::Arc::new(
+            vec2prompt_latent::LatentModel::load(l)?,
+        )),
+        _ => None,
+    };
+    let service = Optimizer {
+        model: o,
+        surrogate,
+    };
+    let request = OptimizeRequest {
+        raw_prompt: args.raw_prompt.clone(),
+        max_length: args.max_length,
+        num_return_sequences: args.num_return_sequences,
+        style,
+        budget: args.budget,
+    };
+    request.validate()?;
+    let e = embedder.embed(&[request.instruction().to_string()])?;
+    let mut drafts = service.draft(&request, &e[0])?;
+    if args.budget > 0 {
+        let llm = config.load_llm()?;
+        let params = vec2prompt_core::GenerationParams {
+            max_new_tokens: 128,
+            ..Default::default()
+        };
+        let prompts: Vec<String> = drafts
+            .candidates
+            .iter()
+            .take(args.budget)
+            .cloned()
+            .collect();
+        let answers: Vec<String> = vec2prompt_core::Llm::generate(&llm, &prompts, &params)?
+            .into_iter()
+            .map(|mut g| g.pop().map(|g| g.text).unwrap_or_default())
+            .collect();
+        let vectors = embed_answers(embedder.as_ref(), &answers)?;
+        drafts = service.rank(drafts, &answers, &vectors);
+    }
+    let out = service.finish(drafts, &request);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (i, p) in out.optimized_prompts.iter().enumerate() {
+            let score = p.score.map_or(String::new(), |s| {
+                format!(" (answer near the intent: {s:.3})")
+            });
+            println!("{}. {}{score}", i + 1, p.prompt);
+        }
+    }
+    Ok(())
+}
+
+/// Embeddings of answers; an empty answer gets an empty vector (it matches nothing).
+pub fn embed_answers(embedder: &dyn Embedder, answers: &[String]) -> Result<Vec<Vec<f32>>> {
+    let idx: Vec<usize> = (0..answers.len())
+        .filter(|&i| !answers[i].trim().is_empty())
+        .collect();
+    let texts: Vec<String> = idx.iter().map(|&i| answers[i].clone()).collect();
+    let vs = if texts.is_empty() {
+        Vec::new()
+    } else {
+        embedder.embed(&texts)?
+    };
+    let mut out = vec![Vec::new(); answers.len()];
+    for (i, v) in idx.into_iter().zip(vs) {
+        out[i] = v;
+    }
+    Ok(out)
+}
+
+/// Arguments of `eval-optimizer`.
+#[derive(Debug, clap::Args)]
+pub struct EvalOptimizerArgs {
+    /// The data: a raw data file (e.g. alpaca_data.json) or an ingested dataset directory.
+    #[clap(long, env = "VEC2PROMPT_DATASET")]
+    pub dataset: PathBuf,
+    /// `validation` for development, `test` for reported numbers.
+    #[clap(long, default_value = "validation")]
+    pub split: String,
+    /// Records (the first ones of the split, in file order).
+    #[clap(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Optimizers to compare, as NAME=DIR (repeat) [default: optimizer=$VEC2PROMPT_HOME/optimizer].
+    #[clap(long = "model")]
+    pub models: Vec<String>,
+    /// LLM calls of the budget method (0: off).
+    #[clap(long, default_value_t = 4)]
+    pub budget: usize,
+    /// Records on which the structured style is decoded and scored too.
+    #[clap(long, default_value_t = 50)]
+    pub structured_limit: usize,
+    /// Max new tokens of the answers (the evaluation's setting).
+    #[clap(long, default_value_t = 128)]
+    pub max_new_tokens: usize,
+    /// Write `<out>.json` and `<out>.md`.
+    #[clap(long)]
+    pub out: Option<PathBuf>,
+    /// Seed.
+    #[clap(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn split_of(s: &str) -> Result<Split> {
+    match s {
+        "validation" => Ok(Split::Validation),
+        "test" => Ok(Split::Test),
+        other => bail!(
+            "--split must be validation or test, not {other:?} (train records are what the optimizer learns from)"
+        ),
+    }
+}
+
+fn answer_cache(
+    config: &crate::config::Config,
+    max_new_tokens: usize,
+) -> Result<(vec2prompt_eval::CachedLlm, String)> {
+    let llm = config.load_llm()?;
+    let key = config.local_llm_key(&vec2prompt_core::Llm::info(&llm).name, max_new_tokens);
+    let cache = vec2prompt_eval::AnswerCache::open(&config.home.root.join("cache"), &key)?;
+    let params = vec2prompt_core::GenerationParams {
+        max_new_tokens,
+        ..Default::default()
+    };
+    let batch = config.llm_config.max_batch * 2;
+    Ok((
+        vec2prompt_eval::CachedLlm::new(std::sync::Arc::new(llm), cache, params, batch),
+        key,
+    ))
+}
+
+/// Runs `eval-optimizer`.
+pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) -> Result<()> {
+    use vec2prompt_optimizer::bench::{BenchConfig, BenchModel, markdown, run};
+    let split = split_of(&args.split)?;
+    let records: Vec<Record> = load_records(&args.dataset)?
+        .into_iter()
+        .filter(|r| r.split == split)
+        .take(args.limit)
+        .collect();
+    if records.is_empty() {
+        bail!("{} has no {} records", args.dataset.display(), args.split);
+    }
+    let specs: Vec<(String, PathBuf)> = if args.models.is_empty() {
+        vec![("optimizer".into(), optimizer_dir(None, config)?)]
+    } else {
+        args.models
+            .iter()
+            .map(|m| match m.split_once('=') {
+                Some((n, d)) => Ok((n.to_string(), optimizer_dir(Some(Path::new(d)), config)?)),
+                None => bail!("--model takes NAME=DIR, got {m:?}"),
+            })
+            .collect::<Result<_>>()?
+    };
+    let loaded: Vec<(String, PromptOptimizer)> = specs
+        .into_iter()
+        .map(|(n, d)| Ok((n, PromptOptimizer::load(&config.llm, &d)?)))
+        .collect::<Result<_>>()?;
+    let models: Vec<BenchModel> = loaded
+        .iter()
+        .map(|(n, o)| BenchModel {
+            name: n.clone(),
+            optimizer: o,
+        })
+        .collect();
+    let embedder = config.load_embedder()?;
+    let surrogate = match &config.latent {
+        Some(l) if vec2prompt_latent::LatentModel::exists(l) => {
+            Some(vec2prompt_latent::LatentModel::load(l)?)
+        }
+        _ => None,
+    };
+    let (llm, key) = answer_cache(config, args.max_new_tokens)?;
+    let bench = BenchConfig {
+        budget: args.budget,
+        structured_limit: args.structured_limit,
+        resamples: 1000,
+        seed: args.seed,
+        command: crate::eval_cmd::command_line(),
+        llm_config: key,
+        split: args.split.clone(),
+    };
+    let mut last = std::time::Instant::now();
+    let report = run(
+        &records,
+        &models,
+        &llm,
+        &embedder,
+        surrogate.as_ref(),
+        &bench,
+        &mut |msg| {
+            if last.elapsed().as_secs_f64() > 5.0 {
+                eprintln!("{msg}");
+                last = std::time::Instant::now();
+            }
+        },
+    )?;
+    let date = crate::eval_cmd::utc_now();
+    let md = markdown(
+        &report,
+        &date,
+        "this machine (2 cores), shared with other work: not idle",
+    );
+    match &args.out {
+        Some(out) => {
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            vec2prompt_store::write_atomic(
+                &out.with_extension("json"),
+                serde_json::to_string_pretty(&report)?.as_bytes(),
+            )?;
+            vec2prompt_store::write_atomic(&out.with_extension("md"), md.as_bytes())?;
+            eprintln!("wrote {}.{{json,md}}", out.display());
+        }
+        None => println!("{md}"),
+    }
+    Ok(())
+}
+
+/// Arguments of `simulate-feedback`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateFeedbackArgs {
+    /// Raw data file or dataset directory; only train records are used.
+    #[clap(long, env = "VEC2PROMPT_DATASET")]
+    pub dataset: PathBuf,
+    /// Train records to simulate feedback on (seeded order, after those of the
+    /// distillation pairs).
+    #[clap(long, default_value_t = 64)]
+    pub records: usize,
+    /// Optimized variants per record.
+    #[clap(long, default_value_t = 3)]
+    pub variants: usize,
+    /// The optimizer whose outputs are judged [default: $VEC2PROMPT_HOME/optimizer].
+    #[clap(long, env = "VEC2PROMPT_OPTIMIZER")]
+    pub optimizer: Option<PathBuf>,
+    /// The feedback log to append to.
+    #[clap(long)]
+    pub out: PathBuf,
+    /// Seed.
+    #[clap(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Runs `simulate-feedback`: for train records made vague by the training rules, the
+/// optimizer's variants (and the record's own instruction) are answered by the real LLM
+/// and scored by the real reward, cos(E(answer), E(the record's output)); the best is
+/// logged as a success and the worst as a failure (`source: simulated`).
+pub fn simulate_feedback(
+    args: &SimulateFeedbackArgs,
+    config: &crate::config::Config,
+) -> Result<()> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy};
+    use vec2prompt_optimizer::data::degrade;
+    use vec2prompt_optimizer::vague::{Degradation, split_prompt};
+    use vec2prompt_optimizer::{FeedbackLog, FeedbackRecord, Style};
+    let dir = optimizer_dir(args.optimizer.as_deref(), config)?;
+    let o = PromptOptimizer::load(&config.llm, &dir)?;
+    let embedder = config.load_embedder()?;
+    let mut train: Vec<Record> = load_records(&args.dataset)?
+        .into_iter()
+        .filter(|r| r.split == Split::Train)
+        .collect();
+    // A seeded order of its own, so these records are mostly not the distillation ones.
+    train.shuffle(&mut rand::rngs::StdRng::seed_from_u64(args.seed ^ 0x5eed));
+    let train: Vec<Record> = train.into_iter().take(args.records).collect();
+    let (llm, _) = answer_cache(config, 128)?;
+    let log = FeedbackLog::open(&args.out, 256 << 20)?;
+    let b = bar(train.len(), "simulating feedback", false);
+    let mut stored = 0usize;
+    for (i, r) in train.iter().enumerate() {
+        let raw = degrade(r, Degradation::ALL[i % Degradation::ALL.len()]);
+        let (instr, _) = split_prompt(&raw);
+        let (own, input) = split_prompt(&r.prompt);
+        let e = embedder.embed(&[instr.to_string()])?;
+        let sample = DecodeOptions {
+            strategy: Strategy::Sample {
+                temperature: 0.8,
+                top_p: 0.95,
+                seed: args.seed ^ i as u64,
+            },
+            ..DecodeOptions::default()
+        };
+        let mut cands = o.optimize(&raw, &e[0], Style::Precise, 1, &DecodeOptions::default())?;
+        for s in o.optimize(
+            &raw,
+            &e[0],
+            Style::Precise,
+            args.variants.saturating_sub(1),
+            &sample,
+        )? {
+            if !cands.contains(&s) {
+                cands.push(s);
+            }
+        }
+        cands.push(own.trim().to_string());
+        let full: Vec<String> = cands
+            .iter()
+            .map(|c| match input {
+                Some(inp) => format!("{c}\n\n{inp}"),
+                None => c.clone(),
+            })
+            .collect();
+        llm.fill(&full, &mut |_, _| {})?;
+        let answers: Vec<String> = full
+            .iter()
+            .map(|p| llm.get(p).map(|a| a.answer).unwrap_or_default())
+            .collect();
+        let vs = embed_answers(&embedder, &answers)?;
+        let target = embedder.embed(std::slice::from_ref(&r.output))?;
+        let rewards: Vec<f32> = vs
+            .iter()
+            .map(|v| {
+                if v.is_empty() {
+                    0.0
+                } else {
+                    vec2prompt_core::cosine(v, &target[0])
+                }
+            })
+            .collect();
+        let order = {
+            let mut o: Vec<usize> = (0..cands.len()).collect();
+            o.sort_by(|&a, &b| rewards[b].total_cmp(&rewards[a]));
+            o
+        };
+        let (best, worst) = (order[0], order[order.len() - 1]);
+        if best != worst && rewards[best] > rewards[worst] {
+            for (idx, good) in [(best, true), (worst, false)] {
+                log.append(&FeedbackRecord {
+                    raw_prompt: raw.clone(),
+                    optimized_prompt: cands[idx].clone(),
+                    rating: Some(if good { 5 } else { 1 }),
+                    chosen: Some(good),
+                    comment: Some(format!(
+                        "real reward {:.4} ({} of {} candidates)",
+                        rewards[idx],
+                        if good { "best" } else { "worst" },
+                        cands.len()
+                    )),
+                    style: Some(Style::Precise),
+                    source: Some("simulated".into()),
+                    received_at: Some(now_secs()),
+                })?;
+                stored += 1;
+            }
+        }
+        b.inc(1);
+    }
+    b.finish_and_clear();
+    eprintln!(
+        "appended {stored} simulated feedback records to {}",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,518 @@
+//! The vague → precise benchmark.
+//!
+//! For each held-out record (validation for development, test for reports) the raw prompt
+//! is the benchmark's vague version ([`crate::vague::terse`] of the instruction, its input
+//! kept). A method sees only that raw prompt, never the reference output or its
+//! embedding. Its prompt is answered by the LLM with the evaluation's generation settings
+//! and scored by cos(E(answer), E(reference output)); an empty answer scores 0.
+//!
+//! Scores are normalized per method mean: the vague prompt is 0 and the record's own
+//! human prompt is 1. Differences between methods are paired over the same records, with
+//! bootstrap 95% intervals.
+//!
+//! Methods, per optimizer model `m`:
+//! - `m` (0 LLM calls): its greedy precise prompt;
+//! - `m+budget-k` (k calls): its greedy prompt and k − 1 seeded samples are answered; the
+//!   one whose answer lands nearest the surrogate's predicted answer of the optimizer's
+//!   intent wins (no reference output is involved in the choice);
+//! - `m-structured` (0 calls): its greedy structured prompt, also judged by the share of
+//!   outputs with all six sections.
+
+use crate::model::{PromptOptimizer, Style};
+use crate::structured::is_complete;
+use crate::vague::{split_prompt, terse, vague_prompt};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+use vec2prompt_core::{Embedder, Result, cosine};
+use vec2prompt_dataset::Record;
+use vec2prompt_eval::CachedLlm;
+use vec2prompt_eval::stats::{bootstrap_ci95, copies, mean};
+use vec2prompt_latent::LatentModel;
+use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy, is_loop};
+
+/// Settings of a benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// LLM calls of the budget method (0: none).
+    pub budget: usize,
+    /// Records on which the structured style is also decoded (it writes long prompts).
+    pub structured_limit: usize,
+    /// Bootstrap resamples.
+    pub resamples: usize,
+    /// Seed of the samples and the bootstrap.
+    pub seed: u64,
+    /// The command line, recorded.
+    pub command: String,
+    /// The LLM configuration, recorded.
+    pub llm_config: String,
+    /// The split's name, recorded.
+    pub split: String,
+}
+
+/// One optimizer under test.
+pub struct BenchModel<'a> {
+    /// Its name in the report.
+    pub name: String,
+    /// The model.
+    pub optimizer: &'a PromptOptimizer,
+}
+
+/// One method's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodResult {
+    /// Name.
+    pub name: String,
+    /// LLM calls spent choosing per record.
+    pub llm_calls: usize,
+    /// Mean score.
+    pub mean: f64,
+    /// (mean − vague) / (human − vague).
+    pub normalized: f64,
+    /// Seconds per record choosing (decoding, and the answers it paid for).
+    pub seconds_per_record: f64,
+    /// Share of prompts pasting 8+ consecutive words of the reference output.
+    pub copy_rate: f64,
+    /// Share of prompts that loop.
+    pub loop_rate: f64,
+    /// Share of prompts with all six structured sections (structured methods).
+    pub sections_complete: Option<f64>,
+    /// Records scored.
+    pub records: usize,
+    /// Score per record.
+    pub scores: Vec<f64>,
+    /// Prompt per record.
+    pub prompts: Vec<String>,
+}
+
+/// A paired difference `a − b` over the records both scored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paired {
+    /// Method a.
+    pub a: String,
+    /// Method b.
+    pub b: String,
+    /// Mean difference.
+    pub diff: f64,
+    /// Its bootstrap 95% interval.
+    pub ci95: [f64; 2],
+    /// Records.
+    pub n: usize,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Split.
+    pub split: String,
+    /// Records.
+    pub records: usize,
+    /// Command.
+    pub command: String,
+    /// LLM configuration.
+    pub llm_config: String,
+    /// Methods, anchors first.
+    pub methods: Vec<MethodResult>,
+    /// Paired differences.
+    pub paired: Vec<Paired>,
+    /// Answers generated in this run (the rest came from the cache).
+    pub answers_generated: usize,
+    /// Wall seconds of the run.
+    pub wall_seconds: f64,
+}
+
+/// The budget method's variants of one record: prompts, decode seconds, intent.
+type VariantSet = (Vec<String>, f64, Vec<f32>);
+
+struct Pick {
+    prompt: String,
+    calls: usize,
+    seconds: f64,
+}
+
+fn with_input(instruction: &str, input: Option<&str>) -> String {
+    match input {
+        Some(i) => format!("{instruction}\n\n{i}"),
+        None => instruction.to_string(),
+    }
+}
+
+/// Runs the benchmark on `records` (already the split and count wanted).
+pub fn run(
+    records: &[Record],
+    models: &[BenchModel],
+    llm: &CachedLlm,
+    embedder: &dyn Embedder,
+    surrogate: Option<&LatentModel>,
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BenchReport> {
+    let started = Instant::now();
+    let before = llm.stats().generated;
+    let raws: Vec<String> = records
+        .iter()
+        .map(|r| vague_prompt(&r.prompt, terse))
+        .collect();
+    let instructions: Vec<String> = raws.iter().map(|r| split_prompt(r).0.to_string()).collect();
+    let inputs: Vec<Option<&str>> = records.iter().map(|r| split_prompt(&r.prompt).1).collect();
+    let e_raw = embedder.embed(&instructions)?;
+    let mut methods: Vec<(String, Vec<Pick>, Option<Vec<bool>>)> = Vec::new();
+    methods.push((
+        "vague".into(),
+        raws.iter()
+            .map(|p| Pick {
+                prompt: p.clone(),
+                calls: 0,
+                seconds: 0.0,
+            })
+            .collect(),
+        None,
+    ));
+    methods.push((
+        "human".into(),
+        records
+            .iter()
+            .map(|r| Pick {
+                prompt: r.prompt.clone(),
+                calls: 0,
+                seconds: 0.0,
+            })
+            .collect(),
+        None,
+    ));
+    // Variants of the budget method: (model, record) → prompts.
+    let mut variants: Vec<(String, Vec<VariantSet>)> = Vec::new();
+    for m in models {
+        let o = m.optimizer;
+        let greedy_opts = DecodeOptions::default();
+        let mut greedy = Vec::with_capacity(records.len());
+        let mut budget_sets = Vec::new();
+        let intents = o.intents(&e_raw)?;
+        for (i, instr) in instructions.iter().enumerate() {
+            let raw = &raws[i];
+            let t = Instant::now();
+            let first = o
+                .optimize(raw, &e_raw[i], Style::Precise, 1, &greedy_opts)?
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| instr.clone());
+            let secs = t.elapsed().as_secs_f64();
+            if config.budget > 1 {
+                let t = Instant::now();
+                let sample = DecodeOptions {
+                    strategy: Strategy::Sample {
+                        temperature: 0.8,
+                        top_p: 0.95,
+                        seed: config.seed ^ i as u64,
+                    },
+                    ..DecodeOptions::default()
+                };
+                let mut vs = vec![first.clone()];
+                for s in o.optimize(raw, &e_raw[i], Style::Precise, config.budget - 1, &sample)? {
+                    if !vs.contains(&s) && vs.len() < config.budget {
+                        vs.push(s);
+                    }
+                }
+                let vs: Vec<String> = vs.iter().map(|v| with_input(v, inputs[i])).collect();
+                budget_sets.push((vs, secs + t.elapsed().as_secs_f64(), intents[i].clone()));
+            }
+            greedy.push(Pick {
+                prompt: with_input(&first, inputs[i]),
+                calls: 0,
+                seconds: secs,
+            });
+            progress(&format!("{}: decoded {}/{}", m.name, i + 1, records.len()));
+        }
+        methods.push((m.name.clone(), greedy, None));
+        if config.budget > 0 {
+            variants.push((m.name.clone(), budget_sets));
+        }
+        let n = config.structured_limit.min(records.len());
+        if n > 0 {
+            let opts = DecodeOptions {
+                max_tokens: 160,
+                ..DecodeOptions::default()
+            };
+            let mut picks = Vec::with_capacity(n);
+            let mut complete = Vec::with_capacity(n);
+            for i in 0..n {
+                let t = Instant::now();
+                let s = o
+                    .optimize(&raws[i], &e_raw[i], Style::Structured, 1, &opts)?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                complete.push(is_complete(&s));
+                picks.push(Pick {
+                    prompt: with_input(&s, inputs[i]),
+                    calls: 0,
+                    seconds: t.elapsed().as_secs_f64(),
+                });
+                progress(&format!("{}-structured: decoded {}/{n}", m.name, i + 1));
+            }
+            methods.push((format!("{}-structured", m.name), picks, Some(complete)));
+        }
+    }
+    // Every prompt to answer, in one batched pass.
+    let mut all: Vec<String> = methods
+        .iter()
+        .flat_map(|(_, ps, _)| ps.iter().map(|p| p.prompt.clone()))
+        .collect();
+    for (_, sets) in &variants {
+        for (vs, _, _) in sets {
+            all.extend(vs.iter().cloned());
+        }
+    }
+    llm.fill(&all, &mut |d, t| progress(&format!("answers {d}/{t}")))?;
+    let mut unique: Vec<String> = all.clone();
+    unique.sort();
+    unique.dedup();
+    let answers: Vec<(String, String)> = unique
+        .into_iter()
+        .filter_map(|p| llm.get(&p).map(|a| (p, a.answer)))
+        .filter(|(_, a)| !a.trim().is_empty())
+        .collect();
+    let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
+    for chunk in answers.chunks(128) {
+        let texts: Vec<String> = chunk.iter().map(|(_, a)| a.clone()).collect();
+        for ((p, _), v) in chunk.iter().zip(embedder.embed(&texts)?) {
+            vectors.insert(p.clone(), v);
+        }
+    }
+    let outputs: Vec<String> = records.iter().map(|r| r.output.clone()).collect();
+    let e_out = embedder.embed(&outputs)?;
+    let cost = |p: &str| llm.get(p).map_or(0.0, |a| a.seconds);
+    // The budget picks: nearest the surrogate's prediction for the intent, else the
+    // greedy prompt when no surrogate is loaded.
+    for (name, sets) in variants {
+        let mut picks = Vec::with_capacity(sets.len());
+        for (vs, secs, intent) in sets {
+            let goal = match surrogate {
+                Some(s) => s.predict(&[intent])?.into_iter().next(),
+                None => None,
+            };
+            let best = vs
+                .iter()
+                .max_by(|a, b| {
+                    let score = |p: &String| match (&goal, vectors.get(p)) {
+                        (Some(g), Some(v)) => cosine(g, v),
+                        (_, None) => -1.0,
+                        (None, Some(_)) => 0.0,
+                    };
+                    score(a).total_cmp(&score(b))
+                })
+                .cloned()
+                .unwrap_or_default();
+            let paid: f64 = vs.iter().map(|p| cost(p)).sum();
+            picks.push(Pick {
+                prompt: best,
+                calls: vs.len(),
+                seconds: secs + paid,
+            });
+        }
+        let k = picks.iter().map(|p| p.calls).max().unwrap_or(0);
+        methods.push((format!("{name}+budget-{k}"), picks, None));
+    }
+    let score =
+        |p: &str, i: usize| -> f64 { vectors.get(p).map_or(0.0, |v| cosine(v, &e_out[i]) as f64) };
+    let mut results: Vec<MethodResult> = methods
+        .into_iter()
+        .map(|(name, picks, complete)| {
+            let scores: Vec<f64> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, p)| score(&p.prompt, i))
+                .collect();
+            let n = picks.len().max(1) as f64;
+            MethodResult {
+                name,
+                llm_calls: picks.iter().map(|p| p.calls).max().unwrap_or(0),
+                mean: mean(&scores),
+                normalized: 0.0,
+                seconds_per_record: picks.iter().map(|p| p.seconds).sum::<f64>() / n,
+                copy_rate: picks
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, p)| copies(&p.prompt, &records[*i].output))
+                    .count() as f64
+                    / n,
+                loop_rate: picks.iter().filter(|p| is_loop(&p.prompt)).count() as f64 / n,
+                sections_complete: complete
+                    .map(|c| c.iter().filter(|&&x| x).count() as f64 / c.len().max(1) as f64),
+                records: picks.len(),
+                scores,
+                prompts: picks.into_iter().map(|p| p.prompt).collect(),
+            }
+        })
+        .collect();
+    let (vague, human) = (results[0].mean, results[1].mean);
+    for r in &mut results {
+        r.normalized = normalize(r.mean, vague, human);
+    }
+    let mut paired = Vec::new();
+    let pair = |a: &MethodResult, b: &MethodResult| -> Paired {
+        let n = a.scores.len().min(b.scores.len());
+        let d: Vec<f64> = (0..n).map(|i| a.scores[i] - b.scores[i]).collect();
+        Paired {
+            a: a.name.clone(),
+            b: b.name.clone(),
+            diff: mean(&d),
+            ci95: bootstrap_ci95(&d, config.resamples, config.seed),
+            n,
+        }
+    };
+    for r in &results[2..] {
+        paired.push(pair(r, &results[0]));
+        paired.push(pair(r, &results[1]));
+    }
+    let zero_call: Vec<&MethodResult> = results[2..]
+        .iter()
+        .filter(|r| r.llm_calls == 0 && r.sections_complete.is_none())
+        .collect();
+    for w in zero_call.windows(2) {
+        paired.push(pair(w[1], w[0]));
+    }
+    for r in &results[2..] {
+        if let Some(base) = r
+            .name
+            .split("+budget-")
+            .next()
+            .filter(|_| r.name.contains("+budget-"))
+            && let Some(b) = results.iter().find(|x| x.name == base)
+        {
+            paired.push(pair(r, b));
+        }
+    }
+    Ok(BenchReport {
+        split: config.split.clone(),
+        records: records.len(),
+        command: config.command.clone(),
+        llm_config: config.llm_config.clone(),
+        methods: results,
+        paired,
+        answers_generated: llm.stats().generated - before,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// (score − vague) / (human − vague); 0 when the anchors coincide.
+pub fn normalize(score: f64, vague: f64, human: f64) -> f64 {
+    let span = human - vague;
+    if span.abs() < 1e-12 {
+        0.0
+    } else {
+        (score - vague) / span
+    }
+}
+
+fn significance(ci: [f64; 2]) -> &'static str {
+    if ci[0] > 0.0 {
+        "above zero"
+    } else if ci[1] < 0.0 {
+        "below zero"
+    } else {
+        "not significant"
+    }
+}
+
+/// The report in Markdown.
+pub fn markdown(r: &BenchReport, date: &str, machine: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Prompt optimizer: vague → precise ({} split, {} records)\n",
+        r.split, r.records
+    );
+    let _ = writeln!(s, "- command: `{}`", r.command);
+    let _ = writeln!(
+        s,
+        "- date: {date}; machine: {machine}; wall time {:.0} s, {} answers generated (the rest cached)",
+        r.wall_seconds, r.answers_generated
+    );
+    let _ = writeln!(s, "- LLM: `{}`", r.llm_config);
+    let _ = writeln!(
+        s,
+        "- raw prompt: the leading verb and head noun of the instruction's first clause (the held-out rule; training used other degradations), the record's input kept"
+    );
+    let _ = writeln!(
+        s,
+        "- score: cos(E(LLM(prompt)), E(reference output)); normalized per mean: vague = 0, the record's own human prompt = 1\n"
+    );
+    let _ = writeln!(
+        s,
+        "| method | LLM calls | mean cosine | normalized | s / record | copy rate | loop rate | all sections |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for m in &r.methods {
+        let sections = m
+            .sections_complete
+            .map_or("–".into(), |c| format!("{:.0}%", 100.0 * c));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.4} | {:.2} | {:.2} | {:.1}% | {:.1}% | {} |",
+            m.name,
+            m.llm_calls,
+            m.mean,
+            m.normalized,
+            m.seconds_per_record,
+            100.0 * m.copy_rate,
+            100.0 * m.loop_rate,
+            sections
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nStructured rows are scored on the first {} records only.\n",
+        r.methods
+            .iter()
+            .filter_map(|m| m.sections_complete.map(|_| m.records))
+            .next()
+            .unwrap_or(0)
+    );
+    let _ = writeln!(
+        s,
+        "## Paired differences (same records, bootstrap 95% CI)\n"
+    );
+    let _ = writeln!(s, "| a − b | records | mean difference | 95% CI | |");
+    let _ = writeln!(s, "|---|---:|---:|---|---|");
+    for p in &r.paired {
+        let _ = writeln!(
+            s,
+            "| {} − {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
+            p.a,
+            p.b,
+            p.n,
+            p.diff,
+            p.ci95[0],
+            p.ci95[1],
+            significance(p.ci95)
+        );
+    }
+    let _ = writeln!(s, "\n## Examples (first 5 records)\n");
+    for i in 0..r.records.min(5) {
+        for m in &r.methods {
+            if let Some(p) = m.prompts.get(i) {
+                let first: String = p.lines().next().unwrap_or("").chars().take(160).collect();
+                let _ = writeln!(s, "- {} ({:.3}): {}", m.name, m.scores[i], first);
+            }
+        }
+        let _ = writeln!(s);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_puts_vague_at_zero_and_human_at_one() {
+        assert_eq!(normalize(0.3, 0.3, 0.7), 0.0);
+        assert_eq!(normalize(0.7, 0.3, 0.7), 1.0);
+        assert!((normalize(0.5, 0.3, 0.7) - 0.5).abs() < 1e-12);
+        assert_eq!(normalize(0.5, 0.4, 0.4), 0.0);
+        assert_eq!(significance([0.1, 0.2]), "above zero");
+        assert_eq!(significance([-0.1, 0.2]), "not significant");
+    }
+}

@@ -1,0 +1,243 @@
+//! One optimization request, shared by the CLI and the HTTP API: checks, drafting the
+//! variants (no LLM), ranking them on measured answers (with a budget), the response.
+
+use crate::model::{PromptOptimizer, Style};
+use crate::vague::split_prompt;
+use serde::Serialize;
+use vec2prompt_core::{Error, Result, cosine};
+use vec2prompt_latent::LatentModel;
+use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy};
+
+/// Most improved prompts per request.
+pub const MAX_RETURN_SEQUENCES: usize = 8;
+/// Most LLM calls per request.
+pub const MAX_BUDGET: usize = 8;
+/// Longest improved prompt, in tokens.
+pub const MAX_LENGTH: usize = 512;
+
+/// What to optimize and how.
+#[derive(Debug, Clone)]
+pub struct OptimizeRequest {
+    /// The prompt to improve; a record-style input after a blank line is kept as is.
+    pub raw_prompt: String,
+    /// Most tokens per improved prompt (8–512).
+    pub max_length: usize,
+    /// Improved prompts to return (1–8).
+    pub num_return_sequences: usize,
+    /// The style.
+    pub style: Style,
+    /// LLM calls to rank the variants with (0–8).
+    pub budget: usize,
+}
+
+impl OptimizeRequest {
+    /// Checks the request; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        vec2prompt_core::text::require_non_empty("raw_prompt", &self.raw_prompt)?;
+        if !(8..=MAX_LENGTH).contains(&self.max_length) {
+            return Err(Error::invalid(
+                "max_length",
+                format!(
+                    "must be between 8 and {MAX_LENGTH} tokens, got {}",
+                    self.max_length
+                ),
+            ));
+        }
+        if !(1..=MAX_RETURN_SEQUENCES).contains(&self.num_return_sequences) {
+            return Err(Error::invalid(
+                "num_return_sequences",
+                format!(
+                    "must be between 1 and {MAX_RETURN_SEQUENCES}, got {}",
+                    self.num_return_sequences
+                ),
+            ));
+        }
+        if self.budget > MAX_BUDGET {
+            return Err(Error::invalid(
+                "budget",
+                format!("must be between 0 and {MAX_BUDGET}, got {}", self.budget),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The instruction part (what is embedded and rewritten).
+    pub fn instruction(&self) -> &str {
+        split_prompt(&self.raw_prompt).0
+    }
+
+    /// Variants to draft.
+    pub fn variants(&self) -> usize {
+        self.num_return_sequences.max(self.budget)
+    }
+}
+
+/// Variants drafted for a request, before or after ranking.
+#[derive(Debug, Clone)]
+pub struct Drafts {
+    /// Full improved prompts (input re-attached), most likely first, or best ranked
+    /// first after [`Optimizer::rank`].
+    pub candidates: Vec<String>,
+    /// Cosine of each answer to the surrogate's predicted answer of the intent.
+    pub scores: Vec<Option<f32>>,
+    /// The answers, when measured.
+    pub answers: Vec<Option<String>>,
+    /// The optimizer's intent vector.
+    pub intent: Vec<f32>,
+    /// LLM calls spent.
+    pub llm_calls: usize,
+}
+
+/// One improved prompt of a response.
+#[derive(Debug, Clone, Serialize)]
+pub struct Optimized {
+    /// The prompt.
+    pub prompt: String,
+    /// With a budget: cosine of its answer to the predicted answer of the intent.
+    pub score: Option<f32>,
+    /// With a budget: the LLM's answer.
+    pub answer: Option<String>,
+}
+
+/// The result of a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptimizeOutcome {
+    /// The best improved prompt.
+    pub optimized_prompt: String,
+    /// Every improved prompt returned, best first.
+    pub optimized_prompts: Vec<Optimized>,
+    /// The style.
+    pub style: Style,
+    /// LLM calls spent.
+    pub llm_calls: usize,
+}
+
+/// A loaded optimizer and the surrogate that ranks measured variants.
+pub struct Optimizer {
+    /// The network.
+    pub model: PromptOptimizer,
+    /// Prompt embedding → predicted answer embedding; without it measured variants keep
+    /// the optimizer's order.
+    pub surrogate: Option<std::sync::Arc<LatentModel>>,
+}
+
+impl Optimizer {
+    /// Drafts `request.variants()` improved prompts for a raw prompt whose instruction
+    /// embeds to `e_instruction`: the greedy one first, then seeded samples.
+    pub fn draft(&self, request: &OptimizeRequest, e_instruction: &[f32]) -> Result<Drafts> {
+        let (_, input) = split_prompt(&request.raw_prompt);
+        let max_tokens = request.max_length.min(MAX_LENGTH);
+        let greedy = DecodeOptions {
+            max_tokens,
+            ..DecodeOptions::default()
+        };
+        let raw = &request.raw_prompt;
+        let mut texts = self
+            .model
+            .optimize(raw, e_instruction, request.style, 1, &greedy)?;
+        let want = request.variants();
+        if want > texts.len() {
+            let sample = DecodeOptions {
+                strategy: Strategy::Sample {
+                    temperature: 0.8,
+                    top_p: 0.95,
+                    seed: 0,
+                },
+                max_tokens,
+                ..DecodeOptions::default()
+            };
+            for s in self
+                .model
+                .optimize(raw, e_instruction, request.style, want, &sample)?
+            {
+                if texts.len() < want && !texts.contains(&s) {
+                    texts.push(s);
+                }
+            }
+        }
+        let candidates: Vec<String> = texts
+            .into_iter()
+            .map(|t| match input {
+                Some(i) => format!("{t}\n\n{i}"),
+                None => t,
+            })
+            .collect();
+        let intent = self
+            .model
+            .intents(&[e_instruction.to_vec()])?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let n = candidates.len();
+        Ok(Drafts {
+            candidates,
+            scores: vec![None; n],
+            answers: vec![None; n],
+            intent,
+            llm_calls: 0,
+        })
+    }
+
+    /// Ranks the first `answers.len()` variants by how close their answers' embeddings
+    /// (`vectors`; empty for an empty answer) land to the surrogate's predicted answer of
+    /// the intent; unmeasured variants follow in their drafted order.
+    pub fn rank(&self, mut d: Drafts, answers: &[String], vectors: &[Vec<f32>]) -> Drafts {
+        let goal = self
+            .surrogate
+            .as_ref()
+            .and_then(|s| s.predict(&[d.intent.clone()]).ok())
+            .and_then(|v| v.into_iter().next());
+        let m = answers.len().min(d.candidates.len());
+        for i in 0..m {
+            d.answers[i] = Some(answers[i].clone());
+            d.scores[i] = goal.as_ref().map(|g| {
+                if vectors[i].is_empty() {
+                    0.0
+                } else {
+                    cosine(g, &vectors[i])
+                }
+            });
+        }
+        d.llm_calls += m;
+        let mut idx: Vec<usize> = (0..d.candidates.len()).collect();
+        // Stable: measured variants by score, then the rest as drafted.
+        idx.sort_by(|&a, &b| match (d.scores[a], d.scores[b]) {
+            (Some(x), Some(y)) => y.total_cmp(&x),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.cmp(&b),
+        });
+        Drafts {
+            candidates: idx.iter().map(|&i| d.candidates[i].clone()).collect(),
+            scores: idx.iter().map(|&i| d.scores[i]).collect(),
+            answers: idx.iter().map(|&i| d.answers[i].clone()).collect(),
+            intent: d.intent,
+            llm_calls: d.llm_calls,
+        }
+    }
+
+    /// The response: the first `num_return_sequences` prompts.
+    pub fn finish(&self, d: Drafts, request: &OptimizeRequest) -> OptimizeOutcome {
+        let prompts: Vec<Optimized> = d
+            .candidates
+            .into_iter()
+            .zip(d.scores)
+            .zip(d.answers)
+            .take(request.num_return_sequences)
+            .map(|((prompt, score), answer)| Optimized {
+                prompt,
+                score,
+                answer,
+            })
+            .collect();
+        OptimizeOutcome {
+            optimized_prompt: prompts
+                .first()
+                .map(|p| p.prompt.clone())
+                .unwrap_or_default(),
+            optimized_prompts: prompts,
+            style: request.style,
+            llm_calls: d.llm_calls,
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The optimizer on a tiny random llama written by the test (real tokenizer, chat
+//! template and weights in a GGUF file; no model download): gradients, frozen weights,
+//! learning on a handful of pairs, and resuming a phase.
+
+use candle_core::Tensor;
+use vec2prompt_latent::generator::Base;
+use vec2prompt_latent::generator_model::GeneratorConfig;
+use vec2prompt_latent::optim::AdamW;
+use vec2prompt_optimizer::train::{Example, RunLimits, batch_loss, train_phase};
+use vec2prompt_optimizer::{
+    OptimizerConfig, OptimizerManifest, OptimizerTrainConfig, Phase, PromptOptimizer, Style,
+};
+
+const DIM: usize = 6;
+
+fn optimizer(dir: &std::path::Path) -> PromptOptimizer {
+    let path = dir.join("tiny.gguf");
+    vec2prompt_llm::tiny::write_gguf(&path, &vec2prompt_llm::tiny::Opts::default()).unwrap();
+    let base = Base::load(&path).unwrap();
+    let config = OptimizerConfig {
+        generator: GeneratorConfig {
+            condition: DIM,
+            soft_tokens: 2,
+            projector_hidden: 8,
+            lora_rank: 2,
+            lora_alpha: 4.0,
+            system: "s".into(),
+            user: "{soft}".into(),
+        },
+        intent_hidden: 8,
+        dropout: 0.1,
+        precise_user: "{soft}{raw}".into(),
+        structured_user: "{soft}S {raw}".into(),
+        max_raw_chars: 12,
+    };
+    let manifest = OptimizerManifest {
+        config,
+        base_name: base.name.clone(),
+        base_sha256: base.sha256.clone(),
+        embedder: "test".into(),
+        embedder_dim: DIM,
+    };
+    PromptOptimizer::with_base(base, manifest).unwrap()
+}
+
+fn vector(seed: usize) -> Vec<f32> {
+    (0..DIM)
+        .map(|i| (((seed * 7 + i * 3) % 11) as f32 - 5.0) / 5.0)
+        .collect()
+}
+
+fn examples() -> Vec<Example> {
+    [
+        ("hi", "hello world", Style::Precise),
+        ("w", "user", Style::Precise),
+        ("x", "hello", Style::Structured),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (raw, target, style))| Example {
+        raw: raw.to_string(),
+        e_raw: vector(i),
+        target: target.to_string(),
+        e_target: vector(i + 10),
+        style: *style,
+        negatives: vec![vector(i + 20)],
+    })
+    .collect()
+}
+
+fn config() -> OptimizerTrainConfig {
+    OptimizerTrainConfig {
+        batch_size: 3,
+        lr: 2e-2,
+        warmup: 1,
+        distill_steps: 40,
+        contrastive_steps: 40,
+        max_target_tokens: 8,
+        max_structured_tokens: 8,
+        checkpoint_steps: 5,
+        eval_steps: 10,
+        val_examples: 3,
+        ..OptimizerTrainConfig::default()
+    }
+}
+
+fn snapshot(ts: &[&Tensor]) -> Vec<Vec<f32>> {
+    ts.iter()
+        .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_trainable_tensor_gets_a_gradient_and_frozen_ones_stay_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = optimizer(tmp.path());
+    let frozen = snapshot(&o.base.weights.tensors());
+    let vars = o.varmap.data().lock().unwrap().clone();
+    // Intent network (2 weights, 2 biases), projector (same), A and B of q and v in 2 blocks.
+    assert_eq!(
+        vars.len(),
+        4 + 4 + 2 * 4,
+        "{:?}",
+        vars.keys().collect::<Vec<_>>()
+    );
+    let ex = examples();
+    let batch: Vec<&Example> = ex.iter().collect();
+    let c = config();
+    let mut adam = AdamW::new(vars.clone(), 0.0).unwrap();
+    for phase in [Phase::Distill, Phase::Contrastive] {
+        // LoRA's B starts at zero, so A's gradient is zero before the first step: take one.
+        let (loss, _) = batch_loss(&o, &batch, phase, &c, false).unwrap();
+        adam.step(&loss.backward().unwrap(), 1e-2).unwrap();
+        let (loss, terms) = batch_loss(&o, &batch, phase, &c, false).unwrap();
+        assert!(
+            terms.ce > 0.0 && terms.kl >= 0.0 && terms.aux > 0.0,
+            "{terms:?}"
+        );
+        let grads = loss.backward().unwrap();
+        for (name, var) in &vars {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{name} has no gradient ({phase:?})"));
+            let norm = g
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(norm > 0.0, "{name} has a zero gradient ({phase:?})");
+        }
+        adam.step(&grads, 1e-2).unwrap();
+    }
+    assert_eq!(
+        frozen,
+        snapshot(&o.base.weights.tensors()),
+        "the base model changed"
+    );
+}
+
+#[test]
+fn distillation_learns_a_handful_of_pairs_and_a_resumed_run_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = optimizer(tmp.path());
+    let ex = examples();
+    let c = config();
+    let run_dir = tmp.path().join("run");
+    let first = train_phase(
+        &o,
+        Phase::Distill,
+        &ex,
+        &ex,
+        &c,
+        &run_dir,
+        None,
+        &RunLimits {
+            max_steps: Some(20),
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(first.state.step, 20);
+    assert!(!first.state.finished);
+    // A new process would start from nothing but the run directory.
+    let o2 = optimizer(tmp.path());
+    let second = train_phase(
+        &o2,
+        Phase::Distill,
+        &ex,
+        &ex,
+        &c,
+        &run_dir,
+        None,
+        &RunLimits {
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(second.state.step, 40);
+    assert!(second.state.finished);
+    assert_eq!(second.terms.len(), 40, "the curves survive the resume");
+    let ce: Vec<f64> = second.terms.iter().map(|(_, t)| t.ce).collect();
+    let (start, end) = (
+        ce[..3].iter().sum::<f64>() / 3.0,
+        ce[37..].iter().sum::<f64>() / 3.0,
+    );
+    assert!(end < 0.5 * start, "cross-entropy {start:.3} → {end:.3}");
+    let h = &second.state.history;
+    assert!(
+        h.last().unwrap().val_loss < h.first().unwrap().val_loss,
+        "{h:?}"
+    );
+    // The trained model starts its target for a training raw prompt.
+    let out = o2
+        .optimize("hi", &vector(0), Style::Precise, 1, &Default::default())
+        .unwrap();
+    assert!(
+        out.first().is_some_and(|p| p.starts_with("hello")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_saved_optimizer_loads_with_the_same_outputs_and_refuses_another_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = optimizer(tmp.path());
+    vec2prompt_latent::trainer::seeded_init(&o.varmap, 3).unwrap();
+    let dir = tmp.path().join("saved");
+    o.save(&dir).unwrap();
+    let loaded = PromptOptimizer::load(&tmp.path().join("tiny.gguf"), &dir).unwrap();
+    let a = o.intents(&[vector(1)]).unwrap();
+    let b = loaded.intents(&[vector(1)]).unwrap();
+    for (x, y) in a[0].iter().zip(&b[0]) {
+        assert!((x - y).abs() < 1e-2, "f16 round trip: {x} vs {y}");
+    }
+    let other = tmp.path().join("other.gguf");
+    vec2prompt_llm::tiny::write_gguf(
+        &other,
+        &vec2prompt_llm::tiny::Opts {
+            tied: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = PromptOptimizer::load(&other, &dir)
+        .err()
+        .expect("another base is refused")
+        .to_string();
+    assert!(e.contains("trained on"), "{e}");
+    let e = o.intents(&[vec![0.0; DIM + 1]]).unwrap_err().to_string();
+    assert!(e.contains("6-dimensional"), "{e}");
+}
