@@ -26,6 +26,9 @@ pub enum Part {
     /// Training steps of the generator (frozen SmolLM2 base + soft prompts + LoRA,
     /// batch 8 × 24 prompt tokens); not part of `all`.
     GeneratorTrain,
+    /// Latency of the prompt optimizer at 0 LLM calls (embed + greedy rewrite) for a prompt
+    /// of about 40 tokens; needs a trained optimizer; not part of `all`.
+    Optimize,
     /// Embedding and LLM.
     All,
 }
@@ -218,6 +221,9 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     if matches!(args.part, Part::GeneratorTrain) {
         bench_generator(config, &mut rows)?;
     }
+    if matches!(args.part, Part::Optimize) {
+        bench_optimize(config, &mut rows)?;
+    }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     if args.json {
         let out = serde_json::json!({
@@ -319,6 +325,55 @@ fn bench_train(rows: &mut Vec<Row>) -> Result<()> {
         // PyTorch 2.15 on the project machine, same model and step
         // (scripts/torch_train_bench.py, BENCHMARKS.md).
         target: Some(2750.0),
+    });
+    Ok(())
+}
+
+/// p50 and p90 latency of one optimization at 0 LLM calls: embedding the instruction and
+/// the optimizer's greedy rewrite, as `/optimize` does it (after one warm-up call).
+fn bench_optimize(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
+    use vec2prompt_optimizer::service::{OptimizeRequest, Optimizer};
+    let dir = crate::optimizer_cmd::optimizer_dir(None, config)?;
+    let model = vec2prompt_optimizer::PromptOptimizer::load(&config.llm, &dir)?;
+    let embedder = config.load_embedder()?;
+    let service = Optimizer {
+        model,
+        surrogate: None,
+    };
+    // About 40 tokens of the base model's vocabulary.
+    let raw = "write a short story for children about a small robot who learns to paint, \
+               with a happy ending, a friendly tone and simple words, in under two hundred words";
+    let tokens = service.model.base.encode(raw)?.len();
+    let request = OptimizeRequest {
+        raw_prompt: raw.to_string(),
+        max_length: 200,
+        num_return_sequences: 1,
+        style: vec2prompt_optimizer::Style::Precise,
+        budget: 0,
+    };
+    let mut times = Vec::new();
+    for i in 0..11 {
+        let t = Instant::now();
+        let e = embedder.embed(&[request.instruction().to_string()])?;
+        let d = service.draft(&request, &e[0])?;
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+        std::hint::black_box(d);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    rows.push(Row {
+        name: format!("optimize p50 ({tokens} tok)"),
+        value: at(0.5),
+        unit: "s",
+        target: Some(1.0),
+    });
+    rows.push(Row {
+        name: "optimize p90".into(),
+        value: at(0.9),
+        unit: "s",
+        target: None,
     });
     Ok(())
 }

@@ -10,7 +10,8 @@
 //! human prompt is 1. Differences between methods are paired over the same records, with
 //! bootstrap 95% intervals.
 //!
-//! Methods, per optimizer model `m`:
+//! Methods, per optimizer model `m` (the budget and structured ones for the last model
+//! given, the one under report):
 //! - `m` (0 LLM calls): its greedy precise prompt;
 //! - `m+budget-k` (k calls): its greedy prompt and k − 1 seeded samples are answered; the
 //!   one whose answer lands nearest the surrogate's predicted answer of the optimizer's
@@ -183,8 +184,11 @@ pub fn run(
     ));
     // Variants of the budget method: (model, record) → prompts.
     let mut variants: Vec<(String, Vec<VariantSet>)> = Vec::new();
-    for m in models {
+    for (mi, m) in models.iter().enumerate() {
         let o = m.optimizer;
+        // The budget and structured methods are run for the last model only (the one
+        // under report); the others are compared at 0 calls.
+        let last = mi + 1 == models.len();
         let greedy_opts = DecodeOptions::default();
         let mut greedy = Vec::with_capacity(records.len());
         let mut budget_sets = Vec::new();
@@ -198,7 +202,7 @@ pub fn run(
                 .next()
                 .unwrap_or_else(|| instr.clone());
             let secs = t.elapsed().as_secs_f64();
-            if config.budget > 1 {
+            if last && config.budget > 0 {
                 let t = Instant::now();
                 let sample = DecodeOptions {
                     strategy: Strategy::Sample {
@@ -209,7 +213,12 @@ pub fn run(
                     ..DecodeOptions::default()
                 };
                 let mut vs = vec![first.clone()];
-                for s in o.optimize(raw, &e_raw[i], Style::Precise, config.budget - 1, &sample)? {
+                let samples = if config.budget > 1 {
+                    o.optimize(raw, &e_raw[i], Style::Precise, config.budget - 1, &sample)?
+                } else {
+                    Vec::new()
+                };
+                for s in samples {
                     if !vs.contains(&s) && vs.len() < config.budget {
                         vs.push(s);
                     }
@@ -225,10 +234,14 @@ pub fn run(
             progress(&format!("{}: decoded {}/{}", m.name, i + 1, records.len()));
         }
         methods.push((m.name.clone(), greedy, None));
-        if config.budget > 0 {
+        if last && config.budget > 0 {
             variants.push((m.name.clone(), budget_sets));
         }
-        let n = config.structured_limit.min(records.len());
+        let n = if last {
+            config.structured_limit.min(records.len())
+        } else {
+            0
+        };
         if n > 0 {
             let opts = DecodeOptions {
                 max_tokens: 160,

@@ -269,10 +269,10 @@ function showPoint() {
 async function runOptimize(budget) {
   const raw = $("raw-prompt").value;
   if (!raw.trim()) throw new ApiError(0, "invalid_input", "type a prompt to improve");
-  const n = Math.max(1, Math.min(32, parseInt($("variants").value, 10) || 1));
+  const n = Math.max(1, Math.min(8, parseInt($("variants").value, 10) || 1));
   let resp;
   try {
-    resp = await api("/optimize", { raw_prompt: raw, num_return_sequences: n, style: $("style").value, budget });
+    resp = await api("/optimize", { raw_prompt: raw, num_return_sequences: n, style: $("style").value, budget: Math.min(8, budget) });
   } catch (e) {
     if (e.status === 404) throw new ApiError(404, "not_found", "this server has no prompt optimizer (POST /optimize is not available)");
     throw e;
@@ -283,7 +283,7 @@ async function runOptimize(budget) {
   $("result").hidden = false;
   $("result-prompt").textContent = text;
   $("result-similarity").textContent = "";
-  $("result-meta").textContent = `${list.length} suggestions`;
+  $("result-meta").textContent = `${list.length} suggestion${list.length === 1 ? "" : "s"}, ${resp.llm_calls || 0} LLM calls`;
   renderVariants(list.map((p) => (typeof p === "string" ? { prompt: p, source: "optimizer" } : { source: "optimizer", ...p })));
   state.lastOptimize = { raw_prompt: raw, optimized_prompt: text };
   $("feedback-box").hidden = !text;
@@ -341,7 +341,8 @@ $("save-key").addEventListener("click", () => {
   clearError();
   loadHealth();
 });
-$("feedback-up").addEventListener("click", () => sendFeedback(1));
-$("feedback-down").addEventListener("click", () => sendFeedback(-1));
+// Ratings run from 1 (bad) to 5 (good): thumbs up is 5, thumbs down is 1.
+$("feedback-up").addEventListener("click", () => sendFeedback(5));
+$("feedback-down").addEventListener("click", () => sendFeedback(1));
 drawMap([], []);
 loadHealth();

@@ -1,0 +1,260 @@
+//! End-to-end tests of the prompt optimizer with the real base model and embedder: a
+//! short time-boxed training (both phases, feedback simulated by the real reward), the
+//! `optimize` command, `/optimize` with and without a budget, and the feedback log
+//! surviving a real `kill -9` of the server in the middle of writes.
+
+mod common;
+
+use common::{Served, TOPICS, bin, models_present};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A synthetic instruction dataset in JSONL (Alpaca fields), `n` rows.
+fn write_data(path: &Path, n: usize) {
+    let mut s = String::new();
+    for i in 0..n {
+        let topic = TOPICS[i % TOPICS.len()];
+        let row = json!({
+            "instruction": format!("Write a short, cheerful poem about {topic}, in four lines."),
+            "input": if i % 4 == 0 { format!("Mention the colour {}.", ["red", "blue", "green"][i % 3]) } else { String::new() },
+            "output": format!("A poem about {topic}: bright and kind, it shines all day, number {i}."),
+        });
+        s.push_str(&row.to_string());
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+const CONFIG: &str = "optimizer:
+  train:
+    batch_size: 2
+    distill_steps: 4
+    contrastive_steps: 2
+    val_examples: 2
+    eval_steps: 2
+    checkpoint_steps: 1
+    precise_pairs: 8
+    structured_pairs: 2
+    max_target_tokens: 24
+    max_structured_tokens: 48
+";
+
+fn run(args: &[&str]) -> String {
+    let out = bin().args(args).output().expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &stderr
+}
+
+/// Trains a tiny-budget optimizer on the real base into `dir/opt` (phase 1 in two
+/// invocations, resumed; phase 2 on simulated feedback).
+fn train(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("data.jsonl");
+    write_data(&data, 130);
+    let config = dir.join("optimizer.yaml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let out = dir.join("opt");
+    let (d, c, o) = (
+        data.to_str().unwrap(),
+        config.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let first = run(&[
+        "train",
+        "optimizer",
+        "--dataset",
+        d,
+        "--train-config",
+        c,
+        "--out",
+        o,
+        "--max-steps",
+        "2",
+        "--quiet",
+    ]);
+    assert!(first.contains("step 2 of 4"), "{first}");
+    let second = run(&[
+        "train",
+        "optimizer",
+        "--dataset",
+        d,
+        "--train-config",
+        c,
+        "--out",
+        o,
+        "--quiet",
+    ]);
+    assert!(
+        second.contains("step 4 of 4 (finished)"),
+        "the second run resumes: {second}"
+    );
+    let card = std::fs::read_to_string(out.join("phase1/optimizer-card.md")).unwrap();
+    assert!(card.contains("steps: 4 of 4"), "{card}");
+    assert!(
+        std::fs::read_to_string(out.join("optimizer-loss.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    let sim = dir.join("simulated.jsonl");
+    let s = sim.to_str().unwrap();
+    run(&[
+        "simulate-feedback",
+        "--dataset",
+        d,
+        "--records",
+        "2",
+        "--variants",
+        "2",
+        "--optimizer",
+        o,
+        "--out",
+        s,
+    ]);
+    let fb = vec2prompt_optimizer::feedback::read_feedback(&sim).unwrap();
+    assert!(!fb.is_empty(), "the simulation stored feedback");
+    assert!(
+        fb.iter()
+            .all(|f| f.source.as_deref() == Some("simulated") && f.verdict().is_some())
+    );
+    let p2 = run(&[
+        "train",
+        "optimizer",
+        "--dataset",
+        d,
+        "--train-config",
+        c,
+        "--out",
+        o,
+        "--feedback",
+        s,
+        "--quiet",
+    ]);
+    assert!(p2.contains("phase2-contrastive: step 2 of 2"), "{p2}");
+    assert!(out.join("phase2/optimizer.safetensors").exists());
+    out
+}
+
+#[test]
+fn trains_optimizes_serves_and_keeps_feedback_through_kill_9() {
+    if !models_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let opt = train(tmp.path());
+    let o = opt.to_str().unwrap();
+
+    let text = run(&[
+        "optimize",
+        "create function",
+        "--optimizer",
+        o,
+        "-n",
+        "2",
+        "--json",
+    ]);
+    let json_start = text.find('{').unwrap();
+    let v: serde_json::Value = serde_json::Deserializer::from_str(&text[json_start..])
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let prompts = v["optimized_prompts"].as_array().unwrap();
+    assert!(!prompts.is_empty() && prompts.len() <= 2, "{v}");
+    assert!(
+        prompts
+            .iter()
+            .all(|p| !p["prompt"].as_str().unwrap().trim().is_empty()),
+        "{v}"
+    );
+
+    let log = tmp.path().join("feedback.jsonl");
+    let served = Served::start(&["--optimizer", o, "--feedback-log", log.to_str().unwrap()]);
+    // The seeds' example request, as written.
+    let (status, v) = served.post(
+        "/optimize",
+        &json!({"raw_prompt": "Create a function", "max_length": 200, "num_return_sequences": 1}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(!v["optimized_prompt"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(v["llm_calls"], 0);
+    let (status, v) = served.post("/optimize", &json!({"raw_prompt": "summarize\n\nThe cat sat on the mat all day.", "num_return_sequences": 2, "budget": 2}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["llm_calls"], 2, "{v}");
+    let best = &v["optimized_prompts"][0];
+    assert!(
+        best["score"].is_number() && best["answer"].is_string(),
+        "{v}"
+    );
+    assert!(
+        v["optimized_prompt"]
+            .as_str()
+            .unwrap()
+            .ends_with("The cat sat on the mat all day."),
+        "the input is kept: {v}"
+    );
+    let (status, v) = served.post(
+        "/optimize",
+        &json!({"raw_prompt": "x", "style": "structured", "max_length": 24}),
+    );
+    assert_eq!(
+        (status, v["style"].as_str()),
+        (200, Some("structured")),
+        "{v}"
+    );
+
+    // Feedback while the server is killed with SIGKILL: every acknowledged record is on
+    // disk, and nothing torn is ever read back.
+    let acked = Arc::new(AtomicUsize::new(0));
+    let url = served.url.clone();
+    let counter = acked.clone();
+    let writer = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        for i in 0.. {
+            let body = json!({"raw_prompt": format!("raw {i}"), "optimized_prompt": format!("optimized prompt number {i} with some length to it"), "rating": 1 + i % 5});
+            match agent
+                .post(&format!("{url}/feedback"))
+                .header("content-type", "application/json")
+                .send(body.to_string())
+            {
+                Ok(r) if r.status() == 200 => {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => break,
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    while acked.load(Ordering::SeqCst) < 30 && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(served); // kill -9 (SIGKILL) and wait
+    writer.join().unwrap();
+    let acknowledged = acked.load(Ordering::SeqCst);
+    assert!(
+        acknowledged >= 30,
+        "only {acknowledged} feedback writes were acknowledged"
+    );
+    let stored = vec2prompt_optimizer::feedback::read_feedback(&log).unwrap();
+    assert!(
+        stored.len() >= acknowledged,
+        "{} stored < {acknowledged} acknowledged",
+        stored.len()
+    );
+    for (i, f) in stored.iter().enumerate() {
+        assert_eq!(
+            f.raw_prompt,
+            format!("raw {i}"),
+            "records are whole and in order"
+        );
+    }
+    // Reopening cuts a torn tail, if the kill left one, and appends after it.
+    let reopened = vec2prompt_optimizer::FeedbackLog::open(&log, 1 << 20).unwrap();
+    let rec = stored[0].clone();
+    let (n, _) = reopened.append(&rec).unwrap();
+    assert_eq!(n, stored.len() + 1);
+}
