@@ -300,12 +300,7 @@ fn train_generator(
     command: &str,
     embedder: String,
 ) -> Result<()> {
-    if !config.llm.exists() {
-        bail!(
-            "the base model {} is missing: run `vec2prompt models fetch`",
-            config.llm.display()
-        );
-    }
+    let (llm, _) = config.local_llm("training the generator")?;
     let input = Stage1Input {
         prompts: data.records.iter().map(|r| r.prompt.as_str()).collect(),
         train: data.train.clone(),
@@ -319,7 +314,7 @@ fn train_generator(
         max_steps: if args.finish { Some(0) } else { args.max_steps },
         quiet: args.quiet,
     };
-    let (state, report) = run_stage1(&config.llm, &input, section, out, &limits, command)?;
+    let (state, report) = run_stage1(llm, &input, section, out, &limits, command)?;
     eprintln!(
         "generator: step {} of {}, validation loss {:.4} (shuffled conditions {:.4}), loop rate {:.1}% ({:.1}% without the repetition controls)",
         state.step,
