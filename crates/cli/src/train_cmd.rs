@@ -244,6 +244,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let embedder = config.load_embedder()?;
     let data = load(args, &embedder)?;
+    vec2prompt_latent::model::claim_for_embedder(&out, embedder.info())?;
     let run_dir = out.join("runs").join(args.model.name());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     if args.model == ModelKind::Generator {
