@@ -274,9 +274,21 @@ impl Config {
     pub fn from_settings(settings: Settings, home: Home) -> Result<Self> {
         let Settings {
             latent,
-            backends,
-            server,
+            mut backends,
+            mut server,
         } = settings;
+        // A config file's `~/…` means the home directory, as it would in a shell.
+        for p in [
+            &mut backends.llm.path,
+            &mut backends.llm.api_key_file,
+            &mut backends.embedder.path,
+            &mut backends.embedder.api_key_file,
+            &mut server.dataset,
+            &mut server.api_key_file,
+        ] {
+            *p = p.take().map(expand_home);
+        }
+        let latent = latent.map(expand_home);
         let limits = backends
             .rate_limits
             .map_or_else(|| RateLimits::tier("tier_1"), Ok)?;
@@ -531,6 +543,14 @@ fn remote(what: &str, base_url: Option<String>, model: Option<String>) -> Result
     }
 }
 
+/// `path` with a leading `~` replaced by `$HOME`.
+fn expand_home(path: PathBuf) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path,
+    }
+}
+
 fn read_config(path: &Path) -> Result<Settings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
@@ -642,6 +662,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("no model"), "{err:#}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_paths_expand_home() {
+        let example = include_str!("../../../configs/config.yaml");
+        let config = Config::from_settings(yaml(example), Home::new("/tmp/v2p-home")).unwrap();
+        assert!(matches!(config.llm, LlmBackend::Local { .. }));
+        let settings = yaml("backends: {embedder: {path: ~/models/e}}");
+        let config = Config::from_settings(settings, Home::new("/tmp/v2p-home")).unwrap();
+        let EmbedderBackend::Local { path, .. } = &config.embedder else {
+            panic!("local");
+        };
+        let home = std::env::var_os("HOME").unwrap();
+        assert_eq!(path, &PathBuf::from(home).join("models/e"));
     }
 
     #[test]
