@@ -1,12 +1,16 @@
 //! Every command with an embedder that is not the default: an OpenAI-compatible service
-//! (the fault-injecting test server of the client tests) making 32-dimensional vectors.
-//! `ingest` through it under 429 with Retry-After, 5xx and dropped connections resumes
-//! after a failure and loses nothing; the learned models are trained for its width; a
-//! model trained for another embedder is refused; `generate` and `serve` run on it.
+//! (the fault-injecting test server of the client tests) making 32-dimensional vectors,
+//! and a tiny sentence-transformers directory of the same width written by the test.
+//! `ingest` through the service under 429 with Retry-After, 5xx and dropped connections
+//! resumes after a failure and loses nothing; the learned models are trained for the
+//! embedder's width; a model trained for another embedder is refused; `generate` and
+//! `serve` run on it.
 
 mod common;
 #[path = "../../openai/tests/support/mod.rs"]
 mod support;
+#[path = "../../embed/tests/support/tiny_st.rs"]
+mod tiny_st;
 
 use common::{Served, TOPICS, bin, models_present};
 use serde_json::{Value, json};
@@ -449,4 +453,123 @@ fn a_32_dimension_embedder_end_to_end() {
     );
     assert!((400..500).contains(&status), "{status} {body}");
     assert!(body["error"].as_str().unwrap().contains("32"), "{body}");
+}
+
+/// `n` rows written in the tiny BERT's vocabulary, so their embeddings differ.
+fn write_tiny_vocabulary_rows(path: &Path, n: usize) {
+    let animals = ["cat", "dog", "fox"];
+    let colours = ["big", "red", "brown", "lazy", "quick"];
+    let verbs = [
+        "sat on the mat",
+        "ran far away",
+        "jumps over the dog",
+        "sat",
+    ];
+    let mut s = String::new();
+    for i in 0..n {
+        let (a, c, v) = (animals[i % 3], colours[(i / 3) % 5], verbs[(i / 15) % 4]);
+        let row = json!({
+            "instruction": format!("hello the {c} {a} ?"),
+            "input": "",
+            "output": format!("the {c} {a} {v} and the world ."),
+        });
+        s.push_str(&row.to_string());
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+#[test]
+fn a_small_sentence_transformers_directory_end_to_end() {
+    if !models_present() {
+        return; // `generate` answers with the real local LLM
+    }
+    let tiny = tiny_st::TinyDir::new(vec2prompt_core::Pooling::Mean, true);
+    let embedder = tiny.dir.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.jsonl");
+    write_tiny_vocabulary_rows(&input, 240);
+    let ds = dir.path().join("ds");
+    let lat = dir.path().join("latent");
+    let (ds, lat) = (ds.to_str().unwrap(), lat.to_str().unwrap());
+    let run = |args: &[&str]| {
+        let out = bin().args(args).output().unwrap();
+        (out.status.success(), stderr(&out), out.stdout)
+    };
+    let with_tiny = |args: &[&str]| {
+        let mut all = vec!["--embedder", embedder];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let (ok, err, _) = with_tiny(&[
+        "ingest",
+        "--input",
+        input.to_str().unwrap(),
+        "--dataset",
+        ds,
+    ]);
+    assert!(ok, "{err}");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(Path::new(ds).join("embeddings/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["embedder"]["dimension"], tiny_st::HIDDEN);
+    let train_config = dir.path().join("train.yaml");
+    std::fs::write(&train_config, TINY_TRAIN).unwrap();
+    for model in ["surrogate", "inverter"] {
+        let (ok, err, _) = with_tiny(&[
+            "train",
+            model,
+            "--quiet",
+            "--dataset",
+            ds,
+            "--out",
+            lat,
+            "--train-config",
+            train_config.to_str().unwrap(),
+        ]);
+        assert!(ok, "{model}: {err}");
+    }
+    let trained: Value =
+        serde_json::from_slice(&std::fs::read(Path::new(lat).join("embedder.json")).unwrap())
+            .unwrap();
+    assert_eq!(trained["name"], "tiny-bert");
+    assert_eq!(trained["dimension"], tiny_st::HIDDEN);
+    let generate = [
+        "generate",
+        "--budget",
+        "0",
+        "--json",
+        "--target-text",
+        "the red fox",
+    ];
+    let (ok, err, stdout) =
+        with_tiny(&[&generate[..], &["--latent", lat, "--dataset", ds]].concat());
+    assert!(ok, "{err}");
+    let json: Value = serde_json::from_slice(&stdout).unwrap();
+    assert!(
+        !json["result"]["best"]["prompt"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    // The default embedder (all-MiniLM-L6-v2, 384 dimensions) refuses both the dataset
+    // and the models.
+    let (ok, err, _) = run(&[&generate[..], &["--latent", lat, "--dataset", ds]].concat());
+    assert!(!ok);
+    assert!(
+        err.contains("tiny-bert") && err.contains("all-MiniLM-L6-v2"),
+        "{err}"
+    );
+    let nowhere = dir.path().join("no-dataset");
+    let (ok, err, _) = run(&[
+        &generate[..],
+        &["--latent", lat, "--dataset", nowhere.to_str().unwrap()],
+    ]
+    .concat());
+    assert!(!ok);
+    assert!(
+        err.contains("trained for 32-dimensional embeddings"),
+        "{err}"
+    );
 }
