@@ -3,7 +3,7 @@
 //! Speed lives here, never in timed tests. BENCHMARKS.md records the output with date,
 //! machine and command.
 
-use crate::config::Config;
+use crate::config::{Config, LlmBackend};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use std::time::Instant;
 use vec2prompt_core::{Embedder, GenerationParams};
 use vec2prompt_embed::{LocalEmbedder, LocalEmbedderConfig};
+use vec2prompt_llm::LocalLlm;
 
 /// What to benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,9 +130,9 @@ fn sentences(n: usize, seed: u64) -> Vec<String> {
 
 fn bench_embed(args: &BenchArgs, config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     let texts = sentences(args.sentences, 1);
+    let path = config.local_embedder("bench")?;
     for batch in [1usize, 16, 64] {
-        let embedder =
-            LocalEmbedder::load(&config.embedder, LocalEmbedderConfig { batch_size: batch })?;
+        let embedder = LocalEmbedder::load(path, LocalEmbedderConfig { batch_size: batch })?;
         let n = if batch == 1 {
             texts.len().min(64)
         } else {
@@ -153,7 +154,8 @@ fn bench_embed(args: &BenchArgs, config: &Config, rows: &mut Vec<Row>) -> Result
 }
 
 fn bench_llm(args: &BenchArgs, config: &Config, rows: &mut Vec<Row>) -> Result<()> {
-    let llm = config.load_llm()?;
+    let (path, llm_config) = config.local_llm("bench")?;
+    let llm = LocalLlm::load(path, llm_config.clone())?;
     let greedy = |n| GenerationParams {
         max_new_tokens: n,
         ..Default::default()
@@ -225,18 +227,19 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
         bench_optimize(config, &mut rows)?;
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    let weights = match &config.llm {
+        LlmBackend::Local { config, .. } => format!("{:?}", config.weights),
+        LlmBackend::Openai(_) => "remote".to_string(),
+    };
     if args.json {
         let out = serde_json::json!({
             "threads": threads,
-            "llm_weights": format!("{:?}", config.llm_config.weights),
+            "llm_weights": weights,
             "results": rows,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
-            "threads: {threads}, llm weights: {:?}",
-            config.llm_config.weights
-        );
+        println!("threads: {threads}, llm weights: {weights}");
         println!(
             "{:<22} {:>10} {:<12} {:>8}",
             "benchmark", "value", "unit", "target"
@@ -255,7 +258,7 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
 /// Tokens per second of full generator training steps on the configured base LLM.
 fn bench_generator(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     let (positions, prompt) =
-        vec2prompt_latent::generator_train::bench_stage1(&config.llm, 8, 24, 3)?;
+        vec2prompt_latent::generator_train::bench_stage1(config.local_llm("bench")?.0, 8, 24, 3)?;
     rows.push(Row {
         name: "generator step b8×24".into(),
         value: positions,
@@ -334,7 +337,10 @@ fn bench_train(rows: &mut Vec<Row>) -> Result<()> {
 fn bench_optimize(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     use vec2prompt_optimizer::service::{OptimizeRequest, Optimizer};
     let dir = crate::optimizer_cmd::optimizer_dir(None, config)?;
-    let model = vec2prompt_optimizer::PromptOptimizer::load(&config.llm, &dir)?;
+    let model = vec2prompt_optimizer::PromptOptimizer::load(
+        &crate::optimizer_cmd::base_model(config)?,
+        &dir,
+    )?;
     let embedder = config.load_embedder()?;
     let service = Optimizer {
         model,

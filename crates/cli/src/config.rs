@@ -1,16 +1,169 @@
-//! Resolving where the models are and how to run them: flags and environment variables
-//! (handled by clap) override the YAML config file, which overrides the defaults under
-//! `$VEC2PROMPT_HOME`.
+//! The configuration of every command, defined once per section (`backends.llm`,
+//! `backends.embedder`, `backends`, `server`, the top level) with the `settings!` macro:
+//! each field is at the same time a flag, an environment variable and a YAML key, and the
+//! flags and environment (handled by clap) override the YAML config file through the one
+//! generated `merge`; defaults fill in the rest. [`Config`] then builds the backends (local,
+//! or OpenAI-compatible behind one rate limiter and retry policy) and the searcher, so
+//! every command gets the same LLM and embedder from the same settings.
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use vec2prompt_core::{Embedder, Llm, Secret, settings};
 use vec2prompt_embed::{LocalEmbedder, LocalEmbedderConfig};
+use vec2prompt_latent::LatentModel;
 use vec2prompt_llm::{LocalLlm, LocalLlmConfig, WeightFormat};
 use vec2prompt_models::{DEFAULT_EMBEDDER, DEFAULT_LLM, Home, ModelSpec};
+use vec2prompt_openai::duration::Span;
+use vec2prompt_openai::{
+    OpenAiEmbedder, OpenAiLlm, RateLimiter, RateLimits, RemoteConfig, RetryPolicy,
+};
+use vec2prompt_search::{Environment, Neighbours, Searcher};
+use vec2prompt_server::ServerSettings;
 
-/// Options shared by every command that loads models.
+/// Where a backend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// A local model file or directory.
+    Local,
+    /// An OpenAI-compatible HTTP service.
+    Openai,
+}
+
+settings! {
+    /// The LLM (`backends.llm`): a local GGUF chat model or an OpenAI-compatible
+    /// `/chat/completions` service.
+    pub struct LlmSettings {}
+    optional {
+        /// Where the LLM runs: local or openai [default: openai when a base URL is set,
+        /// else local].
+        #[clap(id = "llm-kind", long = "llm-kind", env = "VEC2PROMPT_LLM_KIND", value_enum, global = true)]
+        kind: BackendKind,
+        /// Local: GGUF chat model file [default: the fetched SmolLM2-135M-Instruct Q4_1].
+        #[clap(id = "llm", long = "llm", env = "VEC2PROMPT_LLM", global = true)]
+        path: PathBuf,
+        /// Local: how the weights are held: q8_0 (requantized to int8, the fast default),
+        /// native (as in the file) or f32 (dequantized, exact).
+        #[clap(id = "llm-weights", long = "llm-weights", env = "VEC2PROMPT_LLM_WEIGHTS", global = true)]
+        weights: WeightFormat,
+        /// Local: most sequences decoded in one forward pass [default: 32].
+        #[clap(id = "llm-max-batch", long = "llm-max-batch", env = "VEC2PROMPT_LLM_MAX_BATCH", global = true)]
+        max_batch: usize,
+        /// OpenAI-compatible: base URL with the API version, e.g. http://127.0.0.1:8000/v1.
+        #[clap(id = "llm-base-url", long = "llm-base-url", env = "VEC2PROMPT_LLM_BASE_URL", global = true)]
+        base_url: String,
+        /// OpenAI-compatible: the remote model id.
+        #[clap(id = "llm-model", long = "llm-model", env = "VEC2PROMPT_LLM_MODEL", global = true)]
+        model: String,
+        /// OpenAI-compatible: API key (prefer the environment variable or a key file).
+        #[clap(id = "llm-api-key", long = "llm-api-key", env = "VEC2PROMPT_LLM_API_KEY", hide_env_values = true, global = true)]
+        api_key: Secret,
+        /// OpenAI-compatible: file holding the API key.
+        #[clap(id = "llm-api-key-file", long = "llm-api-key-file", env = "VEC2PROMPT_LLM_API_KEY_FILE", global = true)]
+        api_key_file: PathBuf,
+        /// OpenAI-compatible: time limit of one HTTP attempt (30s, 250ms, 2m) [default: 60s].
+        #[clap(id = "llm-timeout", long = "llm-timeout", env = "VEC2PROMPT_LLM_TIMEOUT", global = true)]
+        timeout: Span,
+        /// OpenAI-compatible: the remote model's context in tokens [default: 8192].
+        #[clap(id = "llm-context-length", long = "llm-context-length", env = "VEC2PROMPT_LLM_CONTEXT_LENGTH", global = true)]
+        context_length: usize,
+    }
+    sections {}
+}
+
+settings! {
+    /// The embedder (`backends.embedder`): a local sentence-transformers directory or an
+    /// OpenAI-compatible `/embeddings` service.
+    pub struct EmbedderSettings {}
+    optional {
+        /// Where the embedder runs: local or openai [default: openai when a base URL is
+        /// set, else local].
+        #[clap(id = "embedder-kind", long = "embedder-kind", env = "VEC2PROMPT_EMBEDDER_KIND", value_enum, global = true)]
+        kind: BackendKind,
+        /// Local: sentence-transformers model directory [default: the fetched
+        /// all-MiniLM-L6-v2].
+        #[clap(id = "embedder", long = "embedder", env = "VEC2PROMPT_EMBEDDER", global = true)]
+        path: PathBuf,
+        /// Texts per forward pass (local) or per request (OpenAI-compatible)
+        /// [default: 32 local, 128 remote].
+        #[clap(id = "embed-batch", long = "embed-batch", env = "VEC2PROMPT_EMBED_BATCH", global = true)]
+        batch: usize,
+        /// OpenAI-compatible: base URL with the API version, e.g. http://127.0.0.1:8000/v1.
+        #[clap(id = "embedder-base-url", long = "embedder-base-url", env = "VEC2PROMPT_EMBEDDER_BASE_URL", global = true)]
+        base_url: String,
+        /// OpenAI-compatible: the remote model id.
+        #[clap(id = "embedder-model", long = "embedder-model", env = "VEC2PROMPT_EMBEDDER_MODEL", global = true)]
+        model: String,
+        /// OpenAI-compatible: API key (prefer the environment variable or a key file).
+        #[clap(id = "embedder-api-key", long = "embedder-api-key", env = "VEC2PROMPT_EMBEDDER_API_KEY", hide_env_values = true, global = true)]
+        api_key: Secret,
+        /// OpenAI-compatible: file holding the API key.
+        #[clap(id = "embedder-api-key-file", long = "embedder-api-key-file", env = "VEC2PROMPT_EMBEDDER_API_KEY_FILE", global = true)]
+        api_key_file: PathBuf,
+        /// OpenAI-compatible: `dimensions` to request; every vector is checked against it
+        /// [default: none sent, the length learned from one probe request].
+        #[clap(id = "embedder-dimensions", long = "embedder-dimensions", env = "VEC2PROMPT_EMBEDDER_DIMENSIONS", global = true)]
+        dimensions: usize,
+        /// OpenAI-compatible: time limit of one HTTP attempt (30s, 250ms, 2m) [default: 60s].
+        #[clap(id = "embedder-timeout", long = "embedder-timeout", env = "VEC2PROMPT_EMBEDDER_TIMEOUT", global = true)]
+        timeout: Span,
+    }
+    sections {}
+}
+
+settings! {
+    /// The `backends:` section: the LLM and the embedder of every command, and the limits
+    /// and retries every remote request of the process shares (they may share an account).
+    pub struct BackendsSettings {}
+    optional {
+        /// Limits of the remote backends together: tier_1 … tier_5, or custom values in
+        /// YAML {requests_per_minute, requests_per_day, tokens_per_minute, max_concurrent}
+        /// [default: tier_1].
+        #[clap(long, env = "VEC2PROMPT_RATE_LIMITS", global = true)]
+        rate_limits: RateLimits,
+        /// Most attempts per remote request, the first included [default: 5].
+        #[clap(long, env = "VEC2PROMPT_RETRY_ATTEMPTS", global = true)]
+        retry_attempts: u32,
+        /// Time budget of one remote request across its attempts and backoffs
+        /// [default: 10m].
+        #[clap(long, env = "VEC2PROMPT_RETRY_TIMEOUT", global = true)]
+        retry_timeout: Span,
+    }
+    sections {
+        /// The LLM.
+        #[clap(flatten)]
+        llm: LlmSettings,
+        /// The embedder.
+        #[clap(flatten)]
+        embedder: EmbedderSettings,
+    }
+}
+
+settings! {
+    /// Everything a config file (`config.yaml`) holds; every key is optional.
+    pub struct Settings {}
+    optional {
+        /// Directory of the learned models (surrogate, inverter, corrector) [default:
+        /// $VEC2PROMPT_HOME/latent if trained there, else the model shipped in assets/latent].
+        #[clap(long, env = "VEC2PROMPT_LATENT", global = true)]
+        latent: PathBuf,
+    }
+    sections {
+        /// The backends every command uses.
+        #[clap(flatten)]
+        backends: BackendsSettings,
+        /// The settings of `vec2prompt serve`; its flags belong to that command alone.
+        #[clap(skip)]
+        server: ServerSettings,
+    }
+}
+
+/// Options shared by every command: where the home and the config file are, and every
+/// setting of [`Settings`] as a global flag.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Home directory for models and caches [default: ~/.cache/vec2prompt].
@@ -19,150 +172,84 @@ pub struct GlobalArgs {
     /// YAML config file [default: $VEC2PROMPT_HOME/config.yaml if it exists].
     #[clap(long, env = "VEC2PROMPT_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Sentence-transformers model directory [default: the fetched all-MiniLM-L6-v2].
-    #[clap(long, env = "VEC2PROMPT_EMBEDDER", global = true)]
-    pub embedder: Option<PathBuf>,
-    /// GGUF chat model file [default: the fetched SmolLM2-135M-Instruct Q4_1].
-    #[clap(long, env = "VEC2PROMPT_LLM", global = true)]
-    pub llm: Option<PathBuf>,
-    /// How the LLM's weights are held: q8_0 (requantized to int8, the fast default),
-    /// native (as in the file) or f32 (dequantized, exact).
-    #[clap(long, env = "VEC2PROMPT_LLM_WEIGHTS", global = true)]
-    pub llm_weights: Option<String>,
-    /// Most sequences the LLM decodes in one forward pass.
-    #[clap(long, env = "VEC2PROMPT_LLM_MAX_BATCH", global = true)]
-    pub llm_max_batch: Option<usize>,
-    /// Texts per embedder forward pass.
-    #[clap(long, env = "VEC2PROMPT_EMBED_BATCH", global = true)]
-    pub embed_batch: Option<usize>,
-    /// Directory of the learned models (surrogate, inverter, corrector) [default:
-    /// $VEC2PROMPT_HOME/latent if trained there, else the model shipped in assets/latent].
-    #[clap(long, env = "VEC2PROMPT_LATENT", global = true)]
-    pub latent: Option<PathBuf>,
+    /// The settings given as flags or environment variables.
+    #[clap(flatten)]
+    pub settings: Settings,
 }
 
-/// The YAML config file (`config.yaml`); every field is optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Sentence-transformers model directory.
-    pub embedder: Option<PathBuf>,
-    /// GGUF chat model file.
-    pub llm: Option<PathBuf>,
-    /// LLM weight format (q8_0, native, f32).
-    pub llm_weights: Option<String>,
-    /// Most sequences per LLM forward pass.
-    pub llm_max_batch: Option<usize>,
-    /// Texts per embedder forward pass.
-    pub embed_batch: Option<usize>,
-    /// Directory of the learned models.
-    pub latent: Option<PathBuf>,
-    /// `vec2prompt serve` settings.
-    #[serde(default)]
-    pub server: ServerFileConfig,
-    /// Which backends `vec2prompt serve` runs: local (default) or OpenAI-compatible.
-    #[serde(default)]
-    pub backends: BackendsFileConfig,
+/// The LLM, resolved.
+#[derive(Debug, Clone)]
+pub enum LlmBackend {
+    /// A local GGUF file.
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// Weight format and batch.
+        config: LocalLlmConfig,
+    },
+    /// An OpenAI-compatible service.
+    Openai(RemoteConfig),
 }
 
-/// The `backends:` section of `config.yaml`.
-///
-/// ```yaml
-/// backends:
-///   llm: {kind: openai, base_url: https://api.openai.com/v1, model: gpt-4o-mini, api_key: sk-...}
-///   embedder: {kind: local}
-///   rate_limits: tier_2
-/// ```
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackendsFileConfig {
-    /// The LLM [default: local].
-    pub llm: Option<BackendChoice>,
-    /// The embedder [default: local].
-    pub embedder: Option<BackendChoice>,
-    /// Limits shared by the remote backends: a tier name (`tier_1` … `tier_5`) or custom
-    /// values [default: the server's rate_limit_tier].
-    pub rate_limits: Option<vec2prompt_openai::RateLimits>,
+/// The embedder, resolved.
+#[derive(Debug, Clone)]
+pub enum EmbedderBackend {
+    /// A local sentence-transformers directory.
+    Local {
+        /// The directory.
+        path: PathBuf,
+        /// Batch size.
+        config: LocalEmbedderConfig,
+    },
+    /// An OpenAI-compatible service.
+    Openai(RemoteConfig),
 }
 
-/// A local model or an OpenAI-compatible service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum BackendChoice {
-    /// The local model (`--llm` / `--embedder`).
-    Local,
-    /// An OpenAI-compatible service (base_url, api_key, model, dimensions, timeout, …).
-    Openai(vec2prompt_openai::RemoteConfig),
-}
-
-/// The `server:` section of `config.yaml`; flags and environment variables of
-/// `vec2prompt serve` override each key.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerFileConfig {
-    /// Address to bind.
-    pub host: Option<String>,
-    /// Port to bind (0 picks a free one).
-    pub port: Option<u16>,
-    /// Bearer token required on every route but /health.
-    pub api_key: Option<String>,
-    /// Most embeddings or texts per request.
-    pub max_batch_items: Option<usize>,
-    /// Largest request body in bytes.
-    pub max_body_bytes: Option<usize>,
-    /// Requests admitted at once (queued or running); more get 429.
-    pub queue_capacity: Option<usize>,
-    /// Most queued jobs the model worker runs together.
-    pub worker_batch: Option<usize>,
-    /// Ingested dataset whose train prompts are the candidates.
-    pub dataset: Option<PathBuf>,
-    /// LLM calls per target when a request gives no budget (0 = fast mode).
-    pub default_budget: Option<usize>,
-    /// Most LLM calls per target a request may ask for.
-    pub max_budget: Option<usize>,
-    /// Search wall-time limit in milliseconds when a request gives none.
-    pub default_max_wall_ms: Option<u64>,
-    /// Default rate-limit tier of /generate_prompts_parallel (tier_1 … tier_5).
-    pub rate_limit_tier: Option<String>,
-    /// Most tokens a chat completion may ask for.
-    pub max_tokens: Option<usize>,
-    /// Most tokens of a chat prompt.
-    pub max_chat_input_tokens: Option<usize>,
-    /// Most tokens of one text to embed.
-    pub max_text_input_tokens: Option<usize>,
-    /// Most connections open at once.
-    pub max_connections: Option<usize>,
-    /// Milliseconds to send a request's header (also the idle keep-alive timeout).
-    pub header_timeout_ms: Option<u64>,
-    /// Milliseconds to send a request's body.
-    pub body_timeout_ms: Option<u64>,
-    /// Milliseconds requests in flight may run after SIGTERM or Ctrl-C.
-    pub shutdown_timeout_ms: Option<u64>,
-}
-
-/// Fully resolved settings.
+/// Fully resolved settings, and the one rate limiter every remote backend shares.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Embedder directory.
-    pub embedder: PathBuf,
-    /// LLM file.
-    pub llm: PathBuf,
-    /// LLM settings.
-    pub llm_config: LocalLlmConfig,
-    /// Embedder settings.
-    pub embed_config: LocalEmbedderConfig,
     /// The home directory (models, datasets, caches).
     pub home: Home,
+    /// The LLM.
+    pub llm: LlmBackend,
+    /// The embedder.
+    pub embedder: EmbedderBackend,
     /// Directory of the learned models, if one was found.
     pub latent: Option<PathBuf>,
-    /// The config file's `server:` section.
-    pub server: ServerFileConfig,
-    /// The config file's `backends:` section.
-    pub backends: BackendsFileConfig,
+    /// The config file's `server:` section (the `serve` flags are merged over it).
+    pub server: ServerSettings,
+    /// Retries of remote requests.
+    pub retry: RetryPolicy,
+    /// The limiter of every remote request of this process.
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// The LLM and embedder of a command, loaded once.
+#[derive(Clone)]
+pub struct Backends {
+    /// The LLM.
+    pub llm: Arc<dyn Llm>,
+    /// The embedder.
+    pub embedder: Arc<dyn Embedder>,
+}
+
+/// A searcher assembled from the configuration: the learned models (if found) and the
+/// nearest neighbours of an ingested dataset (if any).
+pub struct Loaded {
+    /// The search.
+    pub searcher: Searcher,
+    /// The embedder the search uses.
+    pub embedder: Arc<dyn Embedder>,
+    /// The learned models, if found.
+    pub latent: Option<Arc<LatentModel>>,
+    /// The dataset directory whose prompts are candidates, if any.
+    pub dataset: Option<PathBuf>,
+    /// Milliseconds spent loading.
+    pub load_ms: f64,
 }
 
 impl Config {
-    /// Merges flags/env, the config file and defaults.
+    /// Merges flags/env over the config file, then fills in the defaults.
     pub fn resolve(args: &GlobalArgs) -> Result<Self> {
         let home = args
             .home
@@ -176,77 +263,295 @@ impl Config {
                 if p.exists() {
                     read_config(&p)?
                 } else {
-                    FileConfig::default()
+                    Settings::default()
                 }
             }
         };
-        let embedder = args
-            .embedder
-            .clone()
-            .or(file.embedder)
-            .unwrap_or_else(|| vec2prompt_models::fetch::entry_path(&home, DEFAULT_EMBEDDER));
-        let llm = args
-            .llm
-            .clone()
-            .or(file.llm)
-            .unwrap_or_else(|| vec2prompt_models::fetch::entry_path(&home, DEFAULT_LLM));
-        let weights: WeightFormat = match args.llm_weights.clone().or(file.llm_weights) {
-            Some(s) => s.parse().context("--llm-weights")?,
-            None => LocalLlmConfig::default().weights,
-        };
-        let max_batch = args
-            .llm_max_batch
-            .or(file.llm_max_batch)
-            .unwrap_or(LocalLlmConfig::default().max_batch);
-        let embed_batch = args
-            .embed_batch
-            .or(file.embed_batch)
-            .unwrap_or(LocalEmbedderConfig::default().batch_size);
-        if max_batch == 0 || embed_batch == 0 {
-            bail!("--llm-max-batch and --embed-batch must be at least 1");
+        Self::from_settings(args.settings.clone().merge(file), home)
+    }
+
+    /// Resolves merged settings under `home`.
+    pub fn from_settings(settings: Settings, home: Home) -> Result<Self> {
+        let Settings {
+            latent,
+            mut backends,
+            mut server,
+        } = settings;
+        // A config file's `~/…` means the home directory, as it would in a shell.
+        for p in [
+            &mut backends.llm.path,
+            &mut backends.llm.api_key_file,
+            &mut backends.embedder.path,
+            &mut backends.embedder.api_key_file,
+            &mut server.dataset,
+            &mut server.api_key_file,
+        ] {
+            *p = p.take().map(expand_home);
         }
+        let latent = latent.map(expand_home);
+        let limits = backends
+            .rate_limits
+            .map_or_else(|| RateLimits::tier("tier_1"), Ok)?;
+        limits.validate().context("rate_limits")?;
+        let defaults = RetryPolicy::default();
+        let retry = RetryPolicy {
+            max_attempts: backends.retry_attempts.unwrap_or(defaults.max_attempts),
+            timeout: backends.retry_timeout.map_or(defaults.timeout, |s| s.0),
+            ..defaults
+        };
+        retry.validate().context("retry_attempts / retry_timeout")?;
         Ok(Self {
-            embedder,
-            llm,
-            llm_config: LocalLlmConfig { weights, max_batch },
-            embed_config: LocalEmbedderConfig {
-                batch_size: embed_batch,
-            },
-            latent: resolve_latent(args.latent.clone().or(file.latent.clone()), &home),
+            llm: resolve_llm(backends.llm, &home)?,
+            embedder: resolve_embedder(backends.embedder, &home)?,
+            latent: resolve_latent(latent, &home),
             home,
-            server: file.server,
-            backends: file.backends,
+            server,
+            retry,
+            limiter: Arc::new(RateLimiter::new(limits)),
         })
     }
 
-    /// Loads the embedder, explaining how to get it if it is missing.
-    pub fn load_embedder(&self) -> Result<LocalEmbedder> {
-        require(&self.embedder, DEFAULT_EMBEDDER, "--embedder")?;
-        Ok(LocalEmbedder::load(
-            &self.embedder,
-            self.embed_config.clone(),
-        )?)
+    /// Loads the embedder (local, or the remote client, which probes the vector length
+    /// unless `dimensions` is set), explaining how to get a missing local model.
+    pub fn load_embedder(&self) -> Result<Arc<dyn Embedder>> {
+        Ok(match &self.embedder {
+            EmbedderBackend::Local { path, config } => {
+                require(path, DEFAULT_EMBEDDER, "--embedder")?;
+                Arc::new(LocalEmbedder::load(path, config.clone())?)
+            }
+            EmbedderBackend::Openai(c) => Arc::new(
+                OpenAiEmbedder::new(c.clone(), self.limiter.clone(), self.retry.clone())
+                    .context("remote embedder")?,
+            ),
+        })
     }
 
-    /// The string that names the local LLM's configuration for greedy answers of at most
+    /// Loads the LLM, explaining how to get a missing local model.
+    pub fn load_llm(&self) -> Result<Arc<dyn Llm>> {
+        Ok(match &self.llm {
+            LlmBackend::Local { path, config } => {
+                require(path, DEFAULT_LLM, "--llm")?;
+                Arc::new(LocalLlm::load(path, config.clone())?)
+            }
+            LlmBackend::Openai(c) => Arc::new(
+                OpenAiLlm::new(c.clone(), self.limiter.clone(), self.retry.clone())
+                    .context("remote LLM")?,
+            ),
+        })
+    }
+
+    /// Both backends.
+    pub fn backends(&self) -> Result<Backends> {
+        Ok(Backends {
+            embedder: self.load_embedder()?,
+            llm: self.load_llm()?,
+        })
+    }
+
+    /// The string that names the LLM's configuration for greedy answers of at most
     /// `max_new_tokens` tokens: the evaluation's answer cache and the environment memory
-    /// are keyed by it, so another model, weight format or answer length never shares
-    /// their answers.
-    pub fn local_llm_key(&self, llm_name: &str, max_new_tokens: usize) -> String {
-        format!(
-            "{llm_name} weights={:?} max_new_tokens={max_new_tokens} greedy",
-            self.llm_config.weights
-        )
+    /// are keyed by it, so another model, weight format, service or answer length never
+    /// shares their answers. Known without loading the model.
+    pub fn llm_key(&self, max_new_tokens: usize) -> String {
+        match &self.llm {
+            LlmBackend::Local { path, config } => format!(
+                "{} weights={:?} max_new_tokens={max_new_tokens} greedy",
+                vec2prompt_llm::local::model_name(path),
+                config.weights
+            ),
+            LlmBackend::Openai(c) => format!(
+                "{} at {} max_new_tokens={max_new_tokens} greedy",
+                c.model, c.base_url
+            ),
+        }
     }
 
-    /// Loads the LLM, explaining how to get it if it is missing.
-    pub fn load_llm(&self) -> Result<LocalLlm> {
-        require(&self.llm, DEFAULT_LLM, "--llm")?;
-        Ok(LocalLlm::load(&self.llm, self.llm_config.clone())?)
+    /// Prompts worth sending the LLM in one call: the local batch, or for a remote
+    /// service the requests it may have in flight.
+    pub fn llm_batch(&self) -> usize {
+        match &self.llm {
+            LlmBackend::Local { config, .. } => config.max_batch,
+            LlmBackend::Openai(_) => self
+                .limiter
+                .limits()
+                .max_concurrent
+                .unwrap_or(LocalLlmConfig::default().max_batch),
+        }
+    }
+
+    /// The local GGUF file, for what only a local model allows (`why`): training adapters
+    /// on it, measuring its speed.
+    pub fn local_llm(&self, why: &str) -> Result<(&Path, &LocalLlmConfig)> {
+        match &self.llm {
+            LlmBackend::Local { path, config } => {
+                require(path, DEFAULT_LLM, "--llm")?;
+                Ok((path, config))
+            }
+            LlmBackend::Openai(c) => bail!(
+                "{why} needs a local LLM, but backends.llm is the OpenAI-compatible {} at {}",
+                c.model,
+                c.base_url
+            ),
+        }
+    }
+
+    /// The local embedder directory, for what only a local model allows (`why`).
+    pub fn local_embedder(&self, why: &str) -> Result<&Path> {
+        match &self.embedder {
+            EmbedderBackend::Local { path, .. } => {
+                require(path, DEFAULT_EMBEDDER, "--embedder")?;
+                Ok(path)
+            }
+            EmbedderBackend::Openai(c) => bail!(
+                "{why} needs a local embedder, but backends.embedder is the OpenAI-compatible \
+                 {} at {}",
+                c.model,
+                c.base_url
+            ),
+        }
+    }
+
+    /// The learned models, when a directory was found (`skip` leaves them out).
+    pub fn load_latent(&self, skip: bool) -> Result<Option<Arc<LatentModel>>> {
+        match (&self.latent, skip) {
+            (Some(dir), false) => Ok(Some(Arc::new(LatentModel::load(dir).with_context(
+                || format!("cannot load the learned models in {}", dir.display()),
+            )?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The default dataset directory, `$VEC2PROMPT_HOME/datasets/alpaca`.
+    pub fn default_dataset(&self) -> PathBuf {
+        self.home.root.join("datasets").join("alpaca")
+    }
+
+    /// The searcher of `generate`-like commands over `backends`: the learned models and
+    /// the nearest neighbours of `dataset`, else of the default dataset when it has been
+    /// ingested.
+    pub fn searcher(&self, backends: &Backends, dataset: Option<&Path>) -> Result<Loaded> {
+        let t = Instant::now();
+        let latent = self.load_latent(false)?;
+        let dataset = dataset
+            .map(Path::to_path_buf)
+            .or_else(|| Some(self.default_dataset()))
+            .filter(|d| d.join("records.jsonl").exists());
+        let neighbours = match &dataset {
+            Some(d) => Some(Arc::new(
+                Neighbours::load(d, backends.embedder.info())
+                    .with_context(|| format!("cannot load the dataset {}", d.display()))?,
+            )),
+            None => None,
+        };
+        if latent.is_none() && neighbours.is_none() {
+            bail!(
+                "no candidates: no learned model was found (train one with `vec2prompt train`, \
+                 or pass --latent) and no dataset is ingested (`vec2prompt ingest`)"
+            );
+        }
+        let env = Environment::new(backends.llm.clone(), backends.embedder.clone());
+        let searcher = Searcher::new(env, neighbours, latent.clone())?;
+        Ok(Loaded {
+            searcher,
+            embedder: backends.embedder.clone(),
+            latent,
+            dataset,
+            load_ms: t.elapsed().as_secs_f64() * 1e3,
+        })
     }
 }
 
-fn read_config(path: &Path) -> Result<FileConfig> {
+/// The LLM of `s`: OpenAI-compatible when asked for (or when a base URL is set), else
+/// the local file.
+fn resolve_llm(s: LlmSettings, home: &Home) -> Result<LlmBackend> {
+    let kind = s.kind.unwrap_or(if s.base_url.is_some() {
+        BackendKind::Openai
+    } else {
+        BackendKind::Local
+    });
+    if kind == BackendKind::Local {
+        let d = LocalLlmConfig::default();
+        let config = LocalLlmConfig {
+            weights: s.weights.unwrap_or(d.weights),
+            max_batch: s.max_batch.unwrap_or(d.max_batch),
+        };
+        if config.max_batch == 0 {
+            bail!("--llm-max-batch must be at least 1");
+        }
+        let path = s
+            .path
+            .unwrap_or_else(|| vec2prompt_models::fetch::entry_path(home, DEFAULT_LLM));
+        return Ok(LlmBackend::Local { path, config });
+    }
+    let mut c = remote("llm", s.base_url, s.model)?;
+    c.api_key = Secret::resolve("llm api key", s.api_key, s.api_key_file.as_deref())?
+        .map(|k| k.expose().to_string());
+    if let Some(t) = s.timeout {
+        c.timeout = t.0;
+    }
+    c.context_length = s.context_length;
+    c.validate().context("backends.llm")?;
+    Ok(LlmBackend::Openai(c))
+}
+
+/// The embedder of `s`, like [`resolve_llm`].
+fn resolve_embedder(s: EmbedderSettings, home: &Home) -> Result<EmbedderBackend> {
+    let kind = s.kind.unwrap_or(if s.base_url.is_some() {
+        BackendKind::Openai
+    } else {
+        BackendKind::Local
+    });
+    if s.batch == Some(0) {
+        bail!("--embed-batch must be at least 1");
+    }
+    if kind == BackendKind::Local {
+        let config = LocalEmbedderConfig {
+            batch_size: s.batch.unwrap_or(LocalEmbedderConfig::default().batch_size),
+        };
+        let path = s
+            .path
+            .unwrap_or_else(|| vec2prompt_models::fetch::entry_path(home, DEFAULT_EMBEDDER));
+        return Ok(EmbedderBackend::Local { path, config });
+    }
+    let mut c = remote("embedder", s.base_url, s.model)?;
+    c.api_key = Secret::resolve("embedder api key", s.api_key, s.api_key_file.as_deref())?
+        .map(|k| k.expose().to_string());
+    if let Some(t) = s.timeout {
+        c.timeout = t.0;
+    }
+    if let Some(b) = s.batch {
+        c.max_batch = b;
+    }
+    c.dimensions = s.dimensions;
+    c.validate().context("backends.embedder")?;
+    Ok(EmbedderBackend::Openai(c))
+}
+
+fn remote(what: &str, base_url: Option<String>, model: Option<String>) -> Result<RemoteConfig> {
+    match (base_url, model) {
+        (Some(u), Some(m)) => Ok(RemoteConfig::new(u, m)),
+        (None, _) => bail!(
+            "backends.{what} is openai but has no base_url (--{what}-base-url, \
+             VEC2PROMPT_{}_BASE_URL)",
+            what.to_uppercase()
+        ),
+        (_, None) => bail!(
+            "backends.{what} is openai but has no model (--{what}-model, \
+             VEC2PROMPT_{}_MODEL): the remote model id",
+            what.to_uppercase()
+        ),
+    }
+}
+
+/// `path` with a leading `~` replaced by `$HOME`.
+fn expand_home(path: PathBuf) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path,
+    }
+}
+
+fn read_config(path: &Path) -> Result<Settings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     serde_yaml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
@@ -277,4 +582,116 @@ fn resolve_latent(given: Option<PathBuf>, home: &Home) -> Option<PathBuf> {
     }
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/latent");
     vec2prompt_latent::LatentModel::exists(&shipped).then_some(shipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[clap(flatten)]
+        global: GlobalArgs,
+    }
+
+    fn yaml(text: &str) -> Settings {
+        serde_yaml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn flags_override_the_file_field_by_field() {
+        let file = yaml(
+            "backends:\n  llm: {kind: openai, base_url: 'http://f/v1', model: file-model, timeout: 5s}\n  \
+             embedder: {path: /models/e, batch: 7}\n  rate_limits: tier_2\nserver: {port: 9000, host: 0.0.0.0}\n",
+        );
+        let cli = Cli::parse_from(["x", "--llm-model", "flag-model", "--embed-batch", "3"]);
+        let merged = cli.global.settings.merge(file);
+        assert_eq!(merged.backends.llm.model.as_deref(), Some("flag-model"));
+        assert_eq!(merged.backends.llm.base_url.as_deref(), Some("http://f/v1"));
+        assert_eq!(merged.backends.embedder.batch, Some(3));
+        assert_eq!(merged.server.port, Some(9000));
+        let config = Config::from_settings(merged, Home::new("/tmp/v2p-home")).unwrap();
+        let LlmBackend::Openai(llm) = &config.llm else {
+            panic!("expected the remote LLM: {:?}", config.llm);
+        };
+        assert_eq!(llm.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(
+            config.llm_key(128),
+            "flag-model at http://f/v1 max_new_tokens=128 greedy"
+        );
+        assert!(matches!(
+            &config.embedder,
+            EmbedderBackend::Local { path, config } if path == Path::new("/models/e") && config.batch_size == 3
+        ));
+        assert_eq!(
+            config.limiter.limits(),
+            &RateLimits::tier("tier_2").unwrap()
+        );
+    }
+
+    #[test]
+    fn same_named_fields_of_two_sections_stay_apart() {
+        let cli = Cli::parse_from([
+            "x",
+            "--embedder",
+            "/e",
+            "--llm",
+            "/l",
+            "--embedder-model",
+            "em",
+            "--llm-kind",
+            "local",
+        ]);
+        let b = cli.global.settings.backends;
+        assert_eq!(b.embedder.path.as_deref(), Some(Path::new("/e")));
+        assert_eq!(b.llm.path.as_deref(), Some(Path::new("/l")));
+        assert_eq!(b.embedder.model.as_deref(), Some("em"));
+        assert_eq!(b.llm.model, None);
+        assert_eq!(b.llm.kind, Some(BackendKind::Local));
+        assert_eq!(b.embedder.kind, None);
+    }
+
+    #[test]
+    fn unknown_keys_and_incomplete_remotes_are_refused() {
+        assert!(serde_yaml::from_str::<Settings>("backends: {llm: {bse_url: x}}").is_err());
+        assert!(serde_yaml::from_str::<Settings>("server: {prot: 1}").is_err());
+        let err = Config::from_settings(
+            yaml("backends: {embedder: {kind: openai, base_url: 'http://h/v1'}}"),
+            Home::new("/tmp/v2p-home"),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no model"), "{err:#}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_paths_expand_home() {
+        let example = include_str!("../../../configs/config.yaml");
+        let config = Config::from_settings(yaml(example), Home::new("/tmp/v2p-home")).unwrap();
+        assert!(matches!(config.llm, LlmBackend::Local { .. }));
+        let settings = yaml("backends: {embedder: {path: ~/models/e}}");
+        let config = Config::from_settings(settings, Home::new("/tmp/v2p-home")).unwrap();
+        let EmbedderBackend::Local { path, .. } = &config.embedder else {
+            panic!("local");
+        };
+        let home = std::env::var_os("HOME").unwrap();
+        assert_eq!(path, &PathBuf::from(home).join("models/e"));
+    }
+
+    #[test]
+    fn api_keys_come_from_a_file_and_never_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "sk-file-key\n").unwrap();
+        let settings = yaml(&format!(
+            "backends: {{embedder: {{base_url: 'http://h/v1', model: m, api_key_file: '{}'}}}}",
+            key.display()
+        ));
+        let config = Config::from_settings(settings, Home::new("/tmp/v2p-home")).unwrap();
+        let EmbedderBackend::Openai(c) = &config.embedder else {
+            panic!("a base URL alone selects the remote embedder");
+        };
+        assert_eq!(c.api_key.as_deref(), Some("sk-file-key"));
+        assert!(!format!("{config:?}").contains("sk-file-key"));
+    }
 }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
-use vec2prompt_core::{Embedder, text};
+use vec2prompt_core::text;
 
 /// Arguments of `embed`.
 #[derive(Debug, Args)]

@@ -7,9 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use vec2prompt_core::{Embedder, GenerationParams, Llm};
+use vec2prompt_core::GenerationParams;
 use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData, EvalEvent};
-use vec2prompt_latent::LatentModel;
 use vec2prompt_search::{Environment, Neighbours, Searcher};
 
 /// Arguments of `eval`.
@@ -51,7 +50,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     if args.k.contains(&0) {
         bail!("every --k must be at least 1");
     }
-    let embedder = Arc::new(config.load_embedder()?);
+    let embedder = config.load_embedder()?;
     let dim = embedder.info().dimension;
     let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder.as_ref())?;
     let index = build_index(&records, &outputs, dim, SplitArg::Train, IndexKind::Flat)?;
@@ -60,13 +59,13 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         max_new_tokens: args.max_new_tokens,
         ..Default::default()
     };
-    let llm_config = config.local_llm_key(&llm.info().name, args.max_new_tokens);
+    let llm_config = config.llm_key(args.max_new_tokens);
     let cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?;
     let llm = Arc::new(CachedLlm::new(
-        Arc::new(llm),
+        llm,
         cache,
         params.clone(),
-        config.llm_config.max_batch * 2,
+        config.llm_batch() * 2,
     ));
     let command = command_line();
     let eval_config = EvalConfig {
@@ -81,10 +80,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         llm_config,
     };
     // The learned search, when a model is found; its LLM is the same cached one.
-    let latent = match (&config.latent, args.baselines_only) {
-        (Some(dir), false) => Some(Arc::new(LatentModel::load(dir)?)),
-        _ => None,
-    };
+    let latent = config.load_latent(args.baselines_only)?;
     let prompts = match &latent {
         Some(_) => Some(load_column(
             &args.dataset,

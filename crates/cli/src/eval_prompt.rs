@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
-use vec2prompt_core::{Embedder, GenerationParams, Llm, TargetVector, cosine, text};
+use vec2prompt_core::{GenerationParams, TargetVector, cosine, text};
 
 /// Arguments of `eval-prompt`.
 #[derive(Debug, Args)]

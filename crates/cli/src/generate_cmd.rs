@@ -3,19 +3,15 @@
 //! inverter (and the dataset's nearest neighbours when one is ingested), ranked by the
 //! surrogate, the best few checked with the real LLM within the budget.
 
-use crate::config::Config;
+use crate::config::{Config, Loaded};
 use crate::target_arg;
 use anyhow::{Result, bail};
 use clap::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vec2prompt_core::{Embedder, TargetVector};
-use vec2prompt_latent::LatentModel;
-use vec2prompt_search::{
-    Environment, Neighbours, SearchBudget, SearchOptions, SearchResult, Searcher,
-};
+use vec2prompt_search::{SearchBudget, SearchOptions, SearchResult};
 
 /// Arguments of `generate`.
 #[derive(Debug, Args)]
@@ -58,56 +54,6 @@ struct Output<'a> {
     load_ms: f64,
 }
 
-/// A searcher assembled from the configuration: the learned models (if found) and the
-/// nearest neighbours of an ingested dataset (if any).
-pub struct Loaded {
-    /// The search.
-    pub searcher: Searcher,
-    /// The embedder the search uses.
-    pub embedder: Arc<dyn Embedder>,
-    /// The learned models, if found.
-    pub latent: Option<Arc<LatentModel>>,
-    /// The dataset directory whose prompts are candidates, if any.
-    pub dataset: Option<PathBuf>,
-    /// Milliseconds spent loading.
-    pub load_ms: f64,
-}
-
-/// Loads the models and the candidate sources of `generate`-like commands. The dataset is
-/// `dataset`, else `$VEC2PROMPT_HOME/datasets/alpaca` when it has been ingested.
-pub fn load_searcher(config: &Config, dataset: Option<&Path>) -> Result<Loaded> {
-    let t = Instant::now();
-    let embedder: Arc<dyn Embedder> = Arc::new(config.load_embedder()?);
-    let latent = match &config.latent {
-        Some(dir) => Some(Arc::new(LatentModel::load(dir)?)),
-        None => None,
-    };
-    let dataset = dataset
-        .map(Path::to_path_buf)
-        .or_else(|| Some(config.home.root.join("datasets/alpaca")))
-        .filter(|d| d.join("records.jsonl").exists());
-    let neighbours = match &dataset {
-        Some(d) => Some(Arc::new(Neighbours::load(d, embedder.info())?)),
-        None => None,
-    };
-    if latent.is_none() && neighbours.is_none() {
-        bail!(
-            "no candidates: no learned model was found (train one with `vec2prompt train`, or \
-             pass --latent) and no dataset is ingested (`vec2prompt ingest`)"
-        );
-    }
-    let llm = Arc::new(config.load_llm()?);
-    let env = Environment::new(llm, embedder.clone());
-    let searcher = Searcher::new(env, neighbours, latent.clone())?;
-    Ok(Loaded {
-        searcher,
-        embedder,
-        latent,
-        dataset,
-        load_ms: t.elapsed().as_secs_f64() * 1e3,
-    })
-}
-
 /// The target of `--target-text` (one or several) or `--vector-file`.
 pub fn target(
     texts: &[String],
@@ -131,7 +77,7 @@ pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
         latent,
         dataset,
         load_ms,
-    } = load_searcher(config, args.dataset.as_deref())?;
+    } = config.searcher(&config.backends()?, args.dataset.as_deref())?;
     let target = target(
         &args.target_text,
         args.vector_file.as_deref(),

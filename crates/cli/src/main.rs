@@ -129,3 +129,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_and_environment_variable_is_unique() {
+        // clap checks names only in debug builds; release tests ask it explicitly.
+        Cli::command().debug_assert();
+    }
+}

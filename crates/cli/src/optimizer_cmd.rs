@@ -30,6 +30,15 @@ struct TrainFileOptimizer {
     optimizer: Option<OptimizerFile>,
 }
 
+/// The optimizer's frozen base: the local GGUF of `backends.llm` (its adapters are
+/// trained on those very weights, so a remote LLM cannot serve as the base).
+pub fn base_model(config: &crate::config::Config) -> Result<PathBuf> {
+    Ok(config
+        .local_llm("the prompt optimizer's base model")?
+        .0
+        .to_path_buf())
+}
+
 /// Where the optimizer lives by default.
 pub fn default_optimizer_dir(home: &vec2prompt_core::Home) -> PathBuf {
     home.root.join("optimizer")
@@ -79,12 +88,7 @@ pub fn train(args: &crate::train_cmd::TrainArgs, config: &crate::config::Config)
         }
         None => OptimizerFile::default(),
     };
-    if !config.llm.exists() {
-        bail!(
-            "the base model {} is missing: run `vec2prompt models fetch`",
-            config.llm.display()
-        );
-    }
+    let base_gguf = base_model(config)?;
     let out = args
         .out
         .clone()
@@ -93,7 +97,7 @@ pub fn train(args: &crate::train_cmd::TrainArgs, config: &crate::config::Config)
     let info = embedder.info().clone();
     let mut model = file.model.clone();
     model.generator.condition = info.dimension;
-    let base = vec2prompt_latent::generator::Base::load(&config.llm)?;
+    let base = vec2prompt_latent::generator::Base::load(&base_gguf)?;
     let manifest = OptimizerManifest {
         config: model,
         base_name: base.name.clone(),
@@ -390,8 +394,8 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
     use vec2prompt_optimizer::service::{OptimizeRequest, Optimizer};
     let style = vec2prompt_optimizer::Style::parse(&args.style)?;
     let dir = optimizer_dir(args.optimizer.as_deref(), config)?;
-    let embedder = std::sync::Arc::new(config.load_embedder()?);
-    let o = PromptOptimizer::load(&config.llm, &dir)?;
+    let embedder = config.load_embedder()?;
+    let o = PromptOptimizer::load(&base_model(config)?, &dir)?;
     let surrogate = match &config.latent {
         Some(l) if vec2prompt_latent::LatentModel::exists(l) => Some(std::sync::Arc::new(
             vec2prompt_latent::LatentModel::load(l)?,
@@ -424,7 +428,8 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
             .take(args.budget)
             .cloned()
             .collect();
-        let answers: Vec<String> = vec2prompt_core::Llm::generate(&llm, &prompts, &params)?
+        let answers: Vec<String> = llm
+            .generate(&prompts, &params)?
             .into_iter()
             .map(|mut g| g.pop().map(|g| g.text).unwrap_or_default())
             .collect();
@@ -510,15 +515,15 @@ fn answer_cache(
     max_new_tokens: usize,
 ) -> Result<(vec2prompt_eval::CachedLlm, String)> {
     let llm = config.load_llm()?;
-    let key = config.local_llm_key(&vec2prompt_core::Llm::info(&llm).name, max_new_tokens);
+    let key = config.llm_key(max_new_tokens);
     let cache = vec2prompt_eval::AnswerCache::open(&config.home.root.join("cache"), &key)?;
     let params = vec2prompt_core::GenerationParams {
         max_new_tokens,
         ..Default::default()
     };
-    let batch = config.llm_config.max_batch * 2;
+    let batch = config.llm_batch() * 2;
     Ok((
-        vec2prompt_eval::CachedLlm::new(std::sync::Arc::new(llm), cache, params, batch),
+        vec2prompt_eval::CachedLlm::new(llm, cache, params, batch),
         key,
     ))
 }
@@ -548,7 +553,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
     };
     let loaded: Vec<(String, PromptOptimizer)> = specs
         .into_iter()
-        .map(|(n, d)| Ok((n, PromptOptimizer::load(&config.llm, &d)?)))
+        .map(|(n, d)| Ok((n, PromptOptimizer::load(&base_model(config)?, &d)?)))
         .collect::<Result<_>>()?;
     let models: Vec<BenchModel> = loaded
         .iter()
@@ -651,7 +656,7 @@ pub fn simulate_feedback(
     use vec2prompt_optimizer::vague::{Degradation, split_prompt};
     use vec2prompt_optimizer::{FeedbackLog, FeedbackRecord, Style};
     let dir = optimizer_dir(args.optimizer.as_deref(), config)?;
-    let o = PromptOptimizer::load(&config.llm, &dir)?;
+    let o = PromptOptimizer::load(&base_model(config)?, &dir)?;
     let embedder = config.load_embedder()?;
     let mut train: Vec<Record> = load_records(&args.dataset)?
         .into_iter()

@@ -4,16 +4,13 @@
 use crate::config::Config;
 use crate::dataset_cmd::records_path;
 use crate::progress::Progress;
-use crate::serve_cmd::remote;
 use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
-use vec2prompt_core::{Embedder, GenerationParams, Llm};
+use vec2prompt_core::GenerationParams;
 use vec2prompt_dataset::read_records;
 use vec2prompt_memory::{BuildOptions, DEFAULT_ORDER_SEED, Memory, MemoryConfig, Status};
-use vec2prompt_openai::{OpenAiLlm, RateLimiter, RateLimits, RetryPolicy};
 use vec2prompt_store::EmbeddingStore;
 
 /// Prompts per LLM call by default: two waves of the default 32-sequence batch, measured
@@ -39,70 +36,6 @@ pub struct RememberArgs {
     /// Only print where the memory stands (answers done of the train split, its LLM key).
     #[clap(long)]
     pub status: bool,
-    /// Answer with an OpenAI-compatible chat service at this base URL instead of the local
-    /// LLM [default: the config's backends.llm, else local].
-    #[clap(long, env = "VEC2PROMPT_LLM_BASE_URL")]
-    pub llm_base_url: Option<String>,
-    /// Model id of the remote LLM.
-    #[clap(long, env = "VEC2PROMPT_LLM_MODEL")]
-    pub llm_model: Option<String>,
-    /// API key of the remote LLM.
-    #[clap(long, env = "VEC2PROMPT_LLM_API_KEY", hide_env_values = true)]
-    pub llm_api_key: Option<String>,
-    /// Limits of the remote LLM: tier_1 … tier_5 or custom values [default:
-    /// backends.rate_limits, else tier_1].
-    #[clap(long, env = "VEC2PROMPT_RATE_LIMITS")]
-    pub rate_limits: Option<String>,
-}
-
-/// The LLM that answers, and the key its memory is stored under.
-struct Answerer {
-    llm: Option<Arc<dyn Llm>>,
-    key: String,
-}
-
-/// Resolves the LLM: remote when configured (through the shared limiter and retry
-/// policy), else the local GGUF; `load` false only computes the key where it can.
-fn answerer(args: &RememberArgs, config: &Config, load: bool) -> Result<Answerer> {
-    let remote = remote(
-        "llm",
-        args.llm_base_url.as_ref(),
-        args.llm_model.as_ref(),
-        args.llm_api_key.as_ref(),
-        config.backends.llm.as_ref(),
-    )?;
-    if let Some(c) = remote {
-        let key = format!(
-            "{} at {} max_new_tokens={} greedy",
-            c.model, c.base_url, args.max_new_tokens
-        );
-        let limits = match &args.rate_limits {
-            Some(s) => s.parse::<RateLimits>()?,
-            None => match config.backends.rate_limits {
-                Some(l) => l,
-                None => RateLimits::tier("tier_1")?,
-            },
-        };
-        let llm: Arc<dyn Llm> = Arc::new(OpenAiLlm::new(
-            c,
-            Arc::new(RateLimiter::new(limits)),
-            RetryPolicy::default(),
-        )?);
-        return Ok(Answerer {
-            llm: Some(llm),
-            key,
-        });
-    }
-    let key = config.local_llm_key(
-        &vec2prompt_llm::local::model_name(&config.llm),
-        args.max_new_tokens,
-    );
-    let llm: Option<Arc<dyn Llm>> = if load {
-        Some(Arc::new(config.load_llm()?))
-    } else {
-        None
-    };
-    Ok(Answerer { llm, key })
 }
 
 /// Runs `remember`.
@@ -118,20 +51,19 @@ pub fn run(args: &RememberArgs, config: &Config) -> Result<()> {
             args.dataset.display()
         );
     }
+    // The memory is keyed by the LLM's configuration (local file and weights, or remote
+    // model and service), so another LLM builds its own.
+    let key = config.llm_key(args.max_new_tokens);
     if args.status {
-        let answerer = answerer(args, config, false)?;
-        return print_status(args, &answerer.key);
+        return print_status(args, &key);
     }
     let records = read_records(&path)?;
     let embedder = config.load_embedder()?;
     // The answers are embedded like the dataset's outputs; refuse another embedder.
     EmbeddingStore::open(&args.dataset, embedder.info())?;
-    let answerer = answerer(args, config, true)?;
-    let Some(llm) = answerer.llm else {
-        bail!("no LLM was loaded");
-    };
+    let llm = config.load_llm()?;
     let memory_config = MemoryConfig {
-        llm: answerer.key.clone(),
+        llm: key.clone(),
         params: GenerationParams {
             max_new_tokens: args.max_new_tokens,
             ..GenerationParams::default()
@@ -141,7 +73,7 @@ pub fn run(args: &RememberArgs, config: &Config) -> Result<()> {
     let mut memory = Memory::open(&args.dataset, &records, embedder.info(), &memory_config)?;
     let total = memory.order().len();
     let target = args.limit.unwrap_or(total).min(total);
-    eprintln!("memory of {}: {}", answerer.key, memory.dir().display());
+    eprintln!("memory of {key}: {}", memory.dir().display());
     eprintln!(
         "{} of {total} train answers remembered; building to {target}",
         memory.len()
@@ -151,7 +83,7 @@ pub fn run(args: &RememberArgs, config: &Config) -> Result<()> {
     let report = memory.build(
         &records,
         llm.as_ref(),
-        &embedder as &dyn Embedder,
+        embedder.as_ref(),
         &BuildOptions {
             limit: Some(target),
             batch: args.batch,

@@ -256,6 +256,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let embedder = config.load_embedder()?;
     let data = load(args, &embedder)?;
+    vec2prompt_latent::model::claim_for_embedder(&out, embedder.info())?;
     let run_dir = out.join("runs").join(args.model.name());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     if args.model == ModelKind::Generator {
@@ -312,12 +313,7 @@ fn train_generator(
     command: &str,
     embedder: String,
 ) -> Result<()> {
-    if !config.llm.exists() {
-        bail!(
-            "the base model {} is missing: run `vec2prompt models fetch`",
-            config.llm.display()
-        );
-    }
+    let (llm, _) = config.local_llm("training the generator")?;
     let input = Stage1Input {
         prompts: data.records.iter().map(|r| r.prompt.as_str()).collect(),
         train: data.train.clone(),
@@ -331,7 +327,7 @@ fn train_generator(
         max_steps: if args.finish { Some(0) } else { args.max_steps },
         quiet: args.quiet,
     };
-    let (state, report) = run_stage1(&config.llm, &input, section, out, &limits, command)?;
+    let (state, report) = run_stage1(llm, &input, section, out, &limits, command)?;
     eprintln!(
         "generator: step {} of {}, validation loss {:.4} (shuffled conditions {:.4}), loop rate {:.1}% ({:.1}% without the repetition controls)",
         state.step,

@@ -1,19 +1,18 @@
 //! `vec2prompt interpolate` (prompts for points between two targets) and
 //! `vec2prompt eval-interpolation` (the report on whether answers follow such a path).
 
-use crate::config::Config;
+use crate::config::{Config, Loaded};
 use crate::dataset_cmd::load_dataset;
-use crate::generate_cmd::{Loaded, load_searcher, target};
+use crate::generate_cmd::target;
 use crate::progress::Stages;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use vec2prompt_core::{Embedder, GenerationParams, Llm, TargetVector, cosine};
+use vec2prompt_core::{GenerationParams, TargetVector, cosine};
 use vec2prompt_dataset::Split;
 use vec2prompt_eval::{AnswerCache, CachedLlm, WalkEvalConfig};
-use vec2prompt_latent::LatentModel;
 use vec2prompt_search::walk::{self, PathKind};
 use vec2prompt_search::{
     Candidate, Environment, Neighbours, SearchBudget, SearchOptions, Searcher,
@@ -72,7 +71,7 @@ struct PointOut {
 pub fn interpolate(args: &InterpolateArgs, config: &Config) -> Result<()> {
     let Loaded {
         searcher, embedder, ..
-    } = load_searcher(config, args.dataset.as_deref())?;
+    } = config.searcher(&config.backends()?, args.dataset.as_deref())?;
     let e = embedder.as_ref();
     let from = target(
         &args.from_text,
@@ -224,7 +223,7 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
     if args.pairs == 0 {
         bail!("--pairs must be at least 1");
     }
-    let embedder = Arc::new(config.load_embedder()?);
+    let embedder = config.load_embedder()?;
     let dim = embedder.info().dimension;
     let split = match args.split {
         HeldOut::Validation => Split::Validation,
@@ -267,22 +266,14 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
     let llm = config.load_llm()?;
     let params = GenerationParams::default();
     // The same key as eval's answer cache, so both share answers to the same prompts.
-    let llm_config = config.local_llm_key(&llm.info().name, params.max_new_tokens);
+    let llm_config = config.llm_key(params.max_new_tokens);
     let cache_dir = match &args.dataset {
         Some(d) => d.join("cache"),
         None => config.home.root.join("cache"),
     };
     let cache = AnswerCache::open(&cache_dir, &llm_config)?;
-    let llm = Arc::new(CachedLlm::new(
-        Arc::new(llm),
-        cache,
-        params,
-        config.llm_config.max_batch * 2,
-    ));
-    let latent = match (&config.latent, args.no_latent) {
-        (Some(dir), false) => Some(Arc::new(LatentModel::load(dir)?)),
-        _ => None,
-    };
+    let llm = Arc::new(CachedLlm::new(llm, cache, params, config.llm_batch() * 2));
+    let latent = config.load_latent(args.no_latent)?;
     let neighbours = match (&args.dataset, &outputs) {
         (Some(d), Some(o)) => {
             // The prompts' embeddings save embedding candidates during the search; without

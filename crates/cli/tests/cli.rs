@@ -116,7 +116,11 @@ fn bad_input_gives_clear_errors_not_panics() {
     for (args, want) in cases {
         let out = bin().args(&args).stdin(Stdio::null()).output().unwrap();
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        // A value the flag's type refuses is a usage error, exit status 2 as for any
+        // other; a value that parses but does not work is exit status 1.
+        let usage = args.iter().any(|a| a == "--llm-weights");
+        let code = if usage { 2 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
         assert!(
             err.starts_with("error: ") && err.contains(want),
             "{args:?}: {err}"
@@ -181,7 +185,7 @@ fn config_file_sets_model_paths() {
     std::fs::write(
         &cfg,
         format!(
-            "embedder: {}\n",
+            "backends:\n  embedder:\n    path: {}\n",
             dir.path().join("custom-embedder").display()
         ),
     )
@@ -193,7 +197,17 @@ fn config_file_sets_model_paths() {
         .output()
         .unwrap();
     assert!(stderr(&out).contains("custom-embedder"), "{}", stderr(&out));
-    std::fs::write(&cfg, "embeder: typo\n").unwrap();
+    // The flag overrides the file.
+    let out = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--embedder")
+        .arg(dir.path().join("flag-embedder"))
+        .args(["eval-prompt", "--prompt", "hi", "--target-text", "x"])
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("flag-embedder"), "{}", stderr(&out));
+    std::fs::write(&cfg, "backends: {embeder: {path: typo}}\n").unwrap();
     let out = bin()
         .arg("--config")
         .arg(&cfg)

@@ -39,10 +39,36 @@ pub trait Embedder: Send + Sync {
     /// Embeds `texts`, returning one vector per text in the same order.
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
 
+    /// Number of tokens of `text` in the embedder's vocabulary, when the embedder can
+    /// tell without a call (a local tokenizer); `None` otherwise.
+    fn count_tokens(&self, _text: &str) -> Option<usize> {
+        None
+    }
+
     /// Embeds a single text.
     fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
         let mut v = self.embed(&[text.to_string()])?;
         v.pop()
             .ok_or_else(|| crate::Error::backend(&self.info().name, "returned no vector"))
+    }
+}
+
+/// A shared embedder is an embedder, so code written for `&dyn Embedder` takes the
+/// `Arc<dyn Embedder>` a configuration builds.
+impl<T: Embedder + ?Sized> Embedder for std::sync::Arc<T> {
+    fn info(&self) -> &EmbedderInfo {
+        (**self).info()
+    }
+
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        (**self).embed(texts)
+    }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        (**self).count_tokens(text)
+    }
+
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        (**self).embed_one(text)
     }
 }

@@ -10,6 +10,7 @@ pub mod embedder;
 pub mod error;
 pub mod home;
 pub mod llm;
+pub mod settings;
 pub mod similarity;
 pub mod target;
 pub mod text;
@@ -18,6 +19,7 @@ pub use embedder::{Embedder, EmbedderInfo, Pooling};
 pub use error::{Error, ErrorType, Result};
 pub use home::Home;
 pub use llm::{FinishReason, Generation, GenerationParams, Llm, LlmInfo, Sampling};
+pub use settings::Secret;
 pub use similarity::{cosine, l2_normalize};
 pub use target::TargetVector;
 

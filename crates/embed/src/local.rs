@@ -134,6 +134,10 @@ impl Embedder for LocalEmbedder {
         &self.info
     }
 
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        Some(self.tokenize(text).map_or(0, |ids| ids.len()))
+    }
+
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         if let Some(i) = texts.iter().position(|t| t.trim().is_empty()) {
             return Err(Error::invalid(format!("texts[{i}]"), "the text is empty"));

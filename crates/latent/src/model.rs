@@ -1,7 +1,8 @@
 //! The trained latent-space models, loaded together from one directory: `tokenizer.json`,
 //! and for each of `surrogate`, `inverter`, `corrector` a `<name>.safetensors` (f16 or f32)
 //! with its `<name>.json` shape. The inverter and corrector are optional; the surrogate
-//! is required.
+//! is required. `embedder.json` names the embedder the models were trained for, so a
+//! search with another embedder is refused rather than fed vectors of another space.
 
 use crate::bpe::{BOS, PromptTokenizer, SEP};
 use crate::decode::{Decoded, Strategy, beam_batch, decode, sample_batch};
@@ -11,7 +12,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
-use vec2prompt_core::{Error, Result};
+use vec2prompt_core::{EmbedderInfo, Error, Result};
 
 /// The loaded models.
 pub struct LatentModel {
@@ -25,6 +26,44 @@ pub struct LatentModel {
     pub inverter: Option<ConditionalDecoder>,
     /// (e*, ê, e* − ê) + current prompt → better prompt.
     pub corrector: Option<ConditionalDecoder>,
+    /// The embedder the models were trained for, when recorded (`embedder.json`).
+    pub embedder: Option<EmbedderInfo>,
+}
+
+/// The file naming the embedder of a model directory.
+const EMBEDDER_FILE: &str = "embedder.json";
+
+/// Whether two embedders make vectors of the same space: the same model (name) and
+/// width. Pooling and normalization are the model's own, not a choice of the caller.
+pub fn same_space(a: &EmbedderInfo, b: &EmbedderInfo) -> bool {
+    a.name == b.name && a.dimension == b.dimension
+}
+
+/// Records in `dir` that its models are trained for `embedder`, refusing a directory
+/// whose models were trained for another one (mixing them would pair a surrogate of one
+/// space with an inverter of another).
+pub fn claim_for_embedder(dir: &Path, embedder: &EmbedderInfo) -> Result<()> {
+    let path = dir.join(EMBEDDER_FILE);
+    if path.exists() {
+        let recorded: EmbedderInfo = read_json(&path)?;
+        if !same_space(&recorded, embedder) {
+            return Err(Error::invalid(
+                "--out",
+                format!(
+                    "the models in {} were trained for the embedder {} ({} dimensions), not {} \
+                     ({} dimensions): train into another directory",
+                    dir.display(),
+                    recorded.name,
+                    recorded.dimension,
+                    embedder.name,
+                    embedder.dimension
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(embedder).map_err(|e| model_err(&path, e))?;
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
 fn model_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -77,8 +116,15 @@ impl LatentModel {
                 ConditionalDecoder::new(&c, var_builder(&p)?).map_err(|e| model_err(&p, e))?,
             ))
         };
+        let ep = dir.join(EMBEDDER_FILE);
+        let embedder = if ep.exists() {
+            Some(read_json(&ep)?)
+        } else {
+            None
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
+            embedder,
             inverter: decoder("inverter")?,
             corrector: decoder("corrector")?,
             surrogate,
@@ -100,6 +146,7 @@ impl LatentModel {
             tokenizer,
             inverter,
             corrector,
+            embedder: None,
         }
     }
 

@@ -24,6 +24,14 @@ pub enum WeightFormat {
     F32,
 }
 
+/// Written in config files as on the command line (`q8_0`, `native`, `f32`).
+impl<'de> serde::Deserialize<'de> for WeightFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for WeightFormat {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

@@ -48,6 +48,27 @@ pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok
     serializer.serialize_f64(value.as_secs_f64())
 }
 
+/// A duration as a setting: `30s`, `250ms`, `2m` or seconds, on the command line
+/// ([`FromStr`](std::str::FromStr)) and in YAML alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s).map(Span).ok_or_else(|| {
+            format!("`{s}` is not a duration: seconds (30, 0.5) or 250ms, 30s, 2m, 1h")
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize(deserializer).map(Span)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,6 +199,26 @@ impl Searcher {
                 ),
             ));
         }
+        let info = env.embedder.info();
+        if let Some((l, trained)) = latent
+            .as_ref()
+            .and_then(|l| Some((l, l.embedder.as_ref()?)))
+            && !vec2prompt_latent::model::same_space(trained, info)
+        {
+            return Err(Error::invalid(
+                "latent",
+                format!(
+                    "the learned models in {} were trained for the embedder {} ({} dimensions) \
+                     but the configured embedder is {} ({} dimensions); train them for this \
+                     embedder or configure that one",
+                    l.dir.display(),
+                    trained.name,
+                    trained.dimension,
+                    info.name,
+                    info.dimension
+                ),
+            ));
+        }
         if neighbours.is_none() && latent.as_ref().is_none_or(|l| l.inverter.is_none()) {
             return Err(Error::invalid(
                 "search",

@@ -103,4 +103,8 @@ impl Embedder for MeteredEmbedder {
         }
         out
     }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.0.count_tokens(text)
+    }
 }

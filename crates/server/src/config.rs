@@ -1,76 +1,93 @@
-//! Settings of the HTTP server, resolved by the CLI from flags, environment and
-//! `config.yaml` (`server:` section).
+//! Settings of the HTTP server, defined once: the flags and environment variables of
+//! `vec2prompt serve` override the `server:` section of `config.yaml`, which overrides the
+//! defaults written here.
 
 use crate::api::RateLimitTier;
+use std::path::PathBuf;
+use vec2prompt_core::Secret;
 
-/// Everything the server needs to know besides its models.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerConfig {
-    /// Address to bind (e.g. `127.0.0.1`, or `0.0.0.0` for every interface).
-    pub host: String,
-    /// Port to bind; 0 picks a free one (the chosen address is printed).
-    pub port: u16,
-    /// Bearer token required on every route but `/health`; none disables auth.
-    pub api_key: Option<String>,
-    /// Most embeddings (or texts) one request may carry.
-    pub max_batch_items: usize,
-    /// Largest accepted request body in bytes (413 above).
-    pub max_body_bytes: usize,
-    /// Requests admitted at once (queued or running on the model worker); more get 429.
-    pub queue_capacity: usize,
-    /// Most queued jobs the worker drains and runs together (they share forward passes).
-    pub worker_batch: usize,
-    /// LLM calls per target when a request gives no `options.budget` (0 = fast mode).
-    pub default_budget: usize,
-    /// Most LLM calls per target a request may ask for.
-    pub max_budget: usize,
-    /// Search wall-time limit when a request gives none.
-    pub default_max_wall_ms: Option<u64>,
-    /// Rate-limit tier of `/generate_prompts_parallel` when a request gives none.
-    pub rate_limit_tier: RateLimitTier,
-    /// Most tokens a chat completion may ask for.
-    pub max_tokens: usize,
-    /// Most tokens of a chat completion's prompt (its user text, in the LLM's
-    /// vocabulary); longer prompts are refused with 422 before they are queued.
-    pub max_chat_input_tokens: usize,
-    /// Most tokens of one text to embed (`/v1/embeddings` inputs, the text of
-    /// `/generate_prompt_from_text`), in the embedder's vocabulary; longer texts are
-    /// refused with 422 rather than silently truncated by the embedder.
-    pub max_text_input_tokens: usize,
-    /// Most connections open at once; one more is answered 503 and closed.
-    pub max_connections: usize,
-    /// Milliseconds a client has to send a request's header, from connecting or from the
-    /// previous response (so it is also the idle keep-alive timeout).
-    pub header_timeout_ms: u64,
-    /// Milliseconds a client has to send a request's whole body (408 after).
-    pub body_timeout_ms: u64,
-    /// Milliseconds requests in flight may run after SIGTERM or Ctrl-C before the server
-    /// exits anyway.
-    pub shutdown_timeout_ms: u64,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            host: "127.0.0.1".to_string(),
-            port: 8080,
-            api_key: None,
-            max_batch_items: 100,
-            max_body_bytes: 2 * 1024 * 1024,
-            queue_capacity: 64,
-            worker_batch: 32,
-            default_budget: 0,
-            max_budget: 64,
-            default_max_wall_ms: None,
-            rate_limit_tier: RateLimitTier::Tier1,
-            max_tokens: 512,
-            max_chat_input_tokens: 2048,
-            max_text_input_tokens: 4096,
-            max_connections: 512,
-            header_timeout_ms: 10_000,
-            body_timeout_ms: 30_000,
-            shutdown_timeout_ms: 30_000,
-        }
+vec2prompt_core::settings! {
+    /// The server's settings (`server:` in `config.yaml`, the flags of `vec2prompt serve`):
+    /// everything the server needs to know besides its models.
+    pub struct ServerSettings => ServerConfig {
+        /// Address to bind (e.g. 127.0.0.1, or 0.0.0.0 for every interface)
+        /// [default: 127.0.0.1].
+        #[clap(long, env = "VEC2PROMPT_HOST")]
+        host: String = "127.0.0.1".to_string(),
+        /// Port to bind; 0 picks a free one (the chosen address is printed) [default: 8080].
+        #[clap(long, env = "VEC2PROMPT_PORT")]
+        port: u16 = 8080,
+        /// Most embeddings (or texts) one request may carry [default: 100].
+        #[clap(long, env = "VEC2PROMPT_MAX_BATCH_ITEMS")]
+        max_batch_items: usize = 100,
+        /// Largest accepted request body in bytes, 413 above [default: 2097152].
+        #[clap(long, env = "VEC2PROMPT_MAX_BODY_BYTES")]
+        max_body_bytes: usize = 2 * 1024 * 1024,
+        /// Requests admitted at once (queued or running on the model worker); more get 429
+        /// [default: 64].
+        #[clap(long, env = "VEC2PROMPT_QUEUE_CAPACITY")]
+        queue_capacity: usize = 64,
+        /// Most queued jobs the worker drains and runs together (they share forward
+        /// passes) [default: 32].
+        #[clap(long, env = "VEC2PROMPT_WORKER_BATCH")]
+        worker_batch: usize = 32,
+        /// LLM calls per target when a request gives no `options.budget`; 0 is fast mode
+        /// [default: 0].
+        #[clap(long, env = "VEC2PROMPT_DEFAULT_BUDGET")]
+        default_budget: usize = 0,
+        /// Most LLM calls per target a request may ask for [default: 64].
+        #[clap(long, env = "VEC2PROMPT_MAX_BUDGET")]
+        max_budget: usize = 64,
+        /// Rate-limit tier of /generate_prompts_parallel when a request gives none
+        /// (tier_1 … tier_5) [default: tier_1].
+        #[clap(long, env = "VEC2PROMPT_RATE_LIMIT_TIER")]
+        rate_limit_tier: RateLimitTier = RateLimitTier::Tier1,
+        /// Most tokens a chat completion may ask for [default: 512].
+        #[clap(long, env = "VEC2PROMPT_MAX_TOKENS")]
+        max_tokens: usize = 512,
+        /// Most tokens of a chat completion's prompt (its user text, in the LLM's
+        /// vocabulary); longer prompts are refused with 422 before they are queued
+        /// [default: 2048].
+        #[clap(long, env = "VEC2PROMPT_MAX_CHAT_INPUT_TOKENS")]
+        max_chat_input_tokens: usize = 2048,
+        /// Most tokens of one text to embed (/v1/embeddings inputs, the text of
+        /// /generate_prompt_from_text), in the embedder's vocabulary; longer texts are
+        /// refused with 422 rather than silently truncated by the embedder [default: 4096].
+        #[clap(long, env = "VEC2PROMPT_MAX_TEXT_INPUT_TOKENS")]
+        max_text_input_tokens: usize = 4096,
+        /// Most connections open at once; one more is answered 503 and closed
+        /// [default: 512].
+        #[clap(long, env = "VEC2PROMPT_MAX_CONNECTIONS")]
+        max_connections: usize = 512,
+        /// Milliseconds a client has to send a request's header, from connecting or from
+        /// the previous response, so it is also the idle keep-alive timeout
+        /// [default: 10000].
+        #[clap(long, env = "VEC2PROMPT_HEADER_TIMEOUT_MS")]
+        header_timeout_ms: u64 = 10_000,
+        /// Milliseconds a client has to send a request's whole body, 408 after
+        /// [default: 30000].
+        #[clap(long, env = "VEC2PROMPT_BODY_TIMEOUT_MS")]
+        body_timeout_ms: u64 = 30_000,
+        /// Milliseconds requests in flight may run after SIGTERM or Ctrl-C before the
+        /// server exits anyway [default: 30000].
+        #[clap(long, env = "VEC2PROMPT_SHUTDOWN_TIMEOUT_MS")]
+        shutdown_timeout_ms: u64 = 30_000,
+    }
+    optional {
+        /// Bearer token required on every route but /health [default: none, no auth].
+        #[clap(long, env = "VEC2PROMPT_API_KEY", hide_env_values = true)]
+        api_key: Secret,
+        /// File holding the bearer token (instead of --api-key).
+        #[clap(long, env = "VEC2PROMPT_API_KEY_FILE")]
+        api_key_file: PathBuf,
+        /// Search wall-time limit in milliseconds when a request gives none [default: none].
+        #[clap(long, env = "VEC2PROMPT_DEFAULT_MAX_WALL_MS")]
+        default_max_wall_ms: u64,
+        /// Ingested dataset (`vec2prompt ingest`) whose train prompts are the candidates
+        /// [default: $VEC2PROMPT_HOME/datasets/alpaca]; read by the command that builds
+        /// the searcher, not by the server.
+        #[clap(long, env = "VEC2PROMPT_DATASET")]
+        dataset: PathBuf,
     }
 }
 
@@ -124,7 +141,11 @@ impl ServerConfig {
                 self.default_budget, self.max_budget
             ));
         }
-        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        if self
+            .api_key
+            .as_ref()
+            .is_some_and(|k| k.expose().trim().is_empty())
+        {
             return Err("api_key is empty; leave it out to disable auth".into());
         }
         Ok(())

@@ -33,7 +33,7 @@ pub mod validate;
 pub mod walk;
 
 pub use backends::{Backends, CounterFn, TokenCounter};
-pub use config::ServerConfig;
+pub use config::{ServerConfig, ServerSettings};
 pub use error::{ErrorResponse, ErrorType, ServerError};
 pub use http::{ApiDoc, AppState, ServerInfo, openapi_json, router};
 pub use infer::{Infer, Worker};

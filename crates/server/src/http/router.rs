@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
     let mut api = protected_routes(doc);
     if let Some(key) = &state.config.api_key {
         api = api.route_layer(from_fn_with_state(
-            Arc::new(auth::ApiKey::new(key)),
+            Arc::new(auth::ApiKey::new(key.expose())),
             auth::require_api_key,
         ));
     }
