@@ -2,11 +2,11 @@
 
 use crate::config::Config;
 use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_column, load_dataset};
-use crate::progress::Stages;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use vec2prompt_core::progress::Stages;
 use vec2prompt_core::{Embedder, GenerationParams, Llm};
 use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData, EvalEvent};
 use vec2prompt_latent::LatentModel;

@@ -2,14 +2,12 @@
 
 mod bench;
 mod config;
-mod corrector_data;
 mod dataset_cmd;
 mod embed_cmd;
 mod eval_cmd;
 mod eval_prompt;
 mod generate_cmd;
 mod models_cmd;
-mod progress;
 mod remember_cmd;
 mod serve_cmd;
 mod target_arg;

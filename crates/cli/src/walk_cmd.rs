@@ -4,12 +4,12 @@
 use crate::config::Config;
 use crate::dataset_cmd::load_dataset;
 use crate::generate_cmd::{Loaded, load_searcher, target};
-use crate::progress::Stages;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
+use vec2prompt_core::progress::Stages;
 use vec2prompt_core::{Embedder, GenerationParams, Llm, TargetVector, cosine};
 use vec2prompt_dataset::Split;
 use vec2prompt_eval::{AnswerCache, CachedLlm, WalkEvalConfig};

@@ -1,6 +1,6 @@
 //! Core vocabulary of vec2prompt: the backend traits ([`Embedder`], [`Llm`]), the error
 //! type every crate reports through, the one cosine similarity, and validated inputs
-//! (target vectors, texts).
+//! (target vectors, texts), and the progress report of long work.
 //!
 //! Backends live in their own crates (`vec2prompt-embed`, `vec2prompt-llm`); everything
 //! above them (search, evaluation, the HTTP API) talks to these traits only, so a local
@@ -10,6 +10,7 @@ pub mod embedder;
 pub mod error;
 pub mod home;
 pub mod llm;
+pub mod progress;
 pub mod similarity;
 pub mod target;
 pub mod text;

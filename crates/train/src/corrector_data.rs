@@ -10,11 +10,11 @@
 //! Decoding the hypotheses is the slow part, so they are saved in the run directory and a
 //! resumed run reuses them (the examples must not change under a resumed run).
 
-use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use vec2prompt_core::Embedder;
+use vec2prompt_core::progress::Progress;
 use vec2prompt_dataset::Record;
 use vec2prompt_index::{FlatIndex, VectorIndex};
 use vec2prompt_latent::LatentModel;
