@@ -1,7 +1,7 @@
 # vec2prompt: the two set-up commands are `make demo` and `make test`.
 CARGO ?= cargo
 BIN := target/release/vec2prompt
-# candle sizes its thread pools from RAYON_NUM_THREADS (GUIDE §3).
+# candle sizes its thread pools from RAYON_NUM_THREADS.
 export RAYON_NUM_THREADS ?= $(shell nproc)
 
 ALPACA ?= ../shared/data/alpaca_data.json
@@ -38,7 +38,7 @@ test: models lint
 bench: models
 	$(BIN) bench
 
-# The committed leaderboard (GUIDE §2, first 100 test targets): ingest and embed Alpaca
+# The committed leaderboard (first 100 test targets): ingest and embed Alpaca
 # (resumable), then evaluate. Answers are cached in $(DATASET)/cache.
 leaderboard: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)

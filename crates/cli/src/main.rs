@@ -46,7 +46,7 @@ enum Command {
     Ingest(dataset_cmd::IngestArgs),
     /// Nearest records of a dataset to a text or a vector.
     Search(dataset_cmd::SearchArgs),
-    /// The leaderboard of GUIDE §2: random, oracle, knn-1 and knn-best-of-k on test targets.
+    /// The leaderboard: random, oracle, knn-1 and knn-best-of-k on test targets.
     Eval(eval_cmd::EvalArgs),
     /// Render an `eval` report again from its JSON, without re-running it: its Markdown
     /// (with paired differences) and its SVG pictures (score distributions, paired
@@ -77,7 +77,7 @@ enum Command {
 
 fn main() {
     // candle sizes its thread pools from RAYON_NUM_THREADS and otherwise re-reads
-    // /proc/cpuinfo on every call (GUIDE §3); pin it once, before any thread starts.
+    // /proc/cpuinfo on every call; pin it once, before any thread starts.
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         // SAFETY: single-threaded at this point; nothing reads the environment concurrently.

@@ -86,7 +86,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         finish: args.finish,
         quiet: args.quiet,
         max_minutes: args.max_minutes,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: crate::eval_cmd::command_line(),
     };
     let embedder = config.load_embedder()?;
     let (records, outputs) = load_dataset(&args.dataset, "outputs", &embedder)?;

@@ -8,6 +8,7 @@
 
 pub mod embedder;
 pub mod error;
+pub mod fs;
 pub mod home;
 pub mod llm;
 pub mod progress;
@@ -17,9 +18,10 @@ pub mod text;
 
 pub use embedder::{Embedder, EmbedderInfo, Pooling};
 pub use error::{Error, ErrorType, Result};
+pub use fs::{write_atomic, write_atomic_with};
 pub use home::Home;
 pub use llm::{FinishReason, Generation, GenerationParams, Llm, LlmInfo, Sampling};
-pub use similarity::{cosine, l2_normalize};
+pub use similarity::{answer_score, cosine, is_empty_answer, l2_normalize};
 pub use target::TargetVector;
 
 /// Locating the real models for integration tests, shared by every crate's tests.

@@ -147,7 +147,7 @@ pub struct GeneratePromptsBatchRequest {
     pub options: Option<GenerateOptions>,
 }
 
-/// Request-rate tier of the seed's OpenAI client; selects the rate limits of remote
+/// Request-rate tier of an OpenAI-style client; selects the rate limits of remote
 /// backends. Local backends have no rate limits, so there it is only reported back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 pub enum RateLimitTier {

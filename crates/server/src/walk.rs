@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
 use utoipa::ToSchema;
-use vec2prompt_core::{TargetVector, cosine};
+use vec2prompt_core::{TargetVector, answer_score, cosine};
 use vec2prompt_search::walk::{self, MAX_STEPS, PathKind};
 
 /// A target: exactly one of a text, a vector, or several texts or vectors whose
@@ -365,9 +365,12 @@ pub async fn interpolate(
             predicted_similarity_to_start: pv.map(|p| cosine(p, &a)),
             predicted_similarity_to_end: pv.map(|p| cosine(p, &b)),
             similarity: best.similarity,
-            // An empty answer scores 0 against anything, as in the search.
-            similarity_to_start: best.similarity.map(|_| av.map_or(0.0, |v| cosine(v, &a))),
-            similarity_to_end: best.similarity.map(|_| av.map_or(0.0, |v| cosine(v, &b))),
+            similarity_to_start: best
+                .similarity
+                .map(|_| answer_score(&a, av.unwrap_or_default())),
+            similarity_to_end: best
+                .similarity
+                .map(|_| answer_score(&b, av.unwrap_or_default())),
             answer: best.answer.clone(),
             llm_calls: o.result.llm_calls,
             variants: vs,

@@ -1,4 +1,4 @@
-//! The corrector's training examples (issue 5, item 3). Each example shows the corrector a
+//! The corrector's training examples. Each example shows the corrector a
 //! target e*, a current prompt with its answer embedding ê, and asks for the target's own
 //! prompt. Current prompts come from two sources:
 //!
@@ -234,7 +234,7 @@ impl CorrectorData<'_> {
             texts,
         };
         std::fs::create_dir_all(run_dir)?;
-        vec2prompt_store::write_atomic(&path, serde_json::to_string(&saved)?.as_bytes())?;
+        vec2prompt_core::write_atomic(&path, serde_json::to_string(&saved)?.as_bytes())?;
         Ok(saved)
     }
 

@@ -432,10 +432,11 @@ fn export(varmap: &VarMap, out: &Path, name: &str, shape: &serde_json::Value) ->
         .map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?)))
         .collect::<Result<_>>()?;
     let path = out.join(format!("{name}.safetensors"));
-    let tmp = out.join(format!("{name}.safetensors.tmp"));
-    candle_core::safetensors::save(&tensors, &tmp)?;
-    std::fs::rename(&tmp, &path)?;
-    vec2prompt_store::write_atomic(
+    vec2prompt_core::write_atomic_with(&path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp)
+            .map_err(|e| vec2prompt_core::Error::io(tmp, std::io::Error::other(e)))
+    })?;
+    vec2prompt_core::write_atomic(
         &out.join(format!("{name}.json")),
         serde_json::to_string_pretty(shape)?.as_bytes(),
     )?;
@@ -465,7 +466,7 @@ fn plot(out: &Path, name: &str, state: &TrainState) -> Result<()> {
             },
         ],
     );
-    std::fs::write(out.join(format!("{name}-loss.svg")), svg)?;
+    vec2prompt_core::write_atomic(&out.join(format!("{name}-loss.svg")), svg.as_bytes())?;
     Ok(())
 }
 
@@ -479,7 +480,7 @@ fn tokenizer(out: &Path, data: &Data, vocab: usize, create: bool) -> Result<Prom
     }
     let prompts = data.train.iter().map(|&i| data.records[i].prompt.as_str());
     let t = PromptTokenizer::train(prompts, vocab)?;
-    vec2prompt_store::write_atomic(&path, t.to_json()?.as_bytes())?;
+    vec2prompt_core::write_atomic(&path, t.to_json()?.as_bytes())?;
     Ok(t)
 }
 
@@ -681,6 +682,6 @@ fn write_card(
             h.wall_seconds
         );
     }
-    std::fs::write(out.join(format!("{name}-card.md")), s)?;
+    vec2prompt_core::write_atomic(&out.join(format!("{name}-card.md")), s.as_bytes())?;
     Ok(())
 }
