@@ -33,7 +33,7 @@ pub struct TargetSpec {
     #[schema(value_type = Option<Vec<Vec<f64>>>)]
     pub embeddings: Option<Vec<Value>>,
     /// One non-negative weight per text or vector of a centroid. Default: equal weights.
-    pub weights: Option<Vec<f32>>,
+    pub weights: Option<Vec<f64>>,
 }
 
 /// Path between the two ends of an interpolation.
@@ -187,6 +187,18 @@ fn plan(
                 "weights belong to a centroid: use texts or embeddings",
             ));
         }
+        (Some(_), Some(w))
+            if w.iter()
+                .any(|&x| !(0.0..=validate::MAX_WEIGHT).contains(&x)) =>
+        {
+            return Err(ServerError::invalid(
+                &format!("{field}.weights"),
+                format!(
+                    "each weight must be between 0 and {:e}",
+                    validate::MAX_WEIGHT
+                ),
+            ));
+        }
         (Some(n), Some(w)) if w.len() != n => {
             return Err(ServerError::invalid(
                 &format!("{field}.weights"),
@@ -198,6 +210,13 @@ fn plan(
         }
         _ => {}
     }
+    // Only the ratios matter: scaled by the largest in f64, tiny weights stay distinct from
+    // zero as 32-bit floats.
+    let weights: Option<Vec<f32>> = spec.weights.as_ref().map(|w| {
+        let largest = w.iter().fold(0f64, |m, &x| m.max(x));
+        let scale = if largest > 0.0 { largest } else { 1.0 };
+        w.iter().map(|&x| (x / scale) as f32).collect()
+    });
     if let Some(n) = many {
         let list = if spec.texts.is_some() {
             "texts"
@@ -218,7 +237,7 @@ fn plan(
             texts.push(t.clone());
             idx.push(texts.len() - 1);
         }
-        return Ok(Pending::Texts(idx, spec.weights.clone()));
+        return Ok(Pending::Texts(idx, weights));
     }
     if let Some(v) = &spec.embedding {
         let t = validate::parse_embedding(&format!("{field}.embedding"), v, dimension)?;
@@ -233,7 +252,7 @@ fn plan(
                 .map(|t| t.values)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let c = walk::centroid(&vectors, spec.weights.as_deref())
+    let c = walk::centroid(&vectors, weights.as_deref())
         .map_err(|e| ServerError::invalid(field, e.to_string()))?;
     Ok(Pending::Vector(TargetVector::new(field, c, dimension)?))
 }
@@ -393,6 +412,8 @@ pub async fn interpolate(
 mod tests {
     use super::*;
 
+    use serde_json::json;
+
     fn spec(json: serde_json::Value) -> TargetSpec {
         serde_json::from_value(json).unwrap()
     }
@@ -412,6 +433,17 @@ mod tests {
         assert!(plan("from", &invisible, 2, 10, &mut texts).is_err());
         let too_many = spec(serde_json::json!({"texts": ["a", "b", "c"]}));
         assert!(plan("from", &too_many, 2, 2, &mut texts).is_err());
+        // Weights are checked as written (in f64), then only their ratios are kept.
+        for bad in [json!([-1e-300, 1.0]), json!([2e38, 1.0])] {
+            let w = spec(json!({"embeddings": [[1.0, 0.0], [0.0, 1.0]], "weights": bad}));
+            assert!(plan("from", &w, 2, 10, &mut texts).is_err());
+        }
+        let tiny =
+            spec(json!({"embeddings": [[1.0, 0.0], [0.0, 1.0]], "weights": [5e-324, 5e-324]}));
+        let Pending::Vector(t) = plan("from", &tiny, 2, 10, &mut texts).unwrap() else {
+            panic!("a vector centroid needs no text");
+        };
+        assert!((t.values[0] - t.values[1]).abs() < 1e-6, "{:?}", t.values);
     }
 
     #[test]
