@@ -56,9 +56,8 @@ impl From<PathName> for PathKind {
     }
 }
 
-fn default_steps() -> usize {
-    5
-}
+/// Points of a path when the request names none (fewer if the server allows fewer).
+const DEFAULT_STEPS: usize = 5;
 
 /// `POST /interpolate`: a prompt for each of `steps` points from `from` to `to`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -69,9 +68,9 @@ pub struct InterpolateRequest {
     /// The end of the path.
     pub to: TargetSpec,
     /// Points on the path, both ends included (2–64, and at most the server's
-    /// `max_batch_items`). Default 5.
-    #[serde(default = "default_steps")]
-    pub steps: usize,
+    /// `max_batch_items`). Default 5, or that maximum if it is lower.
+    #[serde(default, deserialize_with = "crate::api::int::opt_usize")]
+    pub steps: Option<usize>,
     /// `spherical` (default) or `linear`.
     #[serde(default)]
     pub path: PathName,
@@ -328,13 +327,11 @@ pub async fn interpolate(
 ) -> Result<Json<InterpolateResponse>, ServerError> {
     let started = Instant::now();
     let max_steps = MAX_STEPS.min(s.config.max_batch_items.max(2));
-    if !(2..=max_steps).contains(&req.steps) {
+    let steps = req.steps.unwrap_or(DEFAULT_STEPS.min(max_steps));
+    if !(2..=max_steps).contains(&steps) {
         return Err(ServerError::invalid(
             "steps",
-            format!(
-                "must be between 2 and {max_steps} (both ends included), got {}",
-                req.steps
-            ),
+            format!("must be between 2 and {max_steps} (both ends included), got {steps}"),
         ));
     }
     let mut options = validate::search_options(req.options.as_ref(), &s.config, 1)?;
@@ -344,7 +341,7 @@ pub async fn interpolate(
     let permit = s.infer.try_acquire()?;
     let ends = resolve_targets(&s, &permit, &[("from", &req.from), ("to", &req.to)]).await?;
     let (a, b) = (&ends[0].values, &ends[1].values);
-    let points = walk::interpolate(a, b, req.steps, req.path.into())
+    let points = walk::interpolate(a, b, steps, req.path.into())
         .map_err(|e| ServerError::invalid("to", e.to_string()))?;
     let targets = points
         .iter()
@@ -358,7 +355,7 @@ pub async fn interpolate(
     let outcomes = s.infer.search(permit, targets, options, quality).await?;
     let a = walk::normalized("from", a)?;
     let b = walk::normalized("to", b)?;
-    let ts = walk::positions(req.steps);
+    let ts = walk::positions(steps);
     let (mut calls, mut eval_calls) = (0, 0);
     let mut out = Vec::with_capacity(points.len());
     for (index, ((o, point), t)) in outcomes.into_iter().zip(points).zip(ts).enumerate() {
