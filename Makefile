@@ -1,7 +1,7 @@
 # vec2prompt: the two set-up commands are `make demo` and `make test`.
 CARGO ?= cargo
 BIN := target/release/vec2prompt
-# candle sizes its thread pools from RAYON_NUM_THREADS (GUIDE §3).
+# candle sizes its thread pools from RAYON_NUM_THREADS.
 export RAYON_NUM_THREADS ?= $(shell nproc)
 
 ALPACA ?= ../shared/data/alpaca_data.json
@@ -9,7 +9,7 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard ranking train-default screenshot interpolation memory memory-status
+.PHONY: build models demo test lint bench leaderboard ranking train-default screenshot interpolation memory memory-status fuzz soak
 
 build:
 	$(CARGO) build --release --locked
@@ -38,7 +38,7 @@ test: models lint
 bench: models
 	$(BIN) bench
 
-# The committed leaderboard (GUIDE §2, first 100 test targets): ingest and embed Alpaca
+# The committed leaderboard (first 100 test targets): ingest and embed Alpaca
 # (resumable), then evaluate. Answers are cached in $(DATASET)/cache.
 leaderboard: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
@@ -81,3 +81,15 @@ memory: models
 # Where the memory stands (answers done of the train split, its LLM key).
 memory-status: build
 	$(BIN) remember --dataset $(DATASET) --status
+
+# The HTTP API against its own OpenAPI document: schemathesis (pip-installed into
+# target/fuzz-venv) with every check, positive data acceptance included, against a real
+# `vec2prompt serve` on loopback. FUZZ_EXAMPLES cases per operation and phase; CI runs 5.
+FUZZ_EXAMPLES ?= 100
+fuzz: models
+	scripts/fuzz.sh $(FUZZ_EXAMPLES)
+
+# Bounded load on loopback: 64 concurrent fast-mode clients for 60 s, then a burst of 200;
+# prints failures, 429s, p50/p99 and the server's RSS before and after.
+soak: models
+	scripts/soak.sh 64 60 200

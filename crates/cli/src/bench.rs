@@ -21,7 +21,7 @@ pub enum Part {
     Embed,
     /// LLM prefill, decode and batched decode.
     Llm,
-    /// Training steps of the decoder shape GUIDE §3 compares with PyTorch (d256, 4 layers,
+    /// Training steps of the reference decoder shape compared with PyTorch (d256, 4 layers,
     /// vocab 16k, batch 32 × 32 tokens); not part of `all`.
     Train,
     /// Training steps of the generator (frozen SmolLM2 base + soft prompts + LoRA,

@@ -148,7 +148,8 @@ settings! {
     pub struct Settings {}
     optional {
         /// Directory of the learned models (surrogate, inverter, corrector) [default:
-        /// $VEC2PROMPT_HOME/latent if trained there, else the model shipped in assets/latent].
+        /// $VEC2PROMPT_HOME/latent if trained there, else the default model, embedded in the
+        /// binary and installed into $VEC2PROMPT_HOME/models/latent].
         #[clap(long, env = "VEC2PROMPT_LATENT", global = true)]
         latent: PathBuf,
     }
@@ -571,17 +572,38 @@ fn require(path: &Path, spec: &ModelSpec, flag: &str) -> Result<()> {
 }
 
 /// The learned models' directory: the one given, else `$VEC2PROMPT_HOME/latent` when a
-/// model was trained there, else the default model shipped with the sources.
+/// model was trained there, else the default model installed in
+/// `$VEC2PROMPT_HOME/models/latent` (installed now, from the bytes embedded in the binary,
+/// if it is missing or another binary's), else the source tree's copy when it is still
+/// there.
 fn resolve_latent(given: Option<PathBuf>, home: &Home) -> Option<PathBuf> {
+    use vec2prompt_latent::LatentModel;
+    use vec2prompt_models::latent::{self, LatentOutcome};
     if given.is_some() {
         return given;
     }
     let trained = home.root.join("latent");
-    if vec2prompt_latent::LatentModel::exists(&trained) {
+    if LatentModel::exists(&trained) {
         return Some(trained);
     }
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/latent");
-    vec2prompt_latent::LatentModel::exists(&shipped).then_some(shipped)
+    match latent::install(home) {
+        Ok(LatentOutcome::AlreadyPresent(dir)) => return Some(dir),
+        Ok(LatentOutcome::Installed { path, source }) => {
+            eprintln!(
+                "installed the default learned model into {} (from {source})",
+                path.display()
+            );
+            return Some(path);
+        }
+        Ok(LatentOutcome::Unavailable) => {}
+        Err(e) => eprintln!("warning: cannot install the default learned model: {e}"),
+    }
+    let installed = latent::installed_dir(home);
+    if LatentModel::exists(&installed) {
+        return Some(installed);
+    }
+    let source = latent::source_tree_dir();
+    LatentModel::exists(&source).then_some(source)
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
 //! `vec2prompt ingest` and `vec2prompt search`: the dataset pipeline.
 
 use crate::config::Config;
-use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use vec2prompt_core::progress::Progress;
+use vec2prompt_core::write_atomic;
 use vec2prompt_core::{Embedder, TargetVector};
 use vec2prompt_dataset::{Format, IngestOptions, Record, Split, read_records, write_records};
 use vec2prompt_index::{FlatIndex, HnswIndex, HnswParams, VectorIndex};
-use vec2prompt_store::{EmbeddingStore, write_atomic};
+use vec2prompt_store::EmbeddingStore;
 
 /// The two embedded text columns of a dataset.
 pub const COLUMNS: [&str; 2] = ["outputs", "prompts"];

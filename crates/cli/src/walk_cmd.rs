@@ -4,13 +4,13 @@
 use crate::config::{Config, Loaded};
 use crate::dataset_cmd::load_dataset;
 use crate::generate_cmd::target;
-use crate::progress::Stages;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use vec2prompt_core::{GenerationParams, TargetVector, cosine};
+use vec2prompt_core::progress::Stages;
+use vec2prompt_core::{GenerationParams, TargetVector, answer_score, cosine};
 use vec2prompt_dataset::Split;
 use vec2prompt_eval::{AnswerCache, CachedLlm, WalkEvalConfig};
 use vec2prompt_search::walk::{self, PathKind};
@@ -114,7 +114,7 @@ pub fn interpolate(args: &InterpolateArgs, config: &Config) -> Result<()> {
         .zip(calls)
         .map(|((t, c), llm_calls)| {
             let av = c.answer_vector.as_deref();
-            let sim = |x: &[f32]| av.map(|v| if v.is_empty() { 0.0 } else { cosine(v, x) });
+            let sim = |x: &[f32]| av.map(|v| answer_score(x, v));
             PointOut {
                 t,
                 source: format!("{:?}", c.source).to_lowercase(),
@@ -338,9 +338,9 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let json = out.with_extension("json");
-        vec2prompt_store::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
-        vec2prompt_store::write_atomic(&out.with_extension("md"), md.as_bytes())?;
-        vec2prompt_store::write_atomic(&out.with_extension("svg"), report.to_svg().as_bytes())?;
+        vec2prompt_core::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        vec2prompt_core::write_atomic(&out.with_extension("md"), md.as_bytes())?;
+        vec2prompt_core::write_atomic(&out.with_extension("svg"), report.to_svg().as_bytes())?;
         eprintln!("wrote {}.{{json,md,svg}}", out.display());
     }
     Ok(())

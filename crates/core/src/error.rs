@@ -2,6 +2,7 @@
 //! file or argument involved and, where possible, what the user can do about it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Result alias used across vec2prompt's crates.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -32,8 +33,9 @@ impl ErrorType {
     }
 }
 
-/// Errors reported by vec2prompt.
-#[derive(Debug, thiserror::Error)]
+/// Errors reported by vec2prompt. `Clone`, so one failed batch call can answer each of
+/// its requesters with the same error, category included.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// An argument or input value is invalid.
     #[error("invalid {argument}: {reason}")]
@@ -66,8 +68,8 @@ pub enum Error {
     Io {
         /// The file or directory involved.
         path: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// The underlying I/O error (shared, since `std::io::Error` is not `Clone`).
+        source: Arc<std::io::Error>,
     },
 }
 
@@ -106,7 +108,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            source: Arc::new(source),
         }
     }
 
@@ -143,5 +145,19 @@ mod tests {
             "llm failed: bad shape"
         );
         assert_eq!(without_backtrace("plain"), "plain");
+    }
+
+    #[test]
+    fn clones_keep_category_and_message() {
+        for e in [
+            Error::invalid("x", "bad"),
+            Error::model("/m", "truncated", "fetch it"),
+            Error::backend("llm", "boom"),
+            Error::io("/f", std::io::Error::other("gone")),
+        ] {
+            let c = e.clone();
+            assert_eq!(c.error_type(), e.error_type());
+            assert_eq!(c.to_string(), e.to_string());
+        }
     }
 }

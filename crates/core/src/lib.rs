@@ -1,6 +1,6 @@
 //! Core vocabulary of vec2prompt: the backend traits ([`Embedder`], [`Llm`]), the error
 //! type every crate reports through, the one cosine similarity, and validated inputs
-//! (target vectors, texts).
+//! (target vectors, texts), and the progress report of long work.
 //!
 //! Backends live in their own crates (`vec2prompt-embed`, `vec2prompt-llm`); everything
 //! above them (search, evaluation, the HTTP API) talks to these traits only, so a local
@@ -8,8 +8,10 @@
 
 pub mod embedder;
 pub mod error;
+pub mod fs;
 pub mod home;
 pub mod llm;
+pub mod progress;
 pub mod settings;
 pub mod similarity;
 pub mod target;
@@ -17,10 +19,11 @@ pub mod text;
 
 pub use embedder::{Embedder, EmbedderInfo, Pooling};
 pub use error::{Error, ErrorType, Result};
+pub use fs::{write_atomic, write_atomic_with};
 pub use home::Home;
 pub use llm::{FinishReason, Generation, GenerationParams, Llm, LlmInfo, Sampling};
 pub use settings::Secret;
-pub use similarity::{cosine, l2_normalize};
+pub use similarity::{answer_score, cosine, is_empty_answer, l2_normalize};
 pub use target::TargetVector;
 
 /// Locating the real models for integration tests, shared by every crate's tests.

@@ -21,6 +21,23 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     (dot / (na.sqrt() * nb.sqrt())) as f32
 }
 
+/// Whether an answer is empty: nothing but whitespace. An empty answer carries no
+/// meaning, so it is never embedded and scores 0 against any target ([`answer_score`]).
+pub fn is_empty_answer(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+/// The one scoring rule of an answer against a target: 0 for an empty answer (passed as
+/// an empty `answer_vector`, the way every caller stores an answer it did not embed), else
+/// the [`cosine`] of the answer's embedding with the target.
+pub fn answer_score(target: &[f32], answer_vector: &[f32]) -> f32 {
+    if answer_vector.is_empty() {
+        0.0
+    } else {
+        cosine(target, answer_vector)
+    }
+}
+
 /// Scales `v` to unit L2 norm in place; a zero vector is left unchanged.
 pub fn l2_normalize(v: &mut [f32]) {
     let norm = v
@@ -38,6 +55,16 @@ pub fn l2_normalize(v: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_answer_scores_zero_and_others_their_cosine() {
+        let t = [1.0, 0.0];
+        assert_eq!(answer_score(&t, &[]), 0.0);
+        assert!((answer_score(&t, &[2.0, 0.0]) - 1.0).abs() < 1e-6);
+        assert!((answer_score(&t, &[-1.0, 0.0]) + 1.0).abs() < 1e-6);
+        assert!(is_empty_answer(" \n\t"));
+        assert!(!is_empty_answer(" a "));
+    }
 
     #[test]
     fn cosine_of_known_vectors() {

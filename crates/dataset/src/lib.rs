@@ -1,5 +1,5 @@
 //! Data ingest of vec2prompt: instruction/response datasets (Stanford Alpaca JSON, JSONL,
-//! CSV) read into [`Record`]s that carry the evaluation split of GUIDE §2.
+//! CSV) read into [`Record`]s that carry the evaluation split.
 //!
 //! Every row of a source file ends up either as a [`Record`] or as a [`Skip`] with its
 //! position and the reason, so nothing is dropped silently

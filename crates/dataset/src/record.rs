@@ -1,4 +1,4 @@
-//! One instruction/response example, and the GUIDE §2 rule that turns an Alpaca row into
+//! One instruction/response example, and the rule that turns an Alpaca row into
 //! the prompt a method is scored against.
 
 use crate::split::Split;
@@ -40,7 +40,7 @@ pub enum RecordKind {
     Prompt,
 }
 
-/// GUIDE §2: the prompt of an Alpaca row is `instruction` if `input` is empty, else
+/// The prompt of an Alpaca row is `instruction` if `input` is empty, else
 /// `instruction + "\n\n" + input`.
 ///
 /// An `input` of only whitespace counts as empty, because it carries no content and

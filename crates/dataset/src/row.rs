@@ -78,7 +78,7 @@ impl Rejection {
 ///
 /// A row with an `instruction` field is an Alpaca row (`instruction`, optional `input`,
 /// `output`), even if it also has a `prompt`: the instruction is the source data and the
-/// GUIDE §2 composition is the protocol. Otherwise it needs `prompt` and `output`. The
+/// composition of [`crate::compose_prompt`] is the protocol. Otherwise it needs `prompt` and `output`. The
 /// duplicate-id check needs all rows and happens in the caller.
 pub(crate) fn build_record(
     index: usize,

@@ -1,4 +1,4 @@
-//! The evaluation split of GUIDE §2, fixed by a row's position in its source file.
+//! The evaluation split, fixed by a row's position in its source file.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -16,7 +16,7 @@ pub enum Split {
 }
 
 impl Split {
-    /// GUIDE §2: test if `index % 100 == 7`, validation if `index % 100 == 13`, else train.
+    /// Test if `index % 100 == 7`, validation if `index % 100 == 13`, else train.
     ///
     /// `index` is the 0-based position of the row in its source file, counting every row
     /// (malformed ones too), so the split of a record never depends on what else was skipped.

@@ -1,4 +1,4 @@
-//! Ingest of the real Stanford Alpaca file (GUIDE §2), when it is present.
+//! Ingest of the real Stanford Alpaca file, when it is present.
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -59,7 +59,7 @@ impl AnswerCache {
         }
         let meta = path.with_extension("config.txt");
         if !meta.exists() {
-            std::fs::write(&meta, config).map_err(|e| Error::io(&meta, e))?;
+            vec2prompt_core::write_atomic(&meta, config.as_bytes())?;
         }
         Ok(Self { path, map, file })
     }

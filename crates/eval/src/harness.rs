@@ -1,4 +1,4 @@
-//! The evaluation run (GUIDE §2): the reference methods random, oracle, knn-1 and
+//! The evaluation run: the reference methods random, oracle, knn-1 and
 //! knn-best-of-k, and — when a searcher with learned models is given — inverter-greedy,
 //! fast mode and search with LLM-call budgets.
 
@@ -9,7 +9,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
-use vec2prompt_core::{Embedder, Error, GenerationParams, Llm, Result, TargetVector, cosine};
+use vec2prompt_core::{
+    Embedder, Error, GenerationParams, Llm, Result, TargetVector, answer_score, cosine,
+    is_empty_answer,
+};
 use vec2prompt_dataset::{Record, Split};
 use vec2prompt_index::VectorIndex;
 use vec2prompt_latent::decode::Strategy;
@@ -27,7 +30,7 @@ pub struct EvalConfig {
     /// LLM-call budgets of the search methods (`search-<b>`); fast mode is always run
     /// when a searcher is given.
     pub budgets: Vec<usize>,
-    /// The environment's generation settings (GUIDE §2: greedy, 128 new tokens).
+    /// The environment's generation settings (the protocol's: greedy, 128 new tokens).
     pub params: GenerationParams,
     /// Targets per search batch (their LLM calls share forward passes).
     pub search_chunk: usize,
@@ -203,7 +206,7 @@ pub fn run(
     let texts: Vec<(String, String)> = needed
         .iter()
         .map(|p| (p.clone(), answer_of(p)))
-        .filter(|(_, a)| !a.trim().is_empty())
+        .filter(|(_, a)| !is_empty_answer(a))
         .collect();
     let t = Instant::now();
     let mut vectors = Vec::with_capacity(texts.len());
@@ -215,11 +218,10 @@ pub fn run(
     let answered: HashMap<String, Vec<f32>> =
         texts.into_iter().map(|(p, _)| p).zip(vectors).collect();
     let cost = |p: &str| llm.get(p).map_or(0.0, |a| a.seconds) + embed_share;
-    // An empty answer carries no meaning, so it matches nothing.
+    // Empty answers were never embedded: they are missing here and score 0.
     let score = |p: &str, t: usize| -> f64 {
-        answered
-            .get(p)
-            .map_or(0.0, |v| cosine(&data.outputs[t * d..(t + 1) * d], v) as f64)
+        let v = answered.get(p).map_or(&[][..], Vec::as_slice);
+        answer_score(&data.outputs[t * d..(t + 1) * d], v) as f64
     };
 
     for &k in &config.ks {

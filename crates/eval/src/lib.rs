@@ -1,4 +1,4 @@
-//! The evaluation harness of GUIDE §2: every quality claim of vec2prompt is measured here.
+//! The evaluation harness: every quality claim of vec2prompt is measured here.
 //!
 //! Targets are the output embeddings of test records (`index % 100 == 7`, file order);
 //! each method picks a prompt per target, the environment (LLM, greedy, 128 new tokens)

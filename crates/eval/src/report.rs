@@ -105,7 +105,7 @@ impl Report {
         let mut s = String::new();
         s.push_str("# vec2prompt leaderboard\n\n");
         s.push_str(&format!(
-            "{} targets (first test records, GUIDE §2) · LLM `{}` · embedder `{}` · seed {} · {}\n\n",
+            "{} targets (first test records) · LLM `{}` · embedder `{}` · seed {} · {}\n\n",
             self.targets, self.llm, self.embedder, self.seed, self.date
         ));
         s.push_str(&format!("Command: `{}`\n\n", self.command));

@@ -1,4 +1,4 @@
-//! Statistics of the report: every number GUIDE §2 lists.
+//! Statistics of the report: every number the evaluation protocol reports.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
-use vec2prompt_core::{Error, Result, TargetVector, cosine};
+use vec2prompt_core::{Error, Result, TargetVector, answer_score, cosine};
 use vec2prompt_search::walk::{self, PathKind};
 use vec2prompt_search::{SearchBudget, SearchOptions, Searcher};
 
@@ -227,9 +227,8 @@ pub fn run_walk(
         let (a, b) = (&targets[ia].1, &targets[ib].1);
         let mut pts = Vec::new();
         for (i, (_, t, v)) in points.iter().enumerate().filter(|(_, x)| x.0 == p) {
-            // An empty answer has no direction and scores 0, as everywhere in the project.
             let av = chosen[i].answer_vector.as_deref().unwrap_or_default();
-            let score = |x: &[f32]| if av.is_empty() { 0.0 } else { cosine(av, x) };
+            let score = |x: &[f32]| answer_score(x, av);
             pts.push(WalkPoint {
                 t: *t,
                 prompt: chosen[i].prompt.clone(),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use vec2prompt_core::{Error, Result};
-use vec2prompt_store::write_atomic;
+use vec2prompt_core::{write_atomic, write_atomic_with};
 
 /// One epoch's record in the training history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,12 +90,9 @@ pub fn save(dir: &Path, tensors: &HashMap<String, Tensor>, state: &mut TrainStat
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let name = format!("checkpoint-{}.safetensors", state.step);
     let path = dir.join(&name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    candle_core::safetensors::save(tensors, &tmp).map_err(|e| candle_err(&tmp, e))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    write_atomic_with(&path, |tmp| {
+        candle_core::safetensors::save(tensors, tmp).map_err(|e| candle_err(tmp, e))
+    })?;
     let previous = std::mem::replace(&mut state.weights, name);
     let json =
         serde_json::to_vec_pretty(state).map_err(|e| Error::invalid("state", e.to_string()))?;

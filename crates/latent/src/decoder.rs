@@ -1,5 +1,5 @@
 //! The conditional decoder shared by the inverter and the corrector: a condition vector
-//! enters through a learned projector as K soft-prefix tokens (seed 003's projector,
+//! enters through a learned projector as K soft-prefix tokens (a projector MLP, like
 //! vec2text's pseudo-tokens), followed by the prompt's tokens; a small causal transformer
 //! predicts the next token.
 

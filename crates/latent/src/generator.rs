@@ -385,7 +385,7 @@ pub fn set_vars(
     Ok(())
 }
 
-/// Writes `varmap`'s tensors in f16 and `manifest` into `dir` (temporary names, renamed).
+/// Writes `varmap`'s tensors in f16 and `manifest` into `dir`, each file atomically.
 pub fn save_adapter(varmap: &VarMap, manifest: &AdapterManifest, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tensors: HashMap<String, Tensor> = crate::trainer::weights(varmap)
@@ -394,12 +394,12 @@ pub fn save_adapter(varmap: &VarMap, manifest: &AdapterManifest, dir: &Path) -> 
         .collect::<candle_core::Result<_>>()
         .map_err(|e| cerr("adapter", e))?;
     let path = dir.join(WEIGHTS_FILE);
-    let tmp = dir.join(format!("{WEIGHTS_FILE}.tmp"));
-    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| cerr("adapter", e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    vec2prompt_core::write_atomic_with(&path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp).map_err(|e| cerr("adapter", e))
+    })?;
     let json = serde_json::to_string_pretty(manifest)
         .map_err(|e| Error::invalid("manifest", e.to_string()))?;
-    vec2prompt_store::write_atomic(&dir.join(MANIFEST_FILE), json.as_bytes())
+    vec2prompt_core::write_atomic(&dir.join(MANIFEST_FILE), json.as_bytes())
 }
 
 #[cfg(test)]

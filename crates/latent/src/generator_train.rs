@@ -469,17 +469,15 @@ pub fn run_stage1(
     g.save(out)?;
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::invalid("report", e.to_string()))?;
-    vec2prompt_store::write_atomic(&out.join("generator-report.json"), json.as_bytes())?;
-    std::fs::write(
-        out.join("generator-loss.svg"),
-        loss_chart(&state, &shuffled_hist),
-    )
-    .map_err(|e| Error::io(out, e))?;
-    std::fs::write(
-        out.join("generator-card.md"),
-        card(&g, &state, &report, config, command),
-    )
-    .map_err(|e| Error::io(out, e))?;
+    vec2prompt_core::write_atomic(&out.join("generator-report.json"), json.as_bytes())?;
+    vec2prompt_core::write_atomic(
+        &out.join("generator-loss.svg"),
+        loss_chart(&state, &shuffled_hist).as_bytes(),
+    )?;
+    vec2prompt_core::write_atomic(
+        &out.join("generator-card.md"),
+        card(&g, &state, &report, config, command).as_bytes(),
+    )?;
     Ok((state, report))
 }
 
@@ -509,7 +507,7 @@ fn check_run_base(run_dir: &Path, manifest: &AdapterManifest) -> Result<()> {
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     let json = serde_json::to_string_pretty(manifest)
         .map_err(|e| Error::invalid("manifest", e.to_string()))?;
-    vec2prompt_store::write_atomic(&path, json.as_bytes())
+    vec2prompt_core::write_atomic(&path, json.as_bytes())
 }
 
 fn read_initial(out: &Path) -> Option<f64> {

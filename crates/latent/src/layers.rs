@@ -1,6 +1,6 @@
 //! Building blocks of the small models, written so every trainable tensor receives a
 //! gradient: candle's fused `RmsNorm::forward`, `LayerNorm::forward` and
-//! `softmax_last_dim` have no backward pass (GUIDE §3), so norms and softmax here are the
+//! `softmax_last_dim` have no backward pass, so norms and softmax here are the
 //! composed versions (`rms_norm_slow`, `ops::softmax`).
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};

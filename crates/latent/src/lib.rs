@@ -1,4 +1,4 @@
-//! The latent prompt space (GUIDE §1, "Learner"): the models that map between prompts and
+//! The latent prompt space: the models that map between prompts and
 //! the embeddings of their answers, and their training.
 //!
 //! - [`bpe`]: the prompt tokenizer (byte-level BPE trained on train prompts).

@@ -1,4 +1,4 @@
-//! The surrogate (seed 001 stage 1): prompt → predicted answer embedding. It reads the
+//! The surrogate: prompt → predicted answer embedding. It reads the
 //! prompt through the embedder (E(p), 384 numbers) and maps it with a residual MLP, so
 //! scoring a candidate whose E(p) is known costs one small matrix product.
 

@@ -293,10 +293,10 @@ pub fn train_from(
             state.best_val = Some(val);
             state.bad_epochs = 0;
             let best = dir.join("best.safetensors");
-            let tmp = dir.join("best.safetensors.tmp");
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            candle_core::safetensors::save(&weights(varmap), &tmp).map_err(model_err)?;
-            std::fs::rename(&tmp, &best).map_err(|e| Error::io(&best, e))?;
+            vec2prompt_core::write_atomic_with(&best, |tmp| {
+                candle_core::safetensors::save(&weights(varmap), tmp).map_err(model_err)
+            })?;
         } else {
             state.bad_epochs += 1;
         }

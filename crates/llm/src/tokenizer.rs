@@ -4,7 +4,7 @@
 //! Llama 3, Qwen and most current small models. The pre-tokenizer follows
 //! `tokenizer.ggml.pre`: for `smollm` it is `Digits(individual) + ByteLevel(no prefix
 //! space)`, as in the model's own `tokenizer.json` (candle's `TokenizerFromGguf` adds a
-//! leading space to every piece there; GUIDE §3). Control tokens become special added
+//! leading space to every piece there). Control tokens become special added
 //! tokens, so chat markers such as `<|im_start|>` are recognised in text.
 
 use crate::gguf::GgufFile;

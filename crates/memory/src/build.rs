@@ -3,7 +3,7 @@
 
 use crate::memory::{Entry, Memory};
 use std::time::Instant;
-use vec2prompt_core::{Embedder, Error, Llm, Result};
+use vec2prompt_core::{Embedder, Error, Llm, Result, is_empty_answer};
 use vec2prompt_dataset::{Record, Split};
 use vec2prompt_store::append::f32_bytes;
 
@@ -140,7 +140,7 @@ impl Memory {
 fn embed_answers(embedder: &dyn Embedder, entries: &[Entry], dim: usize) -> Result<Vec<Vec<f32>>> {
     let texts: Vec<String> = entries
         .iter()
-        .filter(|e| !e.answer.trim().is_empty())
+        .filter(|e| !is_empty_answer(&e.answer))
         .map(|e| e.answer.clone())
         .collect();
     let mut embedded = if texts.is_empty() {
@@ -151,7 +151,7 @@ fn embed_answers(embedder: &dyn Embedder, entries: &[Entry], dim: usize) -> Resu
     entries
         .iter()
         .map(|e| {
-            if e.answer.trim().is_empty() {
+            if is_empty_answer(&e.answer) {
                 return Ok(vec![0.0; dim]);
             }
             let v = embedded

@@ -16,12 +16,13 @@ use crate::order::{fingerprint, train_order};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use vec2prompt_core::write_atomic;
 use vec2prompt_core::{EmbedderInfo, Error, FinishReason, GenerationParams, Result};
 use vec2prompt_dataset::{Record, Split};
 use vec2prompt_store::append::{
     SyncedAppend, complete_lines, complete_records, truncate, whole_lines, whole_records,
 };
-use vec2prompt_store::{config_digest, write_atomic};
+use vec2prompt_store::config_digest;
 
 /// Layout version of a memory directory.
 pub const VERSION: u32 = 1;

@@ -26,7 +26,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Instant;
-use vec2prompt_core::{Embedder, Result, cosine};
+use vec2prompt_core::{Embedder, Result, answer_score, cosine};
 use vec2prompt_dataset::Record;
 use vec2prompt_eval::CachedLlm;
 use vec2prompt_eval::stats::{bootstrap_ci95, copies, mean};
@@ -327,8 +327,9 @@ pub fn run(
         let k = picks.iter().map(|p| p.calls).max().unwrap_or(0);
         methods.push((format!("{name}+budget-{k}"), picks, None));
     }
-    let score =
-        |p: &str, i: usize| -> f64 { vectors.get(p).map_or(0.0, |v| cosine(v, &e_out[i]) as f64) };
+    let score = |p: &str, i: usize| -> f64 {
+        answer_score(&e_out[i], vectors.get(p).map_or(&[], |v| v)) as f64
+    };
     let mut results: Vec<MethodResult> = methods
         .into_iter()
         .map(|(name, picks, complete)| {

@@ -259,16 +259,12 @@ impl PromptOptimizer {
             .map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?)))
             .collect::<candle_core::Result<_>>()
             .map_err(|e| cerr("optimizer", e))?;
-        let path = dir.join(WEIGHTS_FILE);
-        let tmp = dir.join(format!("{WEIGHTS_FILE}.tmp"));
-        candle_core::safetensors::save(&tensors, &tmp).map_err(|e| cerr("optimizer", e))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        vec2prompt_core::write_atomic_with(&dir.join(WEIGHTS_FILE), |tmp| {
+            candle_core::safetensors::save(&tensors, tmp).map_err(|e| cerr("optimizer", e))
+        })?;
         let json = serde_json::to_string_pretty(&self.manifest)
             .map_err(|e| Error::invalid("manifest", e.to_string()))?;
-        vec2prompt_store::write_atomic(&dir.join(MANIFEST_FILE), json.as_bytes())
+        vec2prompt_core::write_atomic(&dir.join(MANIFEST_FILE), json.as_bytes())
     }
 
     /// The conversation of `raw` in `style`: the raw prompt (control characters removed,

@@ -4,7 +4,7 @@
 use crate::model::{PromptOptimizer, Style};
 use crate::vague::split_prompt;
 use serde::Serialize;
-use vec2prompt_core::{Error, Result, cosine};
+use vec2prompt_core::{Error, Result, answer_score};
 use vec2prompt_latent::LatentModel;
 use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy};
 
@@ -190,13 +190,7 @@ impl Optimizer {
         let m = answers.len().min(d.candidates.len());
         for i in 0..m {
             d.answers[i] = Some(answers[i].clone());
-            d.scores[i] = goal.as_ref().map(|g| {
-                if vectors[i].is_empty() {
-                    0.0
-                } else {
-                    cosine(g, &vectors[i])
-                }
-            });
+            d.scores[i] = goal.as_ref().map(|g| answer_score(g, &vectors[i]));
         }
         d.llm_calls += m;
         let mut idx: Vec<usize> = (0..d.candidates.len()).collect();

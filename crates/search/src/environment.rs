@@ -1,9 +1,11 @@
-//! The environment of GUIDE §2: the LLM answers a prompt (greedy, at most 128 new tokens,
+//! The environment of the evaluation protocol: the LLM answers a prompt (greedy, at most 128 new tokens,
 //! user turn only) and the embedder embeds the answer; the score is the cosine to the target.
 
 use std::sync::Arc;
 use std::time::Instant;
-use vec2prompt_core::{Embedder, Error, GenerationParams, Llm, Result, cosine};
+use vec2prompt_core::{
+    Embedder, Error, GenerationParams, Llm, Result, answer_score, is_empty_answer,
+};
 
 /// The real loop: an LLM and an embedder, shared.
 #[derive(Clone)]
@@ -12,7 +14,7 @@ pub struct Environment {
     pub llm: Arc<dyn Llm>,
     /// The embedder of answers (and of target texts).
     pub embedder: Arc<dyn Embedder>,
-    /// Generation settings of every answer (GUIDE §2: greedy, 128 new tokens).
+    /// Generation settings of every answer (the protocol's: greedy, 128 new tokens).
     pub params: GenerationParams,
 }
 
@@ -68,7 +70,7 @@ impl Environment {
             .collect::<Result<_>>()?;
         let non_empty: Vec<String> = answers
             .iter()
-            .filter(|a| !a.trim().is_empty())
+            .filter(|a| !is_empty_answer(a))
             .cloned()
             .collect();
         let mut vectors = self.embedder.embed(&non_empty)?.into_iter();
@@ -77,17 +79,12 @@ impl Environment {
             .into_iter()
             .zip(targets)
             .map(|(answer, target)| {
-                // An empty answer carries no meaning, so it matches nothing.
-                let vector = if answer.trim().is_empty() {
+                let vector = if is_empty_answer(&answer) {
                     Vec::new()
                 } else {
                     vectors.next().unwrap_or_default()
                 };
-                let similarity = if vector.is_empty() {
-                    0.0
-                } else {
-                    cosine(target, &vector)
-                };
+                let similarity = answer_score(target, &vector);
                 Evaluation {
                     answer,
                     similarity,

@@ -1,5 +1,5 @@
 //! Candidates from the dataset: the train records whose answers are nearest the target,
-//! proposed with their prompts (GUIDE §2's knn baseline is the first of them).
+//! proposed with their prompts (the evaluation's knn-1 baseline is the first of them).
 
 use std::path::Path;
 use vec2prompt_core::{EmbedderInfo, Error, Result};

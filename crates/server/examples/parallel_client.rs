@@ -1,4 +1,4 @@
-//! The seed's `run_parallel_example` against a running `vec2prompt serve`: embed N texts
+//! A parallel-requests example against a running `vec2prompt serve`: embed N texts
 //! through `/v1/embeddings`, generate a prompt for each embedding sequentially (N
 //! `/generate_prompt` requests one after another), then in parallel (one
 //! `/generate_prompts_parallel` request, and N concurrent `/generate_prompt` requests),

@@ -31,7 +31,9 @@ pub mod int {
             i128::from(i)
         } else {
             match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 1.8e19 => f as i128,
+                // Beyond 2^53 a float no longer names one integer (JSON integers outside
+                // the 64-bit ranges arrive here as floats too), so it is refused.
+                Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => f as i128,
                 _ => return Err(D::Error::custom(format!("{n} is not an integer"))),
             }
         };
@@ -147,7 +149,7 @@ pub struct GeneratePromptsBatchRequest {
     pub options: Option<GenerateOptions>,
 }
 
-/// Request-rate tier of the seed's OpenAI client; selects the rate limits of remote
+/// Request-rate tier of an OpenAI-style client; selects the rate limits of remote
 /// backends. Local backends have no rate limits, so there it is only reported back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 pub enum RateLimitTier {
@@ -595,7 +597,8 @@ pub struct ChatCompletionRequest {
     pub model: Option<String>,
     /// The conversation; at least one `user` message.
     pub messages: Vec<ChatMessage>,
-    /// Most tokens to generate (default 128, at most the server's `max_tokens` limit).
+    /// Most tokens to generate: at most the server's `max_tokens` limit; default 128, or
+    /// that limit if it is lower.
     #[serde(default, deserialize_with = "int::opt_usize")]
     pub max_tokens: Option<usize>,
     /// Newer name of `max_tokens`; used when `max_tokens` is absent.
@@ -680,4 +683,27 @@ pub struct ChatCompletionResponse {
     pub choices: Vec<ChatChoice>,
     /// Token counts.
     pub usage: ChatUsage,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GenerateOptions;
+
+    fn seed(json: &str) -> Result<Option<u64>, String> {
+        serde_json::from_str::<GenerateOptions>(&format!("{{\"seed\": {json}}}"))
+            .map(|o| o.seed)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn seeds_are_exactly_the_int64_range() {
+        assert_eq!(seed("-9223372036854775808"), Ok(Some(i64::MIN as u64)));
+        assert_eq!(seed("9223372036854775807"), Ok(Some(i64::MAX as u64)));
+        assert_eq!(seed("16.0"), Ok(Some(16)));
+        assert_eq!(seed("-1"), Ok(Some(u64::MAX)));
+        // JSON integers just outside int64 parse as floats equal to the bounds: refused.
+        for bad in ["-9223372036854775809", "9223372036854775808", "1e19", "2.5"] {
+            assert!(seed(bad).is_err(), "{bad} accepted");
+        }
+    }
 }

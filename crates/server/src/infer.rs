@@ -221,20 +221,6 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
-/// A copy of `e` for each of several requesters of one failed batch call.
-fn replicate(e: &Error) -> Error {
-    match e {
-        Error::InvalidInput { argument, reason } => {
-            Error::invalid(argument.clone(), reason.clone())
-        }
-        Error::Backend { backend, reason } => Error::Backend {
-            backend: backend.clone(),
-            reason: reason.clone(),
-        },
-        other => Error::backend("model", other),
-    }
-}
-
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -311,7 +297,7 @@ impl WorkerState {
             }
             Err(e) => {
                 for job in jobs {
-                    let _ = job.reply.send(Err(replicate(&e)));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
@@ -365,7 +351,7 @@ impl WorkerState {
             }
             Err(e) => {
                 for job in jobs {
-                    let _ = job.reply.send(Err(replicate(&e)));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
@@ -400,7 +386,7 @@ impl WorkerState {
                         ))
                     })
                     .collect(),
-                Err(e) => (0..n).map(|_| Err(replicate(&e))).collect(),
+                Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
             };
             let mut results = results.into_iter();
             for job in jobs {
@@ -486,7 +472,7 @@ impl WorkerState {
             }
             Err(e) => {
                 for (ji, ti, _) in owners {
-                    done[ji].1[ti] = Err(replicate(&e));
+                    done[ji].1[ti] = Err(e.clone());
                 }
             }
         }
@@ -503,15 +489,5 @@ mod tests {
         let e = r.unwrap_err();
         assert_eq!(e.error_type(), vec2prompt_core::ErrorType::Backend);
         assert!(e.to_string().contains("index out of bounds"), "{e}");
-    }
-
-    #[test]
-    fn replicated_errors_keep_their_category() {
-        let e = replicate(&Error::invalid("x", "bad"));
-        assert_eq!(e.to_string(), "invalid x: bad");
-        let e = replicate(&Error::backend("llm", "boom"));
-        assert_eq!(e.to_string(), "llm failed: boom");
-        let e = replicate(&Error::io("/f", std::io::Error::other("gone")));
-        assert_eq!(e.error_type(), vec2prompt_core::ErrorType::Backend);
     }
 }

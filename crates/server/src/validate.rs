@@ -27,9 +27,21 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Largest magnitude of one component of a target embedding of `dimension` numbers:
+/// `f32::MAX / √dimension` rounded down to two significant digits, so the length of any
+/// accepted vector fits a 32-bit float. The OpenAPI document states the same bound.
+pub fn component_bound(dimension: usize) -> f64 {
+    let b = f64::from(f32::MAX) / (dimension.max(1) as f64).sqrt();
+    let scale = 10f64.powi(b.log10().floor() as i32 - 1);
+    (b / scale).floor() * scale
+}
+
 /// Parses one target embedding from JSON. JSON has no NaN or infinity, so clients that
 /// serialize them write strings (`"NaN"`) or `null`; both are rejected with the position
-/// of the component, as are numbers outside the range of a 32-bit float.
+/// of the component, as are components beyond [`component_bound`] (so the vector's length
+/// fits a 32-bit float). Only the direction matters: components are scaled by their
+/// largest magnitude in f64 before they become 32-bit floats, so a vector of tiny numbers
+/// keeps its direction instead of rounding to zero.
 pub fn parse_embedding(
     argument: &str,
     value: &Value,
@@ -47,15 +59,19 @@ pub fn parse_embedding(
             format!("the vector is empty; it needs {dimension} numbers"),
         ));
     }
+    let bound = component_bound(dimension);
     let mut values = Vec::with_capacity(items.len());
     for (i, v) in items.iter().enumerate() {
         match v {
             Value::Number(n) => {
-                let x = n.as_f64().map_or(f32::NAN, |x| x as f32);
-                if !x.is_finite() {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                if !(x.is_finite() && x.abs() <= bound) {
                     return Err(Error::invalid(
                         argument,
-                        format!("component {i} is {n}, outside the range of a 32-bit float"),
+                        format!(
+                            "component {i} is {n}, outside ±{bound:e} (the vector's length \
+                             must fit a 32-bit float; only its direction matters)"
+                        ),
                     ));
                 }
                 values.push(x);
@@ -77,8 +93,19 @@ pub fn parse_embedding(
             }
         }
     }
+    // Divided, not multiplied by the reciprocal: 1 / 5e-324 is infinite.
+    let largest = values.iter().fold(0f64, |m, x| m.max(x.abs()));
+    let scale = if largest > 0.0 { largest } else { 1.0 };
+    let values = values.iter().map(|&x| (x / scale) as f32).collect();
     TargetVector::new(argument, values, dimension)
 }
+
+/// Largest weight of one item of a weighted centroid (`/interpolate`'s `weights`): well
+/// inside the 32-bit range, so a weight the document allows never rounds to infinity.
+pub const MAX_WEIGHT: f64 = 1e38;
+
+/// New tokens of a chat answer when the request sets no limit (capped by the server's).
+pub const DEFAULT_CHAT_TOKENS: usize = 128;
 
 /// Most vectors one centroid target may average.
 pub const MAX_CENTROID_ITEMS: usize = 256;
@@ -304,16 +331,24 @@ pub fn chat(req: &ChatCompletionRequest, config: &ServerConfig) -> Result<ChatPl
     if stop.iter().any(|s| s.is_empty()) {
         return Err(ServerError::invalid("stop", "a stop string is empty"));
     }
-    let max_new_tokens = req.max_tokens.or(req.max_completion_tokens).unwrap_or(128);
-    if !(1..=config.max_tokens).contains(&max_new_tokens) {
-        return Err(ServerError::invalid(
-            "max_tokens",
-            format!(
-                "must be between 1 and {}, got {max_new_tokens}",
-                config.max_tokens
-            ),
-        ));
+    for (field, v) in [
+        ("max_tokens", req.max_tokens),
+        ("max_completion_tokens", req.max_completion_tokens),
+    ] {
+        if let Some(v) = v
+            && !(1..=config.max_tokens).contains(&v)
+        {
+            return Err(ServerError::invalid(
+                field,
+                format!("must be between 1 and {}, got {v}", config.max_tokens),
+            ));
+        }
     }
+    // Without a limit in the request: 128 tokens, or the server's limit if lower.
+    let max_new_tokens = req
+        .max_tokens
+        .or(req.max_completion_tokens)
+        .unwrap_or(DEFAULT_CHAT_TOKENS.min(config.max_tokens));
     let n = req.n.unwrap_or(1);
     if !(1..=MAX_CHOICES).contains(&n) {
         return Err(ServerError::invalid(
@@ -436,7 +471,22 @@ mod tests {
         let v = parse_embedding("e", &json!([0, 3e20, 4e20]), 3).unwrap();
         assert_eq!(v.values, vec![0.0, 0.6, 0.8]);
         let e = err(parse_embedding("e", &json!([3e38, 3e38, 3e38]), 3));
-        assert!(e.contains("overflows"), "{e}");
+        assert!(
+            e.contains("component 0") && e.contains("32-bit float"),
+            "{e}"
+        );
+        // The bound keeps every accepted length finite, and sits just below the limit.
+        let b = component_bound(384);
+        assert!((1.7e37..=1.74e37).contains(&b), "{b}");
+        assert!((b * b * 384.0).sqrt() <= f64::from(f32::MAX));
+        let v = parse_embedding("e", &json!([b, b, -b]), 3).unwrap();
+        assert!((v.values[0] - 1.0 / 3f32.sqrt()).abs() < 1e-6);
+        // Numbers below the 32-bit range keep their direction instead of becoming zeros.
+        let v = parse_embedding("e", &json!([0, 3e-300, 4e-300]), 3).unwrap();
+        assert_eq!(v.values, vec![0.0, 0.6, 0.8]);
+        let v = parse_embedding("e", &json!([0, 5e-324, 0]), 3).unwrap();
+        assert_eq!(v.values, vec![0.0, 1.0, 0.0]);
+        assert!(err(parse_embedding("e", &json!([0, 0.0, -0.0]), 3)).contains("all zeros"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
 use utoipa::ToSchema;
-use vec2prompt_core::{TargetVector, cosine};
+use vec2prompt_core::{TargetVector, answer_score, cosine};
 use vec2prompt_search::walk::{self, MAX_STEPS, PathKind};
 
 /// A target: exactly one of a text, a vector, or several texts or vectors whose
@@ -33,7 +33,7 @@ pub struct TargetSpec {
     #[schema(value_type = Option<Vec<Vec<f64>>>)]
     pub embeddings: Option<Vec<Value>>,
     /// One non-negative weight per text or vector of a centroid. Default: equal weights.
-    pub weights: Option<Vec<f32>>,
+    pub weights: Option<Vec<f64>>,
 }
 
 /// Path between the two ends of an interpolation.
@@ -56,9 +56,8 @@ impl From<PathName> for PathKind {
     }
 }
 
-fn default_steps() -> usize {
-    5
-}
+/// Points of a path when the request names none (fewer if the server allows fewer).
+const DEFAULT_STEPS: usize = 5;
 
 /// `POST /interpolate`: a prompt for each of `steps` points from `from` to `to`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -69,9 +68,9 @@ pub struct InterpolateRequest {
     /// The end of the path.
     pub to: TargetSpec,
     /// Points on the path, both ends included (2–64, and at most the server's
-    /// `max_batch_items`). Default 5.
-    #[serde(default = "default_steps")]
-    pub steps: usize,
+    /// `max_batch_items`). Default 5, or that maximum if it is lower.
+    #[serde(default, deserialize_with = "crate::api::int::opt_usize")]
+    pub steps: Option<usize>,
     /// `spherical` (default) or `linear`.
     #[serde(default)]
     pub path: PathName,
@@ -187,6 +186,18 @@ fn plan(
                 "weights belong to a centroid: use texts or embeddings",
             ));
         }
+        (Some(_), Some(w))
+            if w.iter()
+                .any(|&x| !(0.0..=validate::MAX_WEIGHT).contains(&x)) =>
+        {
+            return Err(ServerError::invalid(
+                &format!("{field}.weights"),
+                format!(
+                    "each weight must be between 0 and {:e}",
+                    validate::MAX_WEIGHT
+                ),
+            ));
+        }
         (Some(n), Some(w)) if w.len() != n => {
             return Err(ServerError::invalid(
                 &format!("{field}.weights"),
@@ -198,6 +209,13 @@ fn plan(
         }
         _ => {}
     }
+    // Only the ratios matter: scaled by the largest in f64, tiny weights stay distinct from
+    // zero as 32-bit floats.
+    let weights: Option<Vec<f32>> = spec.weights.as_ref().map(|w| {
+        let largest = w.iter().fold(0f64, |m, &x| m.max(x));
+        let scale = if largest > 0.0 { largest } else { 1.0 };
+        w.iter().map(|&x| (x / scale) as f32).collect()
+    });
     if let Some(n) = many {
         let list = if spec.texts.is_some() {
             "texts"
@@ -218,7 +236,7 @@ fn plan(
             texts.push(t.clone());
             idx.push(texts.len() - 1);
         }
-        return Ok(Pending::Texts(idx, spec.weights.clone()));
+        return Ok(Pending::Texts(idx, weights));
     }
     if let Some(v) = &spec.embedding {
         let t = validate::parse_embedding(&format!("{field}.embedding"), v, dimension)?;
@@ -233,7 +251,7 @@ fn plan(
                 .map(|t| t.values)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let c = walk::centroid(&vectors, spec.weights.as_deref())
+    let c = walk::centroid(&vectors, weights.as_deref())
         .map_err(|e| ServerError::invalid(field, e.to_string()))?;
     Ok(Pending::Vector(TargetVector::new(field, c, dimension)?))
 }
@@ -309,13 +327,11 @@ pub async fn interpolate(
 ) -> Result<Json<InterpolateResponse>, ServerError> {
     let started = Instant::now();
     let max_steps = MAX_STEPS.min(s.config.max_batch_items.max(2));
-    if !(2..=max_steps).contains(&req.steps) {
+    let steps = req.steps.unwrap_or(DEFAULT_STEPS.min(max_steps));
+    if !(2..=max_steps).contains(&steps) {
         return Err(ServerError::invalid(
             "steps",
-            format!(
-                "must be between 2 and {max_steps} (both ends included), got {}",
-                req.steps
-            ),
+            format!("must be between 2 and {max_steps} (both ends included), got {steps}"),
         ));
     }
     let mut options = validate::search_options(req.options.as_ref(), &s.config, 1)?;
@@ -325,7 +341,7 @@ pub async fn interpolate(
     let permit = s.infer.try_acquire()?;
     let ends = resolve_targets(&s, &permit, &[("from", &req.from), ("to", &req.to)]).await?;
     let (a, b) = (&ends[0].values, &ends[1].values);
-    let points = walk::interpolate(a, b, req.steps, req.path.into())
+    let points = walk::interpolate(a, b, steps, req.path.into())
         .map_err(|e| ServerError::invalid("to", e.to_string()))?;
     let targets = points
         .iter()
@@ -339,7 +355,7 @@ pub async fn interpolate(
     let outcomes = s.infer.search(permit, targets, options, quality).await?;
     let a = walk::normalized("from", a)?;
     let b = walk::normalized("to", b)?;
-    let ts = walk::positions(req.steps);
+    let ts = walk::positions(steps);
     let (mut calls, mut eval_calls) = (0, 0);
     let mut out = Vec::with_capacity(points.len());
     for (index, ((o, point), t)) in outcomes.into_iter().zip(points).zip(ts).enumerate() {
@@ -365,9 +381,12 @@ pub async fn interpolate(
             predicted_similarity_to_start: pv.map(|p| cosine(p, &a)),
             predicted_similarity_to_end: pv.map(|p| cosine(p, &b)),
             similarity: best.similarity,
-            // An empty answer scores 0 against anything, as in the search.
-            similarity_to_start: best.similarity.map(|_| av.map_or(0.0, |v| cosine(v, &a))),
-            similarity_to_end: best.similarity.map(|_| av.map_or(0.0, |v| cosine(v, &b))),
+            similarity_to_start: best
+                .similarity
+                .map(|_| answer_score(&a, av.unwrap_or_default())),
+            similarity_to_end: best
+                .similarity
+                .map(|_| answer_score(&b, av.unwrap_or_default())),
             answer: best.answer.clone(),
             llm_calls: o.result.llm_calls,
             variants: vs,
@@ -390,6 +409,8 @@ pub async fn interpolate(
 mod tests {
     use super::*;
 
+    use serde_json::json;
+
     fn spec(json: serde_json::Value) -> TargetSpec {
         serde_json::from_value(json).unwrap()
     }
@@ -409,6 +430,17 @@ mod tests {
         assert!(plan("from", &invisible, 2, 10, &mut texts).is_err());
         let too_many = spec(serde_json::json!({"texts": ["a", "b", "c"]}));
         assert!(plan("from", &too_many, 2, 2, &mut texts).is_err());
+        // Weights are checked as written (in f64), then only their ratios are kept.
+        for bad in [json!([-1e-300, 1.0]), json!([2e38, 1.0])] {
+            let w = spec(json!({"embeddings": [[1.0, 0.0], [0.0, 1.0]], "weights": bad}));
+            assert!(plan("from", &w, 2, 10, &mut texts).is_err());
+        }
+        let tiny =
+            spec(json!({"embeddings": [[1.0, 0.0], [0.0, 1.0]], "weights": [5e-324, 5e-324]}));
+        let Pending::Vector(t) = plan("from", &tiny, 2, 10, &mut texts).unwrap() else {
+            panic!("a vector centroid needs no text");
+        };
+        assert!((t.values[0] - t.values[1]).abs() < 1e-6, "{:?}", t.values);
     }
 
     #[test]

@@ -46,7 +46,7 @@ fn one_direction_at_any_scale_gets_one_prompt() {
     let huge = vec![3e38; v.len()];
     let r = s.post("/generate_prompt", &json!({"target_embedding": huge}));
     r.assert_error(422, "invalid_input");
-    assert!(r.body.contains("overflows"), "{}", r.body);
+    assert!(r.body.contains("32-bit float"), "{}", r.body);
 }
 
 #[test]
@@ -130,8 +130,15 @@ fn the_served_document_states_the_embedders_dimension() {
     };
     let doc = s.get("/api-doc/openapi.json").json();
     let dim = s.get("/health").json()["embedding_dimension"].as_u64();
-    let t =
-        &doc["components"]["schemas"]["GeneratePromptRequest"]["properties"]["target_embedding"];
+    let t = &doc["components"]["schemas"]["GeneratePromptRequest"]["properties"]["target_embedding"]
+        ["oneOf"][0];
     assert_eq!(t["minItems"].as_u64(), dim);
     assert_eq!(t["maxItems"].as_u64(), dim);
+    // The served document is the whole one, every keyword and status code included.
+    let post = &doc["paths"]["/generate_prompt"]["post"]["responses"];
+    assert!(
+        post.get("415").is_some() && post.get("429").is_some(),
+        "{post}"
+    );
+    assert!(t["contains"].is_object(), "{t}");
 }

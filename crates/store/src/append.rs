@@ -13,16 +13,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use vec2prompt_core::{Error, Result};
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers see either
-/// the old or the new content, never a torn file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
 /// A short, stable name for a configuration string (the first 16 hex digits of its
 /// sha256): file and directory names of per-configuration caches.
 pub fn config_digest(config: &str) -> String {

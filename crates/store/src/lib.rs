@@ -14,7 +14,8 @@
 
 pub mod append;
 
-pub use append::{SyncedAppend, config_digest, write_atomic};
+pub use append::{SyncedAppend, config_digest};
+use vec2prompt_core::write_atomic;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

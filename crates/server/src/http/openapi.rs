@@ -4,10 +4,13 @@ use super::{handlers, openai};
 use crate::config::ServerConfig;
 use crate::error::{ErrorResponse, ErrorType};
 use crate::http::handlers::MAX_CONCURRENT;
-use crate::validate::{MAX_CHOICES, MAX_STOP, MAX_VARIANTS};
+use crate::validate::{
+    MAX_CENTROID_ITEMS, MAX_CHOICES, MAX_STOP, MAX_VARIANTS, MAX_WEIGHT, component_bound,
+};
 use serde_json::{Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use vec2prompt_search::walk::MAX_STEPS;
 
 /// Adds the bearer-token security scheme to the OpenAPI document.
 struct BearerAuth;
@@ -79,12 +82,6 @@ pub fn openapi_json() -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-/// The OpenAPI document a running server serves: the derived one, plus what the types
-/// cannot say ([`document_json`]).
-pub fn document(facts: &SpecFacts) -> utoipa::openapi::OpenApi {
-    serde_json::from_value(document_json(facts)).unwrap_or_else(|_| ApiDoc::openapi())
-}
-
 /// A JSON Schema pattern (ECMA-262, `\uXXXX` escapes) matching text with at least one
 /// visible character: the check of `vec2prompt_core::text::has_visible`. Code points
 /// beyond the BMP cannot be written in a pattern without the `u` flag, so a text of only
@@ -112,7 +109,7 @@ pub fn document_json(facts: &SpecFacts) -> Value {
     let dim = facts.dimension;
     let visible = visible_pattern();
     let text = json!({"minLength": 1, "pattern": visible});
-    let vector = json!({"minItems": dim, "maxItems": dim});
+    let vector = vector_schema(dim);
     let list = json!({"minItems": 1, "maxItems": c.max_batch_items});
     let int64 = json!({"minimum": i64::MIN, "maximum": i64::MAX});
     let schemas = &mut doc["components"]["schemas"];
@@ -133,7 +130,14 @@ pub fn document_json(facts: &SpecFacts) -> Value {
             json!({"minimum": 1, "maximum": MAX_VARIANTS}),
         ),
         ("GenerateOptions", "seed", int64.clone()),
-        ("GeneratePromptRequest", "target_embedding", vector.clone()),
+        (
+            "GeneratePromptRequest",
+            "target_embedding",
+            json!({"oneOf": [vector.clone(), {
+                "type": "array", "minItems": 1, "maxItems": MAX_CENTROID_ITEMS,
+                "items": vector.clone(),
+            }]}),
+        ),
         ("GeneratePromptFromTextRequest", "text", text.clone()),
         ("GeneratePromptsBatchRequest", "embeddings", list.clone()),
         ("GeneratePromptsParallelRequest", "embeddings", list.clone()),
@@ -183,15 +187,30 @@ pub fn document_json(facts: &SpecFacts) -> Value {
     for (schema, field, patch) in patches {
         merge(&mut schemas[schema]["properties"][field], &patch);
     }
-    for schema in [
-        "GeneratePromptsBatchRequest",
-        "GeneratePromptsParallelRequest",
-    ] {
-        merge(
-            &mut schemas[schema]["properties"]["embeddings"]["items"],
-            &vector,
-        );
+    // The batch is all or nothing, so each item must be valid; the parallel endpoint
+    // checks each item on its own and reports an invalid one as a failed result (200), so
+    // any array of numbers is an acceptable item there.
+    merge(
+        &mut schemas["GeneratePromptsBatchRequest"]["properties"]["embeddings"]["items"],
+        &vector,
+    );
+    let target = &mut schemas["GeneratePromptRequest"]["properties"]["target_embedding"];
+    if let Some(o) = target.as_object_mut() {
+        for k in ["items", "type", "minItems", "maxItems"] {
+            o.remove(k);
+        }
     }
+    schemas["GeneratePromptsParallelRequest"]["properties"]["embeddings"]["items"] = json!({
+        "description": "A target embedding; an invalid one fails alone, as its result.",
+    });
+    let spec = target_spec_schema(schemas, &vector, &text, c.max_batch_items);
+    schemas["TargetSpec"] = spec;
+    let max_steps = MAX_STEPS.min(c.max_batch_items.max(2));
+    merge(
+        &mut schemas["InterpolateRequest"]["properties"]["steps"],
+        &json!({"minimum": 2, "maximum": max_steps}),
+    );
+    patch_chat(schemas, &visible);
     // EmbeddingInput and StopSequences are `oneOf [string, array of strings]`.
     if let Some(alts) = schemas["EmbeddingInput"]["oneOf"].as_array_mut() {
         for alt in alts {
@@ -239,6 +258,133 @@ pub fn document_json(facts: &SpecFacts) -> Value {
     }
     add_error_responses(&mut doc);
     doc
+}
+
+/// A target embedding: `dim` numbers within the validator's bound (so the length fits a
+/// 32-bit float), at least one of them non-zero (an all-zero vector has no direction).
+fn vector_schema(dim: usize) -> Value {
+    let bound = component_bound(dim);
+    json!({
+        "type": "array",
+        "minItems": dim,
+        "maxItems": dim,
+        "items": {"type": "number", "minimum": -bound, "maximum": bound},
+        "contains": {"type": "number", "not": {"const": 0}},
+    })
+}
+
+/// An end of `/interpolate`: exactly one of `text`, `texts`, `embedding` or `embeddings`
+/// (the others absent or null), with `weights` only on a centroid and then one per item.
+/// JSON Schema cannot tie two lengths together, so a weighted centroid is one variant per
+/// length; the pieces are components, so each variant is a few references.
+fn target_spec_schema(
+    schemas: &mut Value,
+    vector: &Value,
+    text: &Value,
+    max_items: usize,
+) -> Value {
+    schemas["TargetEmbedding"] = merge_into(
+        vector.clone(),
+        &json!({"description": "A target embedding (only its direction matters)."}),
+    );
+    schemas["VisibleText"] = merge_into(
+        json!({"type": "string", "description": "A text with at least one visible character."}),
+        text,
+    );
+    schemas["Weight"] = json!({
+        "type": "number", "minimum": 0, "maximum": MAX_WEIGHT,
+        "description": "A non-negative weight of one centroid item.",
+    });
+    let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let null = json!({"type": "null"});
+    let list = |item: &str, lo: usize, hi: usize| json!({"type": "array", "minItems": lo, "maxItems": hi, "items": r(item)});
+    let end = |given: &[(&str, Value)]| -> Value {
+        let mut props = serde_json::Map::new();
+        for f in ["text", "texts", "embedding", "embeddings", "weights"] {
+            props.insert(f.to_string(), null.clone());
+        }
+        for (f, schema) in given {
+            props.insert(f.to_string(), schema.clone());
+        }
+        let required: Vec<&str> = given
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| *f != "weights")
+            .collect();
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": required,
+            "properties": props,
+        })
+    };
+    let mut variants = vec![
+        end(&[("text", r("VisibleText"))]),
+        end(&[("embedding", r("TargetEmbedding"))]),
+        end(&[("texts", list("VisibleText", 1, max_items))]),
+        end(&[("embeddings", list("TargetEmbedding", 1, max_items))]),
+    ];
+    for (field, item) in [("texts", "VisibleText"), ("embeddings", "TargetEmbedding")] {
+        for k in 1..=max_items {
+            let mut weights = list("Weight", k, k);
+            weights["contains"] = json!({"type": "number", "exclusiveMinimum": 0});
+            let mut v = end(&[(field, list(item, k, k)), ("weights", weights)]);
+            v["required"] = json!([field, "weights"]);
+            variants.push(v);
+        }
+    }
+    json!({
+        "description": "A target: exactly one of a text, a vector, or several texts or \
+                        vectors whose (weighted) centroid is the target. `weights`, on a \
+                        centroid only, has one non-negative weight per item, not all zero.",
+        "oneOf": variants,
+    })
+}
+
+/// The chat request's rules that its types cannot say: known roles, text-only parts, no
+/// streaming, and at least one user message with visible text (what the model answers).
+fn patch_chat(schemas: &mut Value, visible: &str) {
+    let roles = json!(["system", "developer", "user", "assistant", "tool"]);
+    merge(
+        &mut schemas["ChatMessage"]["properties"]["role"],
+        &json!({"enum": roles}),
+    );
+    merge(
+        &mut schemas["ContentPart"]["properties"]["type"],
+        &json!({"enum": ["text"]}),
+    );
+    schemas["ContentPart"]["properties"]["text"] = json!({"type": "string"});
+    schemas["ContentPart"]["required"] = json!(["type", "text"]);
+    let chat = &mut schemas["ChatCompletionRequest"]["properties"];
+    chat["stream"] = json!({
+        "description": "Only `false` (or absent): streaming is not supported.",
+        "enum": [false, null],
+    });
+    let shown = json!({"type": "string", "pattern": visible});
+    merge(
+        &mut chat["messages"],
+        &json!({"contains": {
+            "type": "object",
+            "required": ["role", "content"],
+            "properties": {
+                "role": {"const": "user"},
+                "content": {"anyOf": [shown.clone(), {
+                    "type": "array",
+                    "contains": {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": shown},
+                    },
+                }]},
+            },
+        }}),
+    );
+}
+
+/// `target` with the keys of `patch` merged in.
+fn merge_into(mut target: Value, patch: &Value) -> Value {
+    merge(&mut target, patch);
+    target
 }
 
 /// Merges the keys of `patch` into `target` (an object).
@@ -332,11 +478,26 @@ mod tests {
             config,
         });
         let s = &doc["components"]["schemas"];
-        let target = &s["GeneratePromptRequest"]["properties"]["target_embedding"];
+        let target = &s["GeneratePromptRequest"]["properties"]["target_embedding"]["oneOf"][0];
         assert_eq!(
             (target["minItems"].as_u64(), target["maxItems"].as_u64()),
             (Some(768), Some(768))
         );
+        assert!(target["contains"]["not"]["const"] == 0, "{target}");
+        let steps = &s["InterpolateRequest"]["properties"]["steps"];
+        assert_eq!(
+            (steps["minimum"].as_u64(), steps["maximum"].as_u64()),
+            (Some(2), Some(7))
+        );
+        // One variant per centroid length ties weights to items: 4 plain, 2 × 7 weighted.
+        let ends = s["TargetSpec"]["oneOf"].as_array().unwrap();
+        assert_eq!(ends.len(), 4 + 2 * 7);
+        assert_eq!(
+            ends[4 + 6]["properties"]["weights"]["maxItems"].as_u64(),
+            Some(7)
+        );
+        let roles = &s["ChatMessage"]["properties"]["role"]["enum"];
+        assert_eq!(roles.as_array().map(Vec::len), Some(5));
         let e = &s["GeneratePromptsBatchRequest"]["properties"]["embeddings"];
         assert_eq!(
             (e["minItems"].as_u64(), e["maxItems"].as_u64()),
@@ -360,14 +521,10 @@ mod tests {
         assert!(post["429"]["headers"].get("Retry-After").is_some());
         let health = &doc["paths"]["/health"]["get"]["responses"];
         assert!(health.get("401").is_none() && health.get("503").is_some());
-        // The served document is the same one.
-        let served = serde_json::to_value(document(&SpecFacts {
-            dimension: 768,
-            config: ServerConfig::default(),
-        }))
-        .unwrap();
-        let t = &served["components"]["schemas"]["GeneratePromptRequest"]["properties"]["target_embedding"];
-        assert_eq!(t["maxItems"].as_u64(), Some(768));
+        let t = &s["GeneratePromptRequest"]["properties"]["target_embedding"]["oneOf"];
+        assert_eq!(t[1]["items"]["maxItems"].as_u64(), Some(768));
+        let bound = t[0]["items"]["maximum"].as_f64().unwrap();
+        assert_eq!(bound, component_bound(768));
     }
 
     #[test]

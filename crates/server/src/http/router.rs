@@ -12,7 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 /// The routes behind the API key (when one is configured). Adding a route is one line
 /// here (and one in the OpenAPI document's `paths`).
-fn protected_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
+fn protected_routes(doc: serde_json::Value) -> Router<AppState> {
     Router::new()
         .route("/generate_prompt", post(handlers::generate_prompt))
         .route(
@@ -33,7 +33,9 @@ fn protected_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
         .route("/metrics", get(handlers::metrics_text))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/chat/completions", post(openai::chat_completions))
-        .merge(SwaggerUi::new("/docs").url("/api-doc/openapi.json", doc))
+        // Served as JSON, not through utoipa's types: they cannot hold every keyword the
+        // document uses (`contains`, `not`, `const`), and a round trip would drop them.
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/api-doc/openapi.json", doc))
 }
 
 /// The routes open to everyone, even with an API key configured.
@@ -45,7 +47,7 @@ fn open_routes() -> Router<AppState> {
 
 /// The router with every route, auth, limits and metrics.
 pub fn router(state: AppState) -> Router {
-    let doc = openapi::document(&openapi::SpecFacts {
+    let doc = openapi::document_json(&openapi::SpecFacts {
         dimension: state.info.dimension,
         config: (*state.config).clone(),
     });

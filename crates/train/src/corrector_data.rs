@@ -1,4 +1,4 @@
-//! The corrector's training examples (issue 5, item 3). Each example shows the corrector a
+//! The corrector's training examples. Each example shows the corrector a
 //! target e*, a current prompt with its answer embedding ê, and asks for the target's own
 //! prompt. Current prompts come from two sources:
 //!
@@ -10,11 +10,11 @@
 //! Decoding the hypotheses is the slow part, so they are saved in the run directory and a
 //! resumed run reuses them (the examples must not change under a resumed run).
 
-use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use vec2prompt_core::Embedder;
+use vec2prompt_core::progress::Progress;
 use vec2prompt_dataset::Record;
 use vec2prompt_index::{FlatIndex, VectorIndex};
 use vec2prompt_latent::LatentModel;
@@ -234,7 +234,7 @@ impl CorrectorData<'_> {
             texts,
         };
         std::fs::create_dir_all(run_dir)?;
-        vec2prompt_store::write_atomic(&path, serde_json::to_string(&saved)?.as_bytes())?;
+        vec2prompt_core::write_atomic(&path, serde_json::to_string(&saved)?.as_bytes())?;
         Ok(saved)
     }
 

@@ -1,0 +1,687 @@
+//! The training pipelines behind `vec2prompt train surrogate|inverter|corrector|generator`:
+//! train a latent-space model on a dataset's train split, resumable after a kill, and
+//! export the best weights as f16 safetensors next to a model card.
+
+use crate::corrector_data::CorrectorData;
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use vec2prompt_core::Embedder;
+use vec2prompt_dataset::{Record, Split};
+use vec2prompt_latent::checkpoint::TrainState;
+use vec2prompt_latent::decoder::warm_start;
+use vec2prompt_latent::generator_train::{
+    GeneratorTrainConfig, RunLimits, Stage1Input, run_stage1,
+};
+use vec2prompt_latent::plot::{Series, line_chart};
+use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_example};
+use vec2prompt_latent::surrogate::SurrogateTask;
+use vec2prompt_latent::{
+    ConditionalDecoder, DecoderConfig, LatentModel, PromptTokenizer, Surrogate, SurrogateConfig,
+    TrainConfig, train, train_from,
+};
+
+/// Which model to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Prompt embedding → predicted answer embedding.
+    Surrogate,
+    /// Answer embedding → prompt (and, auxiliary, prompt embedding → prompt).
+    Inverter,
+    /// (target, current answer, difference) + current prompt → better prompt.
+    Corrector,
+    /// Answer embedding → prompt with the frozen pretrained LLM (soft prompts + LoRA),
+    /// stage 1 (supervised).
+    Generator,
+}
+
+impl ModelKind {
+    /// The model's name: its file stem in the output directory and its run folder.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Surrogate => "surrogate",
+            ModelKind::Inverter => "inverter",
+            ModelKind::Corrector => "corrector",
+            ModelKind::Generator => "generator",
+        }
+    }
+}
+
+/// What one training invocation does.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The model to train.
+    pub model: ModelKind,
+    /// Dataset directory made by `ingest` (named in error messages).
+    pub dataset: PathBuf,
+    /// Model directory to write (weights, tokenizer, config, card); checkpoints go to its
+    /// `runs/<model>` folder.
+    pub out: PathBuf,
+    /// Training config (YAML with `surrogate`, `inverter`, `corrector`, `generator`
+    /// sections); `None` uses the defaults.
+    pub train_config: Option<PathBuf>,
+    /// Stop after this many steps in this run (resume later by running the same command).
+    pub max_steps: Option<usize>,
+    /// Override the config's epochs.
+    pub epochs: Option<usize>,
+    /// Use at most this many train records (quick runs and tests).
+    pub limit: Option<usize>,
+    /// End a resumable run now: validate the last checkpoint, export it, write the card.
+    pub finish: bool,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Stop training after this many minutes (generator).
+    pub max_minutes: Option<f64>,
+    /// The command line that started the run, recorded in the model card.
+    pub command: String,
+}
+
+/// The dataset a model trains on: every record with its answer (and prompt) embeddings
+/// by the embedder the models are trained for.
+pub struct TrainData {
+    /// All records, every split.
+    pub records: Vec<Record>,
+    /// E(output) of each record, row-major.
+    pub outputs: Vec<f32>,
+    /// E(prompt) of each record, row-major (empty for the generator, which never reads it).
+    pub prompts: Vec<f32>,
+}
+
+/// A decoder's section of the training config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoderSection {
+    /// Model width.
+    pub dim: usize,
+    /// Blocks.
+    pub layers: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Feed-forward width.
+    pub hidden: usize,
+    /// Soft-prefix tokens.
+    pub prefix: usize,
+    /// Most tokens per sequence (after the prefix).
+    pub max_tokens: usize,
+    /// Tokenizer vocabulary (inverter only; the corrector reuses it).
+    pub vocab: usize,
+    /// Share of extra examples conditioned on E(prompt) instead of E(output) (inverter).
+    pub aux_fraction: f64,
+    /// Most current-prompt tokens shown to the corrector.
+    pub hypothesis_tokens: usize,
+    /// Train targets (and as many validation targets) whose current prompt is the
+    /// inverter's greedy hypothesis with the surrogate's ê (corrector only; the other
+    /// examples use near-miss train prompts with their real ê).
+    pub inverter_hypotheses: usize,
+    /// Start the corrector from the trained inverter's weights (corrector only).
+    pub init_from_inverter: bool,
+    /// Optimization.
+    pub train: TrainConfig,
+}
+
+impl Default for DecoderSection {
+    fn default() -> Self {
+        Self {
+            dim: 256,
+            layers: 4,
+            heads: 4,
+            hidden: 768,
+            prefix: 8,
+            max_tokens: 64,
+            vocab: 8192,
+            aux_fraction: 0.25,
+            hypothesis_tokens: 24,
+            inverter_hypotheses: 0,
+            init_from_inverter: false,
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// The surrogate's section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SurrogateSection {
+    /// Shape and loss.
+    pub model: SurrogateConfig,
+    /// Optimization.
+    pub train: TrainConfig,
+}
+
+impl Default for SurrogateSection {
+    fn default() -> Self {
+        Self {
+            model: SurrogateConfig::default(),
+            train: TrainConfig {
+                batch_size: 256,
+                epochs: 30,
+                patience: 3,
+                warmup: 100,
+                ..TrainConfig::default()
+            },
+        }
+    }
+}
+
+/// The training config file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainFile {
+    /// Surrogate settings.
+    pub surrogate: SurrogateSection,
+    /// Inverter settings.
+    pub inverter: DecoderSection,
+    /// Corrector settings.
+    pub corrector: DecoderSection,
+    /// Generator (stage 1) settings.
+    pub generator: GeneratorTrainConfig,
+}
+
+/// Default directory of the learned models.
+pub fn default_latent_dir(home: &vec2prompt_core::Home) -> PathBuf {
+    home.root.join("latent")
+}
+
+struct Data {
+    records: Vec<Record>,
+    outputs: Vec<f32>,
+    prompts: Vec<f32>,
+    dim: usize,
+    train: Vec<usize>,
+    val: Vec<usize>,
+}
+
+fn split(opts: &TrainOptions, input: TrainData, embedder: &dyn Embedder) -> Result<Data> {
+    let TrainData {
+        records,
+        outputs,
+        prompts,
+    } = input;
+    let mut train: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].split == Split::Train)
+        .collect();
+    if let Some(l) = opts.limit {
+        train.truncate(l);
+    }
+    let val: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].split == Split::Validation)
+        .collect();
+    if train.is_empty() || val.is_empty() {
+        bail!(
+            "{} needs train and validation records (index % 100 == 13)",
+            opts.dataset.display()
+        );
+    }
+    Ok(Data {
+        records,
+        outputs,
+        prompts,
+        dim: embedder.info().dimension,
+        train,
+        val,
+    })
+}
+
+/// Reads the training config file, or the defaults without one.
+pub fn read_train_file(path: Option<&Path>) -> Result<TrainFile> {
+    Ok(match path {
+        Some(p) => serde_yaml::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("parsing {}", p.display()))?,
+        None => TrainFile::default(),
+    })
+}
+
+/// Trains `opts.model` on `data` (embedded by `embedder`), with `base_llm` the GGUF the
+/// generator is trained on top of. A run stopped early (steps or time) says how to resume.
+pub fn run(
+    opts: &TrainOptions,
+    data: TrainData,
+    embedder: &dyn Embedder,
+    base_llm: &Path,
+) -> Result<()> {
+    let file = read_train_file(opts.train_config.as_deref())?;
+    let out = &opts.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let data = split(opts, data, embedder)?;
+    let run_dir = out.join("runs").join(opts.model.name());
+    let command = opts.command.as_str();
+    if opts.model == ModelKind::Generator {
+        let name = embedder.info().name.clone();
+        return train_generator(opts, &file.generator, &data, out, base_llm, command, name);
+    }
+    let started = Instant::now();
+    let (state, summary) = match opts.model {
+        ModelKind::Surrogate => train_surrogate(opts, &file.surrogate, &data, out, &run_dir)?,
+        ModelKind::Inverter => train_decoder(opts, &file.inverter, &data, out, &run_dir, None)?,
+        ModelKind::Corrector => {
+            train_decoder(opts, &file.corrector, &data, out, &run_dir, Some(embedder))?
+        }
+        ModelKind::Generator => unreachable!("handled above"),
+    };
+    if !state.finished {
+        eprintln!(
+            "stopped at step {} (run the same command to resume from {})",
+            state.step,
+            run_dir.display()
+        );
+        return Ok(());
+    }
+    write_card(
+        out,
+        opts.model.name(),
+        command,
+        &state,
+        &summary,
+        started.elapsed().as_secs_f64(),
+    )?;
+    eprintln!("{summary}");
+    eprintln!(
+        "wrote {}",
+        out.join(format!("{}.safetensors", opts.model.name()))
+            .display()
+    );
+    Ok(())
+}
+
+/// Stage 1 of the generator on the dataset's train split, with the configured LLM as the
+/// frozen base.
+fn train_generator(
+    args: &TrainOptions,
+    section: &GeneratorTrainConfig,
+    data: &Data,
+    out: &Path,
+    base_llm: &Path,
+    command: &str,
+    embedder: String,
+) -> Result<()> {
+    if !base_llm.exists() {
+        bail!(
+            "the base model {} is missing: run `vec2prompt models fetch`",
+            base_llm.display()
+        );
+    }
+    let input = Stage1Input {
+        prompts: data.records.iter().map(|r| r.prompt.as_str()).collect(),
+        train: data.train.clone(),
+        val: data.val.clone(),
+        outputs: &data.outputs,
+        embedder,
+        dim: data.dim,
+    };
+    let limits = RunLimits {
+        max_minutes: args.max_minutes,
+        max_steps: if args.finish { Some(0) } else { args.max_steps },
+        quiet: args.quiet,
+    };
+    let (state, report) = run_stage1(base_llm, &input, section, out, &limits, command)?;
+    eprintln!(
+        "generator: step {} of {}, validation loss {:.4} (shuffled conditions {:.4}), loop rate {:.1}% ({:.1}% without the repetition controls)",
+        state.step,
+        section.steps,
+        report.val_loss,
+        report.shuffled_val_loss,
+        100.0 * report.loop_rate,
+        100.0 * report.loop_rate_uncontrolled
+    );
+    if !state.finished {
+        eprintln!(
+            "exported the adapter at step {}; run the same command to continue from {}",
+            state.step,
+            out.join("runs/generator").display()
+        );
+    }
+    eprintln!("wrote {}", out.join("generator.safetensors").display());
+    Ok(())
+}
+
+fn epochs(args: &TrainOptions, t: &TrainConfig) -> TrainConfig {
+    let mut t = t.clone();
+    if let Some(e) = args.epochs {
+        t.epochs = e;
+    }
+    t.max_steps = args.max_steps.or(t.max_steps);
+    t.finish_now = args.finish;
+    t
+}
+
+fn train_surrogate(
+    args: &TrainOptions,
+    section: &SurrogateSection,
+    data: &Data,
+    out: &Path,
+    run_dir: &Path,
+) -> Result<(TrainState, String)> {
+    let mut model_config = section.model.clone();
+    model_config.dim = data.dim;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let model = Surrogate::new(&model_config, vb)?;
+    let task = SurrogateTask {
+        model: &model,
+        inputs: &data.prompts,
+        targets: &data.outputs,
+        train: data.train.clone(),
+        val: data.val.clone(),
+    };
+    let tc = epochs(args, &section.train);
+    let state = train(&task, &varmap, run_dir, &tc, !args.quiet)?;
+    if !state.finished {
+        return Ok((state, String::new()));
+    }
+    load_best(&varmap, run_dir)?;
+    let d = data.dim;
+    let val_cos = task.val_cosine()?;
+    // Baselines: the prompt's own embedding, and the mean train answer.
+    let mut mean = vec![0f32; d];
+    for &i in &data.train {
+        for (m, v) in mean.iter_mut().zip(&data.outputs[i * d..(i + 1) * d]) {
+            *m += v;
+        }
+    }
+    let row = |t: &[f32], i: usize| t[i * d..(i + 1) * d].to_vec();
+    let (mut own, mut avg) = (0.0, 0.0);
+    for &i in &data.val {
+        own += vec2prompt_core::cosine(&row(&data.prompts, i), &row(&data.outputs, i)) as f64;
+        avg += vec2prompt_core::cosine(&mean, &row(&data.outputs, i)) as f64;
+    }
+    let n = data.val.len() as f64;
+    let summary = format!(
+        "validation mean cos(f(p), E(output)) = {val_cos:.4}; baselines: cos(E(p), E(output)) = {:.4}, cos(mean answer, E(output)) = {:.4} ({} validation records, loss {})",
+        own / n,
+        avg / n,
+        data.val.len(),
+        model_config.loss
+    );
+    export(
+        &varmap,
+        out,
+        "surrogate",
+        &serde_json::to_value(&model_config)?,
+    )?;
+    plot(out, "surrogate", &state)?;
+    Ok((state, summary))
+}
+
+fn load_best(varmap: &VarMap, run_dir: &Path) -> Result<()> {
+    let best = candle_core::safetensors::load(run_dir.join("best.safetensors"), &Device::Cpu)?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    for (name, var) in vars {
+        let t = best
+            .get(&name)
+            .with_context(|| format!("best weights lack {name}"))?;
+        var.set(t)?;
+    }
+    Ok(())
+}
+
+/// Writes `<name>.safetensors` (f16) and `<name>.json` (shape) into `out`.
+fn export(varmap: &VarMap, out: &Path, name: &str, shape: &serde_json::Value) -> Result<()> {
+    let tensors: HashMap<String, candle_core::Tensor> = vec2prompt_latent::trainer::weights(varmap)
+        .into_iter()
+        .map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?)))
+        .collect::<Result<_>>()?;
+    let path = out.join(format!("{name}.safetensors"));
+    vec2prompt_core::write_atomic_with(&path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp)
+            .map_err(|e| vec2prompt_core::Error::io(tmp, std::io::Error::other(e)))
+    })?;
+    vec2prompt_core::write_atomic(
+        &out.join(format!("{name}.json")),
+        serde_json::to_string_pretty(shape)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn plot(out: &Path, name: &str, state: &TrainState) -> Result<()> {
+    let steps: Vec<(f64, f64)> = state.losses.iter().map(|&(s, l)| (s as f64, l)).collect();
+    let val: Vec<(f64, f64)> = state
+        .history
+        .iter()
+        .map(|h| (h.step as f64, h.val_loss))
+        .collect();
+    let svg = line_chart(
+        &format!("{name} loss"),
+        "step",
+        &[
+            Series {
+                name: "train (batch)",
+                points: steps,
+                color: "#1f77b4",
+            },
+            Series {
+                name: "validation",
+                points: val,
+                color: "#d62728",
+            },
+        ],
+    );
+    vec2prompt_core::write_atomic(&out.join(format!("{name}-loss.svg")), svg.as_bytes())?;
+    Ok(())
+}
+
+fn tokenizer(out: &Path, data: &Data, vocab: usize, create: bool) -> Result<PromptTokenizer> {
+    let path = out.join("tokenizer.json");
+    if path.exists() {
+        return Ok(PromptTokenizer::load(&path)?);
+    }
+    if !create {
+        bail!("{} is missing: train the inverter first", path.display());
+    }
+    let prompts = data.train.iter().map(|&i| data.records[i].prompt.as_str());
+    let t = PromptTokenizer::train(prompts, vocab)?;
+    vec2prompt_core::write_atomic(&path, t.to_json()?.as_bytes())?;
+    Ok(t)
+}
+
+fn train_decoder(
+    args: &TrainOptions,
+    section: &DecoderSection,
+    data: &Data,
+    out: &Path,
+    run_dir: &Path,
+    corrector_embedder: Option<&dyn Embedder>,
+) -> Result<(TrainState, String)> {
+    let corrector = corrector_embedder.is_some();
+    let tok = tokenizer(out, data, section.vocab, !corrector)?;
+    let ids: Vec<Vec<u32>> = data
+        .records
+        .iter()
+        .map(|r| tok.encode(&r.prompt))
+        .collect::<vec2prompt_core::Result<_>>()?;
+    let n = data.records.len();
+    let d = data.dim;
+    // One vector table: the outputs' rows, then the prompts' rows.
+    let mut table = data.outputs.clone();
+    table.extend_from_slice(&data.prompts);
+    let config = DecoderConfig {
+        vocab: tok.vocab_size(),
+        dim: section.dim,
+        layers: section.layers,
+        heads: section.heads,
+        hidden: section.hidden,
+        prefix: section.prefix,
+        condition: if corrector { 3 * d } else { d },
+        max_tokens: section.max_tokens,
+    };
+    let (train_ex, val_ex) = if let Some(embedder) = corrector_embedder {
+        // The inverter and surrogate make the hypotheses; not needed without them.
+        let trained = (section.inverter_hypotheses > 0 && LatentModel::exists(out))
+            .then(|| LatentModel::load(out))
+            .transpose()?;
+        let built = CorrectorData {
+            records: &data.records,
+            outputs: &data.outputs,
+            dim: d,
+            train: &data.train,
+            val: &data.val,
+            ids: &ids,
+            hypothesis_tokens: section.hypothesis_tokens,
+            max_tokens: section.max_tokens,
+        }
+        .build(
+            trained.as_ref(),
+            &tok,
+            embedder,
+            section.inverter_hypotheses,
+            table.len() / d,
+            run_dir,
+            args.quiet,
+        )?;
+        table.extend_from_slice(&built.extra_rows);
+        eprintln!(
+            "corrector examples: {} train, {} validation",
+            built.train.len(),
+            built.val.len()
+        );
+        (built.train, built.val)
+    } else {
+        let mut train_ex: Vec<Example> = data
+            .train
+            .iter()
+            .map(|&i| inverter_example(Condition::Vector(i as u32), &ids[i], config.max_tokens))
+            .collect();
+        let aux = (data.train.len() as f64 * section.aux_fraction) as usize;
+        // Every k-th train record also teaches E(prompt) → prompt.
+        let step = (data.train.len() / aux.max(1)).max(1);
+        train_ex.extend(data.train.iter().step_by(step).take(aux).map(|&i| {
+            inverter_example(
+                Condition::Vector((n + i) as u32),
+                &ids[i],
+                config.max_tokens,
+            )
+        }));
+        let val_ex = data
+            .val
+            .iter()
+            .map(|&i| inverter_example(Condition::Vector(i as u32), &ids[i], config.max_tokens))
+            .collect();
+        (train_ex, val_ex)
+    };
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let decoder = ConditionalDecoder::new(&config, vb)?;
+    let task = SequenceTask {
+        decoder: &decoder,
+        vectors: &table,
+        dim: d,
+        train: train_ex,
+        val: val_ex,
+    };
+    let tc = epochs(args, &section.train);
+    let source = if corrector && section.init_from_inverter {
+        Some(inverter_weights(out, &config)?)
+    } else {
+        None
+    };
+    let init = |vm: &VarMap| -> candle_core::Result<()> {
+        if let Some(source) = &source {
+            let copied = warm_start(vm, source)?;
+            eprintln!("corrector starts from the inverter ({copied} tensors)");
+        }
+        Ok(())
+    };
+    let state = train_from(&task, &varmap, run_dir, &tc, !args.quiet, &init)?;
+    let name = if corrector { "corrector" } else { "inverter" };
+    if !state.finished {
+        return Ok((state, String::new()));
+    }
+    load_best(&varmap, run_dir)?;
+    export(&varmap, out, name, &serde_json::to_value(&config)?)?;
+    plot(out, name, &state)?;
+    let tps = state.tokens as f64 / state.wall_seconds.max(1e-9);
+    let summary = format!(
+        "{name}: best validation loss {:.4} (perplexity {:.1}) after {} steps, {} tokens, {:.0} tokens/s",
+        state.best_val.unwrap_or(f64::NAN),
+        state.best_val.unwrap_or(f64::NAN).exp(),
+        state.step,
+        state.tokens,
+        tps
+    );
+    Ok((state, summary))
+}
+
+/// The trained inverter's weights in `out`, checked against the corrector's shape (all but
+/// the condition width must agree for a warm start).
+fn inverter_weights(
+    out: &Path,
+    corrector: &DecoderConfig,
+) -> Result<HashMap<String, candle_core::Tensor>> {
+    let path = out.join("inverter.safetensors");
+    if !path.exists() {
+        bail!(
+            "{} is missing: train the inverter first, or set corrector.init_from_inverter: false",
+            path.display()
+        );
+    }
+    let shape: DecoderConfig = serde_json::from_str(
+        &std::fs::read_to_string(out.join("inverter.json"))
+            .with_context(|| format!("reading {}", out.join("inverter.json").display()))?,
+    )?;
+    let widened = DecoderConfig {
+        condition: corrector.condition,
+        ..shape.clone()
+    };
+    if widened != *corrector {
+        bail!(
+            "the corrector's shape {corrector:?} differs from the inverter's {shape:?} beyond the condition width: make the corrector section match the inverter to start from it"
+        );
+    }
+    Ok(candle_core::safetensors::load(&path, &Device::Cpu)?)
+}
+
+fn write_card(
+    out: &Path,
+    name: &str,
+    command: &str,
+    state: &TrainState,
+    summary: &str,
+    wall: f64,
+) -> Result<()> {
+    let mut s = String::new();
+    let _ = writeln!(s, "## {name}\n");
+    let _ = writeln!(s, "- command: `{command}`");
+    let _ = writeln!(
+        s,
+        "- data: Stanford Alpaca train split (index % 100 not in {{7, 13}}), validation split index % 100 == 13"
+    );
+    let _ = writeln!(
+        s,
+        "- steps: {}, epochs: {}, tokens/examples: {}, training wall time: {:.0} s (this invocation {:.0} s)",
+        state.step,
+        state.history.len(),
+        state.tokens,
+        state.wall_seconds,
+        wall
+    );
+    let _ = writeln!(s, "- result: {summary}");
+    let _ = writeln!(s, "- loss curve: {name}-loss.svg\n");
+    let _ = writeln!(
+        s,
+        "| epoch | step | train loss | validation loss | wall s |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
+    for h in &state.history {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.4} | {:.4} | {:.0} |",
+            h.epoch + 1,
+            h.step,
+            h.train_loss,
+            h.val_loss,
+            h.wall_seconds
+        );
+    }
+    vec2prompt_core::write_atomic(&out.join(format!("{name}-card.md")), s.as_bytes())?;
+    Ok(())
+}
