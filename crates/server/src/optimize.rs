@@ -175,7 +175,7 @@ fn unavailable(what: &str, how: &str) -> ServerError {
         (status = 422, description = "Empty prompt or a value out of range", body = ErrorResponse),
         (status = 429, description = "Queue full", body = ErrorResponse),
         (status = 502, description = "A backend failed", body = ErrorResponse),
-        (status = 503, description = "No optimizer loaded", body = ErrorResponse),
+        (status = 404, description = "No optimizer loaded (then this operation is not in the served document)", body = ErrorResponse),
     )
 )]
 pub async fn optimize(
@@ -199,10 +199,12 @@ pub async fn optimize(
             s.config.max_text_input_tokens,
         )
         .await?;
+    // Without an optimizer the route is not offered (nor documented): 404, saying why.
     let Some(opt) = s.optimizer.optimizer.clone() else {
-        return Err(unavailable(
-            "prompt optimizer",
-            "train one with `vec2prompt train optimizer` and start the server with --optimizer DIR",
+        return Err(ServerError::new(
+            ErrorType::NotFound,
+            "this server has no prompt optimizer: train one with `vec2prompt train optimizer` \
+             and start the server with --optimizer DIR",
         ));
     };
     let permit = s.infer.try_acquire()?;

@@ -22,7 +22,7 @@ fn with_log(path: &std::path::Path, max: u64) -> Option<TestServer> {
 }
 
 #[test]
-fn optimize_refuses_bad_input_and_says_when_no_optimizer_is_loaded() {
+fn optimize_refuses_bad_input_and_is_absent_without_an_optimizer() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(s) = with_log(&tmp.path().join("f.jsonl"), 1 << 20) else {
         return;
@@ -45,12 +45,18 @@ fn optimize_refuses_bad_input_and_says_when_no_optimizer_is_loaded() {
         "/optimize",
         &json!({"raw_prompt": "Create a function", "max_length": 200, "num_return_sequences": 1}),
     );
-    r.assert_error(503, "unavailable");
+    r.assert_error(404, "not_found");
     assert!(
         r.json()["error"].as_str().unwrap().contains("optimizer"),
         "{:?}",
         r.body
     );
+    let doc = s.get("/api-doc/openapi.json").json();
+    assert!(
+        doc["paths"]["/optimize"].is_null(),
+        "an absent optimizer is not documented"
+    );
+    assert!(doc["paths"]["/feedback"].is_object());
     let health = s.get("/health").json();
     assert!(health["optimizer"].is_null(), "{health}");
     assert!(

@@ -10,6 +10,7 @@ use crate::validate::{
 use serde_json::{Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use vec2prompt_optimizer::feedback::{MAX_COMMENT_CHARS, MAX_PROMPT_CHARS};
 use vec2prompt_search::walk::MAX_STEPS;
 
 /// Adds the bearer-token security scheme to the OpenAPI document.
@@ -70,6 +71,9 @@ pub struct SpecFacts {
     pub dimension: usize,
     /// The server's settings (list sizes, budgets, token limits).
     pub config: ServerConfig,
+    /// Whether a prompt optimizer is loaded: without one `/optimize` is not offered (404)
+    /// and not documented.
+    pub optimizer: bool,
 }
 
 /// The OpenAPI document as pretty JSON for the default embedder and settings (what
@@ -78,6 +82,7 @@ pub fn openapi_json() -> String {
     let doc = document_json(&SpecFacts {
         dimension: DEFAULT_DIMENSION,
         config: ServerConfig::default(),
+        optimizer: true,
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
@@ -183,10 +188,31 @@ pub fn document_json(facts: &SpecFacts) -> Value {
             json!({"exclusiveMinimum": 0, "maximum": 1}),
         ),
         ("ChatCompletionRequest", "seed", int64),
+        ("OptimizeBody", "raw_prompt", text.clone()),
+        (
+            "FeedbackBody",
+            "raw_prompt",
+            json!({"minLength": 1, "maxLength": MAX_PROMPT_CHARS, "pattern": visible}),
+        ),
+        (
+            "FeedbackBody",
+            "optimized_prompt",
+            json!({"minLength": 1, "maxLength": MAX_PROMPT_CHARS, "pattern": visible}),
+        ),
+        (
+            "FeedbackBody",
+            "comment",
+            json!({"maxLength": MAX_COMMENT_CHARS}),
+        ),
     ];
     for (schema, field, patch) in patches {
         merge(&mut schemas[schema]["properties"][field], &patch);
     }
+    // Feedback needs a verdict: a rating, `chosen`, or both.
+    merge(
+        &mut schemas["FeedbackBody"],
+        &json!({"anyOf": [{"required": ["rating"]}, {"required": ["chosen"]}]}),
+    );
     // The batch is all or nothing, so each item must be valid; the parallel endpoint
     // checks each item on its own and reports an invalid one as a failed result (200), so
     // any array of numbers is an acceptable item there.
@@ -257,6 +283,11 @@ pub fn document_json(facts: &SpecFacts) -> Value {
         }
     }
     add_error_responses(&mut doc);
+    if !facts.optimizer
+        && let Some(paths) = doc["paths"].as_object_mut()
+    {
+        paths.remove("/optimize");
+    }
     doc
 }
 
@@ -476,6 +507,7 @@ mod tests {
         let doc = document_json(&SpecFacts {
             dimension: 768,
             config,
+            optimizer: true,
         });
         let s = &doc["components"]["schemas"];
         let target = &s["GeneratePromptRequest"]["properties"]["target_embedding"]["oneOf"][0];

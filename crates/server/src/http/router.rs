@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     let doc = openapi::document_json(&openapi::SpecFacts {
         dimension: state.info.dimension,
         config: (*state.config).clone(),
+        optimizer: state.optimizer.optimizer.is_some(),
     });
     let mut api = protected_routes(doc);
     if let Some(key) = &state.config.api_key {
