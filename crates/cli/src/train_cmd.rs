@@ -3,7 +3,7 @@
 //! optimizer's are in `vec2prompt-optimizer`, see `optimizer_cmd`).
 
 use crate::dataset_cmd::{load_column, load_dataset};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use vec2prompt_train::{ModelKind, TrainData, TrainOptions, default_latent_dir};
@@ -115,6 +115,8 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         outputs,
         prompts,
     };
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
     vec2prompt_latent::model::claim_for_embedder(&opts.out, embedder.info())?;
     // Only the generator trains on the LLM's own weights, which must be local.
     let base = match opts.model {

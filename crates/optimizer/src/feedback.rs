@@ -45,12 +45,9 @@ pub struct FeedbackRecord {
     pub received_at: Option<u64>,
 }
 
+/// Whether a text has a visible character (the API's one rule for texts).
 fn visible(s: &str) -> bool {
-    s.chars().any(|c| {
-        !c.is_whitespace()
-            && !c.is_control()
-            && !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
-    })
+    vec2prompt_core::text::has_visible(s)
 }
 
 impl FeedbackRecord {
