@@ -171,7 +171,7 @@ fn trains_optimizes_serves_and_keeps_feedback_through_kill_9() {
 
     let log = tmp.path().join("feedback.jsonl");
     let served = Served::start(&["--optimizer", o, "--feedback-log", log.to_str().unwrap()]);
-    // The seeds' example request, as written.
+    // The documented example request, as written.
     let (status, v) = served.post(
         "/optimize",
         &json!({"raw_prompt": "Create a function", "max_length": 200, "num_return_sequences": 1}),
