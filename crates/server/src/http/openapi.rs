@@ -208,10 +208,13 @@ pub fn document_json(facts: &SpecFacts) -> Value {
     for (schema, field, patch) in patches {
         merge(&mut schemas[schema]["properties"][field], &patch);
     }
-    // Feedback needs a verdict: a rating, `chosen`, or both.
+    // Feedback needs a verdict: a rating, `chosen`, or both (not null).
     merge(
         &mut schemas["FeedbackBody"],
-        &json!({"anyOf": [{"required": ["rating"]}, {"required": ["chosen"]}]}),
+        &json!({"anyOf": [
+            {"required": ["rating"], "properties": {"rating": {"type": "integer"}}},
+            {"required": ["chosen"], "properties": {"chosen": {"type": "boolean"}}},
+        ]}),
     );
     // The batch is all or nothing, so each item must be valid; the parallel endpoint
     // checks each item on its own and reports an invalid one as a failed result (200), so
