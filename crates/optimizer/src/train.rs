@@ -128,16 +128,8 @@ impl Default for OptimizerTrainConfig {
     }
 }
 
-/// Limits of one invocation.
-#[derive(Debug, Clone, Default)]
-pub struct RunLimits {
-    /// Minutes of training in this invocation.
-    pub max_minutes: Option<f64>,
-    /// Steps in this invocation.
-    pub max_steps: Option<usize>,
-    /// No progress lines.
-    pub quiet: bool,
-}
+/// Limits of one invocation: the generator trainer's (minutes, steps, quiet).
+pub use vec2prompt_latent::generator_train::RunLimits;
 
 fn merr(e: candle_core::Error) -> Error {
     Error::model("optimizer training", e.to_string(), "")
