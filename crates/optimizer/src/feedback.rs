@@ -110,7 +110,8 @@ impl FeedbackRecord {
 pub struct FeedbackLog {
     path: PathBuf,
     max_bytes: u64,
-    inner: Mutex<(SyncedAppend, u64)>,
+    /// The writer, the log's size in bytes and its record count.
+    inner: Mutex<(SyncedAppend, u64, usize)>,
 }
 
 impl FeedbackLog {
@@ -120,12 +121,12 @@ impl FeedbackLog {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        whole_lines(path, None)?;
+        let records = whole_lines(path, None)?.len();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         Ok(Self {
             path: path.to_path_buf(),
             max_bytes,
-            inner: Mutex::new((SyncedAppend::open(path)?, size)),
+            inner: Mutex::new((SyncedAppend::open(path)?, size, records)),
         })
     }
 
@@ -158,8 +159,8 @@ impl FeedbackLog {
         }
         guard.0.append(&line)?;
         guard.1 += line.len() as u64;
-        let count = read_feedback(&self.path)?.len();
-        Ok((count, line.len()))
+        guard.2 += 1;
+        Ok((guard.2, line.len()))
     }
 }
 
