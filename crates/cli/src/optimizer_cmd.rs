@@ -666,8 +666,22 @@ pub fn simulate_feedback(
     let train: Vec<Record> = train.into_iter().take(args.records).collect();
     let (llm, _) = answer_cache(config, 128)?;
     let log = FeedbackLog::open(&args.out, 256 << 20)?;
+    // A rerun (after a crash, or with more records) regenerates the same candidates
+    // (seeded) and finds their answers in the cache; judgements already in the log are
+    // not written twice.
+    let mut seen: std::collections::HashSet<(String, String, Option<bool>)> = if args.out.exists() {
+        vec2prompt_optimizer::feedback::read_feedback(&args.out)?
+            .into_iter()
+            .map(|f| {
+                let verdict = f.verdict();
+                (f.raw_prompt, f.optimized_prompt, verdict)
+            })
+            .collect()
+    } else {
+        Default::default()
+    };
     let mut b = vec2prompt_core::progress::Progress::new("simulating feedback", train.len());
-    let mut stored = 0usize;
+    let (mut stored, mut kept) = (0usize, 0usize);
     for (i, r) in train.iter().enumerate() {
         let raw = degrade(r, Degradation::ALL[i % Degradation::ALL.len()]);
         let (instr, _) = split_prompt(&raw);
@@ -720,6 +734,10 @@ pub fn simulate_feedback(
         let (best, worst) = (order[0], order[order.len() - 1]);
         if best != worst && rewards[best] > rewards[worst] {
             for (idx, good) in [(best, true), (worst, false)] {
+                if !seen.insert((raw.clone(), cands[idx].clone(), Some(good))) {
+                    kept += 1;
+                    continue;
+                }
                 log.append(&FeedbackRecord {
                     raw_prompt: raw.clone(),
                     optimized_prompt: cands[idx].clone(),
@@ -742,7 +760,7 @@ pub fn simulate_feedback(
     }
     b.finish();
     eprintln!(
-        "appended {stored} simulated feedback records to {}",
+        "appended {stored} simulated feedback records to {} ({kept} were there already)",
         args.out.display()
     );
     Ok(())

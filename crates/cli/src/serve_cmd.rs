@@ -143,22 +143,36 @@ fn optimizer_state(
         Some(d) => Some(d.clone()),
         None => default.join(MANIFEST_FILE).exists().then_some(default),
     };
-    let optimizer = match &dir {
-        Some(d) => {
-            let model = vec2prompt_optimizer::PromptOptimizer::load(
-                &crate::optimizer_cmd::base_model(config)?,
-                d,
-            )
-            .with_context(|| format!("cannot load the prompt optimizer in {}", d.display()))?;
-            let surrogate = latent.clone();
-            eprintln!("vec2prompt serve: prompt optimizer from {}", d.display());
-            Some(Arc::new(vec2prompt_optimizer::service::Optimizer {
-                model,
-                surrogate,
-            }))
-        }
-        None => None,
+    let load = |d: &Path| -> Result<vec2prompt_optimizer::PromptOptimizer> {
+        vec2prompt_optimizer::PromptOptimizer::load(&crate::optimizer_cmd::base_model(config)?, d)
+            .with_context(|| format!("cannot load the prompt optimizer in {}", d.display()))
     };
+    // An optimizer asked for by name must load; one merely found in the default place
+    // is served when it can be (it needs the local GGUF), and otherwise the server
+    // starts without `/optimize` and says why.
+    let (dir, model) = match dir {
+        Some(d) => match load(&d) {
+            Ok(model) => (Some(d), Some(model)),
+            Err(e) if args.optimizer.is_none() => {
+                eprintln!(
+                    "vec2prompt serve: warning: not serving /optimize: {e:#} \
+                     (pass --optimizer DIR to make this an error)"
+                );
+                (None, None)
+            }
+            Err(e) => return Err(e),
+        },
+        None => (None, None),
+    };
+    let optimizer = model.map(|model| {
+        if let Some(d) = &dir {
+            eprintln!("vec2prompt serve: prompt optimizer from {}", d.display());
+        }
+        Arc::new(vec2prompt_optimizer::service::Optimizer {
+            model,
+            surrogate: latent.clone(),
+        })
+    });
     let path = args
         .feedback_log
         .clone()

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Served, TOPICS, bin, models_present};
+use common::{Served, TOPICS, bin, link_models, models_present};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -114,6 +114,27 @@ fn train(dir: &Path) -> std::path::PathBuf {
     ]);
     let fb = vec2prompt_optimizer::feedback::read_feedback(&sim).unwrap();
     assert!(!fb.is_empty(), "the simulation stored feedback");
+    let again = run(&[
+        "simulate-feedback",
+        "--dataset",
+        d,
+        "--records",
+        "2",
+        "--variants",
+        "2",
+        "--optimizer",
+        o,
+        "--out",
+        s,
+    ]);
+    assert!(again.contains("appended 0 simulated"), "{again}");
+    assert_eq!(
+        vec2prompt_optimizer::feedback::read_feedback(&sim)
+            .unwrap()
+            .len(),
+        fb.len(),
+        "a rerun writes nothing twice"
+    );
     assert!(
         fb.iter()
             .all(|f| f.source.as_deref() == Some("simulated") && f.verdict().is_some())
@@ -168,6 +189,8 @@ fn trains_optimizes_serves_and_keeps_feedback_through_kill_9() {
             .all(|p| !p["prompt"].as_str().unwrap().trim().is_empty()),
         "{v}"
     );
+
+    remote_llm_and_the_optimizer(tmp.path(), &opt);
 
     let log = tmp.path().join("feedback.jsonl");
     let served = Served::start(&["--optimizer", o, "--feedback-log", log.to_str().unwrap()]);
@@ -257,4 +280,45 @@ fn trains_optimizes_serves_and_keeps_feedback_through_kill_9() {
     let rec = stored[0].clone();
     let (n, _) = reopened.append(&rec).unwrap();
     assert_eq!(n, stored.len() + 1);
+}
+
+/// With an OpenAI-compatible LLM the optimizer (trained on the local GGUF) cannot run: one
+/// merely found in the default place is left out with a warning, one asked for by name
+/// is a clear error.
+fn remote_llm_and_the_optimizer(dir: &Path, opt: &Path) {
+    let home = dir.join("home");
+    link_models(&home);
+    std::os::unix::fs::symlink(opt, home.join("optimizer")).unwrap();
+    let remote = [
+        "--llm-base-url",
+        "http://127.0.0.1:9/v1",
+        "--llm-model",
+        "remote",
+    ];
+    let served = Served::start_in(Some(&home), &remote);
+    let text = ureq::get(&format!("{}/health", served.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let health: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(health["optimizer"].is_null(), "{health}");
+    let log = served.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("not serving /optimize") && log.contains("needs a local LLM"),
+        "{log}"
+    );
+    drop(served);
+
+    let out = bin()
+        .env("VEC2PROMPT_HOME", &home)
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--optimizer"])
+        .arg(opt)
+        .args(remote)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("needs a local LLM"), "{stderr}");
 }

@@ -5,17 +5,7 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
-
-fn link_models(home: &Path) {
-    let models = home.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    for name in ["all-MiniLM-L6-v2", "SmolLM2-135M-Instruct"] {
-        let real = vec2prompt_core::testing::real_model(name).expect("checked by models_present");
-        std::os::unix::fs::symlink(real, models.join(name)).unwrap();
-    }
-}
 
 #[cfg(feature = "embedded-latent")]
 #[test]
@@ -28,7 +18,7 @@ fn a_copied_binary_finds_its_learned_models_from_another_directory() {
     let cwd = tempfile::tempdir().unwrap();
     let copied = bin_dir.path().join("vec2prompt");
     std::fs::copy(env!("CARGO_BIN_EXE_vec2prompt"), &copied).unwrap();
-    link_models(home.path());
+    common::link_models(home.path());
     let run = |args: &[&str]| {
         Command::new(&copied)
             .args(args)

@@ -15,6 +15,16 @@ pub fn models_present() -> bool {
         && vec2prompt_core::testing::real_model("SmolLM2-135M-Instruct").is_some()
 }
 
+/// Links the real base models into a fresh `$VEC2PROMPT_HOME`'s `models/`.
+pub fn link_models(home: &std::path::Path) {
+    let models = home.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for name in ["all-MiniLM-L6-v2", "SmolLM2-135M-Instruct"] {
+        let real = vec2prompt_core::testing::real_model(name).expect("checked by models_present");
+        std::os::unix::fs::symlink(real, models.join(name)).unwrap();
+    }
+}
+
 /// Topics of the synthetic instruction datasets.
 pub const TOPICS: &[&str] = &[
     "the ocean",
@@ -47,8 +57,18 @@ pub struct Served {
 impl Served {
     /// Starts `vec2prompt serve` with `args` and waits until it listens.
     pub fn start(args: &[&str]) -> Served {
+        Served::start_in(None, args)
+    }
+
+    /// Starts `vec2prompt serve` with `args`, and with `home` as `$VEC2PROMPT_HOME` when
+    /// one is given, and waits until it listens.
+    pub fn start_in(home: Option<&std::path::Path>, args: &[&str]) -> Served {
         use std::io::BufRead;
-        let mut child = bin()
+        let mut cmd = bin();
+        if let Some(home) = home {
+            cmd.env("VEC2PROMPT_HOME", home);
+        }
+        let mut child = cmd
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(args)
             .stdout(std::process::Stdio::null())
