@@ -34,6 +34,10 @@ pub struct EvalArgs {
     /// with no value runs only those two, e.g. for a wide ranking report).
     #[clap(long, value_delimiter = ',', num_args = 0.., default_value = "4,16")]
     pub budgets: Vec<usize>,
+    /// Also run the closed-loop search in this many rounds at each budget
+    /// (`loop<r>-<b>`, compared with `search-<b>` on the same targets).
+    #[clap(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: Option<u64>,
     /// Skip the learned methods even when a model is found.
     #[clap(long)]
     pub baselines_only: bool,
@@ -73,6 +77,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         seed: args.seed,
         ks: args.k.clone(),
         budgets: args.budgets.clone(),
+        rounds: args.rounds.map(|r| r as usize),
         params,
         search_chunk: 8,
         resamples: 1000,

@@ -41,6 +41,11 @@ pub struct GenerateArgs {
     /// Seed of the inverter's sampling.
     #[clap(long, env = "VEC2PROMPT_SEED", default_value_t = 0)]
     pub seed: u64,
+    /// Spend the budget in this many rounds, each real answer recalibrating the ranking
+    /// of the rest (the closed loop; not yet measured on the leaderboard) [default: the
+    /// two-stage search].
+    #[clap(long, env = "VEC2PROMPT_ROUNDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: Option<u64>,
     /// Print one JSON object instead of text.
     #[clap(long, env = "VEC2PROMPT_JSON")]
     pub json: bool,
@@ -91,6 +96,7 @@ pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
         },
         variants: args.variants.max(1),
         seed: args.seed,
+        rounds: args.rounds.map(|r| r as usize),
         ..SearchOptions::default()
     };
     let result = searcher.search(&target, &options)?;

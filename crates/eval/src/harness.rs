@@ -30,6 +30,9 @@ pub struct EvalConfig {
     /// LLM-call budgets of the search methods (`search-<b>`); fast mode is always run
     /// when a searcher is given.
     pub budgets: Vec<usize>,
+    /// When set, each budget is also searched by the closed loop in this many rounds
+    /// (`loop<r>-<b>`), beside the two-stage search.
+    pub rounds: Option<usize>,
     /// The environment's generation settings (the protocol's: greedy, 128 new tokens).
     pub params: GenerationParams,
     /// Targets per search batch (their LLM calls share forward passes).
@@ -374,18 +377,24 @@ fn learned_methods(
         }
         out.push(("inverter-greedy".to_string(), picks));
     }
-    let mut budgets = vec![0];
-    budgets.extend(config.budgets.iter().copied().filter(|&b| b > 0));
+    let mut runs: Vec<(usize, Option<usize>)> = vec![(0, None)];
+    for &b in config.budgets.iter().filter(|&&b| b > 0) {
+        runs.push((b, None));
+        if let Some(r) = config.rounds {
+            runs.push((b, Some(r)));
+        }
+    }
     let dim = data.dimension;
-    for budget in budgets {
-        let name = if budget == 0 {
-            "fast".to_string()
-        } else {
-            format!("search-{budget}")
-        };
+    for (budget, rounds) in runs {
         let options = SearchOptions {
             budget: SearchBudget::calls(budget),
+            rounds,
             ..SearchOptions::default()
+        };
+        let name = match rounds {
+            _ if budget == 0 => "fast".to_string(),
+            Some(r) => format!("loop{}-{budget}", r.clamp(1, budget)),
+            None => format!("search-{budget}"),
         };
         let mut picks = Vec::new();
         // Fast mode is timed one target at a time (its latency is the claim); search

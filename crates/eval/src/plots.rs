@@ -168,6 +168,14 @@ pub fn paired_differences(report: &Report, resamples: usize) -> Vec<Paired> {
             baselines.push("knn-1".to_string());
         }
         baselines.extend(same_budget);
+        // The closed loop `loop<r>-<b>` is also compared with the two-stage `search-<b>`.
+        if let Some((_, b)) = m
+            .method
+            .strip_prefix("loop")
+            .and_then(|rest| rest.split_once('-'))
+        {
+            baselines.push(format!("search-{b}"));
+        }
         for b in baselines {
             let Some(bs) = scores(report, &b) else {
                 continue;
@@ -372,19 +380,28 @@ mod tests {
     }
 
     fn report() -> Report {
-        let names = ["random", "oracle", "knn-1", "knn-best-of-4", "search-4"];
+        let names = [
+            "random",
+            "oracle",
+            "knn-1",
+            "knn-best-of-4",
+            "search-4",
+            "loop2-4",
+        ];
         let methods = vec![
             method("random", 0.0, 0.05),
             method("oracle", 0.0, 0.6),
             method("knn-1", 0.0, 0.5),
             method("knn-best-of-4", 4.0, 0.6),
             method("search-4", 4.0, 0.65),
+            method("loop2-4", 4.0, 0.67),
         ];
-        // search-4 beats knn-best-of-4 by 0.05 on every target; knn-1 = oracle − 0.1.
+        // search-4 beats knn-best-of-4 by 0.05 on every target, loop2-4 beats search-4 by
+        // 0.02; knn-1 = oracle − 0.1.
         let per_target = (0..20)
             .map(|i| {
                 let base = 0.4 + 0.01 * i as f64;
-                let s = [0.05, base + 0.1, base, base + 0.1, base + 0.15];
+                let s = [0.05, base + 0.1, base, base + 0.1, base + 0.15, base + 0.17];
                 TargetRow {
                     id: format!("r{i}"),
                     index: i,
@@ -428,6 +445,10 @@ mod tests {
         assert!((d.mean - 0.05).abs() < 1e-9 && d.ci95[0] > 0.0);
         let d = find("knn-1", "oracle");
         assert!((d.mean + 0.1).abs() < 1e-9 && d.ci95[1] < 0.0);
+        // The closed loop is also compared with the two-stage search of its budget.
+        let d = find("loop2-4", "search-4");
+        assert!((d.mean - 0.02).abs() < 1e-9 && d.ci95[0] > 0.0);
+        find("loop2-4", "knn-best-of-4");
         assert!(
             !p.iter()
                 .any(|x| x.method == "knn-1" && x.baseline == "knn-1")

@@ -5,6 +5,8 @@
 //! few are answered by the real environment (LLM + embedder) within a [`SearchBudget`]; the
 //! best measured candidate wins. Fast mode (`max_llm_calls == 0`) never calls the LLM.
 //!
+//! - [`calibrate`]: learning from each measured answer within a search (the surrogate's
+//!   residuals near measured prompts; diverse picks).
 //! - [`environment`]: the real loop, prompt → answer → embedding → cosine.
 //! - [`neighbours`]: candidates from the dataset (nearest answers → their prompts).
 //! - [`recall`]: candidates from the environment memory (nearest *real* answers → their
@@ -12,6 +14,7 @@
 //! - [`searcher`]: the search itself and its result types.
 //! - [`walk`]: points between and among targets (interpolation paths, centroids).
 
+pub mod calibrate;
 pub mod environment;
 pub mod neighbours;
 pub mod recall;

@@ -52,6 +52,12 @@ pub struct SearchOptions {
     /// Keep each returned candidate's predicted and real answer vectors (for plots and for
     /// comparing answers with other points); off by default, they are 1 KB+ each.
     pub keep_vectors: bool,
+    /// The closed loop: spend the budget in this many rounds, each measured answer
+    /// recalibrating the ranking of the rest (see [`crate::calibrate`]), the corrector
+    /// rewriting the best measured prompt between rounds, and each round's picks kept
+    /// diverse. `None`: the two-stage search (half the budget on the best ranked, the
+    /// rest on corrections of the best measured).
+    pub rounds: Option<usize>,
 }
 
 impl Default for SearchOptions {
@@ -62,6 +68,7 @@ impl Default for SearchOptions {
             variants: 1,
             seed: 0,
             keep_vectors: false,
+            rounds: None,
         }
     }
 }
@@ -414,16 +421,35 @@ impl Searcher {
         take: &[usize],
         llm_calls: &mut [usize],
     ) -> Result<()> {
+        let picks: Vec<Vec<usize>> = all
+            .iter()
+            .enumerate()
+            .map(|(i, cands)| {
+                cands
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| w.candidate.similarity.is_none())
+                    .take(take[i])
+                    .map(|(j, _)| j)
+                    .collect()
+            })
+            .collect();
+        self.evaluate_picks(queries, all, &picks, llm_calls)
+    }
+
+    /// Answers the candidates `picks[i]` of each target `i` for real, in one batch.
+    fn evaluate_picks(
+        &self,
+        queries: &[Vec<f32>],
+        all: &mut [Vec<Working>],
+        picks: &[Vec<usize>],
+        llm_calls: &mut [usize],
+    ) -> Result<()> {
         let mut prompts = Vec::new();
         let mut owners = Vec::new();
-        for (i, cands) in all.iter().enumerate() {
-            let picks = cands
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.candidate.similarity.is_none())
-                .take(take[i]);
-            for (j, w) in picks {
-                prompts.push(w.candidate.prompt.clone());
+        for (i, js) in picks.iter().enumerate() {
+            for &j in js {
+                prompts.push(all[i][j].candidate.prompt.clone());
                 owners.push((i, j));
             }
         }
@@ -437,6 +463,55 @@ impl Searcher {
             llm_calls[i] += 1;
         }
         Ok(())
+    }
+
+    /// The closed loop: `rounds` rounds within the budget. Before every round after the
+    /// first, the corrector rewrites each target's best measured prompt (conditioned on
+    /// its real answer), everything is ranked again, and the surrogate's predictions are
+    /// recalibrated on every real answer known so far (measured, or remembered); each
+    /// round then answers a diverse set of the best-ranked unmeasured candidates.
+    fn closed_loop(
+        &self,
+        queries: &[Vec<f32>],
+        all: &mut [Vec<Working>],
+        budget: usize,
+        rounds: usize,
+        llm_calls: &mut [usize],
+        out_of_time: &dyn Fn() -> bool,
+    ) -> Result<f64> {
+        let rounds = rounds.clamp(1, budget.max(1));
+        let corrector = self.latent.as_ref().is_some_and(|l| l.corrector.is_some());
+        let mut rerank_ms = 0.0;
+        for round in 0..rounds {
+            if out_of_time() {
+                break;
+            }
+            if round > 0 {
+                let t = Instant::now();
+                if corrector {
+                    self.add_corrections(queries, all)?;
+                }
+                self.rank(queries, all)?;
+                calibrate(queries, all);
+                rerank_ms += t.elapsed().as_secs_f64() * 1e3;
+            } else {
+                calibrate(queries, all);
+            }
+            let picks: Vec<Vec<usize>> = all
+                .iter()
+                .zip(llm_calls.iter())
+                .map(|(cands, &spent)| {
+                    // What is left, spread evenly over the rounds left.
+                    let take = budget.saturating_sub(spent).div_ceil(rounds - round);
+                    pick_round(cands, take)
+                })
+                .collect();
+            if picks.iter().all(Vec::is_empty) {
+                break;
+            }
+            self.evaluate_picks(queries, all, &picks, llm_calls)?;
+        }
+        Ok(rerank_ms)
     }
 
     fn search_all(
@@ -464,7 +539,17 @@ impl Searcher {
         let t = Instant::now();
         let mut llm_calls = vec![0usize; targets.len()];
         let corrector = self.latent.as_ref().is_some_and(|l| l.corrector.is_some());
-        if budget > 0 && !out_of_time() {
+        if let Some(rounds) = options.rounds.filter(|_| budget > 0 && !out_of_time()) {
+            rerank_ms = self.closed_loop(
+                &queries,
+                &mut all,
+                budget,
+                rounds,
+                &mut llm_calls,
+                &out_of_time,
+            )?;
+            rank_ms += rerank_ms;
+        } else if budget > 0 && !out_of_time() {
             // Round 1: the best-ranked candidates; with a corrector, keep part of the budget
             // for rewrites of the best measured one.
             let first = if corrector && budget >= 2 {
@@ -486,10 +571,10 @@ impl Searcher {
         }
         let evaluate_ms = (t.elapsed().as_secs_f64() * 1e3 - rerank_ms) / n;
         let total_ms = started.elapsed().as_secs_f64() * 1e3 / n;
-        let method = if budget == 0 {
-            "fast".to_string()
-        } else {
-            format!("search-{budget}")
+        let method = match options.rounds {
+            _ if budget == 0 => "fast".to_string(),
+            Some(r) => format!("loop{}-{budget}", r.clamp(1, budget)),
+            None => format!("search-{budget}"),
         };
         Ok(all
             .into_iter()
@@ -561,6 +646,61 @@ impl Searcher {
         }
         Ok(())
     }
+}
+
+/// Weight of the ranking score against closeness to what is already measured, when a
+/// round of the closed loop picks its candidates.
+const MMR_RELEVANCE: f32 = 0.8;
+
+/// Recalibrates each target's unmeasured predictions on its candidates with a real answer
+/// (see [`crate::calibrate`]); `predicted` becomes the calibrated cosine. Candidates the
+/// surrogate did not rank (no learned model) keep their score.
+fn calibrate(queries: &[Vec<f32>], all: &mut [Vec<Working>]) {
+    use crate::calibrate::{BANDWIDTH, Calibration, Measured, SHRINK};
+    for (cands, q) in all.iter_mut().zip(queries) {
+        let measured: Vec<Measured> = cands
+            .iter()
+            .filter_map(|w| {
+                Some(Measured {
+                    prompt: w.prompt_vector.clone()?,
+                    predicted: w.predicted_vector.clone()?,
+                    answer: w.answer_vector.clone()?,
+                })
+            })
+            .collect();
+        let c = Calibration::fit(&measured, BANDWIDTH, SHRINK);
+        if c.is_empty() {
+            continue;
+        }
+        for w in cands
+            .iter_mut()
+            .filter(|w| w.candidate.similarity.is_none())
+        {
+            if let (Some(p), Some(pred)) = (&w.prompt_vector, &w.predicted_vector) {
+                w.candidate.predicted = cosine(q, &c.correct(p, pred));
+            }
+        }
+    }
+}
+
+/// Up to `take` unmeasured candidates for one round: the best by (calibrated) prediction,
+/// kept apart from each other and from the measured ones.
+fn pick_round(cands: &[Working], take: usize) -> Vec<usize> {
+    let open: Vec<usize> = (0..cands.len())
+        .filter(|&j| cands[j].candidate.similarity.is_none())
+        .collect();
+    let empty: &[f32] = &[];
+    let vector = |j: usize| cands[j].prompt_vector.as_deref().unwrap_or(empty);
+    let scores: Vec<f32> = open.iter().map(|&j| cands[j].candidate.predicted).collect();
+    let vectors: Vec<&[f32]> = open.iter().map(|&j| vector(j)).collect();
+    let taken: Vec<&[f32]> = (0..cands.len())
+        .filter(|&j| cands[j].candidate.similarity.is_some())
+        .map(vector)
+        .collect();
+    crate::calibrate::diverse_picks(&scores, &vectors, &taken, take, MMR_RELEVANCE)
+        .into_iter()
+        .map(|k| open[k])
+        .collect()
 }
 
 /// Adds `texts` not already among `cands`.

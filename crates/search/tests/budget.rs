@@ -204,12 +204,17 @@ fn fast_mode_makes_zero_llm_calls() {
 
 #[test]
 fn search_never_exceeds_its_budget() {
-    for budget in [1, 2, 3, 4, 7, 16] {
+    // The two-stage search, and the closed loop with one, three and more rounds than calls.
+    for (budget, rounds) in [1, 2, 3, 4, 7, 16]
+        .into_iter()
+        .flat_map(|b| [None, Some(1), Some(3), Some(20)].map(|r| (b, r)))
+    {
         let (s, llm) = searcher();
         let ts = targets(&s);
         let options = SearchOptions {
             budget: SearchBudget::calls(budget),
             variants: 40,
+            rounds,
             ..SearchOptions::default()
         };
         let results = s.search_batch(&ts, &options);
@@ -222,6 +227,11 @@ fn search_never_exceeds_its_budget() {
                 r.llm_calls
             );
             assert!(r.llm_calls >= 1, "a budget is used");
+            let method = match rounds {
+                None => format!("search-{budget}"),
+                Some(r) => format!("loop{}-{budget}", r.min(budget)),
+            };
+            assert_eq!(r.method, method);
             let measured = r
                 .candidates
                 .iter()
@@ -240,7 +250,7 @@ fn search_never_exceeds_its_budget() {
         let made = llm.calls.load(Ordering::SeqCst);
         assert_eq!(
             made, reported,
-            "budget {budget}: the LLM saw exactly the reported calls"
+            "budget {budget}, rounds {rounds:?}: the LLM saw exactly the reported calls"
         );
         assert!(made <= budget * ts.len());
     }
@@ -248,17 +258,20 @@ fn search_never_exceeds_its_budget() {
 
 #[test]
 fn wall_time_limit_stops_llm_rounds() {
-    let (s, llm) = searcher();
-    let options = SearchOptions {
-        budget: SearchBudget {
-            max_llm_calls: 16,
-            max_wall: Some(Duration::ZERO),
-        },
-        ..SearchOptions::default()
-    };
-    let r = s.search(&targets(&s)[0], &options).unwrap();
-    assert_eq!(r.llm_calls, 0);
-    assert_eq!(llm.calls.load(Ordering::SeqCst), 0);
+    for rounds in [None, Some(4)] {
+        let (s, llm) = searcher();
+        let options = SearchOptions {
+            budget: SearchBudget {
+                max_llm_calls: 16,
+                max_wall: Some(Duration::ZERO),
+            },
+            rounds,
+            ..SearchOptions::default()
+        };
+        let r = s.search(&targets(&s)[0], &options).unwrap();
+        assert_eq!(r.llm_calls, 0);
+        assert_eq!(llm.calls.load(Ordering::SeqCst), 0);
+    }
 }
 
 #[test]

@@ -206,6 +206,7 @@ pub fn search_options(
         variants,
         seed: o.seed.unwrap_or(defaults.seed),
         keep_vectors: o.return_vectors.unwrap_or(false),
+        rounds: defaults.rounds,
     })
 }
 
