@@ -17,9 +17,13 @@ pub struct EvalArgs {
     /// Dataset directory made by `ingest` (outputs embedded).
     #[clap(long, env = "VEC2PROMPT_DATASET")]
     pub dataset: PathBuf,
-    /// Number of test targets (the first test records in file order).
+    /// Number of targets (the first records of --split in file order).
     #[clap(long, default_value_t = 100)]
     pub limit: usize,
+    /// Where the targets come from: `test` for reported numbers, `validation` for
+    /// development.
+    #[clap(long, default_value = "test", value_parser = ["test", "validation"])]
+    pub split: String,
     /// Seed of the random method and the bootstrap.
     #[clap(long, default_value_t = 0)]
     pub seed: u64,
@@ -74,6 +78,11 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     let command = command_line();
     let eval_config = EvalConfig {
         limit: args.limit,
+        split: if args.split == "validation" {
+            vec2prompt_dataset::Split::Validation
+        } else {
+            vec2prompt_dataset::Split::Test
+        },
         seed: args.seed,
         ks: args.k.clone(),
         budgets: args.budgets.clone(),

@@ -21,8 +21,11 @@ use vec2prompt_search::{SearchBudget, SearchOptions, Searcher};
 /// Settings of a run.
 #[derive(Debug, Clone)]
 pub struct EvalConfig {
-    /// Number of test targets (the first ones in file order).
+    /// Number of targets (the first ones of `split` in file order).
     pub limit: usize,
+    /// Where the targets come from: `Split::Test` for reported numbers, `Split::Validation`
+    /// for development (train records never are targets).
+    pub split: Split,
     /// Seed of the random method and the bootstrap.
     pub seed: u64,
     /// The k of each knn-best-of-k method.
@@ -112,14 +115,20 @@ pub fn run(
             "the output embeddings do not match the records; run `vec2prompt ingest` again",
         ));
     }
+    if config.split == Split::Train {
+        return Err(Error::invalid(
+            "--split",
+            "targets come from validation or test records; train records are the candidates",
+        ));
+    }
     let targets: Vec<usize> = (0..data.records.len())
-        .filter(|&i| data.records[i].split == Split::Test)
+        .filter(|&i| data.records[i].split == config.split)
         .take(config.limit)
         .collect();
     if targets.is_empty() {
         return Err(Error::invalid(
             "--dataset",
-            "has no test records (index % 100 == 7)",
+            format!("has no {} records", config.split.as_str()),
         ));
     }
     let train: Vec<usize> = (0..data.records.len())
@@ -331,6 +340,7 @@ pub fn run(
         llm: config.llm_config.clone(),
         embedder: embedder.info().name.clone(),
         targets: targets.len(),
+        split: config.split.as_str().to_string(),
         seed: config.seed,
         answers_generated: generated_total,
         answers_cached: needed.len().saturating_sub(missing),

@@ -424,6 +424,7 @@ mod tests {
             llm: "llm".into(),
             embedder: "e".into(),
             targets: 20,
+            split: "test".into(),
             seed: 0,
             answers_generated: 0,
             answers_cached: 0,

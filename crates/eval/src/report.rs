@@ -69,6 +69,9 @@ pub struct Report {
     pub embedder: String,
     /// Number of targets.
     pub targets: usize,
+    /// The split the targets come from (`test`; `validation` for development runs).
+    #[serde(default = "test_split")]
+    pub split: String,
     /// Seed of the random choices and the bootstrap.
     pub seed: u64,
     /// Answers generated in this run / taken from the cache.
@@ -99,14 +102,19 @@ pub struct RankingReport {
     pub spearman_knn_score: f64,
 }
 
+/// The split of reports written before it was recorded: they were all on test targets.
+fn test_split() -> String {
+    "test".to_string()
+}
+
 impl Report {
     /// The Markdown leaderboard.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
         s.push_str("# vec2prompt leaderboard\n\n");
         s.push_str(&format!(
-            "{} targets (first test records) · LLM `{}` · embedder `{}` · seed {} · {}\n\n",
-            self.targets, self.llm, self.embedder, self.seed, self.date
+            "{} targets (first {} records) · LLM `{}` · embedder `{}` · seed {} · {}\n\n",
+            self.targets, self.split, self.llm, self.embedder, self.seed, self.date
         ));
         s.push_str(&format!("Command: `{}`\n\n", self.command));
         s.push_str("| method | mean | median | 95% CI | normalized | win vs oracle | LLM calls/target | s/target | p50 s | prompt tokens | copy rate |\n");
