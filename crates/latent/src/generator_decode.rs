@@ -10,7 +10,7 @@
 //!
 //! [`is_loop`] is the loop detector used to report loop rates.
 
-use crate::generator_model::{GeneratorModel, Layout};
+use crate::generator_model::{GenCache, GeneratorModel, Layout};
 use candle_core::{Result, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -208,6 +208,14 @@ pub fn decode(
     }
 }
 
+/// Most tokens a decode may write: `max_tokens`, or fewer when the model's context would
+/// overflow (the first token comes from the prefix's logits; each further one takes a
+/// position), so a long layout ends its prompts early instead of failing.
+fn room(model: &GeneratorModel, cache: &GenCache, max_tokens: usize) -> usize {
+    let left = model.base.context_length.saturating_sub(cache.len());
+    max_tokens.min(left + 1)
+}
+
 /// Greedy or sampled decoding: `n` independent rows per target.
 fn rows(
     model: &GeneratorModel,
@@ -232,6 +240,7 @@ fn rows(
         })
         .collect();
     let (mut logits, mut cache) = model.start(layout, &conds)?;
+    let max_tokens = room(model, &cache, controls.options.max_tokens);
     let mut out: Vec<Decoded> = (0..owner.len())
         .map(|_| Decoded {
             ids: Vec::new(),
@@ -240,7 +249,7 @@ fn rows(
         })
         .collect();
     let mut live: Vec<usize> = (0..owner.len()).collect();
-    for step in 0..controls.options.max_tokens {
+    for step in 0..max_tokens {
         let lv = logits.to_vec2::<f32>()?;
         let mut next = Vec::with_capacity(live.len());
         let mut keep = Vec::with_capacity(live.len());
@@ -260,7 +269,7 @@ fn rows(
                 next.push(tok);
             }
         }
-        if next.is_empty() || step + 1 == controls.options.max_tokens {
+        if next.is_empty() || step + 1 == max_tokens {
             break;
         }
         if keep.len() < live.len() {
@@ -296,6 +305,7 @@ fn beams(
 ) -> Result<Vec<Vec<Decoded>>> {
     let targets = conditions.dim(0)?;
     let (mut logits, mut cache) = model.start(layout, conditions)?;
+    let max_tokens = room(model, &cache, controls.options.max_tokens);
     let mut alive: Vec<Vec<Beam>> = (0..targets)
         .map(|_| {
             vec![Beam {
@@ -307,7 +317,7 @@ fn beams(
     let mut done: Vec<Vec<Decoded>> = vec![Vec::new(); targets];
     // Row `r` of the logits belongs to `rows[r] = (target, beam)`.
     let mut rows: Vec<(usize, usize)> = (0..targets).map(|t| (t, 0)).collect();
-    for step in 0..controls.options.max_tokens {
+    for step in 0..max_tokens {
         let lv = logits.to_vec2::<f32>()?;
         let mut cands: Vec<Vec<(usize, u32, f64)>> = vec![Vec::new(); targets];
         for (&(t, b), mut row) in rows.iter().zip(lv) {
@@ -333,7 +343,7 @@ fn beams(
         let mut parents = Vec::new();
         let mut tokens = Vec::new();
         let mut next_rows = Vec::new();
-        let last = step + 1 == controls.options.max_tokens;
+        let last = step + 1 == max_tokens;
         for t in 0..targets {
             let mut c = std::mem::take(&mut cands[t]);
             c.sort_by(|a, b| b.2.total_cmp(&a.2));

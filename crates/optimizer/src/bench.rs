@@ -475,15 +475,19 @@ pub fn markdown(r: &BenchReport, date: &str, machine: &str) -> String {
             sections
         );
     }
-    let _ = writeln!(
-        s,
-        "\nStructured rows are scored on the first {} records only.\n",
-        r.methods
-            .iter()
-            .filter_map(|m| m.sections_complete.map(|_| m.records))
-            .next()
-            .unwrap_or(0)
-    );
+    match r
+        .methods
+        .iter()
+        .find_map(|m| m.sections_complete.map(|_| m.records))
+    {
+        Some(n) => {
+            let _ = writeln!(
+                s,
+                "\nStructured rows are scored on the first {n} records only.\n"
+            );
+        }
+        None => s.push('\n'),
+    }
     let _ = writeln!(
         s,
         "## Paired differences (same records, bootstrap 95% CI)\n"

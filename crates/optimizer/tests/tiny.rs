@@ -233,3 +233,32 @@ fn a_saved_optimizer_loads_with_the_same_outputs_and_refuses_another_base() {
     let e = o.intents(&[vec![0.0; DIM + 1]]).unwrap_err().to_string();
     assert!(e.contains("6-dimensional"), "{e}");
 }
+
+#[test]
+fn a_decode_longer_than_the_context_stops_at_the_context() {
+    use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy};
+    let tmp = tempfile::tempdir().unwrap();
+    let o = optimizer(tmp.path());
+    vec2prompt_latent::trainer::seeded_init(&o.varmap, 5).unwrap();
+    let context = vec2prompt_llm::tiny::CONTEXT;
+    for strategy in [
+        Strategy::Greedy,
+        Strategy::Sample {
+            temperature: 1.0,
+            top_p: 1.0,
+            seed: 1,
+        },
+        Strategy::Beam { width: 2 },
+    ] {
+        let options = DecodeOptions {
+            strategy: strategy.clone(),
+            max_tokens: 10 * context,
+            no_repeat_ngram: 0,
+            repetition_penalty: 1.0,
+        };
+        let out = o
+            .optimize("hi", &vector(2), Style::Precise, 2, &options)
+            .unwrap_or_else(|e| panic!("{strategy:?}: {e}"));
+        assert!(!out.is_empty(), "{strategy:?}");
+    }
+}
