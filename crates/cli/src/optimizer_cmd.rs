@@ -569,6 +569,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
         _ => None,
     };
     let (llm, key) = answer_cache(config, args.max_new_tokens)?;
+    let load_before = load_average();
     let bench = BenchConfig {
         budget: args.budget,
         structured_limit: args.structured_limit,
@@ -594,11 +595,12 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
         },
     )?;
     let date = crate::eval_cmd::utc_now();
-    let md = markdown(
-        &report,
-        &date,
-        "this machine (2 cores), shared with other work: not idle",
+    let machine = format!(
+        "this machine ({} cores), load average (1, 5, 15 min) {load_before} at the start and {} at the end",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
     );
+    let md = markdown(&report, &date, &machine);
     match &args.out {
         Some(out) => {
             if let Some(dir) = out.parent() {
@@ -764,6 +766,17 @@ pub fn simulate_feedback(
         args.out.display()
     );
     Ok(())
+}
+
+/// The system's load averages as the kernel reports them ("1.10 0.98 0.90"), or
+/// "unknown" where there is no `/proc/loadavg`: reports say how busy the machine was
+/// instead of assuming it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// Seconds since the Unix epoch.
