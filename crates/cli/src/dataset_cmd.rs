@@ -191,6 +191,26 @@ pub enum SplitArg {
     All,
 }
 
+/// The held-out splits an evaluation draws its targets from (never train: train records
+/// are what the models learn from and the search proposes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HeldOut {
+    /// Validation records (for development).
+    Validation,
+    /// Test records (for reported numbers).
+    Test,
+}
+
+impl HeldOut {
+    /// The dataset split.
+    pub fn split(self) -> Split {
+        match self {
+            HeldOut::Validation => Split::Validation,
+            HeldOut::Test => Split::Test,
+        }
+    }
+}
+
 /// Index kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum IndexKind {

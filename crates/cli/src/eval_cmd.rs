@@ -22,8 +22,8 @@ pub struct EvalArgs {
     pub limit: usize,
     /// Where the targets come from: `test` for reported numbers, `validation` for
     /// development.
-    #[clap(long, default_value = "test", value_parser = ["test", "validation"])]
-    pub split: String,
+    #[clap(long, value_enum, default_value = "test")]
+    pub split: crate::dataset_cmd::HeldOut,
     /// Seed of the random method and the bootstrap.
     #[clap(long, default_value_t = 0)]
     pub seed: u64,
@@ -78,11 +78,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     let command = command_line();
     let eval_config = EvalConfig {
         limit: args.limit,
-        split: if args.split == "validation" {
-            vec2prompt_dataset::Split::Validation
-        } else {
-            vec2prompt_dataset::Split::Test
-        },
+        split: args.split.split(),
         seed: args.seed,
         ks: args.k.clone(),
         budgets: args.budgets.clone(),

@@ -474,8 +474,8 @@ pub struct EvalOptimizerArgs {
     #[clap(long, env = "VEC2PROMPT_DATASET")]
     pub dataset: PathBuf,
     /// `validation` for development, `test` for reported numbers.
-    #[clap(long, default_value = "validation")]
-    pub split: String,
+    #[clap(long, value_enum, default_value = "validation")]
+    pub split: crate::dataset_cmd::HeldOut,
     /// Records (the first ones of the split, in file order).
     #[clap(long, default_value_t = 100)]
     pub limit: usize,
@@ -499,16 +499,6 @@ pub struct EvalOptimizerArgs {
     pub seed: u64,
 }
 
-fn split_of(s: &str) -> Result<Split> {
-    match s {
-        "validation" => Ok(Split::Validation),
-        "test" => Ok(Split::Test),
-        other => bail!(
-            "--split must be validation or test, not {other:?} (train records are what the optimizer learns from)"
-        ),
-    }
-}
-
 fn answer_cache(
     config: &crate::config::Config,
     max_new_tokens: usize,
@@ -530,14 +520,18 @@ fn answer_cache(
 /// Runs `eval-optimizer`.
 pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) -> Result<()> {
     use vec2prompt_optimizer::bench::{BenchConfig, BenchModel, markdown, run};
-    let split = split_of(&args.split)?;
+    let split = args.split.split();
     let records: Vec<Record> = load_records(&args.dataset)?
         .into_iter()
         .filter(|r| r.split == split)
         .take(args.limit)
         .collect();
     if records.is_empty() {
-        bail!("{} has no {} records", args.dataset.display(), args.split);
+        bail!(
+            "{} has no {} records",
+            args.dataset.display(),
+            split.as_str()
+        );
     }
     let specs: Vec<(String, PathBuf)> = if args.models.is_empty() {
         vec![("optimizer".into(), optimizer_dir(None, config)?)]
@@ -577,7 +571,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
         seed: args.seed,
         command: crate::eval_cmd::command_line(),
         llm_config: key,
-        split: args.split.clone(),
+        split: split.as_str().to_string(),
     };
     let mut last = std::time::Instant::now();
     let report = run(

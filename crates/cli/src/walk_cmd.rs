@@ -2,6 +2,7 @@
 //! `vec2prompt eval-interpolation` (the report on whether answers follow such a path).
 
 use crate::config::{Config, Loaded};
+use crate::dataset_cmd::HeldOut;
 use crate::dataset_cmd::load_dataset;
 use crate::generate_cmd::target;
 use anyhow::{Context, Result, bail};
@@ -11,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use vec2prompt_core::progress::Stages;
 use vec2prompt_core::{GenerationParams, TargetVector, answer_score, cosine};
-use vec2prompt_dataset::Split;
 use vec2prompt_eval::{AnswerCache, CachedLlm, WalkEvalConfig};
 use vec2prompt_search::walk::{self, PathKind};
 use vec2prompt_search::{
@@ -172,15 +172,6 @@ fn measure(searcher: &Searcher, points: &[Vec<f32>], best: &mut [Candidate]) -> 
     Ok(())
 }
 
-/// Splits an interpolation report may draw its targets from (never train).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HeldOut {
-    /// Validation records (for development).
-    Validation,
-    /// Test records (for reported numbers).
-    Test,
-}
-
 /// Arguments of `eval-interpolation`.
 #[derive(Debug, Args)]
 pub struct EvalInterpolationArgs {
@@ -225,10 +216,7 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
     }
     let embedder = config.load_embedder()?;
     let dim = embedder.info().dimension;
-    let split = match args.split {
-        HeldOut::Validation => Split::Validation,
-        HeldOut::Test => Split::Test,
-    };
+    let split = args.split.split();
     // The dataset's records and output embeddings, or the raw file's records alone.
     let (records, outputs) = match (&args.dataset, &args.input) {
         (Some(d), _) => {

@@ -401,11 +401,7 @@ fn learned_methods(
             rounds,
             ..SearchOptions::default()
         };
-        let name = match rounds {
-            _ if budget == 0 => "fast".to_string(),
-            Some(r) => format!("loop{}-{budget}", r.clamp(1, budget)),
-            None => format!("search-{budget}"),
-        };
+        let name = options.method();
         let mut picks = Vec::new();
         // Fast mode is timed one target at a time (its latency is the claim); search
         // batches targets so their LLM calls share forward passes.

@@ -60,6 +60,19 @@ pub struct SearchOptions {
     pub rounds: Option<usize>,
 }
 
+impl SearchOptions {
+    /// The method's name on the leaderboard: `fast`, `search-<b>` (two-stage) or
+    /// `loop<r>-<b>` (the closed loop, r clamped to the budget).
+    pub fn method(&self) -> String {
+        let budget = self.budget.max_llm_calls;
+        match self.rounds {
+            _ if budget == 0 => "fast".to_string(),
+            Some(r) => format!("loop{}-{budget}", r.clamp(1, budget)),
+            None => format!("search-{budget}"),
+        }
+    }
+}
+
 impl Default for SearchOptions {
     fn default() -> Self {
         Self {
@@ -571,11 +584,7 @@ impl Searcher {
         }
         let evaluate_ms = (t.elapsed().as_secs_f64() * 1e3 - rerank_ms) / n;
         let total_ms = started.elapsed().as_secs_f64() * 1e3 / n;
-        let method = match options.rounds {
-            _ if budget == 0 => "fast".to_string(),
-            Some(r) => format!("loop{}-{budget}", r.clamp(1, budget)),
-            None => format!("search-{budget}"),
-        };
+        let method = options.method();
         Ok(all
             .into_iter()
             .zip(llm_calls)
