@@ -285,7 +285,7 @@ impl WorkerState {
                     } else {
                         Err(Error::backend("embedder", "returned too few vectors"))
                     };
-                    let _ = job.reply.send(reply);
+                    job.finish(reply);
                 }
             }
             // One request's bad text must not fail the requests it was batched with: run
@@ -297,7 +297,7 @@ impl WorkerState {
             }
             Err(e) => {
                 for job in jobs {
-                    let _ = job.reply.send(Err(e.clone()));
+                    job.finish(Err(e.clone()));
                 }
             }
         }
@@ -340,7 +340,7 @@ impl WorkerState {
                     } else {
                         Err(Error::backend("llm", "returned too few answers"))
                     };
-                    let _ = job.reply.send(reply);
+                    job.finish(reply);
                 }
             }
             // As for embeddings: only the job that caused the failure gets it.
@@ -351,7 +351,7 @@ impl WorkerState {
             }
             Err(e) => {
                 for job in jobs {
-                    let _ = job.reply.send(Err(e.clone()));
+                    job.finish(Err(e.clone()));
                 }
             }
         }
@@ -409,7 +409,7 @@ impl WorkerState {
         }
         self.measure_quality(&mut done);
         for (job, outcomes) in done {
-            let _ = job.reply.send(outcomes);
+            job.finish(outcomes);
         }
     }
 

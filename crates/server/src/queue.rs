@@ -62,6 +62,35 @@ pub(crate) struct GenerateJob {
     pub _permit: Permit,
 }
 
+/// Releases a job's admission, then sends its reply, so a client that sends its next
+/// request as soon as it has this answer finds the slot free (sending first would let
+/// the reply overtake the release and that next request see a 429).
+fn release_then_send<T>(permit: Permit, reply: oneshot::Sender<T>, value: T) {
+    drop(permit);
+    let _ = reply.send(value);
+}
+
+impl SearchJob {
+    /// Answers the job (see [`release_then_send`]).
+    pub fn finish(self, value: Vec<Result<SearchOutcome>>) {
+        release_then_send(self._permit, self.reply, value);
+    }
+}
+
+impl EmbedJob {
+    /// Answers the job (see [`release_then_send`]).
+    pub fn finish(self, value: Result<EmbedOutcome>) {
+        release_then_send(self._permit, self.reply, value);
+    }
+}
+
+impl GenerateJob {
+    /// Answers the job (see [`release_then_send`]).
+    pub fn finish(self, value: Result<Vec<Vec<Generation>>>) {
+        release_then_send(self._permit, self.reply, value);
+    }
+}
+
 /// One unit of work for the model worker; it owns its requester's [`Permit`].
 pub(crate) enum Job {
     Search(SearchJob),
