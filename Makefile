@@ -9,7 +9,7 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard ranking train-default screenshot interpolation memory memory-status fuzz soak
+.PHONY: build models demo test lint bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status fuzz soak
 
 build:
 	$(CARGO) build --release --locked
@@ -20,8 +20,9 @@ models: build
 	$(BIN) models fetch
 
 # The main job end to end: write a prompt for a target text with the learned search (the
-# default model in assets/latent; the ingested dataset's prompts join the candidates when
-# present), check the best candidates with the local LLM, print the measured similarity.
+# generator in assets/generator and the default model in assets/latent; the ingested
+# dataset's prompts join the candidates when present), check the best candidates with the
+# local LLM, print the measured similarity.
 demo: models
 	$(BIN) generate --target-text "$(TARGET)" --budget 4
 	$(BIN) eval-prompt --prompt "$(PROMPT)" --target-text "$(TARGET)"
@@ -58,6 +59,19 @@ train-default: models
 	$(BIN) train surrogate --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT)
 	$(BIN) train inverter --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT) --epochs 1
 	$(BIN) train corrector --dataset $(DATASET) --train-config configs/train.yaml --out $(LATENT_OUT)
+
+# The generator: stage 1 (supervised, E(answer) → prompt) into $(GENERATOR_OUT), then
+# stage 2 (policy gradient on the real LLM's answers, KL to stage 1) into $(RL_OUT). Both
+# are time-boxed (MINUTES) and resumable: run the same target again to continue. The
+# shipped assets/generator was trained on the first 9,000 records (see its card).
+GENERATOR_OUT ?= $(HOME)/.cache/vec2prompt/generator
+RL_OUT ?= $(HOME)/.cache/vec2prompt/generator-rl
+MINUTES ?= 25
+train-generator: models
+	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
+	CANDLE_NUM_THREADS=1 $(BIN) train generator --dataset $(DATASET) --train-config configs/generator.yaml --max-minutes $(MINUTES) --out $(GENERATOR_OUT)
+train-rl: models
+	CANDLE_NUM_THREADS=1 $(BIN) train rl --dataset $(DATASET) --from $(GENERATOR_OUT) --train-config configs/rl.yaml --max-minutes $(MINUTES) --out $(RL_OUT)
 
 # The playground screenshot in the README: the browser test, keeping its screenshot, with
 # the ingested dataset's prompts as candidates.

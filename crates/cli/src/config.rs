@@ -15,6 +15,7 @@ use std::time::Instant;
 use vec2prompt_core::{Embedder, Llm, Secret, settings};
 use vec2prompt_embed::{LocalEmbedder, LocalEmbedderConfig};
 use vec2prompt_latent::LatentModel;
+use vec2prompt_latent::generator::Generator;
 use vec2prompt_llm::{LocalLlm, LocalLlmConfig, WeightFormat};
 use vec2prompt_models::{DEFAULT_EMBEDDER, DEFAULT_LLM, Home, ModelSpec};
 use vec2prompt_openai::duration::Span;
@@ -152,6 +153,11 @@ settings! {
         /// binary and installed into $VEC2PROMPT_HOME/models/latent].
         #[clap(long, env = "VEC2PROMPT_LATENT", global = true)]
         latent: PathBuf,
+        /// Directory of the generator's adapter (soft prompt + LoRA on the local LLM),
+        /// or `none` to leave it out [default: $VEC2PROMPT_HOME/generator if trained there,
+        /// else the shipped one in the source tree's assets/generator].
+        #[clap(long, env = "VEC2PROMPT_GENERATOR", global = true)]
+        generator: PathBuf,
     }
     sections {
         /// The backends every command uses.
@@ -217,6 +223,8 @@ pub struct Config {
     pub embedder: EmbedderBackend,
     /// Directory of the learned models, if one was found.
     pub latent: Option<PathBuf>,
+    /// Directory of the generator's adapter, if one was found (and not turned off).
+    pub generator: Option<PathBuf>,
     /// The config file's `server:` section (the `serve` flags are merged over it).
     pub server: ServerSettings,
     /// Retries of remote requests.
@@ -275,6 +283,7 @@ impl Config {
     pub fn from_settings(settings: Settings, home: Home) -> Result<Self> {
         let Settings {
             latent,
+            generator,
             mut backends,
             mut server,
         } = settings;
@@ -305,6 +314,7 @@ impl Config {
             llm: resolve_llm(backends.llm, &home)?,
             embedder: resolve_embedder(backends.embedder, &home)?,
             latent: resolve_latent(latent, &home),
+            generator: resolve_generator(generator.map(expand_home), &home),
             home,
             server,
             retry,
@@ -422,6 +432,38 @@ impl Config {
         }
     }
 
+    /// The generator on the local LLM's GGUF (its base), when an adapter was found; with
+    /// an OpenAI-compatible LLM the default local GGUF serves as its base when installed.
+    /// `skip` leaves it out.
+    pub fn load_generator(&self, skip: bool) -> Result<Option<Arc<Generator>>> {
+        let Some(dir) = self.generator.as_ref().filter(|_| !skip) else {
+            return Ok(None);
+        };
+        let base = match &self.llm {
+            LlmBackend::Local { path, .. } => path.clone(),
+            LlmBackend::Openai(_) => {
+                let p = vec2prompt_models::fetch::entry_path(&self.home, DEFAULT_LLM);
+                if !p.exists() {
+                    eprintln!(
+                        "warning: the generator in {} needs its local base model; run \
+                         `vec2prompt models fetch` to use it (searching without it)",
+                        dir.display()
+                    );
+                    return Ok(None);
+                }
+                p
+            }
+        };
+        require(&base, DEFAULT_LLM, "--llm")?;
+        let g = Generator::load(&base, dir).with_context(|| {
+            format!(
+                "cannot load the generator in {} (--generator none leaves it out)",
+                dir.display()
+            )
+        })?;
+        Ok(Some(Arc::new(g)))
+    }
+
     /// The default dataset directory, `$VEC2PROMPT_HOME/datasets/alpaca`.
     pub fn default_dataset(&self) -> PathBuf {
         self.home.root.join("datasets").join("alpaca")
@@ -433,6 +475,7 @@ impl Config {
     pub fn searcher(&self, backends: &Backends, dataset: Option<&Path>) -> Result<Loaded> {
         let t = Instant::now();
         let latent = self.load_latent(false)?;
+        let generator = self.load_generator(false)?;
         let dataset = dataset
             .map(Path::to_path_buf)
             .or_else(|| Some(self.default_dataset()))
@@ -444,14 +487,15 @@ impl Config {
             )),
             None => None,
         };
-        if latent.is_none() && neighbours.is_none() {
+        if latent.is_none() && neighbours.is_none() && generator.is_none() {
             bail!(
-                "no candidates: no learned model was found (train one with `vec2prompt train`, \
-                 or pass --latent) and no dataset is ingested (`vec2prompt ingest`)"
+                "no candidates: no learned model or generator was found (train one with \
+                 `vec2prompt train`, or pass --latent or --generator) and no dataset is \
+                 ingested (`vec2prompt ingest`)"
             );
         }
         let env = Environment::new(backends.llm.clone(), backends.embedder.clone());
-        let searcher = Searcher::new(env, neighbours, latent.clone())?;
+        let searcher = Searcher::with_sources(env, neighbours, latent.clone(), generator)?;
         Ok(Loaded {
             searcher,
             embedder: backends.embedder.clone(),
@@ -569,6 +613,23 @@ fn require(path: &Path, spec: &ModelSpec, flag: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The generator's adapter directory: the one given (`none`: no generator), else
+/// `$VEC2PROMPT_HOME/generator` when one was trained there, else the source tree's
+/// shipped adapter when it is still there.
+fn resolve_generator(given: Option<PathBuf>, home: &Home) -> Option<PathBuf> {
+    use vec2prompt_latent::generator::MANIFEST_FILE;
+    match given {
+        Some(p) if p.as_os_str() == "none" => None,
+        Some(p) => Some(p),
+        None => [
+            home.root.join("generator"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/generator"),
+        ]
+        .into_iter()
+        .find(|d| d.join(MANIFEST_FILE).exists()),
+    }
 }
 
 /// The learned models' directory: the one given, else `$VEC2PROMPT_HOME/latent` when a

@@ -89,8 +89,10 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         command,
         llm_config,
     };
-    // The learned search, when a model is found; its LLM is the same cached one.
+    // The learned search, when a model or a generator is found; its LLM is the same
+    // cached one.
     let latent = config.load_latent(args.baselines_only)?;
+    let generator = config.load_generator(args.baselines_only)?;
     let prompts = match &latent {
         Some(_) => Some(load_column(
             &args.dataset,
@@ -100,18 +102,32 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         )?),
         None => None,
     };
-    let searcher = match &latent {
-        Some(l) => {
-            eprintln!("learned models: {}", l.dir.display());
-            let neighbours =
-                Neighbours::from_parts(records.clone(), &outputs, prompts.as_deref(), dim)?;
-            let env = Environment::new(llm.clone(), embedder.clone());
-            Some(Searcher::new(
-                env,
-                Some(Arc::new(neighbours)),
-                Some(l.clone()),
-            )?)
-        }
+    if let Some(l) = &latent {
+        eprintln!("learned models: {}", l.dir.display());
+    }
+    if let (Some(_), Some(dir)) = (&generator, &config.generator) {
+        eprintln!("generator: {}", dir.display());
+    }
+    let env = Environment::new(llm.clone(), embedder.clone());
+    let searcher = if latent.is_some() || generator.is_some() {
+        let neighbours =
+            Neighbours::from_parts(records.clone(), &outputs, prompts.as_deref(), dim)?;
+        Some(Searcher::with_sources(
+            env.clone(),
+            Some(Arc::new(neighbours)),
+            latent.clone(),
+            generator.clone(),
+        )?)
+    } else {
+        None
+    };
+    let bare = match &generator {
+        Some(g) => Some(Searcher::with_sources(
+            env,
+            None,
+            latent.clone(),
+            Some(g.clone()),
+        )?),
         None => None,
     };
     let data = EvalData {
@@ -121,6 +137,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         dimension: dim,
         train_index: index.as_ref(),
         searcher: searcher.as_ref(),
+        bare: bare.as_ref(),
     };
     // One progress bar per stage (a bar on a terminal, a line every 10% otherwise).
     let mut stages = Stages::default();

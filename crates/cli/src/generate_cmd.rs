@@ -55,6 +55,7 @@ pub struct GenerateArgs {
 struct Output<'a> {
     result: &'a SearchResult,
     learned_models: Option<String>,
+    generator: Option<String>,
     dataset: Option<String>,
     load_ms: f64,
 }
@@ -104,6 +105,11 @@ pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
         let out = Output {
             result: &result,
             learned_models: latent.map(|l| l.dir.display().to_string()),
+            generator: config
+                .generator
+                .as_ref()
+                .filter(|_| searcher.generator().is_some())
+                .map(|d| d.display().to_string()),
             dataset: dataset.map(|d| d.display().to_string()),
             load_ms,
         };

@@ -10,6 +10,7 @@ mod generate_cmd;
 mod models_cmd;
 mod optimizer_cmd;
 mod remember_cmd;
+mod rl_cmd;
 mod serve_cmd;
 mod target_arg;
 mod train_cmd;

@@ -73,11 +73,11 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
         .clone()
         .unwrap_or_else(|| config.default_dataset());
     let have_dataset = dataset.join("records.jsonl").is_file();
-    if !have_dataset && config.latent.is_none() {
+    if !have_dataset && config.latent.is_none() && config.generator.is_none() {
         bail!(
-            "no candidates: no learned model was found and there is no ingested dataset at {}: \
-             run `vec2prompt ingest --input <data> --dataset {}` first, point --dataset \
-             (VEC2PROMPT_DATASET) at one, or --latent at a trained model",
+            "no candidates: no learned model or generator was found and there is no ingested \
+             dataset at {}: run `vec2prompt ingest --input <data> --dataset {}` first, point \
+             --dataset (VEC2PROMPT_DATASET) at one, or --latent or --generator at a trained model",
             dataset.display(),
             dataset.display()
         );
@@ -111,6 +111,7 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
         None
     };
     let latent = config.load_latent(false)?;
+    let generator = config.load_generator(false)?;
     let backends = Backends {
         llm_status: status(&loaded.llm.info().name, llm_path, llm_remote),
         embedder_status: status(&loaded.embedder.info().name, embedder_path, embedder_remote),
@@ -125,7 +126,7 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
     });
     let optimizer = optimizer_state(args, config, latent.clone())?;
     vec2prompt_server::run(server, &backends, status, optimizer, |env| {
-        Searcher::new(env, neighbours, latent)
+        Searcher::with_sources(env, neighbours, latent, generator)
     })?;
     Ok(())
 }

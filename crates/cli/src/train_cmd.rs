@@ -1,4 +1,4 @@
-//! `vec2prompt train surrogate|inverter|corrector|generator|optimizer`: the arguments, the
+//! `vec2prompt train surrogate|inverter|corrector|generator|rl|optimizer`: the arguments, the
 //! dataset load, and a call into `vec2prompt-train`, which holds the pipelines (the prompt
 //! optimizer's are in `vec2prompt-optimizer`, see `optimizer_cmd`).
 
@@ -23,6 +23,9 @@ pub enum ModelArg {
     /// Vague prompt → precise (or structured) prompt: intent network, soft prompts and
     /// LoRA on the frozen pretrained LLM; `--feedback` runs the contrastive phase.
     Optimizer,
+    /// The generator's stage 2: policy gradient on the real reward (the configured LLM's
+    /// answers), with a KL penalty to the stage-1 generator given by `--from`.
+    Rl,
 }
 
 impl ModelArg {
@@ -33,7 +36,7 @@ impl ModelArg {
             ModelArg::Inverter => Some(ModelKind::Inverter),
             ModelArg::Corrector => Some(ModelKind::Corrector),
             ModelArg::Generator => Some(ModelKind::Generator),
-            ModelArg::Optimizer => None,
+            ModelArg::Optimizer | ModelArg::Rl => None,
         }
     }
 }
@@ -48,6 +51,11 @@ pub struct TrainArgs {
     /// takes a raw data file (it embeds what it needs itself).
     #[clap(long, env = "VEC2PROMPT_DATASET")]
     pub dataset: PathBuf,
+    /// RL: the stage-1 generator to start from and stay close to [default:
+    /// $VEC2PROMPT_HOME/generator]; the default `--out` for RL is
+    /// $VEC2PROMPT_HOME/generator-rl.
+    #[clap(long)]
+    pub from: Option<PathBuf>,
     /// Optimizer: a feedback log (from `POST /feedback` or `simulate-feedback`); trains
     /// the contrastive phase on it, starting from the distillation phase.
     #[clap(long)]
@@ -84,6 +92,9 @@ pub struct TrainArgs {
 /// Runs `train`.
 pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     let Some(model) = args.model.kind() else {
+        if args.model == ModelArg::Rl {
+            return crate::rl_cmd::run(args, config);
+        }
         return crate::optimizer_cmd::train(args, config);
     };
     let opts = TrainOptions {

@@ -1,6 +1,7 @@
 //! The evaluation run: the reference methods random, oracle, knn-1 and
-//! knn-best-of-k, and — when a searcher with learned models is given — inverter-greedy,
-//! fast mode and search with LLM-call budgets.
+//! knn-best-of-k, and — when a searcher with learned models or a generator is given —
+//! inverter-greedy, generator-greedy and -ranked, fast mode and search with LLM-call
+//! budgets, and the same search without the dataset (`nodata-…`).
 
 use crate::cached_llm::CachedLlm;
 use crate::report::{Choice, MethodReport, RankingReport, Report, TargetRow};
@@ -62,6 +63,9 @@ pub struct EvalData<'a> {
     pub train_index: &'a dyn VectorIndex,
     /// The learned search, whose LLM must be the same cached LLM as the run's.
     pub searcher: Option<&'a Searcher>,
+    /// The same search without the dataset (the generator and the learned models only),
+    /// run as `nodata-fast` and `nodata-search-<b>`: what a user with nothing ingested gets.
+    pub bare: Option<&'a Searcher>,
 }
 
 /// A method's pick for one target.
@@ -350,7 +354,7 @@ pub fn run(
     })
 }
 
-/// Runs inverter-greedy, fast mode and every search budget on the targets.
+/// Runs inverter-greedy, the generator alone, fast mode and every search budget on the targets.
 fn learned_methods(
     data: &EvalData<'_>,
     llm: &CachedLlm,
@@ -387,6 +391,9 @@ fn learned_methods(
         }
         out.push(("inverter-greedy".to_string(), picks));
     }
+    if let Some(g) = searcher.generator() {
+        generator_methods(g, searcher, queries, &mut out)?;
+    }
     let mut runs: Vec<(usize, Option<usize>)> = vec![(0, None)];
     for &b in config.budgets.iter().filter(|&&b| b > 0) {
         runs.push((b, None));
@@ -394,60 +401,141 @@ fn learned_methods(
             runs.push((b, Some(r)));
         }
     }
-    let dim = data.dimension;
-    for (budget, rounds) in runs {
-        let options = SearchOptions {
-            budget: SearchBudget::calls(budget),
-            rounds,
-            ..SearchOptions::default()
-        };
-        let name = options.method();
-        let mut picks = Vec::new();
-        // Fast mode is timed one target at a time (its latency is the claim); search
-        // batches targets so their LLM calls share forward passes.
-        let chunk = if budget == 0 {
-            1
-        } else {
-            config.search_chunk.max(1)
-        };
-        for (c, qs) in queries.chunks(chunk).enumerate() {
-            let tv: Vec<TargetVector> = qs
-                .iter()
-                .map(|q| TargetVector::new("target", q.clone(), dim))
-                .collect::<Result<_>>()?;
-            let before = llm.stats();
-            let t = Instant::now();
-            let results = searcher.search_batch(&tv, &options);
-            let wall = t.elapsed().as_secs_f64();
-            let after = llm.stats();
-            // Charge LLM time at its first-generation cost, however warm the cache was.
-            let seconds = (wall - (after.fresh_seconds - before.fresh_seconds)
-                + (after.charged_seconds - before.charged_seconds))
-                .max(0.0)
-                / qs.len() as f64;
-            for r in results {
-                let r = r?;
-                let record = r
-                    .best
-                    .record_id
-                    .as_deref()
-                    .and_then(|id| record_of.get(id).copied());
-                picks.push(Pick {
-                    record,
-                    prompt: r.best.prompt,
-                    calls: r.llm_calls,
-                    seconds,
-                });
-            }
-            progress(EvalEvent::Searched {
-                method: &name,
-                done: ((c + 1) * chunk).min(targets.len()),
-                total: targets.len(),
-            });
+    let mut searchers = vec![(searcher, "")];
+    if let Some(bare) = data.bare {
+        searchers.push((bare, "nodata-"));
+    }
+    for (searcher, prefix) in searchers {
+        for &(budget, rounds) in &runs {
+            let picks = search_method(
+                searcher, llm, &record_of, targets, queries, config, budget, rounds, prefix,
+                progress,
+            )?;
+            out.push(picks);
         }
-        out.push((name, picks));
     }
     Ok(out)
+}
+
+/// The generator alone, no LLM call: its greedy prompt (`generator-greedy`), and its four
+/// beams ranked by the surrogate when the learned models are loaded (`generator-ranked`).
+fn generator_methods(
+    g: &vec2prompt_latent::generator::Generator,
+    searcher: &Searcher,
+    queries: &[Vec<f32>],
+    out: &mut Vec<(String, Vec<Pick>)>,
+) -> Result<()> {
+    use vec2prompt_latent::generator_decode::Strategy as GenStrategy;
+    let mut greedy = Vec::new();
+    let mut ranked = Vec::new();
+    for q in queries {
+        let t = Instant::now();
+        let prompt = g
+            .generate(std::slice::from_ref(q), 1, GenStrategy::Greedy)?
+            .pop()
+            .and_then(|mut ps| ps.pop())
+            .unwrap_or_default();
+        greedy.push(Pick {
+            record: None,
+            prompt,
+            calls: 0,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+        if let Some(latent) = searcher.latent() {
+            let t = Instant::now();
+            let embedder = searcher.environment().embedder.as_ref();
+            let best = g
+                .generate_ranked(
+                    std::slice::from_ref(q),
+                    4,
+                    GenStrategy::Beam { width: 4 },
+                    embedder,
+                    latent,
+                )?
+                .pop()
+                .and_then(|ps| ps.into_iter().next())
+                .map(|(p, _)| p)
+                .unwrap_or_default();
+            ranked.push(Pick {
+                record: None,
+                prompt: best,
+                calls: 0,
+                seconds: t.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    out.push(("generator-greedy".to_string(), greedy));
+    if !ranked.is_empty() {
+        out.push(("generator-ranked".to_string(), ranked));
+    }
+    Ok(())
+}
+
+/// One search method (fast mode when `budget` is 0) on every target, named with `prefix`.
+#[allow(clippy::too_many_arguments)]
+fn search_method(
+    searcher: &Searcher,
+    llm: &CachedLlm,
+    record_of: &HashMap<&str, usize>,
+    targets: &[usize],
+    queries: &[Vec<f32>],
+    config: &EvalConfig,
+    budget: usize,
+    rounds: Option<usize>,
+    prefix: &str,
+    progress: &mut dyn FnMut(EvalEvent<'_>),
+) -> Result<(String, Vec<Pick>)> {
+    let dim = queries.first().map_or(0, Vec::len);
+    let options = SearchOptions {
+        budget: SearchBudget::calls(budget),
+        rounds,
+        ..SearchOptions::default()
+    };
+    let name = format!("{prefix}{}", options.method());
+    let mut picks = Vec::new();
+    // Fast mode is timed one target at a time (its latency is the claim); search
+    // batches targets so their LLM calls share forward passes.
+    let chunk = if budget == 0 {
+        1
+    } else {
+        config.search_chunk.max(1)
+    };
+    for (c, qs) in queries.chunks(chunk).enumerate() {
+        let tv: Vec<TargetVector> = qs
+            .iter()
+            .map(|q| TargetVector::new("target", q.clone(), dim))
+            .collect::<Result<_>>()?;
+        let before = llm.stats();
+        let t = Instant::now();
+        let results = searcher.search_batch(&tv, &options);
+        let wall = t.elapsed().as_secs_f64();
+        let after = llm.stats();
+        // Charge LLM time at its first-generation cost, however warm the cache was.
+        let seconds = (wall - (after.fresh_seconds - before.fresh_seconds)
+            + (after.charged_seconds - before.charged_seconds))
+            .max(0.0)
+            / qs.len() as f64;
+        for r in results {
+            let r = r?;
+            let record = r
+                .best
+                .record_id
+                .as_deref()
+                .and_then(|id| record_of.get(id).copied());
+            picks.push(Pick {
+                record,
+                prompt: r.best.prompt,
+                calls: r.llm_calls,
+                seconds,
+            });
+        }
+        progress(EvalEvent::Searched {
+            method: &name,
+            done: ((c + 1) * chunk).min(targets.len()),
+            total: targets.len(),
+        });
+    }
+    Ok((name, picks))
 }
 
 /// How well the surrogate orders the knn candidates compared with their real scores.

@@ -176,6 +176,13 @@ pub fn paired_differences(report: &Report, resamples: usize) -> Vec<Paired> {
         {
             baselines.push(format!("search-{b}"));
         }
+        // What a search loses without the dataset, and the generator against the inverter.
+        if let Some(with_data) = m.method.strip_prefix("nodata-") {
+            baselines.push(with_data.to_string());
+        }
+        if m.method.starts_with("generator-") {
+            baselines.push("inverter-greedy".to_string());
+        }
         for b in baselines {
             let Some(bs) = scores(report, &b) else {
                 continue;

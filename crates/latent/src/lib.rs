@@ -22,6 +22,7 @@ pub mod frozen;
 pub mod generator;
 pub mod generator_decode;
 pub mod generator_model;
+pub mod generator_rl;
 pub mod generator_train;
 pub mod layers;
 pub mod lora;

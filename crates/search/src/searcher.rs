@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use vec2prompt_core::{Error, Result, TargetVector, cosine};
 use vec2prompt_latent::LatentModel;
 use vec2prompt_latent::decode::Strategy;
+use vec2prompt_latent::generator::Generator;
+use vec2prompt_latent::generator_decode::Strategy as GenStrategy;
 
 /// How much real feedback a search may spend.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -99,6 +101,9 @@ pub enum CandidateSource {
     /// The prompt of a train record whose remembered real answer (the environment memory)
     /// is near the target; its similarity is known without an LLM call.
     Memory,
+    /// Written by the generator (the pretrained LLM with the trained soft prompt and
+    /// adapters) from the target.
+    Generator,
 }
 
 /// One candidate prompt and what is known about it.
@@ -161,6 +166,7 @@ pub struct Searcher {
     neighbours: Option<Arc<Neighbours>>,
     latent: Option<Arc<LatentModel>>,
     recall: Option<Arc<Recall>>,
+    generator: Option<Arc<Generator>>,
 }
 
 /// A candidate while the search works on it.
@@ -178,6 +184,10 @@ struct Working {
 const INVERTER_BEAMS: usize = 4;
 /// Samples the inverter adds per target in quality mode.
 const INVERTER_SAMPLES: usize = 8;
+/// Beams the generator proposes per target.
+const GENERATOR_BEAMS: usize = 4;
+/// Samples the generator adds per target in quality mode.
+const GENERATOR_SAMPLES: usize = 8;
 /// Corrections proposed from the best measured candidate.
 const CORRECTIONS: usize = 6;
 /// Current-prompt tokens the corrector sees (as in training).
@@ -191,6 +201,31 @@ impl Searcher {
         neighbours: Option<Arc<Neighbours>>,
         latent: Option<Arc<LatentModel>>,
     ) -> Result<Self> {
+        Self::with_sources(env, neighbours, latent, None)
+    }
+
+    /// Like [`Searcher::new`], with the generator as a further source of candidates (it
+    /// alone is enough: no dataset and no inverter are needed then).
+    pub fn with_sources(
+        env: Environment,
+        neighbours: Option<Arc<Neighbours>>,
+        latent: Option<Arc<LatentModel>>,
+        generator: Option<Arc<Generator>>,
+    ) -> Result<Self> {
+        if let Some(g) = generator
+            .as_ref()
+            .filter(|g| g.manifest.embedder_dim != env.dimension())
+        {
+            return Err(Error::invalid(
+                "generator",
+                format!(
+                    "it was trained on {}-dimensional embeddings ({}) but the embedder produces {}",
+                    g.manifest.embedder_dim,
+                    g.manifest.embedder,
+                    env.dimension()
+                ),
+            ));
+        }
         if let Some(n) = neighbours
             .as_ref()
             .filter(|n| n.dimension() != env.dimension())
@@ -239,10 +274,14 @@ impl Searcher {
                 ),
             ));
         }
-        if neighbours.is_none() && latent.as_ref().is_none_or(|l| l.inverter.is_none()) {
+        if neighbours.is_none()
+            && generator.is_none()
+            && latent.as_ref().is_none_or(|l| l.inverter.is_none())
+        {
             return Err(Error::invalid(
                 "search",
-                "needs candidates: an ingested dataset (nearest neighbours) or a trained inverter",
+                "needs candidates: an ingested dataset (nearest neighbours), a trained \
+                 generator or a trained inverter",
             ));
         }
         Ok(Self {
@@ -250,6 +289,7 @@ impl Searcher {
             neighbours,
             latent,
             recall: None,
+            generator,
         })
     }
 
@@ -285,6 +325,16 @@ impl Searcher {
     /// The learned models, when loaded.
     pub fn latent(&self) -> Option<&LatentModel> {
         self.latent.as_deref()
+    }
+
+    /// The generator, when loaded.
+    pub fn generator(&self) -> Option<&Generator> {
+        self.generator.as_deref()
+    }
+
+    /// Whether candidates come from a dataset's nearest neighbours.
+    pub fn has_neighbours(&self) -> bool {
+        self.neighbours.is_some()
     }
 
     /// Searches one target.
@@ -385,6 +435,42 @@ impl Searcher {
             for (cands, mut texts) in all.iter_mut().zip(beams) {
                 texts.extend(sampled.next().unwrap_or_default());
                 push_new(cands, texts, CandidateSource::Inverter);
+            }
+        }
+        // Fast mode with a dataset keeps to the neighbours for the same reason as above:
+        // the generator's decode costs seconds where fast mode answers in milliseconds.
+        if let Some(g) = self
+            .generator
+            .as_ref()
+            .filter(|_| !(fast && self.neighbours.is_some()))
+        {
+            // Beams always (the surrogate ranks them in fast mode); seeded samples join
+            // them when real answers will choose. Sample j of the batch's target i draws
+            // from its own stream of the search's seed.
+            let beams = g.generate(
+                queries,
+                GENERATOR_BEAMS,
+                GenStrategy::Beam {
+                    width: GENERATOR_BEAMS,
+                },
+            )?;
+            let sampled = if fast {
+                Vec::new()
+            } else {
+                g.generate(
+                    queries,
+                    GENERATOR_SAMPLES,
+                    GenStrategy::Sample {
+                        temperature: 0.8,
+                        top_p: 0.95,
+                        seed: options.seed,
+                    },
+                )?
+            };
+            let mut sampled = sampled.into_iter();
+            for (cands, mut texts) in all.iter_mut().zip(beams) {
+                texts.extend(sampled.next().unwrap_or_default());
+                push_new(cands, texts, CandidateSource::Generator);
             }
         }
         Ok(all)

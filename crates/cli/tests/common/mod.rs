@@ -3,9 +3,18 @@
 
 use std::process::Command;
 
-/// The binary under test.
+/// The binary under test, without the generator unless a test sets
+/// `VEC2PROMPT_GENERATOR` itself: its decode adds seconds to every search, and most tests
+/// are about something else (tests/generator.rs runs the product with it).
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vec2prompt"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vec2prompt"));
+    cmd.env("VEC2PROMPT_GENERATOR", "none");
+    cmd
+}
+
+/// The shipped generator adapter in the source tree.
+pub fn shipped_generator() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/generator")
 }
 
 /// Whether the real models are fetched (fails the test when they are missing, unless
