@@ -12,7 +12,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use vec2prompt_core::{Embedder, Llm, Secret, settings};
+use vec2prompt_core::{Embedder, GenerationParams, Llm, Secret, settings};
 use vec2prompt_embed::{LocalEmbedder, LocalEmbedderConfig};
 use vec2prompt_latent::LatentModel;
 use vec2prompt_latent::generator::Generator;
@@ -22,7 +22,7 @@ use vec2prompt_openai::duration::Span;
 use vec2prompt_openai::{
     OpenAiEmbedder, OpenAiLlm, RateLimiter, RateLimits, RemoteConfig, RetryPolicy,
 };
-use vec2prompt_search::{Environment, Neighbours, Searcher};
+use vec2prompt_search::{Environment, Neighbours, Recall, Searcher};
 use vec2prompt_server::ServerSettings;
 
 /// Where a backend runs.
@@ -464,6 +464,33 @@ impl Config {
         Ok(Some(Arc::new(g)))
     }
 
+    /// The environment memory of this LLM configuration (the search's answer settings:
+    /// greedy, 128 new tokens) in `dataset`, when `vec2prompt remember` built one.
+    pub fn load_recall(
+        &self,
+        dataset: &Path,
+        embedder: &vec2prompt_core::EmbedderInfo,
+    ) -> Result<Option<Arc<Recall>>> {
+        let key = self.llm_key(GenerationParams::default().max_new_tokens);
+        if !vec2prompt_memory::memory_dir(dataset, &key)
+            .join("manifest.json")
+            .exists()
+        {
+            return Ok(None);
+        }
+        let recall = Recall::load(dataset, &key, embedder).with_context(|| {
+            format!(
+                "cannot load the environment memory of {}",
+                dataset.display()
+            )
+        })?;
+        eprintln!(
+            "environment memory: {} remembered answers of {key}",
+            recall.len()
+        );
+        Ok(Some(Arc::new(recall)))
+    }
+
     /// The default dataset directory, `$VEC2PROMPT_HOME/datasets/alpaca`.
     pub fn default_dataset(&self) -> PathBuf {
         self.home.root.join("datasets").join("alpaca")
@@ -495,7 +522,15 @@ impl Config {
             );
         }
         let env = Environment::new(backends.llm.clone(), backends.embedder.clone());
-        let searcher = Searcher::with_sources(env, neighbours, latent.clone(), generator)?;
+        let mut searcher = Searcher::with_sources(env, neighbours, latent.clone(), generator)?;
+        if let Some(recall) = dataset
+            .as_deref()
+            .map(|d| self.load_recall(d, backends.embedder.info()))
+            .transpose()?
+            .flatten()
+        {
+            searcher = searcher.with_recall(recall)?;
+        }
         Ok(Loaded {
             searcher,
             embedder: backends.embedder.clone(),

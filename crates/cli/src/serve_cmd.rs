@@ -112,6 +112,11 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
     };
     let latent = config.load_latent(false)?;
     let generator = config.load_generator(false)?;
+    let recall = if have_dataset {
+        config.load_recall(&dataset, loaded.embedder.info())?
+    } else {
+        None
+    };
     let backends = Backends {
         llm_status: status(&loaded.llm.info().name, llm_path, llm_remote),
         embedder_status: status(&loaded.embedder.info().name, embedder_path, embedder_remote),
@@ -126,7 +131,11 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
     });
     let optimizer = optimizer_state(args, config, latent.clone())?;
     vec2prompt_server::run(server, &backends, status, optimizer, |env| {
-        Searcher::with_sources(env, neighbours, latent, generator)
+        let s = Searcher::with_sources(env, neighbours, latent, generator)?;
+        match recall {
+            Some(r) => s.with_recall(r),
+            None => Ok(s),
+        }
     })?;
     Ok(())
 }

@@ -238,3 +238,56 @@ fn a_remote_llm_has_its_own_memory() {
     };
     assert_ne!(dir_of(&remote), dir_of(&local));
 }
+
+#[test]
+fn generate_searches_with_the_memory_of_its_llm() {
+    if !models_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data.jsonl");
+    write_jsonl(&input, 30);
+    let dataset = dir.path().join("ds");
+    let out = bin()
+        .args(["ingest", "--input"])
+        .arg(&input)
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // The search answers with 128 new tokens: the memory of that configuration is its.
+    let out = bin()
+        .args(["remember", "--batch", "4", "--limit", "6", "--dataset"])
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bin()
+        .args(["generate", "--json", "--budget", "0", "--variants", "40"])
+        .args(["--target-text", "A fact about the ocean."])
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("environment memory: 6 remembered answers"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let candidates = v["result"]["candidates"].as_array().unwrap();
+    let memory: Vec<_> = candidates
+        .iter()
+        .filter(|c| c["source"] == "memory")
+        .collect();
+    assert!(!memory.is_empty(), "{candidates:?}");
+    // A remembered answer's similarity is known without an LLM call.
+    assert_eq!(v["result"]["llm_calls"], 0);
+    assert!(memory.iter().all(|c| c["similarity"].as_f64().is_some()));
+}
