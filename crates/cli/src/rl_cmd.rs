@@ -172,19 +172,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
                 "scoring the stage-1 generator on {} validation targets",
                 val.len()
             );
-            let (ids, rewards) = greedy_rewards(
-                &reference,
-                &policy.layout,
-                &policy.banned,
-                &data,
-                &val,
-                rl.max_tokens,
-                &mut reward,
-            )?;
-            let s = Scored {
-                prompts: texts(&ids)?,
-                rewards,
-            };
+            let s = score_greedy(&reference, &policy, &data, &val, rl.max_tokens, &mut reward)?;
             vec2prompt_core::write_atomic(&before_path, serde_json::to_string(&s)?.as_bytes())?;
             s
         }
@@ -211,19 +199,14 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         state.step,
         val.len()
     );
-    let (ids, rewards) = greedy_rewards(
+    let after = score_greedy(
         &policy.model,
-        &policy.layout,
-        &policy.banned,
+        &policy,
         &data,
         &val,
         rl.max_tokens,
         &mut reward,
     )?;
-    let after = Scored {
-        prompts: texts(&ids)?,
-        rewards,
-    };
     let diffs: Vec<f64> = after
         .rewards
         .iter()
@@ -276,6 +259,25 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     );
     eprintln!("wrote {}", out.join(WEIGHTS_FILE).display());
     Ok(())
+}
+
+/// The real rewards of `model`'s greedy prompts for the targets `rows`, with the prompts
+/// (decoded by `g`'s tokenizer, in `g`'s conversation layout).
+fn score_greedy(
+    model: &GeneratorModel,
+    g: &Generator,
+    data: &RlData,
+    rows: &[usize],
+    max_tokens: usize,
+    reward: &mut vec2prompt_latent::generator_rl::RewardFn,
+) -> Result<Scored> {
+    let (ids, rewards) =
+        greedy_rewards(model, &g.layout, &g.banned, data, rows, max_tokens, reward)?;
+    let prompts = ids
+        .iter()
+        .map(|s| Ok(g.base.tokenizer.decode(s)?.trim().to_string()))
+        .collect::<vec2prompt_core::Result<_>>()?;
+    Ok(Scored { prompts, rewards })
 }
 
 /// Reward and KL per step, and the reward's moving mean over 10 steps.

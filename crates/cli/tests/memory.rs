@@ -30,8 +30,14 @@ fn write_jsonl(path: &Path, n: usize) {
 }
 
 fn ingest(input: &Path, dataset: &Path) {
+    ingest_with(input, dataset, &["--no-embed"]);
+}
+
+fn ingest_with(input: &Path, dataset: &Path, flags: &[&str]) {
     let out = bin()
-        .args(["ingest", "--no-embed", "--input"])
+        .arg("ingest")
+        .args(flags)
+        .arg("--input")
         .arg(input)
         .arg("--dataset")
         .arg(dataset)
@@ -248,14 +254,7 @@ fn generate_searches_with_the_memory_of_its_llm() {
     let input = dir.path().join("data.jsonl");
     write_jsonl(&input, 30);
     let dataset = dir.path().join("ds");
-    let out = bin()
-        .args(["ingest", "--input"])
-        .arg(&input)
-        .arg("--dataset")
-        .arg(&dataset)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    ingest_with(&input, &dataset, &[]);
     // The search answers with 128 new tokens: the memory of that configuration is its.
     let out = bin()
         .args(["remember", "--batch", "4", "--limit", "6", "--dataset"])
