@@ -465,20 +465,39 @@ impl Config {
     }
 
     /// The environment memory of this LLM configuration (the search's answer settings:
-    /// greedy, 128 new tokens) in `dataset`, when `vec2prompt remember` built one.
+    /// greedy, 128 new tokens) in `dataset`, when `vec2prompt remember` built one; with
+    /// `limit`, only its first `limit` answers (a memory of that size).
     pub fn load_recall(
         &self,
         dataset: &Path,
         embedder: &vec2prompt_core::EmbedderInfo,
+        limit: Option<usize>,
     ) -> Result<Option<Arc<Recall>>> {
-        let key = self.llm_key(GenerationParams::default().max_new_tokens);
+        self.load_recall_of(
+            dataset,
+            embedder,
+            limit,
+            GenerationParams::default().max_new_tokens,
+        )
+    }
+
+    /// [`load_recall`](Self::load_recall) for the memory built with answers of at most
+    /// `max_new_tokens` tokens (`remember --max-new-tokens`).
+    pub fn load_recall_of(
+        &self,
+        dataset: &Path,
+        embedder: &vec2prompt_core::EmbedderInfo,
+        limit: Option<usize>,
+        max_new_tokens: usize,
+    ) -> Result<Option<Arc<Recall>>> {
+        let key = self.llm_key(max_new_tokens);
         if !vec2prompt_memory::memory_dir(dataset, &key)
             .join("manifest.json")
             .exists()
         {
             return Ok(None);
         }
-        let recall = Recall::load(dataset, &key, embedder).with_context(|| {
+        let recall = Recall::load(dataset, &key, embedder, limit).with_context(|| {
             format!(
                 "cannot load the environment memory of {}",
                 dataset.display()
@@ -525,7 +544,7 @@ impl Config {
         let mut searcher = Searcher::with_sources(env, neighbours, latent.clone(), generator)?;
         if let Some(recall) = dataset
             .as_deref()
-            .map(|d| self.load_recall(d, backends.embedder.info()))
+            .map(|d| self.load_recall(d, backends.embedder.info(), None))
             .transpose()?
             .flatten()
         {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vec2prompt_core::GenerationParams;
 use vec2prompt_core::progress::Stages;
 use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData, EvalEvent};
-use vec2prompt_search::{Environment, Neighbours, Searcher};
+use vec2prompt_search::{Environment, Neighbours, Recall, Searcher};
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
@@ -45,9 +45,40 @@ pub struct EvalArgs {
     /// Skip the learned methods even when a model is found.
     #[clap(long)]
     pub baselines_only: bool,
+    /// The environment memory (`vec2prompt remember`) the learned search and `memory-1`
+    /// use: `all` (when one was built for this LLM and these settings), `none`, or a
+    /// number N for its first N answers (a smaller memory, for quality against memory
+    /// size).
+    #[clap(long, default_value = "all", value_parser = parse_memory)]
+    pub memory: MemoryUse,
     /// Write `<out>.json` and `<out>.md` (e.g. reports/leaderboard).
     #[clap(long)]
     pub out: Option<PathBuf>,
+}
+
+/// How much of the environment memory an evaluation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryUse {
+    /// No memory.
+    None,
+    /// All of it, when built.
+    All,
+    /// Its first N answers.
+    First(usize),
+}
+
+fn parse_memory(s: &str) -> std::result::Result<MemoryUse, String> {
+    match s {
+        "none" => Ok(MemoryUse::None),
+        "all" => Ok(MemoryUse::All),
+        n => match n.parse::<usize>() {
+            Ok(0) => Ok(MemoryUse::None),
+            Ok(n) => Ok(MemoryUse::First(n)),
+            Err(_) => Err(format!(
+                "{n:?} is not `all`, `none` or a number of remembered answers"
+            )),
+        },
+    }
 }
 
 /// Runs `eval`.
@@ -108,16 +139,21 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     if let (Some(_), Some(dir)) = (&generator, &config.generator) {
         eprintln!("generator: {}", dir.display());
     }
+    let recall = load_memory(args, config, embedder.info())?;
     let env = Environment::new(llm.clone(), embedder.clone());
     let searcher = if latent.is_some() || generator.is_some() {
         let neighbours =
             Neighbours::from_parts(records.clone(), &outputs, prompts.as_deref(), dim)?;
-        Some(Searcher::with_sources(
+        let s = Searcher::with_sources(
             env.clone(),
             Some(Arc::new(neighbours)),
             latent.clone(),
             generator.clone(),
-        )?)
+        )?;
+        Some(match &recall {
+            Some(r) => s.with_recall(r.clone())?,
+            None => s,
+        })
     } else {
         None
     };
@@ -138,6 +174,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         train_index: index.as_ref(),
         searcher: searcher.as_ref(),
         bare: bare.as_ref(),
+        recall: recall.as_deref(),
     };
     // One progress bar per stage (a bar on a terminal, a line every 10% otherwise).
     let mut stages = Stages::default();
@@ -173,6 +210,34 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         write_plots(&report, out)?;
     }
     Ok(())
+}
+
+/// The environment memory `--memory` asks for, of this LLM under the run's settings.
+fn load_memory(
+    args: &EvalArgs,
+    config: &Config,
+    embedder: &vec2prompt_core::EmbedderInfo,
+) -> Result<Option<Arc<Recall>>> {
+    let limit = match args.memory {
+        MemoryUse::None => return Ok(None),
+        MemoryUse::All => None,
+        MemoryUse::First(n) => Some(n),
+    };
+    let recall = config.load_recall_of(&args.dataset, embedder, limit, args.max_new_tokens)?;
+    match (&recall, limit) {
+        (None, Some(n)) => bail!(
+            "--memory {n}: {} has no environment memory of {}; build one with `vec2prompt \
+             remember --dataset {0}`",
+            args.dataset.display(),
+            config.llm_key(args.max_new_tokens)
+        ),
+        (Some(r), Some(n)) if r.len() < n => eprintln!(
+            "warning: --memory {n}: the memory holds only {} answers so far",
+            r.len()
+        ),
+        _ => {}
+    }
+    Ok(recall)
 }
 
 /// Writes the report's pictures beside it: `<out>-scores.svg`, `<out>-paired.svg` and

@@ -113,7 +113,7 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
     let latent = config.load_latent(false)?;
     let generator = config.load_generator(false)?;
     let recall = if have_dataset {
-        config.load_recall(&dataset, loaded.embedder.info())?
+        config.load_recall(&dataset, loaded.embedder.info(), None)?
     } else {
         None
     };

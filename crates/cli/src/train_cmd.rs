@@ -3,10 +3,10 @@
 //! optimizer's are in `vec2prompt-optimizer`, see `optimizer_cmd`).
 
 use crate::dataset_cmd::{load_column, load_dataset};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use vec2prompt_train::{ModelKind, TrainData, TrainOptions, default_latent_dir};
+use vec2prompt_train::{MemoryTargets, ModelKind, TrainData, TrainOptions, default_latent_dir};
 
 /// Which model to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,9 +53,15 @@ pub struct TrainArgs {
     pub dataset: PathBuf,
     /// RL: the stage-1 generator to start from and stay close to [default:
     /// $VEC2PROMPT_HOME/generator]; the default `--out` for RL is
-    /// $VEC2PROMPT_HOME/generator-rl.
+    /// $VEC2PROMPT_HOME/generator-rl. Surrogate: a model directory whose surrogate a
+    /// fresh run starts from (a warm start).
     #[clap(long)]
     pub from: Option<PathBuf>,
+    /// Surrogate: train on the environment memory of the configured LLM (`vec2prompt
+    /// remember`): the targets are the embeddings of the LLM's own answers, and one
+    /// remembered answer in 20 is held out to choose the checkpoint.
+    #[clap(long)]
+    pub memory: bool,
     /// Optimizer: a feedback log (from `POST /feedback` or `simulate-feedback`); trains
     /// the contrastive phase on it, starting from the distillation phase.
     #[clap(long)]
@@ -112,7 +118,11 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         quiet: args.quiet,
         max_minutes: args.max_minutes,
         command: crate::eval_cmd::command_line(),
+        init_from: args.from.clone(),
     };
+    if (args.memory || args.from.is_some()) && model != ModelKind::Surrogate {
+        bail!("--memory and --from train the surrogate (or, --from, the RL stage)");
+    }
     let embedder = config.load_embedder()?;
     let (records, outputs) = load_dataset(&args.dataset, "outputs", &embedder)?;
     // The generator reads only E(output): its prompts are text, never embedded.
@@ -121,10 +131,21 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     } else {
         load_column(&args.dataset, "prompts", &embedder, records.len())?
     };
+    let memory = if args.memory {
+        Some(memory_targets(
+            &args.dataset,
+            config,
+            &records,
+            embedder.info(),
+        )?)
+    } else {
+        None
+    };
     let data = TrainData {
         records,
         outputs,
         prompts,
+        memory,
     };
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
@@ -135,4 +156,33 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         _ => PathBuf::new(),
     };
     vec2prompt_train::run(&opts, data, &embedder, &base)
+}
+
+/// The environment memory of the configured LLM (the search's answer settings) in
+/// `dataset`, as surrogate targets.
+fn memory_targets(
+    dataset: &std::path::Path,
+    config: &crate::config::Config,
+    records: &[vec2prompt_dataset::Record],
+    embedder: &vec2prompt_core::EmbedderInfo,
+) -> Result<MemoryTargets> {
+    let key = config.llm_key(vec2prompt_core::GenerationParams::default().max_new_tokens);
+    let memory = vec2prompt_memory::RememberedAnswers::load(dataset, &key, records)
+        .with_context(|| format!("--memory: the environment memory of {key}"))?;
+    if memory.manifest.embedder != *embedder {
+        bail!(
+            "--memory: its answers were embedded by {}, not by {}",
+            memory.manifest.embedder.name,
+            embedder.name
+        );
+    }
+    eprintln!(
+        "environment memory: {} remembered answers of {key}",
+        memory.len()
+    );
+    Ok(MemoryTargets {
+        llm: key,
+        positions: memory.records,
+        vectors: memory.embeddings,
+    })
 }

@@ -72,9 +72,9 @@ fn llm_key() -> String {
     format!("SmolLM2-135M-Instruct.Q4_1 weights=Q8_0 max_new_tokens={MAX_NEW_TOKENS} greedy")
 }
 
-fn load(dataset: &Path) -> RememberedAnswers {
+fn load(dataset: &Path, key: &str) -> RememberedAnswers {
     let records = read_records(&dataset.join("records.jsonl")).unwrap();
-    RememberedAnswers::load(dataset, &llm_key(), &records).unwrap()
+    RememberedAnswers::load(dataset, key, &records).unwrap()
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn remember_resumes_after_kill_9_like_an_uninterrupted_run() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let partial = load(&killed).len();
+    let partial = load(&killed, &llm_key()).len();
     assert!(
         (8..limit).contains(&partial),
         "killed with {partial} of {limit} answers"
@@ -122,7 +122,7 @@ fn remember_resumes_after_kill_9_like_an_uninterrupted_run() {
         log.contains(&format!("{partial} of ")) && log.contains(&format!("building to {limit}")),
         "{log}"
     );
-    let resumed = load(&killed);
+    let resumed = load(&killed, &llm_key());
 
     // Every record of the order's prefix exactly once, train only, in order.
     let records = read_records(&killed.join("records.jsonl")).unwrap();
@@ -148,7 +148,7 @@ fn remember_resumes_after_kill_9_like_an_uninterrupted_run() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let reference = load(&clean);
+    let reference = load(&clean, &llm_key());
     assert_eq!(reference.len(), limit);
     for (i, (a, b)) in resumed.entries.iter().zip(&reference.entries).enumerate() {
         assert_eq!(a.id, b.id);
@@ -178,7 +178,7 @@ fn remember_resumes_after_kill_9_like_an_uninterrupted_run() {
     assert!(s.contains(&llm_key()), "{s}");
     let out = remember(&killed, limit + 4).output().unwrap();
     assert!(out.status.success());
-    assert_eq!(load(&killed).len(), limit + 4);
+    assert_eq!(load(&killed, &llm_key()).len(), limit + 4);
     let s = status(&killed);
     assert!(s.contains(&format!("{} of {train}", limit + 4)), "{s}");
     // Held-out prompts were never answered.
@@ -189,7 +189,7 @@ fn remember_resumes_after_kill_9_like_an_uninterrupted_run() {
         .collect();
     assert_eq!(held_out.len(), 6);
     assert!(
-        load(&killed)
+        load(&killed, &llm_key())
             .entries
             .iter()
             .all(|e| !held_out.contains(e.id.as_str()))
@@ -289,4 +289,47 @@ fn generate_searches_with_the_memory_of_its_llm() {
     // A remembered answer's similarity is known without an LLM call.
     assert_eq!(v["result"]["llm_calls"], 0);
     assert!(memory.iter().all(|c| c["similarity"].as_f64().is_some()));
+
+    // `eval` uses a prefix of the same memory: memory-1 picks one of its prompts, and
+    // the report says how large the memory was.
+    let report = dir.path().join("report");
+    let out = bin()
+        .args(["eval", "--split", "validation", "--limit", "1", "--k", "2"])
+        .args(["--budgets", "--memory", "4", "--out"])
+        .arg(&report)
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.with_extension("json")).unwrap())
+            .unwrap();
+    assert_eq!(r["memory_answers"], 4);
+    let remembered: HashSet<usize> = load(&dataset, &memory_key_128())
+        .entries
+        .iter()
+        .take(4)
+        .map(|e| e.index)
+        .collect();
+    let choices = r["per_target"][0]["choices"].as_array().unwrap();
+    let pick = choices.iter().find(|c| c["method"] == "memory-1").unwrap();
+    let row = pick["prompt_record"].as_u64().unwrap() as usize;
+    assert!(remembered.contains(&row), "{row} not in {remembered:?}");
+    assert!(choices.iter().any(|c| c["method"] == "fast"));
+    // A memory larger than the one built is a warning, a malformed one an error.
+    let out = bin()
+        .args(["eval", "--split", "validation", "--limit", "1", "--k", "2"])
+        .args(["--budgets", "--baselines-only", "--memory", "nine"])
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`all`, `none` or a number"));
+}
+
+fn memory_key_128() -> String {
+    "SmolLM2-135M-Instruct.Q4_1 weights=Q8_0 max_new_tokens=128 greedy".to_string()
 }

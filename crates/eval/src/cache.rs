@@ -79,6 +79,14 @@ impl AnswerCache {
         self.map.is_empty()
     }
 
+    /// Adds answers in memory only: they are served, never written (their record is
+    /// elsewhere, e.g. the environment memory).
+    pub fn preload(&mut self, answers: impl IntoIterator<Item = CachedAnswer>) {
+        for a in answers {
+            self.map.insert(a.prompt.clone(), a);
+        }
+    }
+
     /// Adds answers and flushes them to disk.
     pub fn insert(&mut self, answers: Vec<CachedAnswer>) -> Result<()> {
         let mut buf = Vec::new();

@@ -65,6 +65,14 @@ impl CachedLlm {
         self.cache.lock().ok()?.get(prompt).cloned()
     }
 
+    /// Serves these answers from now on, in this run only (not written to the cache file):
+    /// the environment memory's answers, which are this LLM's under these settings.
+    pub fn preload(&self, answers: impl IntoIterator<Item = CachedAnswer>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.preload(answers);
+        }
+    }
+
     /// Generates (and caches) every prompt not cached yet, reporting progress after each
     /// chunk; returns how many were generated.
     pub fn fill(

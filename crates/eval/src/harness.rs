@@ -3,6 +3,7 @@
 //! inverter-greedy, generator-greedy and -ranked, fast mode and search with LLM-call
 //! budgets, and the same search without the dataset (`nodata-…`).
 
+use crate::cache::CachedAnswer;
 use crate::cached_llm::CachedLlm;
 use crate::report::{Choice, MethodReport, RankingReport, Report, TargetRow};
 use crate::stats;
@@ -17,7 +18,7 @@ use vec2prompt_core::{
 use vec2prompt_dataset::{Record, Split};
 use vec2prompt_index::VectorIndex;
 use vec2prompt_latent::decode::Strategy;
-use vec2prompt_search::{SearchBudget, SearchOptions, Searcher};
+use vec2prompt_search::{Recall, SearchBudget, SearchOptions, Searcher};
 
 /// Settings of a run.
 #[derive(Debug, Clone)]
@@ -66,6 +67,10 @@ pub struct EvalData<'a> {
     /// The same search without the dataset (the generator and the learned models only),
     /// run as `nodata-fast` and `nodata-search-<b>`: what a user with nothing ingested gets.
     pub bare: Option<&'a Searcher>,
+    /// The environment memory (the LLM's own answers to train prompts), when used: it
+    /// gives `memory-1`, its answers serve the scoring (they are this environment's), and
+    /// the searcher should carry the same one.
+    pub recall: Option<&'a Recall>,
 }
 
 /// A method's pick for one target.
@@ -182,6 +187,44 @@ pub fn run(
             .map(|h| record_pick(h[0].id as usize, 0, search_seconds))
             .collect(),
     ];
+
+    // memory-1: the remembered train prompt whose real answer lies nearest the target.
+    // The remembered answers are this environment's, so they also serve the scoring.
+    if let Some(recall) = data.recall.filter(|r| !r.is_empty()) {
+        let record_of: HashMap<&str, usize> = data
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        llm.preload(recall.entries().iter().map(|r| CachedAnswer {
+            prompt: r.prompt.clone(),
+            answer: r.answer.clone(),
+            completion_tokens: r.completion_tokens,
+            seconds: r.seconds,
+        }));
+        let t0 = Instant::now();
+        let nearest = recall.nearest(&queries, 1)?;
+        let seconds = t0.elapsed().as_secs_f64() / targets.len() as f64;
+        let mut memory_picks = Vec::with_capacity(targets.len());
+        for hits in &nearest {
+            let (_, r) = hits
+                .first()
+                .ok_or_else(|| Error::invalid("memory", "found no remembered answer"))?;
+            memory_picks.push(Pick {
+                record: record_of.get(r.record_id.as_str()).copied(),
+                prompt: r.prompt.clone(),
+                calls: 0,
+                seconds,
+            });
+        }
+        names.push("memory-1".into());
+        picks.push(memory_picks);
+        progress(EvalEvent::Note(&format!(
+            "environment memory: {} remembered answers",
+            recall.len()
+        )));
+    }
 
     // Learned methods run the search now (its LLM calls go through the cache).
     let learned = learned_methods(data, llm, &targets, &queries, config, progress)?;
@@ -348,6 +391,7 @@ pub fn run(
         seed: config.seed,
         answers_generated: generated_total,
         answers_cached: needed.len().saturating_sub(missing),
+        memory_answers: data.recall.map_or(0, Recall::len),
         methods,
         per_target,
         ranking,

@@ -176,6 +176,10 @@ pub fn paired_differences(report: &Report, resamples: usize) -> Vec<Paired> {
         {
             baselines.push(format!("search-{b}"));
         }
+        // Fast mode against the best remembered answer it starts from.
+        if m.method == "fast" {
+            baselines.push("memory-1".to_string());
+        }
         // What a search loses without the dataset, and the generator against the inverter.
         if let Some(with_data) = m.method.strip_prefix("nodata-") {
             baselines.push(with_data.to_string());
@@ -435,6 +439,7 @@ mod tests {
             seed: 0,
             answers_generated: 0,
             answers_cached: 0,
+            memory_answers: 0,
             methods,
             per_target,
             ranking: None,

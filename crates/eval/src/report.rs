@@ -78,6 +78,9 @@ pub struct Report {
     pub answers_generated: usize,
     /// Answers taken from the cache.
     pub answers_cached: usize,
+    /// Remembered answers of the environment memory the run used (0: none).
+    #[serde(default)]
+    pub memory_answers: usize,
     /// Per-method statistics.
     pub methods: Vec<MethodReport>,
     /// Per-target choices.
@@ -142,6 +145,12 @@ impl Report {
              Answers: {} generated in this run, {} from the cache.\n",
             self.answers_generated, self.answers_cached
         ));
+        if self.memory_answers > 0 {
+            s.push_str(&format!(
+                "\nEnvironment memory: the LLM's own answers to {} train prompts (their answers score them here too). memory-1 = the remembered prompt whose real answer lies nearest the target (0 LLM calls).\n",
+                self.memory_answers
+            ));
+        }
         if let Some(r) = &self.ranking {
             s.push_str(&format!(
                 "\nRanking ({} targets × {} nearest-neighbour candidates, each answered for real): mean Spearman of the surrogate's predicted score vs the real score {:.3}; of the neighbour's own answer similarity vs the real score {:.3}.\n",

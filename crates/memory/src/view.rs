@@ -110,6 +110,15 @@ impl RememberedAnswers {
         &self.embeddings[i * d..(i + 1) * d]
     }
 
+    /// Keeps the first `n` answers of the order (a prefix is a uniform sample of the
+    /// train split), for training or searching on a memory of a given size.
+    pub fn truncate(&mut self, n: usize) {
+        let n = n.min(self.entries.len());
+        self.entries.truncate(n);
+        self.records.truncate(n);
+        self.embeddings.truncate(n * self.dimension());
+    }
+
     /// Entry positions by record id.
     pub fn by_id(&self) -> HashMap<&str, usize> {
         self.entries

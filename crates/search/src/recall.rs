@@ -24,6 +24,10 @@ pub struct Recalled {
     pub answer_vector: Vec<f32>,
     /// The prompt's embedding E(p), when the dataset has it.
     pub prompt_vector: Option<Vec<f32>>,
+    /// Tokens the answer took.
+    pub completion_tokens: usize,
+    /// Seconds the answer took when it was remembered (its share of its batch).
+    pub seconds: f64,
 }
 
 /// An index over a memory's answer embeddings.
@@ -69,6 +73,8 @@ impl Recall {
                 answer: e.answer.clone(),
                 answer_vector: v.to_vec(),
                 prompt_vector: prompts.map(|p| p[r * d..(r + 1) * d].to_vec()),
+                completion_tokens: e.completion_tokens,
+                seconds: e.seconds,
             });
         }
         let index = if entries.is_empty() {
@@ -96,10 +102,19 @@ impl Recall {
     /// Loads the memory of LLM configuration `llm` (the key it was built under) from an
     /// ingested dataset directory, with the dataset's prompt embeddings when they are
     /// complete (else the search embeds the prompts it ranks). The dataset must have been
-    /// embedded by `embedder`.
-    pub fn load(dataset_dir: &Path, llm: &str, embedder: &EmbedderInfo) -> Result<Self> {
+    /// embedded by `embedder`. With `limit`, only the first `limit` answers of the
+    /// memory's order are used (a memory of that size).
+    pub fn load(
+        dataset_dir: &Path,
+        llm: &str,
+        embedder: &EmbedderInfo,
+        limit: Option<usize>,
+    ) -> Result<Self> {
         let records = read_records(&dataset_dir.join("records.jsonl"))?;
-        let memory = RememberedAnswers::load(dataset_dir, llm, &records)?;
+        let mut memory = RememberedAnswers::load(dataset_dir, llm, &records)?;
+        if let Some(n) = limit {
+            memory.truncate(n);
+        }
         if memory.manifest.embedder != *embedder {
             return Err(Error::invalid(
                 "memory",
@@ -116,6 +131,11 @@ impl Recall {
             None
         };
         Self::new(&memory, &records, prompts.as_deref())
+    }
+
+    /// Every remembered answer in the index, in the memory's order.
+    pub fn entries(&self) -> &[Recalled] {
+        &self.entries
     }
 
     /// Remembered answers in the index.

@@ -636,6 +636,12 @@ impl Searcher {
         let propose_ms = t.elapsed().as_secs_f64() * 1e3 / n;
         let t = Instant::now();
         self.rank(&queries, &mut all)?;
+        // Remembered answers are real measurements at no cost: the surrogate's other
+        // predictions for this target are calibrated on them before anything is chosen.
+        if self.recall.is_some() {
+            calibrate(&queries, &mut all);
+            resort(&mut all);
+        }
         let mut rank_ms = t.elapsed().as_secs_f64() * 1e3;
         let mut rerank_ms = 0.0;
         let t = Instant::now();
@@ -665,6 +671,10 @@ impl Searcher {
                 let tc = Instant::now();
                 self.add_corrections(&queries, &mut all)?;
                 self.rank(&queries, &mut all)?;
+                if self.recall.is_some() {
+                    calibrate(&queries, &mut all);
+                    resort(&mut all);
+                }
                 rerank_ms = tc.elapsed().as_secs_f64() * 1e3;
                 rank_ms += rerank_ms;
                 let rest: Vec<usize> = llm_calls.iter().map(|&c| budget - c).collect();
@@ -778,6 +788,13 @@ fn calibrate(queries: &[Vec<f32>], all: &mut [Vec<Working>]) {
                 w.candidate.predicted = cosine(q, &c.correct(p, pred));
             }
         }
+    }
+}
+
+/// Orders each target's candidates by their (calibrated) prediction again.
+fn resort(all: &mut [Vec<Working>]) {
+    for cands in all.iter_mut() {
+        cands.sort_by(|a, b| b.candidate.predicted.total_cmp(&a.candidate.predicted));
     }
 }
 

@@ -254,13 +254,18 @@ fn loads_from_a_dataset_directory_with_its_prompt_embeddings() {
     let w = world(20);
     let llm = "recording greedy";
     // Without prompt embeddings in the store, the candidates carry none.
-    let recall = Recall::load(w.dir.path(), llm, w.embedder.info()).unwrap();
+    let recall = Recall::load(w.dir.path(), llm, w.embedder.info(), None).unwrap();
     assert_eq!(recall.len(), 20);
     let id = &w.memory.entries[5].id;
     let r = recall.get(id).unwrap();
     assert_eq!(r.answer, w.memory.entries[5].answer);
     assert_eq!(r.answer_vector, w.memory.embedding(5));
     assert!(r.prompt_vector.is_none());
+    // A limit keeps a prefix of the memory's order: a smaller memory.
+    let small = Recall::load(w.dir.path(), llm, w.embedder.info(), Some(7)).unwrap();
+    assert_eq!(small.len(), 7);
+    assert!(small.get(&w.memory.entries[6].id).is_some());
+    assert!(small.get(&w.memory.entries[7].id).is_none());
     // With them, each remembered prompt carries its own E(p).
     let prompts: Vec<String> = w.records.iter().map(|x| x.prompt.clone()).collect();
     let mut store =
@@ -268,15 +273,15 @@ fn loads_from_a_dataset_directory_with_its_prompt_embeddings() {
     store
         .fill("prompts", &prompts, w.embedder.as_ref(), 16, &mut |_, _| {})
         .unwrap();
-    let recall = Recall::load(w.dir.path(), llm, w.embedder.info()).unwrap();
+    let recall = Recall::load(w.dir.path(), llm, w.embedder.info(), None).unwrap();
     let r = recall.get(id).unwrap();
     let expected = w.embedder.embed_one(&r.prompt).unwrap();
     assert_eq!(r.prompt_vector.as_deref(), Some(expected.as_slice()));
     // Another embedder's space is refused, as is a memory that was never built.
     let mut other = w.embedder.info().clone();
     other.name = "other".into();
-    assert!(Recall::load(w.dir.path(), llm, &other).is_err());
-    let err = Recall::load(w.dir.path(), "another llm", w.embedder.info())
+    assert!(Recall::load(w.dir.path(), llm, &other, None).is_err());
+    let err = Recall::load(w.dir.path(), "another llm", w.embedder.info(), None)
         .err()
         .unwrap()
         .to_string();

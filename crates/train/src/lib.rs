@@ -8,6 +8,6 @@ pub mod corrector_data;
 pub mod pipeline;
 
 pub use pipeline::{
-    DecoderSection, ModelKind, SurrogateSection, TrainData, TrainFile, TrainOptions,
-    default_latent_dir, read_train_file, run,
+    DecoderSection, MEMORY_HOLDOUT_EVERY, MemoryTargets, ModelKind, SurrogateSection, TrainData,
+    TrainFile, TrainOptions, default_latent_dir, read_train_file, run,
 };

@@ -23,7 +23,7 @@ use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_ex
 use vec2prompt_latent::surrogate::SurrogateTask;
 use vec2prompt_latent::{
     ConditionalDecoder, DecoderConfig, LatentModel, PromptTokenizer, Surrogate, SurrogateConfig,
-    TrainConfig, train, train_from,
+    TrainConfig, train_from,
 };
 
 /// Which model to train.
@@ -79,6 +79,9 @@ pub struct TrainOptions {
     pub max_minutes: Option<f64>,
     /// The command line that started the run, recorded in the model card.
     pub command: String,
+    /// A model directory whose surrogate a fresh surrogate run starts from (a warm start,
+    /// e.g. the dataset-trained one before training on the environment memory).
+    pub init_from: Option<PathBuf>,
 }
 
 /// The dataset a model trains on: every record with its answer (and prompt) embeddings
@@ -90,7 +93,26 @@ pub struct TrainData {
     pub outputs: Vec<f32>,
     /// E(prompt) of each record, row-major (empty for the generator, which never reads it).
     pub prompts: Vec<f32>,
+    /// The environment memory, when the surrogate trains on the LLM's own answers.
+    pub memory: Option<MemoryTargets>,
 }
+
+/// The environment memory as training targets: the embeddings of the LLM's own answers
+/// to train records, in the memory's (seeded, uniform) order.
+#[derive(Debug, Clone)]
+pub struct MemoryTargets {
+    /// The memory's LLM configuration (recorded in the model card).
+    pub llm: String,
+    /// Position in `TrainData::records` of each remembered record.
+    pub positions: Vec<usize>,
+    /// The answers' embeddings, row-major; zero rows are empty answers.
+    pub vectors: Vec<f32>,
+}
+
+/// One remembered answer in this many is held out of a memory-trained surrogate's
+/// training to choose its checkpoint (validation and test prompts are never answered
+/// into a memory, so the held-out answers are train records).
+pub const MEMORY_HOLDOUT_EVERY: usize = 20;
 
 /// A decoder's section of the training config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -191,6 +213,7 @@ struct Data {
     records: Vec<Record>,
     outputs: Vec<f32>,
     prompts: Vec<f32>,
+    memory: Option<MemoryTargets>,
     dim: usize,
     train: Vec<usize>,
     val: Vec<usize>,
@@ -201,6 +224,7 @@ fn split(opts: &TrainOptions, input: TrainData, embedder: &dyn Embedder) -> Resu
         records,
         outputs,
         prompts,
+        memory,
     } = input;
     let mut train: Vec<usize> = (0..records.len())
         .filter(|&i| records[i].split == Split::Train)
@@ -221,6 +245,7 @@ fn split(opts: &TrainOptions, input: TrainData, embedder: &dyn Embedder) -> Resu
         records,
         outputs,
         prompts,
+        memory,
         dim: embedder.info().dimension,
         train,
         val,
@@ -363,40 +388,69 @@ fn train_surrogate(
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let model = Surrogate::new(&model_config, vb)?;
+    let d = data.dim;
+    let (targets, train_rows, val_rows, what) = match &data.memory {
+        Some(m) => {
+            let (targets, train_rows, val_rows) = memory_rows(data, m, args.limit)?;
+            let what = format!(
+                "held-out remembered answers of {} ({} train, {} held out)",
+                m.llm,
+                train_rows.len(),
+                val_rows.len()
+            );
+            (std::borrow::Cow::Owned(targets), train_rows, val_rows, what)
+        }
+        None => (
+            std::borrow::Cow::Borrowed(&data.outputs),
+            data.train.clone(),
+            data.val.clone(),
+            format!("{} validation records", data.val.len()),
+        ),
+    };
     let task = SurrogateTask {
         model: &model,
         inputs: &data.prompts,
-        targets: &data.outputs,
-        train: data.train.clone(),
-        val: data.val.clone(),
+        targets: &targets,
+        train: train_rows.clone(),
+        val: val_rows.clone(),
     };
     let tc = epochs(args, &section.train);
-    let state = train(&task, &varmap, run_dir, &tc, !args.quiet)?;
+    let init = |vm: &VarMap| -> candle_core::Result<()> {
+        if let Some(dir) = &args.init_from {
+            let path = dir.join("surrogate.safetensors");
+            let source = candle_core::safetensors::load(&path, &Device::Cpu)?;
+            warm_start(vm, &source)?;
+        }
+        Ok(())
+    };
+    let state = train_from(&task, &varmap, run_dir, &tc, !args.quiet, &init)?;
     if !state.finished {
         return Ok((state, String::new()));
     }
     load_best(&varmap, run_dir)?;
-    let d = data.dim;
     let val_cos = task.val_cosine()?;
     // Baselines: the prompt's own embedding, and the mean train answer.
     let mut mean = vec![0f32; d];
-    for &i in &data.train {
-        for (m, v) in mean.iter_mut().zip(&data.outputs[i * d..(i + 1) * d]) {
+    for &i in &train_rows {
+        for (m, v) in mean.iter_mut().zip(&targets[i * d..(i + 1) * d]) {
             *m += v;
         }
     }
     let row = |t: &[f32], i: usize| t[i * d..(i + 1) * d].to_vec();
     let (mut own, mut avg) = (0.0, 0.0);
-    for &i in &data.val {
-        own += vec2prompt_core::cosine(&row(&data.prompts, i), &row(&data.outputs, i)) as f64;
-        avg += vec2prompt_core::cosine(&mean, &row(&data.outputs, i)) as f64;
+    for &i in &val_rows {
+        own += vec2prompt_core::cosine(&row(&data.prompts, i), &row(&targets, i)) as f64;
+        avg += vec2prompt_core::cosine(&mean, &row(&targets, i)) as f64;
     }
-    let n = data.val.len() as f64;
+    let n = val_rows.len() as f64;
+    let start = match &args.init_from {
+        Some(dir) => format!(", warm start from {}", dir.display()),
+        None => String::new(),
+    };
     let summary = format!(
-        "validation mean cos(f(p), E(output)) = {val_cos:.4}; baselines: cos(E(p), E(output)) = {:.4}, cos(mean answer, E(output)) = {:.4} ({} validation records, loss {})",
+        "validation mean cos(f(p), E(answer)) = {val_cos:.4}; baselines: cos(E(p), E(answer)) = {:.4}, cos(mean answer, E(answer)) = {:.4} ({what}, loss {}{start})",
         own / n,
         avg / n,
-        data.val.len(),
         model_config.loss
     );
     export(
@@ -407,6 +461,50 @@ fn train_surrogate(
     )?;
     plot(out, "surrogate", &state)?;
     Ok((state, summary))
+}
+
+/// The surrogate's tables on the environment memory: the targets are the dataset's answer
+/// embeddings with every remembered record's replaced by the LLM's own answer, the
+/// training rows the remembered records (at most `limit` of them, a prefix of the order)
+/// and the validation rows one in [`MEMORY_HOLDOUT_EVERY`] of them. Empty answers teach
+/// nothing about where answers land and are left out.
+fn memory_rows(
+    data: &Data,
+    memory: &MemoryTargets,
+    limit: Option<usize>,
+) -> Result<(Vec<f32>, Vec<usize>, Vec<usize>)> {
+    let d = data.dim;
+    if memory.vectors.len() != memory.positions.len() * d {
+        bail!("the environment memory's embeddings do not match its answers");
+    }
+    let mut targets = data.outputs.clone();
+    let (mut train_rows, mut val_rows) = (Vec::new(), Vec::new());
+    let n = limit.map_or(memory.positions.len(), |l| l.min(memory.positions.len()));
+    for (k, &pos) in memory.positions[..n].iter().enumerate() {
+        let v = &memory.vectors[k * d..(k + 1) * d];
+        if data
+            .records
+            .get(pos)
+            .is_none_or(|r| r.split != Split::Train)
+        {
+            bail!("the environment memory holds a record that is not in the train split");
+        }
+        if v.iter().all(|&x| x == 0.0) {
+            continue;
+        }
+        targets[pos * d..(pos + 1) * d].copy_from_slice(v);
+        if k % MEMORY_HOLDOUT_EVERY == MEMORY_HOLDOUT_EVERY - 1 {
+            val_rows.push(pos);
+        } else {
+            train_rows.push(pos);
+        }
+    }
+    if train_rows.is_empty() || val_rows.is_empty() {
+        bail!(
+            "the environment memory has {n} answers: too few to train and hold out one in {MEMORY_HOLDOUT_EVERY} (build more with `vec2prompt remember --limit N`)"
+        );
+    }
+    Ok((targets, train_rows, val_rows))
 }
 
 fn load_best(varmap: &VarMap, run_dir: &Path) -> Result<()> {
