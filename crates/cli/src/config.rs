@@ -364,17 +364,45 @@ impl Config {
     /// are keyed by it, so another model, weight format, service or answer length never
     /// shares their answers. Known without loading the model.
     pub fn llm_key(&self, max_new_tokens: usize) -> String {
+        self.llm_key_of(max_new_tokens, "greedy")
+    }
+
+    /// [`llm_key`](Self::llm_key) for answers chosen by `sampling` (e.g. `greedy`, or
+    /// `sampled T=0.7 top_p=1 seed=2`).
+    pub fn llm_key_of(&self, max_new_tokens: usize, sampling: &str) -> String {
         match &self.llm {
             LlmBackend::Local { path, config } => format!(
-                "{} weights={:?} max_new_tokens={max_new_tokens} greedy",
+                "{} weights={:?} max_new_tokens={max_new_tokens} {sampling}",
                 vec2prompt_llm::local::model_name(path),
                 config.weights
             ),
             LlmBackend::Openai(c) => format!(
-                "{} at {} max_new_tokens={max_new_tokens} greedy",
+                "{} at {} max_new_tokens={max_new_tokens} {sampling}",
                 c.model, c.base_url
             ),
         }
+    }
+
+    /// The local LLM with its exact `f32` weights, and its configuration's key for greedy
+    /// answers of at most `max_new_tokens` tokens (a perturbed environment of the
+    /// evaluation).
+    pub fn load_llm_f32(&self, max_new_tokens: usize) -> Result<(Arc<dyn Llm>, String)> {
+        let LlmBackend::Local { path, config } = &self.llm else {
+            bail!(
+                "the f32 environment needs the local LLM (a remote service's weights are its own)"
+            );
+        };
+        require(path, DEFAULT_LLM, "--llm")?;
+        let config = LocalLlmConfig {
+            weights: vec2prompt_llm::local::WeightFormat::F32,
+            ..config.clone()
+        };
+        let key = format!(
+            "{} weights={:?} max_new_tokens={max_new_tokens} greedy",
+            vec2prompt_llm::local::model_name(path),
+            config.weights
+        );
+        Ok((Arc::new(LocalLlm::load(path, config)?), key))
     }
 
     /// Prompts worth sending the LLM in one call: the local batch, or for a remote

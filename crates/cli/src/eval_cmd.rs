@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vec2prompt_core::GenerationParams;
 use vec2prompt_core::progress::Stages;
-use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData, EvalEvent};
+use vec2prompt_eval::{AnswerCache, CachedLlm, EvalConfig, EvalData, EvalEvent, Perturbed};
 use vec2prompt_search::{Environment, Neighbours, Recall, Searcher};
 
 /// Arguments of `eval`.
@@ -51,9 +51,30 @@ pub struct EvalArgs {
     /// size).
     #[clap(long, default_value = "all", value_parser = parse_memory)]
     pub memory: MemoryUse,
+    /// Also score every method's choices in these perturbed environments,
+    /// comma-separated: `sampled` (answers sampled at --temperature, the mean over
+    /// --samples seeds) and `f32` (the local LLM's exact f32 weights). The methods do not
+    /// choose again; every extra answer is cached under its own configuration.
+    #[clap(long, value_enum, value_delimiter = ',', num_args = 1..)]
+    pub perturbed: Vec<Perturbation>,
+    /// Seeded samples per prompt in the `sampled` environment.
+    #[clap(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub samples: u64,
+    /// Sampling temperature of the `sampled` environment.
+    #[clap(long, default_value_t = 0.7)]
+    pub temperature: f64,
     /// Write `<out>.json` and `<out>.md` (e.g. reports/leaderboard).
     #[clap(long)]
     pub out: Option<PathBuf>,
+}
+
+/// A perturbed environment the choices are scored in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Perturbation {
+    /// Answers sampled at a temperature, the mean over seeded samples.
+    Sampled,
+    /// The local LLM's exact f32 weights (greedy).
+    F32,
 }
 
 /// How much of the environment memory an evaluation uses.
@@ -93,7 +114,8 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     let dim = embedder.info().dimension;
     let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder.as_ref())?;
     let index = build_index(&records, &outputs, dim, SplitArg::Train, IndexKind::Flat)?;
-    let llm = config.load_llm()?;
+    let raw_llm = config.load_llm()?;
+    let llm = raw_llm.clone();
     let params = GenerationParams {
         max_new_tokens: args.max_new_tokens,
         ..Default::default()
@@ -193,6 +215,24 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
             EvalEvent::Answered { done, total } => stages.update("answers", done, total),
         },
     )?;
+    for &p in &args.perturbed {
+        let llms = perturbed_llms(p, args, config, &raw_llm)?;
+        let env = Perturbed {
+            name: perturbation_name(p, args),
+            llms: llms.iter().collect(),
+        };
+        let stage = format!("{} answers", env.name);
+        let rescored = vec2prompt_eval::rescore(
+            &report,
+            &records,
+            &outputs,
+            &env,
+            embedder.as_ref(),
+            eval_config.resamples,
+            &mut |done, total| stages.update(&stage, done, total),
+        )?;
+        report.perturbed.push(rescored);
+    }
     stages.finish();
     report.date = utc_now();
     let md = report.to_markdown();
@@ -210,6 +250,63 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         write_plots(&report, out)?;
     }
     Ok(())
+}
+
+/// How the report names a perturbed environment.
+fn perturbation_name(p: Perturbation, args: &EvalArgs) -> String {
+    match p {
+        Perturbation::Sampled => format!(
+            "answers sampled at T={}, mean of {} seeded samples",
+            args.temperature, args.samples
+        ),
+        Perturbation::F32 => "the f32 weights (greedy)".to_string(),
+    }
+}
+
+/// The answering LLMs of a perturbed environment, each caching under its own key.
+fn perturbed_llms(
+    p: Perturbation,
+    args: &EvalArgs,
+    config: &Config,
+    llm: &Arc<dyn vec2prompt_core::Llm>,
+) -> Result<Vec<CachedLlm>> {
+    let cache_dir = args.dataset.join("cache");
+    let chunk = config.llm_batch() * 2;
+    match p {
+        Perturbation::Sampled => {
+            if args.temperature.is_nan() || args.temperature <= 0.0 {
+                bail!("--temperature must be above 0");
+            }
+            (0..args.samples)
+                .map(|seed| {
+                    let params = GenerationParams {
+                        max_new_tokens: args.max_new_tokens,
+                        sampling: vec2prompt_core::Sampling::Sample {
+                            temperature: args.temperature,
+                            top_p: 1.0,
+                            seed,
+                        },
+                        n: 1,
+                    };
+                    let key = config.llm_key_of(
+                        args.max_new_tokens,
+                        &format!("sampled T={} top_p=1 seed={seed}", args.temperature),
+                    );
+                    let cache = AnswerCache::open(&cache_dir, &key)?;
+                    Ok(CachedLlm::new(llm.clone(), cache, params, chunk))
+                })
+                .collect()
+        }
+        Perturbation::F32 => {
+            let (f32_llm, key) = config.load_llm_f32(args.max_new_tokens)?;
+            let params = GenerationParams {
+                max_new_tokens: args.max_new_tokens,
+                ..Default::default()
+            };
+            let cache = AnswerCache::open(&cache_dir, &key)?;
+            Ok(vec![CachedLlm::new(f32_llm, cache, params, chunk)])
+        }
+    }
 }
 
 /// The environment memory `--memory` asks for, of this LLM under the run's settings.

@@ -395,6 +395,8 @@ pub fn run(
         methods,
         per_target,
         ranking,
+        environment: String::new(),
+        perturbed: Vec::new(),
     })
 }
 

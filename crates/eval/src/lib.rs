@@ -10,6 +10,8 @@
 //! - [`harness`]: the methods (random, oracle, knn-1, knn-best-of-k; inverter-greedy,
 //!   fast, search-b with learned models) and the run.
 //! - [`report`]: the JSON and Markdown leaderboard.
+//! - [`rescore`]: the same choices scored again in a perturbed environment (sampled
+//!   answers, other weights): robust, not lucky.
 //! - [`plots`]: SVG pictures of a run (score distributions, paired differences, quality
 //!   against LLM calls).
 //! - [`walk`]: the interpolation report (do answers follow a path between two targets?).
@@ -19,6 +21,7 @@ pub mod cached_llm;
 pub mod harness;
 pub mod plots;
 pub mod report;
+pub mod rescore;
 pub mod stats;
 pub mod walk;
 
@@ -26,4 +29,5 @@ pub use cache::{AnswerCache, CachedAnswer};
 pub use cached_llm::{CachedLlm, CallStats};
 pub use harness::{EvalConfig, EvalData, EvalEvent, run};
 pub use report::{MethodReport, RankingReport, Report};
+pub use rescore::{Perturbed, rescore};
 pub use walk::{WalkEvalConfig, WalkReport, pick_pairs, run_walk};

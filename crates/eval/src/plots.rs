@@ -443,6 +443,8 @@ mod tests {
             methods,
             per_target,
             ranking: None,
+            environment: String::new(),
+            perturbed: Vec::new(),
         }
     }
 

@@ -88,6 +88,14 @@ pub struct Report {
     /// How well the surrogate ranks candidates, when learned models were evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranking: Option<RankingReport>,
+    /// The environment that scored the choices: empty for the default one (the
+    /// environment that also chose them: greedy answers, the default weights).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub environment: String,
+    /// The same choices scored again in perturbed environments (sampled answers, other
+    /// weights), each a report of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perturbed: Vec<Report>,
 }
 
 /// Ranking quality of the surrogate: for each target, the Spearman correlation between
@@ -120,6 +128,21 @@ impl Report {
             self.targets, self.split, self.llm, self.embedder, self.seed, self.date
         ));
         s.push_str(&format!("Command: `{}`\n\n", self.command));
+        self.tables(&mut s);
+        for p in &self.perturbed {
+            s.push_str(&format!(
+                "\n## The same choices in a perturbed environment: {}\n\n\
+                 Every method chose its prompts in the environment above; here only the \
+                 scores change (LLM calls and times are the choosing ones).\n\n",
+                p.environment
+            ));
+            p.tables(&mut s);
+        }
+        s
+    }
+
+    /// The method table, the notes and the paired differences.
+    fn tables(&self, s: &mut String) {
         s.push_str("| method | mean | median | 95% CI | normalized | win vs oracle | LLM calls/target | s/target | p50 s | prompt tokens | copy rate |\n");
         s.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for m in &self.methods {
@@ -177,7 +200,6 @@ impl Report {
                 ));
             }
         }
-        s
     }
 
     /// The report's pictures as (file suffix, SVG): score distributions, paired
