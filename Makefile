@@ -9,7 +9,7 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status fuzz soak
+.PHONY: build models demo test lint bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status surrogate-memory validation fuzz soak
 
 build:
 	$(CARGO) build --release --locked
@@ -95,6 +95,25 @@ memory: models
 # Where the memory stands (answers done of the train split, its LLM key).
 memory-status: build
 	$(BIN) remember --dataset $(DATASET) --status
+
+# The surrogate retrained on the environment memory (the LLM's own answers), warm-started
+# from the dataset-trained one, in a model directory that keeps the default inverter and
+# corrector. Resumable; use it with --latent $(MEMORY_LATENT).
+MEMORY_LATENT ?= $(HOME)/.cache/vec2prompt/latent-memory
+surrogate-memory: build
+	mkdir -p $(MEMORY_LATENT)
+	cp -n assets/latent/* $(MEMORY_LATENT)/
+	$(BIN) train surrogate --dataset $(DATASET) --train-config configs/train.yaml --memory --from assets/latent --out $(MEMORY_LATENT)
+
+# The development leaderboard: the first VALIDATION targets of the validation split, with
+# the environment memory when built (MEMORY=all, none or a size) and the perturbed
+# environments when PERTURBED=sampled,f32. Answers are cached in $(DATASET)/cache.
+VALIDATION ?= 50
+MEMORY ?= all
+LATENT ?= assets/latent
+PERTURBED ?=
+validation: models
+	$(BIN) --latent $(LATENT) --generator none eval --dataset $(DATASET) --split validation --limit $(VALIDATION) --k 4,16 --budgets 4 --memory $(MEMORY) $(if $(PERTURBED),--perturbed $(PERTURBED)) --out reports/validation
 
 # The HTTP API against its own OpenAPI document: schemathesis (pip-installed into
 # target/fuzz-venv) with every check, positive data acceptance included, against a real

@@ -17,7 +17,8 @@ pub enum WeightFormat {
     /// As stored in the file (SmolLM2: Q4_1, whose candle kernel on x86 is scalar).
     Native,
     /// Requantized to int8 per 32 values (Q8_0) at load: the packed AVX-512 VNNI kernel
-    /// where the CPU has it, candle's Q8_0 kernel elsewhere. Near-lossless from Q4_1.
+    /// or its AVX2 counterpart where the CPU has one, candle's Q8_0 kernel elsewhere.
+    /// Near-lossless from Q4_1.
     Q8_0,
     /// Dequantized to f32 (gemm): the exact computation on the file's weights, no
     /// activation quantization; slower than Q8_0 at every batch size here.
@@ -117,7 +118,7 @@ impl LlamaConfig {
 
 /// A projection `x · Wᵀ` with its weights in one of three kernels' layouts.
 enum Linear {
-    /// Int8 per 32 values, packed for the AVX-512 VNNI kernel ([`PackedQ8`]).
+    /// Int8 per 32 values for the AVX-512 VNNI or the AVX2 kernel ([`PackedQ8`]).
     Packed(PackedQ8),
     /// A candle quantized matrix (the file's own type, or Q8_0 without VNNI).
     Quantized(QMatMul),

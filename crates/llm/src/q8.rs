@@ -8,6 +8,13 @@
 //!
 //! Inputs are quantized per 32 values to unsigned bytes (`q + 128`, since `vpdpbusd`
 //! takes one unsigned operand); the `128 · Σq_w` this adds is subtracted per block.
+//!
+//! CPUs with AVX2 but no AVX-512 VNNI (many AMD EPYC and older Intel parts) get a second
+//! kernel on the same Q8_0 arithmetic: rows stay row-major, and one 32-value block of a
+//! weight row meets one block of an input row through the sign trick (`vpsignb` moves the
+//! input's sign onto the weight, `vpmaddubsw` multiplies |x| by it into pairs that cannot
+//! saturate since |q| ≤ 127, `vpmaddwd` sums them to i32), accumulated in f32 with the two
+//! blocks' scales. Each tile of weight rows stays in cache while every input row passes.
 
 use rayon::prelude::*;
 
@@ -18,19 +25,35 @@ const BLOCK: usize = 32;
 /// Input rows processed together against one loaded weight block.
 const ROWS: usize = 4;
 
-/// A weight matrix `(n, k)` quantized to int8 per block of 32 and packed for VNNI.
+/// Weight rows per tile of the AVX2 kernel: 64 rows of SmolLM2's widest input (1,536
+/// values) are 96 KiB of int8, which stay in L2 while every input row passes.
+const AVX2_TILE: usize = 64;
+
+/// Which instruction set a packed matrix is laid out for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512 VNNI: 16 rows interleaved per group.
+    Vnni,
+    /// AVX2 + FMA: row-major int8 rows.
+    Avx2,
+}
+
+/// A weight matrix `(n, k)` quantized to int8 per block of 32 and packed for VNNI (or
+/// kept row-major for AVX2).
 pub struct PackedQ8 {
     n: usize,
     k: usize,
-    /// Per (group, block): 8 chunks × 16 lanes × 4 bytes.
+    kernel: Kernel,
+    /// VNNI: per (group, block) 8 chunks × 16 lanes × 4 bytes. AVX2: row-major.
     qs: Vec<i8>,
-    /// Per (group, block): the 16 rows' scales.
+    /// VNNI: per (group, block) the 16 rows' scales. AVX2: per (row, block).
     d: Vec<f32>,
-    /// Per (group, block): `128 · d · Σq` of the 16 rows (the unsigned-input correction).
+    /// VNNI: per (group, block) `128 · d · Σq` of the 16 rows (the unsigned-input
+    /// correction). AVX2: empty.
     corr: Vec<f32>,
 }
 
-/// Whether this CPU can run the packed kernel.
+/// Whether this CPU can run the packed VNNI kernel.
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -41,6 +64,29 @@ pub fn available() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// Whether this CPU can run the AVX2 kernel.
+pub fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The kernel this CPU runs, best first; `None` when it has neither.
+pub fn best_kernel() -> Option<Kernel> {
+    if available() {
+        Some(Kernel::Vnni)
+    } else if avx2_available() {
+        Some(Kernel::Avx2)
+    } else {
+        None
     }
 }
 
@@ -65,14 +111,45 @@ impl PackedQ8 {
     /// fit the kernel (`n` not a multiple of 16 or `k` not a multiple of 32) or the CPU
     /// lacks AVX-512 VNNI.
     pub fn new(weights: &[f32], n: usize, k: usize) -> Option<Self> {
-        if !available()
-            || !n.is_multiple_of(LANES)
-            || !k.is_multiple_of(BLOCK)
-            || weights.len() != n * k
-        {
+        Self::with_kernel(weights, n, k, best_kernel()?)
+    }
+
+    /// [`new`](Self::new) for a given kernel (`None` when this CPU cannot run it or the
+    /// shape does not fit it).
+    pub fn with_kernel(weights: &[f32], n: usize, k: usize, kernel: Kernel) -> Option<Self> {
+        let runs = match kernel {
+            Kernel::Vnni => available() && n.is_multiple_of(LANES),
+            Kernel::Avx2 => avx2_available(),
+        };
+        if !runs || n == 0 || !k.is_multiple_of(BLOCK) || weights.len() != n * k {
             return None;
         }
-        Some(Self::pack(weights, n, k))
+        Some(match kernel {
+            Kernel::Vnni => Self::pack(weights, n, k),
+            Kernel::Avx2 => Self::rows(weights, n, k),
+        })
+    }
+
+    /// The kernel it runs.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Row-major int8 rows with their block scales (the AVX2 layout).
+    fn rows(weights: &[f32], n: usize, k: usize) -> Self {
+        let mut qs = vec![0i8; n * k];
+        let mut d = Vec::with_capacity(n * (k / BLOCK));
+        for (row, q) in weights.chunks_exact(k).zip(qs.chunks_exact_mut(k)) {
+            d.extend(quantize_blocks(row, q));
+        }
+        Self {
+            n,
+            k,
+            kernel: Kernel::Avx2,
+            qs,
+            d,
+            corr: Vec::new(),
+        }
     }
 
     fn pack(weights: &[f32], n: usize, k: usize) -> Self {
@@ -98,7 +175,14 @@ impl PackedQ8 {
             }
         }
         debug_assert_eq!(groups * nb * LANES, d.len());
-        Self { n, k, qs, d, corr }
+        Self {
+            n,
+            k,
+            kernel: Kernel::Vnni,
+            qs,
+            d,
+            corr,
+        }
     }
 
     /// Output size.
@@ -128,6 +212,9 @@ impl PackedQ8 {
                 &x[r * k..(r + 1) * k],
                 &mut xq[r * k..(r + 1) * k],
             ));
+        }
+        if self.kernel == Kernel::Avx2 {
+            return self.matmul_avx2(&xq, &xd, m);
         }
         // Unsigned inputs for vpdpbusd.
         let xu: Vec<u8> = xq.iter().map(|&q| (q as i16 + 128) as u8).collect();
@@ -202,6 +289,82 @@ impl PackedQ8 {
     }
 }
 
+impl PackedQ8 {
+    /// The AVX2 product of quantized inputs `xq` (m × k) with scales `xd` (m × k/32).
+    fn matmul_avx2(&self, xq: &[i8], xd: &[f32], m: usize) -> Vec<f32> {
+        let n = self.n;
+        // |x| for vpmaddubsw's unsigned operand; x itself gives the signs.
+        let xa: Vec<i8> = xq.iter().map(|&q| q.wrapping_abs()).collect();
+        let mut out = vec![0f32; m * n];
+        let dst = SendPtr(out.as_mut_ptr());
+        (0..n.div_ceil(AVX2_TILE)).into_par_iter().for_each(|t| {
+            let dst = &dst;
+            let rows = t * AVX2_TILE..((t + 1) * AVX2_TILE).min(n);
+            // SAFETY: `avx2_available()` was checked when the matrix was built; each tile
+            // writes only its own columns of every output row, so threads never write the
+            // same element.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                self.tile_avx2(rows, xq, &xa, xd, m, dst.0)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (rows, dst, &xa);
+        });
+        out
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_avx2(
+        &self,
+        rows: std::ops::Range<usize>,
+        xq: &[i8],
+        xa: &[i8],
+        xd: &[f32],
+        m: usize,
+        out: *mut f32,
+    ) {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller checked the CPU features; offsets stay inside `qs` (n·k),
+        // `d` (n·k/32), `xq`/`xa` (m·k), `xd` (m·k/32) and `out` (m·n) by construction.
+        unsafe {
+            let (n, k) = (self.n, self.k);
+            let nb = k / BLOCK;
+            let ones = _mm256_set1_epi16(1);
+            let mut r0 = 0;
+            while r0 < m {
+                let take = ROWS.min(m - r0);
+                for c in rows.clone() {
+                    let mut acc = [_mm256_setzero_ps(); ROWS];
+                    let wrow = self.qs.as_ptr().add(c * k);
+                    let drow = self.d.as_ptr().add(c * nb);
+                    for b in 0..nb {
+                        let w = _mm256_loadu_si256(wrow.add(b * BLOCK) as *const __m256i);
+                        let dw = *drow.add(b);
+                        for (rr, a) in acc.iter_mut().enumerate().take(take) {
+                            let at = (r0 + rr) * k + b * BLOCK;
+                            let x = _mm256_loadu_si256(xq.as_ptr().add(at) as *const __m256i);
+                            let ax = _mm256_loadu_si256(xa.as_ptr().add(at) as *const __m256i);
+                            let sw = _mm256_sign_epi8(w, x);
+                            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sw), ones);
+                            let scale = _mm256_set1_ps(dw * *xd.get_unchecked((r0 + rr) * nb + b));
+                            *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, *a);
+                        }
+                    }
+                    for (rr, a) in acc.iter().enumerate().take(take) {
+                        let hi = _mm256_extractf128_ps(*a, 1);
+                        let s4 = _mm_add_ps(_mm256_castps256_ps128(*a), hi);
+                        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+                        let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+                        *out.add((r0 + rr) * n + c) = _mm_cvtss_f32(s1);
+                    }
+                }
+                r0 += take;
+            }
+        }
+    }
+}
+
 struct SendPtr(*mut f32);
 // SAFETY: used only for disjoint writes (see `PackedQ8::matmul`).
 unsafe impl Sync for SendPtr {}
@@ -240,16 +403,35 @@ mod tests {
 
     #[test]
     fn kernel_matches_quantized_reference_and_f32() {
-        if !available() {
-            eprintln!("no AVX-512 VNNI on this CPU: the packed kernel is not used here");
+        let kernels: Vec<Kernel> = [Kernel::Vnni, Kernel::Avx2]
+            .into_iter()
+            .filter(|&kernel| PackedQ8::with_kernel(&[0.0; 16 * 32], 16, 32, kernel).is_some())
+            .collect();
+        if kernels.is_empty() {
+            eprintln!("neither AVX-512 VNNI nor AVX2 on this CPU: candle's kernels are used");
             assert!(PackedQ8::new(&[0.0; 16 * 32], 16, 32).is_none());
             return;
         }
         let mut rng = StdRng::seed_from_u64(3);
-        for (m, n, k) in [(1, 16, 32), (3, 48, 96), (5, 32, 576), (9, 192, 64)] {
+        let shapes: [(usize, usize, usize); 5] = [
+            (1, 16, 32),
+            (3, 48, 96),
+            (5, 32, 576),
+            (9, 192, 64),
+            (6, 70, 64),
+        ];
+        for (kernel, (m, n, k)) in kernels
+            .iter()
+            .flat_map(|&kernel| shapes.iter().map(move |&s| (kernel, s)))
+        {
+            // The VNNI layout needs whole groups of 16 rows.
+            if kernel == Kernel::Vnni && !n.is_multiple_of(LANES) {
+                continue;
+            }
             let w = random(n * k, &mut rng);
             let x = random(m * k, &mut rng);
-            let packed = PackedQ8::new(&w, n, k).unwrap();
+            let packed = PackedQ8::with_kernel(&w, n, k, kernel).unwrap();
+            assert_eq!(packed.kernel(), kernel);
             let got = packed.matmul(&x, m);
             let want = reference(&w, &x, m, n, k);
             for (g, r) in got.iter().zip(&want) {
@@ -278,18 +460,41 @@ mod tests {
 
     #[test]
     fn unsupported_shapes_are_declined() {
-        assert!(PackedQ8::new(&[0.0; 8 * 32], 8, 32).is_none());
-        assert!(PackedQ8::new(&[0.0; 16 * 20], 16, 20).is_none());
+        assert!(PackedQ8::with_kernel(&[0.0; 8 * 32], 8, 32, Kernel::Vnni).is_none());
+        for kernel in [Kernel::Vnni, Kernel::Avx2] {
+            assert!(PackedQ8::with_kernel(&[0.0; 16 * 20], 16, 20, kernel).is_none());
+            assert!(PackedQ8::with_kernel(&[], 0, 32, kernel).is_none());
+        }
     }
 
     #[test]
     fn zero_rows_and_zero_blocks_are_handled() {
-        if !available() {
-            return;
+        for kernel in [Kernel::Vnni, Kernel::Avx2] {
+            let w = vec![0.0f32; 16 * 32];
+            let Some(p) = PackedQ8::with_kernel(&w, 16, 32, kernel) else {
+                continue;
+            };
+            assert_eq!(p.matmul(&[1.0; 32], 1), vec![0.0; 16]);
+            assert!(p.matmul(&[], 0).is_empty());
         }
-        let w = vec![0.0f32; 16 * 32];
-        let p = PackedQ8::new(&w, 16, 32).unwrap();
-        assert_eq!(p.matmul(&[1.0; 32], 1), vec![0.0; 16]);
-        assert!(p.matmul(&[], 0).is_empty());
+    }
+
+    /// Extreme values: every product at ±127·127 must not saturate the pair sums.
+    #[test]
+    fn the_avx2_kernel_does_not_saturate() {
+        let (n, k) = (3, 64);
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| if (i % k) % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        let x: Vec<f32> = (0..k)
+            .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        let Some(p) = PackedQ8::with_kernel(&w, n, k, Kernel::Avx2) else {
+            eprintln!("no AVX2 on this CPU: the AVX2 kernel is not used here");
+            return;
+        };
+        for v in p.matmul(&x, 1) {
+            assert!((v - k as f32).abs() < 1e-3, "{v}");
+        }
     }
 }
