@@ -104,6 +104,9 @@ pub enum CandidateSource {
     /// Written by the generator (the pretrained LLM with the trained soft prompt and
     /// adapters) from the target.
     Generator,
+    /// The instruction of one of the best measured prompts with the input of another
+    /// (closed loop, from the second round on).
+    Recombined,
 }
 
 /// One candidate prompt and what is known about it.
@@ -593,6 +596,7 @@ impl Searcher {
                 if corrector {
                     self.add_corrections(queries, all)?;
                 }
+                add_recombinations(all);
                 self.rank(queries, all)?;
                 calibrate(queries, all);
                 rerank_ms += t.elapsed().as_secs_f64() * 1e3;
@@ -753,6 +757,50 @@ impl Searcher {
             push_new(cands, texts, CandidateSource::Corrector);
         }
         Ok(())
+    }
+}
+
+/// Recombinations added per target and round: the instruction of one of the best
+/// measured prompts with the input of another.
+const RECOMBINATIONS: usize = 4;
+/// Best measured prompts whose parts are recombined.
+const RECOMBINED_FROM: usize = 3;
+
+/// An instruction and, when the prompt has one after a blank line, its input (the shape of
+/// instruction datasets: `instruction\n\ninput`).
+fn split_prompt(prompt: &str) -> (&str, Option<&str>) {
+    match prompt.split_once("\n\n") {
+        Some((instruction, input))
+            if !instruction.trim().is_empty() && !input.trim().is_empty() =>
+        {
+            (instruction, Some(input))
+        }
+        _ => (prompt, None),
+    }
+}
+
+/// Adds, for each target, prompts made of the instruction of one of its best measured
+/// prompts (measured or remembered) and the input of another: what the target asks may be
+/// one prompt's task on another's material. They are ranked like every candidate.
+fn add_recombinations(all: &mut [Vec<Working>]) {
+    for cands in all.iter_mut() {
+        let mut best: Vec<(f32, &str)> = cands
+            .iter()
+            .filter_map(|w| Some((w.candidate.similarity?, w.candidate.prompt.as_str())))
+            .collect();
+        best.sort_by(|a, b| b.0.total_cmp(&a.0));
+        best.truncate(RECOMBINED_FROM);
+        let parts: Vec<(&str, Option<&str>)> = best.iter().map(|(_, p)| split_prompt(p)).collect();
+        let mut texts = Vec::new();
+        for (i, (instruction, _)) in parts.iter().enumerate() {
+            for (j, (_, input)) in parts.iter().enumerate() {
+                if let (true, Some(input)) = (i != j, input) {
+                    texts.push(format!("{instruction}\n\n{input}"));
+                }
+            }
+        }
+        texts.truncate(RECOMBINATIONS);
+        push_new(cands, texts, CandidateSource::Recombined);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The search's promises, on tiny random models and counting fakes of the LLM and the
 //! embedder: fast mode makes zero LLM calls, a search never exceeds its budget of calls,
-//! the wall-time limit stops new rounds, and the best prompt is the best measured one.
+//! the wall-time limit stops new rounds, the best prompt is the best measured one, and the
+//! closed loop recombines the best measured prompts' instructions and inputs.
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
@@ -16,7 +17,9 @@ use vec2prompt_dataset::{Record, RecordKind, Split};
 use vec2prompt_latent::{
     ConditionalDecoder, DecoderConfig, LatentModel, PromptTokenizer, Surrogate, SurrogateConfig,
 };
-use vec2prompt_search::{Environment, Neighbours, SearchBudget, SearchOptions, Searcher};
+use vec2prompt_search::{
+    CandidateSource, Environment, Neighbours, SearchBudget, SearchOptions, Searcher,
+};
 
 const DIM: usize = 8;
 
@@ -105,7 +108,15 @@ fn neighbours(embedder: &dyn Embedder) -> Neighbours {
         .map(|i| Record {
             id: i.to_string(),
             index: i,
-            prompt: format!("{} (variant {i})", PROMPTS[i % PROMPTS.len()]),
+            // Every other prompt has an input after a blank line, as instruction data does.
+            prompt: if i % 2 == 0 {
+                format!(
+                    "{} (variant {i})\n\nabout item {i}",
+                    PROMPTS[i % PROMPTS.len()]
+                )
+            } else {
+                format!("{} (variant {i})", PROMPTS[i % PROMPTS.len()])
+            },
             output: format!("output {i}"),
             tokens: 5,
             kind: RecordKind::Instruction,
@@ -281,10 +292,7 @@ fn without_a_dataset_the_inverter_alone_proposes() {
     let ts = targets(&s);
     let fast = s.search(&ts[0], &SearchOptions::default()).unwrap();
     assert_eq!(fast.llm_calls, 0);
-    assert_eq!(
-        fast.best.source,
-        vec2prompt_search::CandidateSource::Inverter
-    );
+    assert_eq!(fast.best.source, CandidateSource::Inverter);
     assert_eq!(llm.calls.load(Ordering::SeqCst), 0);
     let options = SearchOptions {
         budget: SearchBudget::calls(3),
@@ -293,4 +301,51 @@ fn without_a_dataset_the_inverter_alone_proposes() {
     let r = s.search(&ts[0], &options).unwrap();
     assert!(r.llm_calls <= 3);
     assert_eq!(llm.calls.load(Ordering::SeqCst), r.llm_calls);
+}
+
+#[test]
+fn the_closed_loop_recombines_the_best_measured_prompts() {
+    let (s, _) = searcher();
+    let options = SearchOptions {
+        budget: SearchBudget::calls(6),
+        variants: 400,
+        rounds: Some(2),
+        ..SearchOptions::default()
+    };
+    let mut seen = 0;
+    for r in s.search_batch(&targets(&s), &options) {
+        let r = r.unwrap();
+        assert!(r.llm_calls <= 6);
+        let measured: Vec<&str> = r
+            .candidates
+            .iter()
+            .filter(|c| c.similarity.is_some() && c.source != CandidateSource::Recombined)
+            .map(|c| c.prompt.as_str())
+            .collect();
+        let parts: Vec<(&str, Option<&str>)> = measured
+            .iter()
+            .map(|p| match p.split_once("\n\n") {
+                Some((a, b)) => (a, Some(b)),
+                None => (*p, None),
+            })
+            .collect();
+        for c in r
+            .candidates
+            .iter()
+            .filter(|c| c.source == CandidateSource::Recombined)
+        {
+            seen += 1;
+            let (instruction, input) = c.prompt.split_once("\n\n").unwrap();
+            // Another measured prompt's input under a measured prompt's instruction.
+            assert!(
+                parts
+                    .iter()
+                    .any(|(a, b)| *a == instruction && *b != Some(input)),
+                "{:?} from {measured:?}",
+                c.prompt
+            );
+            assert!(parts.iter().any(|(_, b)| *b == Some(input)));
+        }
+    }
+    assert!(seen > 0, "no recombination was proposed");
 }
