@@ -10,11 +10,10 @@
 //! takes one unsigned operand); the `128 · Σq_w` this adds is subtracted per block.
 //!
 //! CPUs with AVX2 but no AVX-512 VNNI (many AMD EPYC and older Intel parts) get a second
-//! kernel on the same Q8_0 arithmetic: rows stay row-major, and one 32-value block of a
-//! weight row meets one block of an input row through the sign trick (`vpsignb` moves the
-//! input's sign onto the weight, `vpmaddubsw` multiplies |x| by it into pairs that cannot
-//! saturate since |q| ≤ 127, `vpmaddwd` sums them to i32), accumulated in f32 with the two
-//! blocks' scales. Each tile of weight rows stays in cache while every input row passes.
+//! kernel on the same Q8_0 arithmetic and the same idea with 8 rows side by side: for each
+//! 4 inputs, `vpsignb` moves their signs onto the 8 rows' weights, `vpmaddubsw` multiplies
+//! |x| by them into pairs that cannot saturate (|q| ≤ 127), `vpmaddwd` sums each row's 4
+//! products to i32; a block's 8 chunks add up in i32 and meet the rows' scales once.
 
 use rayon::prelude::*;
 
@@ -25,31 +24,39 @@ const BLOCK: usize = 32;
 /// Input rows processed together against one loaded weight block.
 const ROWS: usize = 4;
 
-/// Weight rows per tile of the AVX2 kernel: 64 rows of SmolLM2's widest input (1,536
-/// values) are 96 KiB of int8, which stay in L2 while every input row passes.
-const AVX2_TILE: usize = 64;
+/// Output rows per packed group of the AVX2 kernel (one ymm register of i32/f32 lanes).
+const AVX2_LANES: usize = 8;
 
 /// Which instruction set a packed matrix is laid out for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     /// AVX-512 VNNI: 16 rows interleaved per group.
     Vnni,
-    /// AVX2 + FMA: row-major int8 rows.
+    /// AVX2 + FMA: 8 rows interleaved per group.
     Avx2,
 }
 
-/// A weight matrix `(n, k)` quantized to int8 per block of 32 and packed for VNNI (or
-/// kept row-major for AVX2).
+impl Kernel {
+    /// Rows interleaved per group.
+    fn lanes(self) -> usize {
+        match self {
+            Kernel::Vnni => LANES,
+            Kernel::Avx2 => AVX2_LANES,
+        }
+    }
+}
+
+/// A weight matrix `(n, k)` quantized to int8 per block of 32 and packed for VNNI or
+/// AVX2.
 pub struct PackedQ8 {
     n: usize,
     k: usize,
     kernel: Kernel,
-    /// VNNI: per (group, block) 8 chunks × 16 lanes × 4 bytes. AVX2: row-major.
+    /// Per (group, block): 8 chunks × lanes × 4 bytes.
     qs: Vec<i8>,
-    /// VNNI: per (group, block) the 16 rows' scales. AVX2: per (row, block).
+    /// Per (group, block): the rows' scales.
     d: Vec<f32>,
-    /// VNNI: per (group, block) `128 · d · Σq` of the 16 rows (the unsigned-input
-    /// correction). AVX2: empty.
+    /// Per (group, block): `128 · d · Σq` of the rows (VNNI's unsigned-input correction).
     corr: Vec<f32>,
 }
 
@@ -118,16 +125,18 @@ impl PackedQ8 {
     /// shape does not fit it).
     pub fn with_kernel(weights: &[f32], n: usize, k: usize, kernel: Kernel) -> Option<Self> {
         let runs = match kernel {
-            Kernel::Vnni => available() && n.is_multiple_of(LANES),
+            Kernel::Vnni => available(),
             Kernel::Avx2 => avx2_available(),
         };
-        if !runs || n == 0 || !k.is_multiple_of(BLOCK) || weights.len() != n * k {
+        if !runs
+            || n == 0
+            || !n.is_multiple_of(kernel.lanes())
+            || !k.is_multiple_of(BLOCK)
+            || weights.len() != n * k
+        {
             return None;
         }
-        Some(match kernel {
-            Kernel::Vnni => Self::pack(weights, n, k),
-            Kernel::Avx2 => Self::rows(weights, n, k),
-        })
+        Some(Self::pack(weights, n, k, kernel))
     }
 
     /// The kernel it runs.
@@ -135,50 +144,34 @@ impl PackedQ8 {
         self.kernel
     }
 
-    /// Row-major int8 rows with their block scales (the AVX2 layout).
-    fn rows(weights: &[f32], n: usize, k: usize) -> Self {
-        let mut qs = vec![0i8; n * k];
-        let mut d = Vec::with_capacity(n * (k / BLOCK));
-        for (row, q) in weights.chunks_exact(k).zip(qs.chunks_exact_mut(k)) {
-            d.extend(quantize_blocks(row, q));
-        }
-        Self {
-            n,
-            k,
-            kernel: Kernel::Avx2,
-            qs,
-            d,
-            corr: Vec::new(),
-        }
-    }
-
-    fn pack(weights: &[f32], n: usize, k: usize) -> Self {
+    fn pack(weights: &[f32], n: usize, k: usize, kernel: Kernel) -> Self {
+        let lanes = kernel.lanes();
         let nb = k / BLOCK;
-        let groups = n / LANES;
+        let groups = n / lanes;
         let mut qs = vec![0i8; n * k];
         let mut d = vec![0f32; n * nb];
         let mut corr = vec![0f32; n * nb];
         let mut row_q = vec![0i8; k];
         for row in 0..n {
             let scales = quantize_blocks(&weights[row * k..(row + 1) * k], &mut row_q);
-            let (g, lane) = (row / LANES, row % LANES);
+            let (g, lane) = (row / lanes, row % lanes);
             for b in 0..nb {
                 let gb = g * nb + b;
                 let qb = &row_q[b * BLOCK..(b + 1) * BLOCK];
                 for (j, quad) in qb.chunks_exact(4).enumerate() {
-                    let at = gb * BLOCK * LANES + j * 4 * LANES + lane * 4;
+                    let at = gb * BLOCK * lanes + j * 4 * lanes + lane * 4;
                     qs[at..at + 4].copy_from_slice(quad);
                 }
-                d[gb * LANES + lane] = scales[b];
+                d[gb * lanes + lane] = scales[b];
                 let sum: i32 = qb.iter().map(|&q| q as i32).sum();
-                corr[gb * LANES + lane] = 128.0 * scales[b] * sum as f32;
+                corr[gb * lanes + lane] = 128.0 * scales[b] * sum as f32;
             }
         }
-        debug_assert_eq!(groups * nb * LANES, d.len());
+        debug_assert_eq!(groups * nb * lanes, d.len());
         Self {
             n,
             k,
-            kernel: Kernel::Vnni,
+            kernel,
             qs,
             d,
             corr,
@@ -296,28 +289,33 @@ impl PackedQ8 {
         // |x| for vpmaddubsw's unsigned operand; x itself gives the signs.
         let xa: Vec<i8> = xq.iter().map(|&q| q.wrapping_abs()).collect();
         let mut out = vec![0f32; m * n];
+        let groups = n / AVX2_LANES;
+        let threads = rayon::current_num_threads().max(1);
+        let per_chunk = groups.div_ceil(threads * 4).max(1);
         let dst = SendPtr(out.as_mut_ptr());
-        (0..n.div_ceil(AVX2_TILE)).into_par_iter().for_each(|t| {
-            let dst = &dst;
-            let rows = t * AVX2_TILE..((t + 1) * AVX2_TILE).min(n);
-            // SAFETY: `avx2_available()` was checked when the matrix was built; each tile
-            // writes only its own columns of every output row, so threads never write the
-            // same element.
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                self.tile_avx2(rows, xq, &xa, xd, m, dst.0)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = (rows, dst, &xa);
-        });
+        (0..groups)
+            .into_par_iter()
+            .with_min_len(per_chunk)
+            .for_each(|g| {
+                let dst = &dst;
+                // SAFETY: `avx2_available()` was checked when the matrix was built; each
+                // group writes only its own 8 columns of every output row, so threads never
+                // write the same element.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    self.group_avx2(g, xq, &xa, xd, m, dst.0)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (g, dst, &xa);
+            });
         out
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile_avx2(
+    unsafe fn group_avx2(
         &self,
-        rows: std::ops::Range<usize>,
+        g: usize,
         xq: &[i8],
         xa: &[i8],
         xd: &[f32],
@@ -325,41 +323,47 @@ impl PackedQ8 {
         out: *mut f32,
     ) {
         use std::arch::x86_64::*;
-        // SAFETY: the caller checked the CPU features; offsets stay inside `qs` (n·k),
-        // `d` (n·k/32), `xq`/`xa` (m·k), `xd` (m·k/32) and `out` (m·n) by construction.
+        // SAFETY: the caller checked the CPU features; offsets stay inside `qs`, `d`,
+        // `xq`/`xa` (m·k bytes), `xd` (m·k/32) and `out` (m·n floats) by construction.
         unsafe {
             let (n, k) = (self.n, self.k);
             let nb = k / BLOCK;
             let ones = _mm256_set1_epi16(1);
             let mut r0 = 0;
             while r0 < m {
-                let take = ROWS.min(m - r0);
-                for c in rows.clone() {
-                    let mut acc = [_mm256_setzero_ps(); ROWS];
-                    let wrow = self.qs.as_ptr().add(c * k);
-                    let drow = self.d.as_ptr().add(c * nb);
-                    for b in 0..nb {
-                        let w = _mm256_loadu_si256(wrow.add(b * BLOCK) as *const __m256i);
-                        let dw = *drow.add(b);
-                        for (rr, a) in acc.iter_mut().enumerate().take(take) {
-                            let at = (r0 + rr) * k + b * BLOCK;
-                            let x = _mm256_loadu_si256(xq.as_ptr().add(at) as *const __m256i);
-                            let ax = _mm256_loadu_si256(xa.as_ptr().add(at) as *const __m256i);
-                            let sw = _mm256_sign_epi8(w, x);
-                            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sw), ones);
-                            let scale = _mm256_set1_ps(dw * *xd.get_unchecked((r0 + rr) * nb + b));
-                            *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, *a);
+                let rows = ROWS.min(m - r0);
+                let mut acc = [_mm256_setzero_ps(); ROWS];
+                for b in 0..nb {
+                    let gb = g * nb + b;
+                    let wp = self.qs.as_ptr().add(gb * BLOCK * AVX2_LANES) as *const __m256i;
+                    let dv = _mm256_loadu_ps(self.d.as_ptr().add(gb * AVX2_LANES));
+                    let mut sums = [_mm256_setzero_si256(); ROWS];
+                    for j in 0..BLOCK / 4 {
+                        let w = _mm256_loadu_si256(wp.add(j));
+                        for (rr, sum) in sums.iter_mut().enumerate().take(rows) {
+                            let at = (r0 + rr) * k + b * BLOCK + j * 4;
+                            let x = _mm256_set1_epi32(std::ptr::read_unaligned(
+                                xq.as_ptr().add(at) as *const i32,
+                            ));
+                            let ax = _mm256_set1_epi32(std::ptr::read_unaligned(
+                                xa.as_ptr().add(at) as *const i32,
+                            ));
+                            let p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w, x));
+                            *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, ones));
                         }
                     }
-                    for (rr, a) in acc.iter().enumerate().take(take) {
-                        let hi = _mm256_extractf128_ps(*a, 1);
-                        let s4 = _mm_add_ps(_mm256_castps256_ps128(*a), hi);
-                        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-                        let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-                        *out.add((r0 + rr) * n + c) = _mm_cvtss_f32(s1);
+                    for (rr, (a, sum)) in acc.iter_mut().zip(&sums).enumerate().take(rows) {
+                        let scale = _mm256_mul_ps(
+                            dv,
+                            _mm256_set1_ps(*xd.get_unchecked((r0 + rr) * nb + b)),
+                        );
+                        *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(*sum), scale, *a);
                     }
                 }
-                r0 += take;
+                for (rr, a) in acc.iter().enumerate().take(rows) {
+                    _mm256_storeu_ps(out.add((r0 + rr) * n + g * AVX2_LANES), *a);
+                }
+                r0 += rows;
             }
         }
     }
@@ -424,8 +428,8 @@ mod tests {
             .iter()
             .flat_map(|&kernel| shapes.iter().map(move |&s| (kernel, s)))
         {
-            // The VNNI layout needs whole groups of 16 rows.
-            if kernel == Kernel::Vnni && !n.is_multiple_of(LANES) {
+            // Each layout needs whole groups of rows.
+            if !n.is_multiple_of(kernel.lanes()) {
                 continue;
             }
             let w = random(n * k, &mut rng);
@@ -461,6 +465,7 @@ mod tests {
     #[test]
     fn unsupported_shapes_are_declined() {
         assert!(PackedQ8::with_kernel(&[0.0; 8 * 32], 8, 32, Kernel::Vnni).is_none());
+        assert!(PackedQ8::with_kernel(&[0.0; 4 * 32], 4, 32, Kernel::Avx2).is_none());
         for kernel in [Kernel::Vnni, Kernel::Avx2] {
             assert!(PackedQ8::with_kernel(&[0.0; 16 * 20], 16, 20, kernel).is_none());
             assert!(PackedQ8::with_kernel(&[], 0, 32, kernel).is_none());
@@ -482,7 +487,7 @@ mod tests {
     /// Extreme values: every product at ±127·127 must not saturate the pair sums.
     #[test]
     fn the_avx2_kernel_does_not_saturate() {
-        let (n, k) = (3, 64);
+        let (n, k) = (8, 64);
         let w: Vec<f32> = (0..n * k)
             .map(|i| if (i % k) % 3 == 0 { -1.0 } else { 1.0 })
             .collect();
