@@ -53,13 +53,15 @@ pub struct TrainArgs {
     pub dataset: PathBuf,
     /// RL: the stage-1 generator to start from and stay close to [default:
     /// $VEC2PROMPT_HOME/generator]; the default `--out` for RL is
-    /// $VEC2PROMPT_HOME/generator-rl. Surrogate: a model directory whose surrogate a
-    /// fresh run starts from (a warm start).
+    /// $VEC2PROMPT_HOME/generator-rl. Surrogate, corrector: a model directory whose
+    /// surrogate (corrector) a fresh run starts from (a warm start).
     #[clap(long)]
     pub from: Option<PathBuf>,
-    /// Surrogate: train on the environment memory of the configured LLM (`vec2prompt
-    /// remember`): the targets are the embeddings of the LLM's own answers, and one
-    /// remembered answer in 20 is held out to choose the checkpoint.
+    /// Train on the environment memory of the configured LLM (`vec2prompt remember`), one
+    /// remembered answer in 20 held out to choose the checkpoint. Surrogate: the targets
+    /// are the embeddings of the LLM's own answers. Corrector: real feedback, each current
+    /// prompt's ê its real answer and the prompt to write the one whose real answer scored
+    /// best for the target.
     #[clap(long)]
     pub memory: bool,
     /// Optimizer: a feedback log (from `POST /feedback` or `simulate-feedback`); trains
@@ -120,8 +122,12 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         command: crate::eval_cmd::command_line(),
         init_from: args.from.clone(),
     };
-    if (args.memory || args.from.is_some()) && model != ModelKind::Surrogate {
-        bail!("--memory and --from train the surrogate (or, --from, the RL stage)");
+    if (args.memory || args.from.is_some())
+        && !matches!(model, ModelKind::Surrogate | ModelKind::Corrector)
+    {
+        bail!(
+            "--memory and --from apply to `train surrogate` and `train corrector` (and --from to `train rl`)"
+        );
     }
     let embedder = config.load_embedder()?;
     let (records, outputs) = load_dataset(&args.dataset, "outputs", &embedder)?;

@@ -189,41 +189,9 @@ pub fn run(
     ];
 
     // memory-1: the remembered train prompt whose real answer lies nearest the target.
-    // The remembered answers are this environment's, so they also serve the scoring.
-    if let Some(recall) = data.recall.filter(|r| !r.is_empty()) {
-        let record_of: HashMap<&str, usize> = data
-            .records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id.as_str(), i))
-            .collect();
-        llm.preload(recall.entries().iter().map(|r| CachedAnswer {
-            prompt: r.prompt.clone(),
-            answer: r.answer.clone(),
-            completion_tokens: r.completion_tokens,
-            seconds: r.seconds,
-        }));
-        let t0 = Instant::now();
-        let nearest = recall.nearest(&queries, 1)?;
-        let seconds = t0.elapsed().as_secs_f64() / targets.len() as f64;
-        let mut memory_picks = Vec::with_capacity(targets.len());
-        for hits in &nearest {
-            let (_, r) = hits
-                .first()
-                .ok_or_else(|| Error::invalid("memory", "found no remembered answer"))?;
-            memory_picks.push(Pick {
-                record: record_of.get(r.record_id.as_str()).copied(),
-                prompt: r.prompt.clone(),
-                calls: 0,
-                seconds,
-            });
-        }
+    if let Some(memory_picks) = memory_method(data, llm, &queries)? {
         names.push("memory-1".into());
         picks.push(memory_picks);
-        progress(EvalEvent::Note(&format!(
-            "environment memory: {} remembered answers",
-            recall.len()
-        )));
     }
 
     // Learned methods run the search now (its LLM calls go through the cache).
@@ -398,6 +366,49 @@ pub fn run(
         environment: String::new(),
         perturbed: Vec::new(),
     })
+}
+
+/// `memory-1`'s picks, when a memory is used: for each target the remembered train prompt
+/// whose real answer lies nearest it. The remembered answers are this environment's, so
+/// they are also preloaded to score every method's remembered prompts.
+fn memory_method(
+    data: &EvalData<'_>,
+    llm: &CachedLlm,
+    queries: &[Vec<f32>],
+) -> Result<Option<Vec<Pick>>> {
+    let Some(recall) = data.recall.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let record_of: HashMap<&str, usize> = data
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    llm.preload(recall.entries().iter().map(|r| CachedAnswer {
+        prompt: r.prompt.clone(),
+        answer: r.answer.clone(),
+        completion_tokens: r.completion_tokens,
+        seconds: r.seconds,
+    }));
+    let t0 = Instant::now();
+    let nearest = recall.nearest(queries, 1)?;
+    let seconds = t0.elapsed().as_secs_f64() / queries.len().max(1) as f64;
+    nearest
+        .iter()
+        .map(|hits| {
+            let (_, r) = hits
+                .first()
+                .ok_or_else(|| Error::invalid("memory", "found no remembered answer"))?;
+            Ok(Pick {
+                record: record_of.get(r.record_id.as_str()).copied(),
+                prompt: r.prompt.clone(),
+                calls: 0,
+                seconds,
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// Runs inverter-greedy, the generator alone, fast mode and every search budget on the targets.

@@ -46,6 +46,10 @@ pub struct CorrectorData<'a> {
 /// length (no cache), so longer hypotheses (mostly repetition loops) are cut here.
 const HYPOTHESIS_MAX_TOKENS: usize = 40;
 
+/// Remembered neighbours per target whose real answers compete with the target's own in
+/// the memory's real-feedback examples.
+const MEMORY_NEIGHBOURS: usize = 3;
+
 /// Saved inverter hypotheses: `texts[k]` was decoded for record `targets[k]`.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Hypotheses {
@@ -66,12 +70,24 @@ pub struct Built {
 
 impl CorrectorData<'_> {
     fn example(&self, target: usize, hypothesis: &[u32], current_row: u32) -> Example {
+        self.example_to(target, target, hypothesis, current_row)
+    }
+
+    /// An example for target record `target` (its E(output) is e*) whose current prompt
+    /// is `hypothesis` with ê in row `current_row`, asking for record `output`'s prompt.
+    fn example_to(
+        &self,
+        target: usize,
+        output: usize,
+        hypothesis: &[u32],
+        current_row: u32,
+    ) -> Example {
         let mut prefix = vec![bpe::BOS];
         prefix.extend(hypothesis.iter().take(self.hypothesis_tokens));
         prefix.push(bpe::SEP);
         let room = self.max_tokens.saturating_sub(prefix.len());
-        let keep = self.ids[target].len().min(room.saturating_sub(1));
-        let mut tgt: Vec<u32> = self.ids[target][..keep].to_vec();
+        let keep = self.ids[output].len().min(room.saturating_sub(1));
+        let mut tgt: Vec<u32> = self.ids[output][..keep].to_vec();
         tgt.push(bpe::EOS);
         Example {
             condition: Condition::Feedback {
@@ -183,6 +199,85 @@ impl CorrectorData<'_> {
         })
     }
 
+    /// Real-feedback examples from the environment memory: record `positions[k]` was
+    /// answered by the LLM into embedding row `k` of `vectors`. For each remembered target
+    /// record t (e* = its E(output)), the current prompts are t's own and those of the
+    /// remembered records whose *real* answers lie nearest e*, each with its real ê; the
+    /// prompt to write is the one whose real answer scored best for e* (often not t's
+    /// own), and a current prompt that is already the best teaches nothing and is left
+    /// out. One remembered target in `holdout_every` goes to validation. The memory's
+    /// vectors become rows `first_extra_row..` of the caller's table.
+    pub fn from_memory(
+        &self,
+        positions: &[usize],
+        vectors: &[f32],
+        holdout_every: usize,
+        first_extra_row: usize,
+    ) -> Result<Built> {
+        let d = self.dim;
+        if vectors.len() != positions.len() * d || holdout_every == 0 {
+            bail!("the environment memory's embeddings do not match its answers");
+        }
+        let answered: Vec<usize> = (0..positions.len())
+            .filter(|&k| vectors[k * d..(k + 1) * d].iter().any(|&x| x != 0.0))
+            .collect();
+        if answered.len() < 2 {
+            bail!("the environment memory has too few answers to train the corrector on");
+        }
+        let rows: Vec<f32> = answered
+            .iter()
+            .flat_map(|&k| vectors[k * d..(k + 1) * d].iter().copied())
+            .collect();
+        let index = FlatIndex::from_rows(d, (0..answered.len() as u32).collect(), &rows)?;
+        let queries: Vec<Vec<f32>> = answered
+            .iter()
+            .map(|&k| self.outputs[positions[k] * d..(positions[k] + 1) * d].to_vec())
+            .collect();
+        let hits = index.search_batch(&queries, MEMORY_NEIGHBOURS + 1)?;
+        let score = |q: &[f32], k: usize| vec2prompt_core::cosine(q, &vectors[k * d..(k + 1) * d]);
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for ((&k, q), hs) in answered.iter().zip(&queries).zip(hits) {
+            let t = positions[k];
+            let mut current: Vec<usize> = vec![k];
+            current.extend(
+                hs.iter()
+                    .map(|h| answered[h.id as usize])
+                    .filter(|&j| j != k)
+                    .take(MEMORY_NEIGHBOURS),
+            );
+            let best = current
+                .iter()
+                .copied()
+                .max_by(|&a, &b| score(q, a).total_cmp(&score(q, b)))
+                .unwrap_or(k);
+            let best_prompt = &self.records[positions[best]].prompt;
+            let examples = current
+                .iter()
+                .filter(|&&c| c != best && self.records[positions[c]].prompt != *best_prompt)
+                .map(|&c| {
+                    let row = (first_extra_row + c) as u32;
+                    self.example_to(t, positions[best], &self.ids[positions[c]], row)
+                });
+            if k % holdout_every == holdout_every - 1 {
+                val.extend(examples);
+            } else {
+                train.extend(examples);
+            }
+        }
+        if train.is_empty() || val.is_empty() {
+            bail!(
+                "the environment memory gave {} train and {} validation corrector examples: build more with `vec2prompt remember --limit N`",
+                train.len(),
+                val.len()
+            );
+        }
+        Ok(Built {
+            train,
+            val,
+            extra_rows: vectors.to_vec(),
+        })
+    }
+
     /// The inverter's greedy prompts for `targets`, from `run_dir/hypotheses.json` when
     /// saved for the same targets, else decoded (with progress) and saved.
     fn hypotheses(
@@ -262,5 +357,80 @@ impl CorrectorData<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vec2prompt_dataset::{RecordKind, Split};
+
+    fn record(i: usize) -> Record {
+        Record {
+            id: i.to_string(),
+            index: i,
+            prompt: format!("prompt {i}"),
+            output: String::new(),
+            tokens: 2,
+            kind: RecordKind::Instruction,
+            split: Split::Train,
+        }
+    }
+
+    /// Four remembered records on a 2-d circle: record r's output and real answer are
+    /// set so that for target 0 the best real answer is record 1's, not its own.
+    #[test]
+    fn memory_feedback_asks_for_the_prompt_whose_real_answer_scored_best() {
+        let records: Vec<Record> = (0..4).map(record).collect();
+        let unit = |a: f32| [a.cos(), a.sin()];
+        // E(output): all four targets point along angle 0, 1.5, 3.0, 4.5 rad.
+        let outputs: Vec<f32> = [0.0, 1.5, 3.0, 4.5].iter().flat_map(|&a| unit(a)).collect();
+        // Real answers: record 0's lands at 0.6 rad, record 1's at 0.1 rad (nearer
+        // target 0 than record 0's own), the others far away.
+        let vectors: Vec<f32> = [0.6, 0.1, 3.0, 4.5].iter().flat_map(|&a| unit(a)).collect();
+        let ids: Vec<Vec<u32>> = (0..4).map(|i| vec![10 + i as u32]).collect();
+        let train: Vec<usize> = (0..4).collect();
+        let data = CorrectorData {
+            records: &records,
+            outputs: &outputs,
+            dim: 2,
+            train: &train,
+            val: &[],
+            ids: &ids,
+            hypothesis_tokens: 8,
+            max_tokens: 16,
+        };
+        // Every second remembered target goes to validation here.
+        let built = data.from_memory(&[0, 1, 2, 3], &vectors, 2, 100).unwrap();
+        assert_eq!(built.extra_rows, vectors);
+        // Target 0 (train): its own prompt is the current one, record 1's is asked for.
+        let own = built
+            .train
+            .iter()
+            .find(|e| {
+                e.condition
+                    == Condition::Feedback {
+                        target: 0,
+                        current: 100,
+                    }
+            })
+            .expect("target 0 with its own prompt as the current one");
+        assert_eq!(own.prefix, vec![bpe::BOS, 10, bpe::SEP]);
+        assert_eq!(own.target, vec![11, bpe::EOS]);
+        // A current prompt that already is the best teaches nothing: no example has
+        // record 1's prompt both as the current one and as the answer for target 0.
+        assert!(!built.train.iter().any(|e| e.condition
+            == Condition::Feedback {
+                target: 0,
+                current: 101,
+            }));
+        // Targets 1 and 3 (odd memory positions) are validation examples only.
+        let target_of = |e: &Example| match e.condition {
+            Condition::Feedback { target, .. } => target,
+            Condition::Vector(_) => u32::MAX,
+        };
+        assert!(built.val.iter().all(|e| [1, 3].contains(&target_of(e))));
+        assert!(built.train.iter().all(|e| [0, 2].contains(&target_of(e))));
+        assert!(!built.val.is_empty());
     }
 }

@@ -613,11 +613,7 @@ fn train_decoder(
         max_tokens: section.max_tokens,
     };
     let (train_ex, val_ex) = if let Some(embedder) = corrector_embedder {
-        // The inverter and surrogate make the hypotheses; not needed without them.
-        let trained = (section.inverter_hypotheses > 0 && LatentModel::exists(out))
-            .then(|| LatentModel::load(out))
-            .transpose()?;
-        let built = CorrectorData {
+        let source = CorrectorData {
             records: &data.records,
             outputs: &data.outputs,
             dim: d,
@@ -626,16 +622,36 @@ fn train_decoder(
             ids: &ids,
             hypothesis_tokens: section.hypothesis_tokens,
             max_tokens: section.max_tokens,
-        }
-        .build(
-            trained.as_ref(),
-            &tok,
-            embedder,
-            section.inverter_hypotheses,
-            table.len() / d,
-            run_dir,
-            args.quiet,
-        )?;
+        };
+        let built = match &data.memory {
+            // Real feedback: every current prompt's ê is the LLM's own answer.
+            Some(m) => {
+                let n = args
+                    .limit
+                    .map_or(m.positions.len(), |l| l.min(m.positions.len()));
+                source.from_memory(
+                    &m.positions[..n],
+                    &m.vectors[..n * d],
+                    MEMORY_HOLDOUT_EVERY,
+                    table.len() / d,
+                )?
+            }
+            None => {
+                // The inverter and surrogate make the hypotheses; not needed without them.
+                let trained = (section.inverter_hypotheses > 0 && LatentModel::exists(out))
+                    .then(|| LatentModel::load(out))
+                    .transpose()?;
+                source.build(
+                    trained.as_ref(),
+                    &tok,
+                    embedder,
+                    section.inverter_hypotheses,
+                    table.len() / d,
+                    run_dir,
+                    args.quiet,
+                )?
+            }
+        };
         table.extend_from_slice(&built.extra_rows);
         eprintln!(
             "corrector examples: {} train, {} validation",
@@ -677,15 +693,24 @@ fn train_decoder(
         val: val_ex,
     };
     let tc = epochs(args, &section.train);
-    let source = if corrector && section.init_from_inverter {
-        Some(inverter_weights(out, &config)?)
-    } else {
-        None
+    let source = match (&args.init_from, corrector) {
+        (Some(dir), true) => {
+            let path = dir.join("corrector.safetensors");
+            Some((
+                candle_core::safetensors::load(&path, &Device::Cpu)
+                    .with_context(|| format!("--from: reading {}", path.display()))?,
+                format!("the corrector in {}", dir.display()),
+            ))
+        }
+        (None, true) if section.init_from_inverter => {
+            Some((inverter_weights(out, &config)?, "the inverter".to_string()))
+        }
+        _ => None,
     };
     let init = |vm: &VarMap| -> candle_core::Result<()> {
-        if let Some(source) = &source {
-            let copied = warm_start(vm, source)?;
-            eprintln!("corrector starts from the inverter ({copied} tensors)");
+        if let Some((weights, name)) = &source {
+            let copied = warm_start(vm, weights)?;
+            eprintln!("corrector starts from {name} ({copied} tensors)");
         }
         Ok(())
     };
@@ -698,8 +723,15 @@ fn train_decoder(
     export(&varmap, out, name, &serde_json::to_value(&config)?)?;
     plot(out, name, &state)?;
     let tps = state.tokens as f64 / state.wall_seconds.max(1e-9);
+    let feedback = match (&data.memory, corrector) {
+        (Some(m), true) => format!(
+            "; real feedback from the environment memory of {} (validation: one remembered target in {MEMORY_HOLDOUT_EVERY})",
+            m.llm
+        ),
+        _ => String::new(),
+    };
     let summary = format!(
-        "{name}: best validation loss {:.4} (perplexity {:.1}) after {} steps, {} tokens, {:.0} tokens/s",
+        "{name}: best validation loss {:.4} (perplexity {:.1}) after {} steps, {} tokens, {:.0} tokens/s{feedback}",
         state.best_val.unwrap_or(f64::NAN),
         state.best_val.unwrap_or(f64::NAN).exp(),
         state.step,
