@@ -9,7 +9,7 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status surrogate-memory validation fuzz soak
+.PHONY: build models demo test lint bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak
 
 build:
 	$(CARGO) build --release --locked
@@ -96,14 +96,15 @@ memory: models
 memory-status: build
 	$(BIN) remember --dataset $(DATASET) --status
 
-# The surrogate retrained on the environment memory (the LLM's own answers), warm-started
-# from the dataset-trained one, in a model directory that keeps the default inverter and
-# corrector. Resumable; use it with --latent $(MEMORY_LATENT).
+# The surrogate and the corrector retrained on the environment memory (the LLM's own
+# answers), warm-started from the dataset-trained ones, in a model directory that keeps the
+# default inverter and tokenizer. Resumable; use it with --latent $(MEMORY_LATENT).
 MEMORY_LATENT ?= $(HOME)/.cache/vec2prompt/latent-memory
-surrogate-memory: build
+latent-memory: build
 	mkdir -p $(MEMORY_LATENT)
 	cp -n assets/latent/* $(MEMORY_LATENT)/
 	$(BIN) train surrogate --dataset $(DATASET) --train-config configs/train.yaml --memory --from assets/latent --out $(MEMORY_LATENT)
+	$(BIN) train corrector --dataset $(DATASET) --train-config configs/train.yaml --memory --from assets/latent --epochs 2 --out $(MEMORY_LATENT)
 
 # The development leaderboard: the first VALIDATION targets of the validation split, with
 # the environment memory when built (MEMORY=all, none or a size) and the perturbed
