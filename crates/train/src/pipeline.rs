@@ -298,10 +298,19 @@ pub fn run(
         );
         return Ok(());
     }
+    let data_line = match &data.memory {
+        Some(m) => format!(
+            "the environment memory of {}: the LLM's own answers to {} Alpaca train prompts (targets' E(output) from the dataset), one remembered record in {MEMORY_HOLDOUT_EVERY} held out for validation",
+            m.llm,
+            m.positions.len()
+        ),
+        None => "Stanford Alpaca train split (index % 100 not in {7, 13}), validation split index % 100 == 13".to_string(),
+    };
     write_card(
         out,
         opts.model.name(),
         command,
+        &data_line,
         &state,
         &summary,
         started.elapsed().as_secs_f64(),
@@ -774,6 +783,7 @@ fn write_card(
     out: &Path,
     name: &str,
     command: &str,
+    data: &str,
     state: &TrainState,
     summary: &str,
     wall: f64,
@@ -781,10 +791,7 @@ fn write_card(
     let mut s = String::new();
     let _ = writeln!(s, "## {name}\n");
     let _ = writeln!(s, "- command: `{command}`");
-    let _ = writeln!(
-        s,
-        "- data: Stanford Alpaca train split (index % 100 not in {{7, 13}}), validation split index % 100 == 13"
-    );
+    let _ = writeln!(s, "- data: {data}");
     let _ = writeln!(
         s,
         "- steps: {}, epochs: {}, tokens/examples: {}, training wall time: {:.0} s (this invocation {:.0} s)",
