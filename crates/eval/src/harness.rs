@@ -368,6 +368,15 @@ pub fn run(
     })
 }
 
+/// Each record's position in `records`, by id.
+fn record_positions(records: &[Record]) -> HashMap<&str, usize> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect()
+}
+
 /// `memory-1`'s picks, when a memory is used: for each target the remembered train prompt
 /// whose real answer lies nearest it. The remembered answers are this environment's, so
 /// they are also preloaded to score every method's remembered prompts.
@@ -379,12 +388,7 @@ fn memory_method(
     let Some(recall) = data.recall.filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
-    let record_of: HashMap<&str, usize> = data
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id.as_str(), i))
-        .collect();
+    let record_of = record_positions(data.records);
     llm.preload(recall.entries().iter().map(|r| CachedAnswer {
         prompt: r.prompt.clone(),
         answer: r.answer.clone(),
@@ -424,12 +428,7 @@ fn learned_methods(
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    let record_of: HashMap<&str, usize> = data
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id.as_str(), i))
-        .collect();
+    let record_of = record_positions(data.records);
     if let Some(latent) = searcher.latent().filter(|l| l.inverter.is_some()) {
         let mut picks = Vec::new();
         for q in queries {
