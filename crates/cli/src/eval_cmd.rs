@@ -42,6 +42,12 @@ pub struct EvalArgs {
     /// (`loop<r>-<b>`, compared with `search-<b>` on the same targets).
     #[clap(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: Option<u64>,
+    /// Also run fast mode and every search with these answer weights, comma-separated
+    /// (`<method>-w<weight>`, compared with the same method at the default weight): how
+    /// much one real answer is trusted against the surrogate's calibrated prediction when
+    /// the measured candidates are compared (1 = the answer alone).
+    #[clap(long, value_delimiter = ',', num_args = 1..)]
+    pub answer_weights: Vec<f32>,
     /// Skip the learned methods even when a model is found.
     #[clap(long)]
     pub baselines_only: bool,
@@ -110,6 +116,13 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     if args.k.contains(&0) {
         bail!("every --k must be at least 1");
     }
+    if let Some(w) = args
+        .answer_weights
+        .iter()
+        .find(|w| !(0.0..=1.0).contains(*w))
+    {
+        bail!("--answer-weights must lie in [0, 1], got {w}");
+    }
     let embedder = config.load_embedder()?;
     let dim = embedder.info().dimension;
     let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder.as_ref())?;
@@ -136,6 +149,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         ks: args.k.clone(),
         budgets: args.budgets.clone(),
         rounds: args.rounds.map(|r| r as usize),
+        answer_weights: args.answer_weights.clone(),
         params,
         search_chunk: 8,
         resamples: 1000,

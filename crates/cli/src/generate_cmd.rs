@@ -46,6 +46,12 @@ pub struct GenerateArgs {
     /// two-stage search].
     #[clap(long, env = "VEC2PROMPT_ROUNDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: Option<u64>,
+    /// How much one real answer is trusted against the surrogate's calibrated prediction
+    /// when the measured candidates are compared, in [0, 1]: 1 chooses on the measured
+    /// similarity alone; lower favours prompts whose expected answer lands near the target
+    /// (for an LLM that samples).
+    #[clap(long, env = "VEC2PROMPT_ANSWER_WEIGHT", default_value_t = vec2prompt_search::DEFAULT_ANSWER_WEIGHT, value_parser = parse_weight)]
+    pub answer_weight: f32,
     /// Print one JSON object instead of text.
     #[clap(long, env = "VEC2PROMPT_JSON")]
     pub json: bool,
@@ -75,6 +81,15 @@ pub fn target(
     }
 }
 
+/// An answer weight in [0, 1].
+fn parse_weight(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(w) if (0.0..=1.0).contains(&w) => Ok(w),
+        Ok(w) => Err(format!("{w} is not in [0, 1]")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
+}
+
 /// Runs `generate`.
 pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
     let Loaded {
@@ -98,6 +113,7 @@ pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
         variants: args.variants.max(1),
         seed: args.seed,
         rounds: args.rounds.map(|r| r as usize),
+        answer_weight: args.answer_weight,
         ..SearchOptions::default()
     };
     let result = searcher.search(&target, &options)?;
@@ -118,7 +134,14 @@ pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
     }
     println!("prompt: {}", result.best.prompt);
     match result.best.similarity {
-        Some(s) => println!("similarity: {s:.4} (measured: LLM answer embedded and compared)"),
+        Some(s) => {
+            println!("similarity: {s:.4} (measured: LLM answer embedded and compared)");
+            if let Some(e) = result.best.estimate.filter(|e| (e - s).abs() > 1e-4) {
+                println!(
+                    "expected similarity: {e:.4} (the measurement shrunk towards the prediction)"
+                );
+            }
+        }
         None => println!(
             "predicted similarity: {:.4} (fast mode: not checked with the LLM)",
             result.best.predicted

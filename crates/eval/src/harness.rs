@@ -38,6 +38,9 @@ pub struct EvalConfig {
     /// When set, each budget is also searched by the closed loop in this many rounds
     /// (`loop<r>-<b>`), beside the two-stage search.
     pub rounds: Option<usize>,
+    /// Extra answer weights (see [`SearchOptions::answer_weight`]): fast mode and every
+    /// search also run with each (`<method>-w<weight>`).
+    pub answer_weights: Vec<f32>,
     /// The environment's generation settings (the protocol's: greedy, 128 new tokens).
     pub params: GenerationParams,
     /// Targets per search batch (their LLM calls share forward passes).
@@ -450,11 +453,19 @@ fn learned_methods(
     if let Some(g) = searcher.generator() {
         generator_methods(g, searcher, queries, &mut out)?;
     }
-    let mut runs: Vec<(usize, Option<usize>)> = vec![(0, None)];
+    let mut base: Vec<(usize, Option<usize>)> = vec![(0, None)];
     for &b in config.budgets.iter().filter(|&&b| b > 0) {
-        runs.push((b, None));
+        base.push((b, None));
         if let Some(r) = config.rounds {
-            runs.push((b, Some(r)));
+            base.push((b, Some(r)));
+        }
+    }
+    let default_weight = SearchOptions::default().answer_weight;
+    let mut runs: Vec<(usize, Option<usize>, f32)> =
+        base.iter().map(|&(b, r)| (b, r, default_weight)).collect();
+    for &w in &config.answer_weights {
+        if (w - default_weight).abs() > 1e-6 {
+            runs.extend(base.iter().map(|&(b, r)| (b, r, w)));
         }
     }
     let mut searchers = vec![(searcher, "")];
@@ -462,10 +473,15 @@ fn learned_methods(
         searchers.push((bare, "nodata-"));
     }
     for (searcher, prefix) in searchers {
-        for &(budget, rounds) in &runs {
+        for &(budget, rounds, answer_weight) in &runs {
+            let options = SearchOptions {
+                budget: SearchBudget::calls(budget),
+                rounds,
+                answer_weight,
+                ..SearchOptions::default()
+            };
             let picks = search_method(
-                searcher, llm, &record_of, targets, queries, config, budget, rounds, prefix,
-                progress,
+                searcher, llm, &record_of, targets, queries, config, &options, prefix, progress,
             )?;
             out.push(picks);
         }
@@ -536,17 +552,12 @@ fn search_method(
     targets: &[usize],
     queries: &[Vec<f32>],
     config: &EvalConfig,
-    budget: usize,
-    rounds: Option<usize>,
+    options: &SearchOptions,
     prefix: &str,
     progress: &mut dyn FnMut(EvalEvent<'_>),
 ) -> Result<(String, Vec<Pick>)> {
     let dim = queries.first().map_or(0, Vec::len);
-    let options = SearchOptions {
-        budget: SearchBudget::calls(budget),
-        rounds,
-        ..SearchOptions::default()
-    };
+    let budget = options.budget.max_llm_calls;
     let name = format!("{prefix}{}", options.method());
     let mut picks = Vec::new();
     // Fast mode is timed one target at a time (its latency is the claim); search
@@ -563,7 +574,7 @@ fn search_method(
             .collect::<Result<_>>()?;
         let before = llm.stats();
         let t = Instant::now();
-        let results = searcher.search_batch(&tv, &options);
+        let results = searcher.search_batch(&tv, options);
         let wall = t.elapsed().as_secs_f64();
         let after = llm.stats();
         // Charge LLM time at its first-generation cost, however warm the cache was.

@@ -176,6 +176,10 @@ pub fn paired_differences(report: &Report, resamples: usize) -> Vec<Paired> {
         {
             baselines.push(format!("search-{b}"));
         }
+        // A method at another answer weight against the same method at the default one.
+        if let Some((default, _)) = m.method.rsplit_once("-w") {
+            baselines.push(default.to_string());
+        }
         // Fast mode against the best remembered answer it starts from.
         if m.method == "fast" {
             baselines.push("memory-1".to_string());

@@ -88,6 +88,10 @@ struct BeamState {
     beams: Vec<(Vec<u32>, f32)>,
     finished: Vec<Decoded>,
     done: bool,
+    /// Length of this condition's start.
+    start: usize,
+    /// Most tokens this condition may add.
+    max_new: usize,
 }
 
 /// [`Strategy::Beam`] for many conditions at once: every condition's beams are decoded in
@@ -101,20 +105,47 @@ pub fn beam_batch(
     width: usize,
     max_new: usize,
 ) -> Result<Vec<Vec<Decoded>>> {
+    let starts = vec![start.to_vec(); conditions.len()];
+    beam_batch_from(decoder, conditions, &starts, width, max_new)
+}
+
+/// [`beam_batch`] where condition `i` continues its own start `starts[i]` (e.g. the
+/// corrector, whose start holds each target's current prompt). Rows of equal length share
+/// a forward pass each step, so conditions whose starts have the same length decode
+/// together; each condition's result is what a one-condition beam search gives.
+pub fn beam_batch_from(
+    decoder: &ConditionalDecoder,
+    conditions: &[Vec<f32>],
+    starts: &[Vec<u32>],
+    width: usize,
+    max_new: usize,
+) -> Result<Vec<Vec<Decoded>>> {
+    if starts.len() != conditions.len() {
+        candle_core::bail!(
+            "{} starts for {} conditions",
+            starts.len(),
+            conditions.len()
+        );
+    }
     let device = Device::Cpu;
-    let room = decoder.config().max_tokens.saturating_sub(start.len());
-    let max_new = max_new.min(room);
     let width = width.max(1);
     let normalized = |sum: f32, len: usize| sum / len.max(1) as f32;
-    let mut states: Vec<BeamState> = conditions
+    let mut states: Vec<BeamState> = starts
         .iter()
-        .map(|_| BeamState {
-            beams: vec![(start.to_vec(), 0.0)],
+        .map(|start| BeamState {
+            beams: vec![(start.clone(), 0.0)],
             finished: Vec::new(),
             done: false,
+            start: start.len(),
+            max_new: max_new.min(decoder.config().max_tokens.saturating_sub(start.len())),
         })
         .collect();
-    for step in 0..max_new {
+    let longest = states.iter().map(|st| st.max_new).max().unwrap_or(0);
+    for step in 0..longest {
+        // A condition whose room is used up keeps its beams as they are.
+        for st in states.iter_mut().filter(|st| step >= st.max_new) {
+            st.done = true;
+        }
         // Rows of every live condition's beams, in condition order.
         let mut owners: Vec<(usize, usize)> = Vec::new();
         for (c, st) in states.iter().enumerate().filter(|(_, st)| !st.done) {
@@ -123,17 +154,36 @@ pub fn beam_batch(
         if owners.is_empty() {
             break;
         }
-        let conds: Vec<Vec<f32>> = owners.iter().map(|&(c, _)| conditions[c].clone()).collect();
-        let rows: Vec<Vec<u32>> = owners
+        // One forward pass per row length.
+        let mut lp: Vec<Vec<f32>> = vec![Vec::new(); owners.len()];
+        let mut lengths: Vec<usize> = owners
             .iter()
-            .map(|&(c, b)| states[c].beams[b].0.clone())
+            .map(|&(c, b)| states[c].beams[b].0.len())
             .collect();
-        let lp = decoder
-            .next_logprobs(
-                &condition_tensor(&conds, &device)?,
-                &ids_tensor(&rows, &device)?,
-            )?
-            .to_vec2::<f32>()?;
+        lengths.sort_unstable();
+        lengths.dedup();
+        for len in lengths {
+            let group: Vec<usize> = (0..owners.len())
+                .filter(|&i| states[owners[i].0].beams[owners[i].1].0.len() == len)
+                .collect();
+            let conds: Vec<Vec<f32>> = group
+                .iter()
+                .map(|&i| conditions[owners[i].0].clone())
+                .collect();
+            let rows: Vec<Vec<u32>> = group
+                .iter()
+                .map(|&i| states[owners[i].0].beams[owners[i].1].0.clone())
+                .collect();
+            let out = decoder
+                .next_logprobs(
+                    &condition_tensor(&conds, &device)?,
+                    &ids_tensor(&rows, &device)?,
+                )?
+                .to_vec2::<f32>()?;
+            for (i, row) in group.into_iter().zip(out) {
+                lp[i] = row;
+            }
+        }
         let mut at = 0;
         for st in states.iter_mut().filter(|st| !st.done) {
             let n = st.beams.len();
@@ -157,7 +207,7 @@ pub fn beam_batch(
                 let len = step + 1;
                 if tok == EOS {
                     st.finished.push(Decoded {
-                        ids: st.beams[b].0[start.len()..].to_vec(),
+                        ids: st.beams[b].0[st.start..].to_vec(),
                         score: normalized(score, len),
                     });
                 } else if next.len() < width {
@@ -186,8 +236,8 @@ pub fn beam_batch(
                     .beams
                     .into_iter()
                     .map(|(seq, s)| Decoded {
-                        score: normalized(s, seq.len() - start.len()),
-                        ids: seq[start.len()..].to_vec(),
+                        score: normalized(s, seq.len() - st.start),
+                        ids: seq[st.start..].to_vec(),
                     })
                     .collect();
             }

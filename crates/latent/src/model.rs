@@ -5,7 +5,7 @@
 //! search with another embedder is refused rather than fed vectors of another space.
 
 use crate::bpe::{BOS, PromptTokenizer, SEP};
-use crate::decode::{Decoded, Strategy, beam_batch, decode, sample_batch};
+use crate::decode::{Decoded, Strategy, beam_batch, beam_batch_from, decode, sample_batch};
 use crate::decoder::{ConditionalDecoder, DecoderConfig};
 use crate::surrogate::{Surrogate, SurrogateConfig};
 use candle_core::{DType, Device};
@@ -241,6 +241,38 @@ impl LatentModel {
             .collect()
     }
 
+    /// [`Self::correct`] with beam search of `width` for many targets at once: target `i`'s
+    /// `currents[i]` (whose answer embeds to `current_answers[i]`) is rewritten towards
+    /// `targets[i]`; all rewrites decode in shared forward passes. Each target gets what a
+    /// one-target call gives; empty lists without a corrector.
+    pub fn correct_batch(
+        &self,
+        targets: &[Vec<f32>],
+        current_answers: &[Vec<f32>],
+        currents: &[String],
+        hypothesis_tokens: usize,
+        width: usize,
+    ) -> Result<Vec<Vec<String>>> {
+        let (Some(cor), Some(tok)) = (&self.corrector, &self.tokenizer) else {
+            return Ok(vec![Vec::new(); targets.len()]);
+        };
+        let mut conditions = Vec::with_capacity(targets.len());
+        let mut starts = Vec::with_capacity(targets.len());
+        for ((target, answer), current) in targets.iter().zip(current_answers).zip(currents) {
+            conditions.push(correction_condition(target, answer));
+            let mut start = vec![BOS];
+            start.extend(tok.encode(current)?.into_iter().take(hypothesis_tokens));
+            start.push(SEP);
+            starts.push(start);
+        }
+        let max = cor.config().max_tokens;
+        beam_batch_from(cor, &conditions, &starts, width, max)
+            .map_err(|e| model_err(&self.dir, e))?
+            .into_iter()
+            .map(|d| self.texts(d))
+            .collect()
+    }
+
     /// Rewrites of `current` (whose answer embeds to `current_answer`) towards `target`,
     /// best first (none without a corrector).
     pub fn correct(
@@ -254,10 +286,7 @@ impl LatentModel {
         let (Some(cor), Some(tok)) = (&self.corrector, &self.tokenizer) else {
             return Ok(Vec::new());
         };
-        let mut condition = Vec::with_capacity(3 * target.len());
-        condition.extend_from_slice(target);
-        condition.extend_from_slice(current_answer);
-        condition.extend(target.iter().zip(current_answer).map(|(a, b)| a - b));
+        let condition = correction_condition(target, current_answer);
         let mut start = vec![BOS];
         start.extend(tok.encode(current)?.into_iter().take(hypothesis_tokens));
         start.push(SEP);
@@ -266,4 +295,13 @@ impl LatentModel {
             decode(cor, &condition, &start, strategy, max).map_err(|e| model_err(&self.dir, e))?;
         self.texts(decoded)
     }
+}
+
+/// The corrector's condition: (e*, ê, e* − ê).
+fn correction_condition(target: &[f32], current_answer: &[f32]) -> Vec<f32> {
+    let mut condition = Vec::with_capacity(3 * target.len());
+    condition.extend_from_slice(target);
+    condition.extend_from_slice(current_answer);
+    condition.extend(target.iter().zip(current_answer).map(|(a, b)| a - b));
+    condition
 }

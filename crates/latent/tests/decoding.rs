@@ -5,7 +5,7 @@
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use vec2prompt_latent::bpe::BOS;
-use vec2prompt_latent::decode::{Strategy, beam_batch, decode, sample_batch};
+use vec2prompt_latent::decode::{Strategy, beam_batch, beam_batch_from, decode, sample_batch};
 use vec2prompt_latent::decoder::{condition_tensor, ids_tensor, warm_start};
 use vec2prompt_latent::trainer::{seeded_init, weights};
 use vec2prompt_latent::{ConditionalDecoder, DecoderConfig};
@@ -44,6 +44,35 @@ fn batched_beam_search_matches_one_at_a_time() {
             }
         }
     }
+}
+
+#[test]
+fn beam_search_from_starts_of_different_lengths_matches_one_at_a_time() {
+    // The corrector's case: each condition continues its own start (its current prompt),
+    // the starts of different lengths, two of them sharing a length; one start leaves
+    // less room than the others.
+    let (_, dec) = decoder(8, 5);
+    let conds = rows(4, 8, 6);
+    let max = tiny_decoder(8).max_tokens;
+    let starts: Vec<Vec<u32>> = vec![
+        vec![BOS, 7, 9],
+        vec![BOS],
+        vec![BOS, 11, 12],
+        (0..max as u32 - 2).map(|i| 5 + i % 7).collect(),
+    ];
+    for width in [1, 3] {
+        let batched = beam_batch_from(&dec, &conds, &starts, width, 11).expect("batch");
+        assert_eq!(batched.len(), conds.len());
+        for ((c, start), got) in conds.iter().zip(&starts).zip(&batched) {
+            let one = decode(&dec, c, start, Strategy::Beam { width }, 11).expect("beam");
+            assert_eq!(one.len(), got.len());
+            for (x, y) in one.iter().zip(got) {
+                assert_eq!(x.ids, y.ids);
+                assert!((x.score - y.score).abs() < 1e-4);
+            }
+        }
+    }
+    assert!(beam_batch_from(&dec, &conds, &starts[..2], 1, 11).is_err());
 }
 
 #[test]

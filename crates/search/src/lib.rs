@@ -25,7 +25,7 @@ pub use environment::{Environment, Evaluation};
 pub use neighbours::Neighbours;
 pub use recall::{Recall, Recalled};
 pub use searcher::{
-    Candidate, CandidateSource, HYPOTHESIS_TOKENS, SearchBudget, SearchOptions, SearchResult,
-    SearchTimings, Searcher,
+    Candidate, CandidateSource, DEFAULT_ANSWER_WEIGHT, HYPOTHESIS_TOKENS, SearchBudget,
+    SearchOptions, SearchResult, SearchTimings, Searcher,
 };
 pub use walk::{PathKind, centroid, interpolate};

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vec2prompt_core::{Error, Result, TargetVector, cosine};
 use vec2prompt_latent::LatentModel;
-use vec2prompt_latent::decode::Strategy;
 use vec2prompt_latent::generator::Generator;
 use vec2prompt_latent::generator_decode::Strategy as GenStrategy;
 
@@ -40,6 +39,9 @@ impl SearchBudget {
     }
 }
 
+/// The default [`SearchOptions::answer_weight`].
+pub const DEFAULT_ANSWER_WEIGHT: f32 = 1.0;
+
 /// Settings of one search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchOptions {
@@ -60,17 +62,30 @@ pub struct SearchOptions {
     /// diverse. `None`: the two-stage search (half the budget on the best ranked, the
     /// rest on corrections of the best measured).
     pub rounds: Option<usize>,
+    /// How much one real answer is trusted when the measured candidates are compared: each
+    /// one's [`Candidate::estimate`] is `w · similarity + (1 − w) · prediction`, the
+    /// prediction being the surrogate's, calibrated on the *other* real answers. 1 chooses
+    /// on the measured similarity alone (best in a deterministic environment); below 1 the
+    /// choice favours prompts whose expected answer lands near the target, not those that
+    /// won on one lucky answer (a sampling LLM, another quantization).
+    pub answer_weight: f32,
 }
 
 impl SearchOptions {
     /// The method's name on the leaderboard: `fast`, `search-<b>` (two-stage) or
-    /// `loop<r>-<b>` (the closed loop, r clamped to the budget).
+    /// `loop<r>-<b>` (the closed loop, r clamped to the budget), with `-w<weight>` when
+    /// the answer weight is not the default one.
     pub fn method(&self) -> String {
         let budget = self.budget.max_llm_calls;
-        match self.rounds {
+        let base = match self.rounds {
             _ if budget == 0 => "fast".to_string(),
             Some(r) => format!("loop{}-{budget}", r.clamp(1, budget)),
             None => format!("search-{budget}"),
+        };
+        if (self.answer_weight - DEFAULT_ANSWER_WEIGHT).abs() > 1e-6 {
+            format!("{base}-w{}", self.answer_weight)
+        } else {
+            base
         }
     }
 }
@@ -84,6 +99,7 @@ impl Default for SearchOptions {
             seed: 0,
             keep_vectors: false,
             rounds: None,
+            answer_weight: DEFAULT_ANSWER_WEIGHT,
         }
     }
 }
@@ -123,6 +139,11 @@ pub struct Candidate {
     /// The measured cosine of its real answer to the target, if it was evaluated or its
     /// answer is in the environment memory.
     pub similarity: Option<f32>,
+    /// For a candidate with a real answer, the expected similarity the choice was made on:
+    /// `similarity` shrunk towards the surrogate's calibrated prediction by
+    /// [`SearchOptions::answer_weight`] (equal to `similarity` at weight 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<f32>,
     /// The real answer, if it was evaluated or remembered.
     pub answer: Option<String>,
     /// The surrogate's predicted embedding of the answer, when a learned model ranked it
@@ -173,6 +194,7 @@ pub struct Searcher {
 }
 
 /// A candidate while the search works on it.
+#[derive(Clone)]
 struct Working {
     candidate: Candidate,
     /// E(prompt), once known.
@@ -376,6 +398,7 @@ impl Searcher {
                         record_id: Some(r.record_id.clone()),
                         predicted: similarity,
                         similarity: Some(similarity),
+                        estimate: None,
                         answer: Some(r.answer.clone()),
                         predicted_vector: None,
                         answer_vector: None,
@@ -401,6 +424,7 @@ impl Searcher {
                             record_id: Some(h.record_id),
                             predicted: h.score,
                             similarity: known.map(|r| cosine(q, &r.answer_vector)),
+                            estimate: None,
                             answer: known.map(|r| r.answer.clone()),
                             predicted_vector: None,
                             answer_vector: None,
@@ -688,6 +712,7 @@ impl Searcher {
         let evaluate_ms = (t.elapsed().as_secs_f64() * 1e3 - rerank_ms) / n;
         let total_ms = started.elapsed().as_secs_f64() * 1e3 / n;
         let method = options.method();
+        estimate(&queries, &mut all, options.answer_weight);
         Ok(all
             .into_iter()
             .zip(llm_calls)
@@ -732,7 +757,10 @@ impl Searcher {
         let Some(latent) = &self.latent else {
             return Ok(());
         };
-        for (cands, q) in all.iter_mut().zip(queries) {
+        // Each target's best measured candidate; all targets' rewrites decode together.
+        let mut owners = Vec::new();
+        let (mut targets, mut answers, mut currents) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, (cands, q)) in all.iter().zip(queries).enumerate() {
             let best = cands
                 .iter()
                 .filter(|w| w.answer_vector.as_ref().is_some_and(|v| !v.is_empty()))
@@ -743,18 +771,23 @@ impl Searcher {
                         .total_cmp(&b.candidate.similarity.unwrap_or(0.0))
                 });
             let Some(best) = best else { continue };
-            let (prompt, answer) = (
-                best.candidate.prompt.clone(),
-                best.answer_vector.clone().unwrap_or_default(),
-            );
-            let texts = latent.correct(
-                q,
-                &answer,
-                &prompt,
-                HYPOTHESIS_TOKENS,
-                Strategy::Beam { width: CORRECTIONS },
-            )?;
-            push_new(cands, texts, CandidateSource::Corrector);
+            owners.push(i);
+            targets.push(q.clone());
+            answers.push(best.answer_vector.clone().unwrap_or_default());
+            currents.push(best.candidate.prompt.clone());
+        }
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let rewrites = latent.correct_batch(
+            &targets,
+            &answers,
+            &currents,
+            HYPOTHESIS_TOKENS,
+            CORRECTIONS,
+        )?;
+        for (i, texts) in owners.into_iter().zip(rewrites) {
+            push_new(&mut all[i], texts, CandidateSource::Corrector);
         }
         Ok(())
     }
@@ -879,6 +912,7 @@ fn push_new(cands: &mut Vec<Working>, texts: Vec<String>, source: CandidateSourc
                 record_id: None,
                 predicted: 0.0,
                 similarity: None,
+                estimate: None,
                 answer: None,
                 predicted_vector: None,
                 answer_vector: None,
@@ -890,21 +924,148 @@ fn push_new(cands: &mut Vec<Working>, texts: Vec<String>, source: CandidateSourc
     }
 }
 
-/// With a budget: measured candidates first (by similarity), then the rest by prediction.
-/// In fast mode nothing was measured in this search; a candidate whose similarity is known
-/// from the memory is ranked by it, the others by prediction, all on one scale (cosine to
-/// the target), so a partial memory's distant answers do not crowd out a better-predicted
-/// neighbour.
+/// Sets [`Candidate::estimate`] on every candidate with a real answer: with weight `w`,
+/// `w · similarity + (1 − w) · p`, where `p` is the surrogate's prediction calibrated on
+/// the target's other real answers (leave-one-out, so an answer never vouches for itself).
+/// One greedy answer is one draw of what the LLM may say; among many measured candidates
+/// the highest measured similarity is biased upwards (it won partly on luck), and the
+/// calibrated prediction is an independent estimate of the same expected similarity.
+/// Without the vectors (no learned model) or at `w ≥ 1` the estimate is the similarity.
+fn estimate(queries: &[Vec<f32>], all: &mut [Vec<Working>], w: f32) {
+    use crate::calibrate::{BANDWIDTH, Calibration, Measured, SHRINK};
+    let w = w.clamp(0.0, 1.0);
+    for (cands, q) in all.iter_mut().zip(queries) {
+        let measured: Vec<(usize, Measured)> = cands
+            .iter()
+            .enumerate()
+            .filter(|_| w < 1.0)
+            .filter_map(|(j, c)| {
+                c.candidate.similarity?;
+                Some((
+                    j,
+                    Measured {
+                        prompt: c.prompt_vector.clone()?,
+                        predicted: c.predicted_vector.clone()?,
+                        answer: c.answer_vector.clone()?,
+                    },
+                ))
+            })
+            .collect();
+        for (j, c) in cands.iter_mut().enumerate() {
+            let Some(m) = c.candidate.similarity else {
+                continue;
+            };
+            let own = measured.iter().find(|(k, _)| *k == j);
+            c.candidate.estimate = Some(match own {
+                Some((_, own)) => {
+                    let others: Vec<Measured> = measured
+                        .iter()
+                        .filter(|(k, _)| *k != j)
+                        .map(|(_, o)| o.clone())
+                        .collect();
+                    let cal = Calibration::fit(&others, BANDWIDTH, SHRINK);
+                    let p = cosine(q, &cal.correct(&own.prompt, &own.predicted));
+                    w * m + (1.0 - w) * p
+                }
+                None => m,
+            });
+        }
+    }
+}
+
+/// With a budget: measured candidates first (by their estimate), then the rest by
+/// prediction. In fast mode nothing was measured in this search; a candidate whose
+/// similarity is known from the memory is ranked by its estimate, the others by
+/// prediction, all on one scale (cosine to the target), so a partial memory's distant
+/// answers do not crowd out a better-predicted neighbour.
 fn sort_candidates(cands: &mut [Candidate], fast: bool) {
+    let known = |c: &Candidate| c.estimate.or(c.similarity);
     if fast {
-        let score = |c: &Candidate| c.similarity.unwrap_or(c.predicted);
+        let score = |c: &Candidate| known(c).unwrap_or(c.predicted);
         cands.sort_by(|a, b| score(b).total_cmp(&score(a)));
         return;
     }
-    cands.sort_by(|a, b| match (a.similarity, b.similarity) {
+    cands.sort_by(|a, b| match (known(a), known(b)) {
         (Some(x), Some(y)) => y.total_cmp(&x),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => b.predicted.total_cmp(&a.predicted),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let mut v = v.to_vec();
+        vec2prompt_core::l2_normalize(&mut v);
+        v
+    }
+
+    /// A measured candidate: its prompt's embedding, the surrogate's prediction and the
+    /// real answer's embedding.
+    fn measured(prompt: &[f32], predicted: &[f32], answer: &[f32], q: &[f32]) -> Working {
+        let answer = unit(answer);
+        Working {
+            candidate: Candidate {
+                prompt: format!("{prompt:?}"),
+                source: CandidateSource::Neighbour,
+                record_id: None,
+                predicted: 0.0,
+                similarity: Some(cosine(q, &answer)),
+                estimate: None,
+                answer: Some(String::new()),
+                predicted_vector: None,
+                answer_vector: None,
+            },
+            prompt_vector: Some(unit(prompt)),
+            answer_vector: Some(answer),
+            predicted_vector: Some(unit(predicted)),
+        }
+    }
+
+    #[test]
+    fn a_lucky_answer_loses_to_a_backed_one_below_weight_one() {
+        let q = unit(&[1.0, 0.0, 0.0, 0.0]);
+        // Two near-identical prompts whose real answers both land at cos 0.6, where the
+        // surrogate predicted them; and a lone prompt the surrogate expects far from the
+        // target whose one answer happened to land at cos 0.8.
+        let near = [0.6, 0.8, 0.0, 0.0];
+        let lucky = [0.8, 0.0, 0.6, 0.0];
+        let far = [0.1, 0.0, 0.0, 1.0];
+        let cands = vec![
+            measured(&[0.0, 1.0, 0.0, 0.0], &near, &near, &q),
+            measured(&[0.0, 1.0, 0.05, 0.0], &near, &near, &q),
+            measured(&[0.0, 0.0, 0.0, 1.0], &far, &lucky, &q),
+        ];
+        let best = |w: f32| {
+            let mut all = vec![cands.clone()];
+            estimate(std::slice::from_ref(&q), &mut all, w);
+            let mut c: Vec<Candidate> = all.remove(0).into_iter().map(|w| w.candidate).collect();
+            sort_candidates(&mut c, false);
+            c
+        };
+        let trusting = best(1.0);
+        assert_eq!(trusting[0].prompt, cands[2].candidate.prompt);
+        for c in &trusting {
+            assert_eq!(
+                c.estimate, c.similarity,
+                "weight 1 is the measurement alone"
+            );
+        }
+        let robust = best(0.5);
+        assert_ne!(robust[0].prompt, cands[2].candidate.prompt);
+        // The backed prompts keep (about) their measurement: the other one vouches for it.
+        assert!((robust[0].estimate.unwrap() - 0.6).abs() < 0.02);
+        // The lucky one is pulled halfway to its prediction, which has no answer near it.
+        let lone = robust
+            .iter()
+            .find(|c| c.prompt == cands[2].candidate.prompt)
+            .unwrap();
+        let expected = 0.5 * 0.8 + 0.5 * cosine(&q, &unit(&far));
+        assert!((lone.estimate.unwrap() - expected).abs() < 0.02, "{lone:?}");
+        // What is reported as measured stays the measurement.
+        assert!((lone.similarity.unwrap() - 0.8).abs() < 1e-5);
+    }
 }

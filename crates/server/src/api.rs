@@ -90,6 +90,11 @@ pub struct GenerateOptions {
     /// Include each variant's predicted answer vector and, when measured, its real
     /// answer's vector (to plot where candidates land). Default false.
     pub return_vectors: Option<bool>,
+    /// How much one real answer is trusted against the surrogate's calibrated prediction
+    /// when measured candidates are compared, in [0, 1]: 1 chooses on the measured
+    /// similarity alone; lower favours prompts whose expected answer lands near the target
+    /// (for an LLM that samples). Default: the server's search default.
+    pub answer_weight: Option<f32>,
 }
 
 /// `POST /generate_prompt`.
@@ -262,6 +267,11 @@ pub struct Variant {
     /// The measured cosine between the target and the embedding of the prompt's real
     /// answer; null if not measured.
     pub similarity: Option<f32>,
+    /// For a measured variant, the expected similarity it was ranked by: the measurement
+    /// shrunk towards the calibrated prediction by `options.answer_weight` (equal to
+    /// `similarity` at weight 1); null if not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_similarity: Option<f32>,
     /// The LLM's answer, if measured.
     pub answer: Option<String>,
     /// The surrogate's predicted embedding of the answer (`options.return_vectors`).

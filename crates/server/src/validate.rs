@@ -196,6 +196,16 @@ pub fn search_options(
         Some(ms) => Some(Duration::from_millis(ms)),
         None => None,
     };
+    let answer_weight = match o.answer_weight {
+        Some(w) if !(0.0..=1.0).contains(&w) => {
+            return Err(ServerError::invalid(
+                "options.answer_weight",
+                format!("must lie in [0, 1], got {w}"),
+            ));
+        }
+        Some(w) => w,
+        None => SearchOptions::default().answer_weight,
+    };
     let defaults = SearchOptions::default();
     Ok(SearchOptions {
         budget: SearchBudget {
@@ -207,6 +217,7 @@ pub fn search_options(
         seed: o.seed.unwrap_or(defaults.seed),
         keep_vectors: o.return_vectors.unwrap_or(false),
         rounds: defaults.rounds,
+        answer_weight,
     })
 }
 
@@ -514,6 +525,7 @@ mod tests {
                 variants: Some(4),
                 seed: Some(9),
                 return_vectors: None,
+                answer_weight: Some(0.5),
             }),
             &config,
             1,
@@ -522,7 +534,16 @@ mod tests {
         assert_eq!(o.budget.max_llm_calls, 2);
         assert_eq!(o.budget.max_wall, Some(Duration::from_millis(500)));
         assert_eq!((o.variants, o.seed), (4, 9));
+        assert_eq!(o.answer_weight, 0.5);
         for bad in [
+            GenerateOptions {
+                answer_weight: Some(1.5),
+                ..Default::default()
+            },
+            GenerateOptions {
+                answer_weight: Some(-0.1),
+                ..Default::default()
+            },
             GenerateOptions {
                 budget: Some(config.max_budget + 1),
                 ..Default::default()
