@@ -40,10 +40,12 @@ bench: models
 	$(BIN) bench
 
 # The committed leaderboard (first 100 test targets): ingest and embed Alpaca
-# (resumable), then evaluate. Answers are cached in $(DATASET)/cache.
+# (resumable), then evaluate with the environment memory when one is built, the closed
+# loop in 2 rounds, the searches also at answer weight 1 (`-w1`), and every choice
+# re-scored in the perturbed environments. Answers are cached in $(DATASET)/cache.
 leaderboard: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
-	$(BIN) --latent assets/latent eval --dataset $(DATASET) --limit 100 --seed 0 --budgets 4,16 --out reports/leaderboard
+	$(BIN) --latent assets/latent --generator none eval --dataset $(DATASET) --limit 100 --seed 0 --k 4,16 --budgets 4,16 --rounds 2 --memory all --answer-weights 1 --perturbed sampled,f32 --out reports/leaderboard
 
 # The wider zero-call report: 300 test targets, the surrogate's ranking of 8 neighbours
 # against their real scores (Spearman), knn-best-of-4/8, inverter-greedy and fast mode.

@@ -1,6 +1,7 @@
 //! The search's promises, on tiny random models and counting fakes of the LLM and the
 //! embedder: fast mode makes zero LLM calls, a search never exceeds its budget of calls,
-//! the wall-time limit stops new rounds, the best prompt is the best measured one, and the
+//! the wall-time limit stops new rounds, the best prompt is the one with the best expected
+//! similarity (at answer weight 1 the best measured one), and the
 //! closed loop recombines the best measured prompts' instructions and inputs.
 
 use candle_core::{DType, Device};
@@ -258,13 +259,19 @@ fn search_never_exceeds_its_budget() {
                 .filter(|c| c.similarity.is_some())
                 .count();
             assert_eq!(measured, r.llm_calls, "every call measured one candidate");
-            // The best prompt is the best measured one.
+            // The best prompt is the measured one with the best expected similarity.
+            assert!(
+                r.candidates
+                    .iter()
+                    .all(|c| c.similarity.is_some() == c.estimate.is_some())
+            );
             let top = r
                 .candidates
                 .iter()
-                .filter_map(|c| c.similarity)
+                .filter_map(|c| c.estimate)
                 .fold(f32::MIN, f32::max);
-            assert_eq!(r.best.similarity, Some(top));
+            assert!(r.best.similarity.is_some());
+            assert_eq!(r.best.estimate, Some(top));
             reported += r.llm_calls;
         }
         let made = llm.calls.load(Ordering::SeqCst);
@@ -310,6 +317,31 @@ fn without_a_dataset_the_inverter_alone_proposes() {
     let r = s.search(&ts[0], &options).unwrap();
     assert!(r.llm_calls <= 3);
     assert_eq!(llm.calls.load(Ordering::SeqCst), r.llm_calls);
+}
+
+#[test]
+fn at_answer_weight_one_the_best_prompt_is_the_best_measured() {
+    let (s, _) = searcher();
+    for rounds in [None, Some(2)] {
+        let options = SearchOptions {
+            budget: SearchBudget::calls(5),
+            variants: 40,
+            rounds,
+            answer_weight: 1.0,
+            ..SearchOptions::default()
+        };
+        for r in s.search_batch(&targets(&s), &options) {
+            let r = r.unwrap();
+            assert!(r.method.ends_with("-w1"), "{}", r.method);
+            let top = r
+                .candidates
+                .iter()
+                .filter_map(|c| c.similarity)
+                .fold(f32::MIN, f32::max);
+            assert_eq!(r.best.similarity, Some(top));
+            assert_eq!(r.best.estimate, Some(top));
+        }
+    }
 }
 
 #[test]
