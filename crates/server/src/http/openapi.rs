@@ -136,6 +136,11 @@ pub fn document_json(facts: &SpecFacts) -> Value {
         ),
         ("GenerateOptions", "seed", int64.clone()),
         (
+            "GenerateOptions",
+            "answer_weight",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
+        (
             "GeneratePromptRequest",
             "target_embedding",
             json!({"oneOf": [vector.clone(), {
