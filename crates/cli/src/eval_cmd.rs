@@ -134,7 +134,8 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         ..Default::default()
     };
     let llm_config = config.llm_key(args.max_new_tokens);
-    let cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?;
+    let split = args.split.split();
+    let cache = AnswerCache::open(&args.dataset.join("cache"), &llm_config)?.tagged(split.as_str());
     let llm = Arc::new(CachedLlm::new(
         llm,
         cache,
@@ -285,6 +286,7 @@ fn perturbed_llms(
     llm: &Arc<dyn vec2prompt_core::Llm>,
 ) -> Result<Vec<CachedLlm>> {
     let cache_dir = args.dataset.join("cache");
+    let split = args.split.split().as_str();
     let chunk = config.llm_batch() * 2;
     match p {
         Perturbation::Sampled => {
@@ -306,7 +308,7 @@ fn perturbed_llms(
                         args.max_new_tokens,
                         &format!("sampled T={} top_p=1 seed={seed}", args.temperature),
                     );
-                    let cache = AnswerCache::open(&cache_dir, &key)?;
+                    let cache = AnswerCache::open(&cache_dir, &key)?.tagged(split);
                     Ok(CachedLlm::new(llm.clone(), cache, params, chunk))
                 })
                 .collect()
@@ -317,7 +319,7 @@ fn perturbed_llms(
                 max_new_tokens: args.max_new_tokens,
                 ..Default::default()
             };
-            let cache = AnswerCache::open(&cache_dir, &key)?;
+            let cache = AnswerCache::open(&cache_dir, &key)?.tagged(split);
             Ok(vec![CachedLlm::new(f32_llm, cache, params, chunk)])
         }
     }

@@ -1,5 +1,8 @@
 //! Answers cached per (prompt, LLM configuration): an append-only JSONL file per
-//! configuration. A torn last line (crash while writing) is ignored on load.
+//! configuration. A torn last line (crash while writing) is ignored on load. Each answer
+//! records the held-out split of the evaluation that asked for it (which prompts get
+//! answered depends on that split's targets), so anything that ever learns from cached
+//! answers can leave out those asked for test targets.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -19,6 +22,10 @@ pub struct CachedAnswer {
     pub completion_tokens: usize,
     /// Wall seconds spent generating it (its share of its batch).
     pub seconds: f64,
+    /// The held-out split (`validation`, `test`) of the evaluation that first asked for
+    /// it; none for answers cached outside a split's evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
 }
 
 /// The answer cache of one LLM configuration.
@@ -26,6 +33,7 @@ pub struct AnswerCache {
     path: PathBuf,
     map: HashMap<String, CachedAnswer>,
     file: File,
+    split: Option<String>,
 }
 
 impl AnswerCache {
@@ -61,7 +69,24 @@ impl AnswerCache {
         if !meta.exists() {
             vec2prompt_core::write_atomic(&meta, config.as_bytes())?;
         }
-        Ok(Self { path, map, file })
+        Ok(Self {
+            path,
+            map,
+            file,
+            split: None,
+        })
+    }
+
+    /// Tags every answer inserted from now on with `split`, the held-out split whose
+    /// targets the evaluation searches for.
+    pub fn tagged(mut self, split: &str) -> Self {
+        self.split = Some(split.to_string());
+        self
+    }
+
+    /// The split the answer to `prompt` was first asked for, if cached and tagged.
+    pub fn split_of(&self, prompt: &str) -> Option<&str> {
+        self.map.get(prompt)?.split.as_deref()
     }
 
     /// The cached answer to `prompt`, if any.
@@ -88,7 +113,12 @@ impl AnswerCache {
     }
 
     /// Adds answers and flushes them to disk.
-    pub fn insert(&mut self, answers: Vec<CachedAnswer>) -> Result<()> {
+    pub fn insert(&mut self, mut answers: Vec<CachedAnswer>) -> Result<()> {
+        for a in &mut answers {
+            if a.split.is_none() {
+                a.split.clone_from(&self.split);
+            }
+        }
         let mut buf = Vec::new();
         for a in &answers {
             serde_json::to_writer(&mut buf, a).map_err(|e| Error::backend("answer cache", e))?;
@@ -115,7 +145,31 @@ mod tests {
             answer: format!("re: {p}"),
             completion_tokens: 3,
             seconds: 0.5,
+            split: None,
         }
+    }
+
+    #[test]
+    fn answers_keep_the_split_they_were_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = AnswerCache::open(dir.path(), "llm").unwrap();
+        c.insert(vec![answer("untagged")]).unwrap();
+        drop(c);
+        let mut c = AnswerCache::open(dir.path(), "llm").unwrap().tagged("test");
+        c.insert(vec![answer("for a test target")]).unwrap();
+        drop(c);
+        // A later validation run reuses the test-time answer without retagging it.
+        let mut c = AnswerCache::open(dir.path(), "llm")
+            .unwrap()
+            .tagged("validation");
+        assert_eq!(c.split_of("for a test target"), Some("test"));
+        assert_eq!(c.split_of("untagged"), None);
+        c.insert(vec![answer("for a validation target")]).unwrap();
+        drop(c);
+        let c = AnswerCache::open(dir.path(), "llm").unwrap();
+        assert_eq!(c.split_of("for a test target"), Some("test"));
+        assert_eq!(c.split_of("for a validation target"), Some("validation"));
+        assert_eq!(c.get("untagged").unwrap().split, None);
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl CachedLlm {
                         answer: g.text,
                         completion_tokens: g.completion_tokens,
                         seconds: share,
+                        split: None,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

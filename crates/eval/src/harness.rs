@@ -397,6 +397,8 @@ fn memory_method(
         answer: r.answer.clone(),
         completion_tokens: r.completion_tokens,
         seconds: r.seconds,
+        // The memory's own answers to train prompts (never written to this cache).
+        split: Some("train".to_string()),
     }));
     let t0 = Instant::now();
     let nearest = recall.nearest(queries, 1)?;
