@@ -15,6 +15,7 @@ use vec2prompt_core::{
     Result, TargetVector,
 };
 use vec2prompt_dataset::{Record, RecordKind, Split};
+use vec2prompt_latent::trainer::seeded_init;
 use vec2prompt_latent::{
     ConditionalDecoder, DecoderConfig, LatentModel, PromptTokenizer, Surrogate, SurrogateConfig,
 };
@@ -161,8 +162,12 @@ fn latent_with(inverter: bool) -> LatentModel {
             max_tokens: 40,
         };
         let vm = VarMap::new();
-        ConditionalDecoder::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
-            .unwrap()
+        let d =
+            ConditionalDecoder::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
+                .unwrap();
+        // Seeded weights: every run of a test sees the same random models.
+        seeded_init(&vm, condition as u64).unwrap();
+        d
     };
     let vm = VarMap::new();
     let surrogate = Surrogate::new(
@@ -174,6 +179,7 @@ fn latent_with(inverter: bool) -> LatentModel {
         VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
     )
     .unwrap();
+    seeded_init(&vm, 1).unwrap();
     let (inv, cor) = (decoder(DIM), decoder(3 * DIM));
     LatentModel::from_parts(
         PathBuf::from("tiny"),
