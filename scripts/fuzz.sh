@@ -21,6 +21,8 @@ KEY="fuzz-key"
 # The generator only changes which candidates a search proposes, not what a request may
 # hold, and its decode would dominate the run's time: fuzzed without it unless asked.
 export VEC2PROMPT_GENERATOR="${VEC2PROMPT_GENERATOR:-none}"
+# Likewise the content lexicon, whose first build embeds some 21,000 words.
+export VEC2PROMPT_LEXICON="${VEC2PROMPT_LEXICON:-none}"
 serve_bg "$OUT/server.log" --api-key "$KEY" --max-batch-items 4 --max-budget 2 \
   --max-tokens 8 --default-max-wall-ms 20000 --queue-capacity 256
 trap serve_stop EXIT

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use vec2prompt_core::progress::Progress;
 use vec2prompt_core::{Embedder, GenerationParams, Llm, Secret, settings};
 use vec2prompt_embed::{LocalEmbedder, LocalEmbedderConfig};
 use vec2prompt_latent::LatentModel;
@@ -22,7 +23,8 @@ use vec2prompt_openai::duration::Span;
 use vec2prompt_openai::{
     OpenAiEmbedder, OpenAiLlm, RateLimiter, RateLimits, RemoteConfig, RetryPolicy,
 };
-use vec2prompt_search::{Environment, Neighbours, Recall, Searcher};
+use vec2prompt_search::lexicon::vocabulary_words;
+use vec2prompt_search::{Environment, Lexicon, Neighbours, Recall, Searcher};
 use vec2prompt_server::ServerSettings;
 
 /// Where a backend runs.
@@ -158,6 +160,12 @@ settings! {
         /// else the shipped one in the source tree's assets/generator].
         #[clap(long, env = "VEC2PROMPT_GENERATOR", global = true)]
         generator: PathBuf,
+        /// A `tokenizer.json` whose whole words make the content lexicon (the search
+        /// proposes requests naming the words whose written list embeds nearest the
+        /// target), or `none` to leave content candidates out [default: the default
+        /// embedder's tokenizer.json, when installed].
+        #[clap(long, env = "VEC2PROMPT_LEXICON", global = true)]
+        lexicon: PathBuf,
     }
     sections {
         /// The backends every command uses.
@@ -225,6 +233,8 @@ pub struct Config {
     pub latent: Option<PathBuf>,
     /// Directory of the generator's adapter, if one was found (and not turned off).
     pub generator: Option<PathBuf>,
+    /// The tokenizer whose words make the content lexicon (`None`: turned off).
+    pub lexicon: Option<PathBuf>,
     /// The config file's `server:` section (the `serve` flags are merged over it).
     pub server: ServerSettings,
     /// Retries of remote requests.
@@ -284,6 +294,7 @@ impl Config {
         let Settings {
             latent,
             generator,
+            lexicon,
             mut backends,
             mut server,
         } = settings;
@@ -315,6 +326,7 @@ impl Config {
             embedder: resolve_embedder(backends.embedder, &home)?,
             latent: resolve_latent(latent, &home),
             generator: resolve_generator(generator.map(expand_home), &home),
+            lexicon: resolve_lexicon(lexicon.map(expand_home), &home),
             home,
             server,
             retry,
@@ -492,6 +504,51 @@ impl Config {
         Ok(Some(Arc::new(g)))
     }
 
+    /// The content lexicon: the configured tokenizer's words embedded by `embedder`
+    /// (once, then read from `$VEC2PROMPT_HOME/lexicon`). `None` when it is turned off, or
+    /// when the default tokenizer is not installed, or by default with a remote embedder
+    /// (the choice embeds a few hundred short texts per target); a tokenizer named
+    /// explicitly must exist.
+    pub fn load_lexicon(
+        &self,
+        embedder: &dyn Embedder,
+        skip: bool,
+    ) -> Result<Option<Arc<Lexicon>>> {
+        let Some(path) = self.lexicon.as_ref().filter(|_| !skip) else {
+            return Ok(None);
+        };
+        let default = vec2prompt_models::fetch::entry_path(&self.home, DEFAULT_EMBEDDER)
+            .join("tokenizer.json");
+        if *path == default && matches!(self.embedder, EmbedderBackend::Openai(_)) {
+            return Ok(None);
+        }
+        if !path.exists() {
+            if *path == default {
+                return Ok(None);
+            }
+            bail!(
+                "the lexicon's tokenizer {} does not exist (--lexicon none leaves it out)",
+                path.display()
+            );
+        }
+        let words = vocabulary_words(path)
+            .with_context(|| format!("cannot read the lexicon's words from {}", path.display()))?;
+        let mut bar: Option<Progress> = None;
+        let lexicon = Lexicon::load_or_build(
+            words,
+            embedder,
+            &self.home.root.join("lexicon"),
+            &mut |done, total| {
+                bar.get_or_insert_with(|| Progress::new("lexicon words embedded", total))
+                    .set(done)
+            },
+        )?;
+        if let Some(b) = &bar {
+            b.finish();
+        }
+        Ok(Some(Arc::new(lexicon)))
+    }
+
     /// The environment memory of this LLM configuration (the search's answer settings:
     /// greedy, 128 new tokens) in `dataset`, when `vec2prompt remember` built one; with
     /// `limit`, only its first `limit` answers (a memory of that size).
@@ -569,7 +626,11 @@ impl Config {
             );
         }
         let env = Environment::new(backends.llm.clone(), backends.embedder.clone());
+        let lexicon = self.load_lexicon(backends.embedder.as_ref(), false)?;
         let mut searcher = Searcher::with_sources(env, neighbours, latent.clone(), generator)?;
+        if let Some(lexicon) = lexicon {
+            searcher = searcher.with_lexicon(lexicon)?;
+        }
         if let Some(recall) = dataset
             .as_deref()
             .map(|d| self.load_recall(d, backends.embedder.info(), None))
@@ -695,6 +756,19 @@ fn require(path: &Path, spec: &ModelSpec, flag: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The content lexicon's tokenizer: the one given (`none`: no lexicon), else the default
+/// embedder's `tokenizer.json` (whatever the configured embedder: the words are English
+/// words, their vectors come from the configured embedder).
+fn resolve_lexicon(given: Option<PathBuf>, home: &Home) -> Option<PathBuf> {
+    match given {
+        Some(p) if p.as_os_str() == "none" => None,
+        Some(p) => Some(p),
+        None => Some(
+            vec2prompt_models::fetch::entry_path(home, DEFAULT_EMBEDDER).join("tokenizer.json"),
+        ),
+    }
 }
 
 /// The generator's adapter directory: the one given (`none`: no generator), else

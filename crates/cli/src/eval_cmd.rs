@@ -48,6 +48,11 @@ pub struct EvalArgs {
     /// the measured candidates are compared (1 = the answer alone).
     #[clap(long, value_delimiter = ',', num_args = 1..)]
     pub answer_weights: Vec<f32>,
+    /// Also run every search without content candidates (`nocontent-…`, and
+    /// `nodata-nocontent-…` without the dataset), each paired with the same search with
+    /// them: what naming the target's topics adds.
+    #[clap(long)]
+    pub content_ablation: bool,
     /// Skip the learned methods even when a model is found.
     #[clap(long)]
     pub baselines_only: bool,
@@ -177,32 +182,51 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         eprintln!("generator: {}", dir.display());
     }
     let recall = load_memory(args, config, embedder.info())?;
+    let lexicon = config.load_lexicon(embedder.as_ref(), args.baselines_only)?;
+    if lexicon.is_some() {
+        eprintln!(
+            "content lexicon: the words of {}",
+            config
+                .lexicon
+                .as_deref()
+                .map_or(String::new(), |p| p.display().to_string())
+        );
+    }
     let env = Environment::new(llm.clone(), embedder.clone());
-    let searcher = if latent.is_some() || generator.is_some() {
-        let neighbours =
-            Neighbours::from_parts(records.clone(), &outputs, prompts.as_deref(), dim)?;
-        let s = Searcher::with_sources(
-            env.clone(),
-            Some(Arc::new(neighbours)),
-            latent.clone(),
-            generator.clone(),
-        )?;
-        Some(match &recall {
-            Some(r) => s.with_recall(r.clone())?,
-            None => s,
-        })
-    } else {
-        None
+    // One searcher per ablation: with the dataset or without (`nodata-`), with the
+    // content candidates or without (`nocontent-`, when asked for).
+    let build = |with_data: bool, content: bool| -> Result<Option<Searcher>> {
+        if latent.is_none() && generator.is_none() && !(content && lexicon.is_some()) {
+            return Ok(None);
+        }
+        if !with_data && generator.is_none() {
+            return Ok(None);
+        }
+        let neighbours = if with_data {
+            Some(Arc::new(Neighbours::from_parts(
+                records.clone(),
+                &outputs,
+                prompts.as_deref(),
+                dim,
+            )?))
+        } else {
+            None
+        };
+        let mut s =
+            Searcher::with_sources(env.clone(), neighbours, latent.clone(), generator.clone())?;
+        if with_data && let Some(r) = &recall {
+            s = s.with_recall(r.clone())?;
+        }
+        if content && let Some(l) = &lexicon {
+            s = s.with_lexicon(l.clone())?;
+        }
+        Ok(Some(s))
     };
-    let bare = match &generator {
-        Some(g) => Some(Searcher::with_sources(
-            env,
-            None,
-            latent.clone(),
-            Some(g.clone()),
-        )?),
-        None => None,
-    };
+    let searcher = build(true, true)?;
+    let bare = build(false, true)?;
+    let ablate = args.content_ablation && lexicon.is_some();
+    let nocontent = if ablate { build(true, false)? } else { None };
+    let bare_nocontent = if ablate { build(false, false)? } else { None };
     let data = EvalData {
         records: &records,
         outputs: &outputs,
@@ -211,6 +235,8 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         train_index: index.as_ref(),
         searcher: searcher.as_ref(),
         bare: bare.as_ref(),
+        nocontent: nocontent.as_ref(),
+        bare_nocontent: bare_nocontent.as_ref(),
         recall: recall.as_deref(),
     };
     // One progress bar per stage (a bar on a terminal, a line every 10% otherwise).

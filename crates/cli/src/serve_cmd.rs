@@ -112,6 +112,7 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
     };
     let latent = config.load_latent(false)?;
     let generator = config.load_generator(false)?;
+    let lexicon = config.load_lexicon(loaded.embedder.as_ref(), false)?;
     let recall = if have_dataset {
         config.load_recall(&dataset, loaded.embedder.info(), None)?
     } else {
@@ -131,9 +132,12 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<()> {
     });
     let optimizer = optimizer_state(args, config, latent.clone())?;
     vec2prompt_server::run(server, &backends, status, optimizer, |env| {
-        let s = Searcher::with_sources(env, neighbours, latent, generator)?;
-        match recall {
-            Some(r) => s.with_recall(r),
+        let mut s = Searcher::with_sources(env, neighbours, latent, generator)?;
+        if let Some(r) = recall {
+            s = s.with_recall(r)?;
+        }
+        match lexicon {
+            Some(l) => s.with_lexicon(l),
             None => Ok(s),
         }
     })?;

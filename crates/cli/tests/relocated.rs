@@ -27,6 +27,9 @@ fn a_copied_binary_finds_its_learned_models_from_another_directory() {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("VEC2PROMPT_HOME", home.path())
             .env("RAYON_NUM_THREADS", "2")
+            // The content lexicon is tested in tests/content.rs; here it would only add
+            // its first build's half minute.
+            .env("VEC2PROMPT_LEXICON", "none")
             .output()
             .expect("the copied binary runs")
     };

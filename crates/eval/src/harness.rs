@@ -70,6 +70,12 @@ pub struct EvalData<'a> {
     /// The same search without the dataset (the generator and the learned models only),
     /// run as `nodata-fast` and `nodata-search-<b>`: what a user with nothing ingested gets.
     pub bare: Option<&'a Searcher>,
+    /// The same searches without content candidates (the target's topics), run with the
+    /// prefix `nocontent-` (and `nodata-nocontent-` for [`Self::bare`]'s), each paired
+    /// with the same search with them: what the topics add.
+    pub nocontent: Option<&'a Searcher>,
+    /// [`Self::bare`] without content candidates.
+    pub bare_nocontent: Option<&'a Searcher>,
     /// The environment memory (the LLM's own answers to train prompts), when used: it
     /// gives `memory-1`, its answers serve the scoring (they are this environment's), and
     /// the searcher should carry the same one.
@@ -473,6 +479,12 @@ fn learned_methods(
     let mut searchers = vec![(searcher, "")];
     if let Some(bare) = data.bare {
         searchers.push((bare, "nodata-"));
+    }
+    if let Some(s) = data.nocontent {
+        searchers.push((s, "nocontent-"));
+    }
+    if let Some(s) = data.bare_nocontent {
+        searchers.push((s, "nodata-nocontent-"));
     }
     for (searcher, prefix) in searchers {
         for &(budget, rounds, answer_weight) in &runs {

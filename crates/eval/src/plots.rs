@@ -185,8 +185,20 @@ pub fn paired_differences(report: &Report, resamples: usize) -> Vec<Paired> {
             baselines.push("memory-1".to_string());
         }
         // What a search loses without the dataset, and the generator against the inverter.
-        if let Some(with_data) = m.method.strip_prefix("nodata-") {
+        if let Some(with_data) = m
+            .method
+            .strip_prefix("nodata-")
+            .filter(|rest| !rest.starts_with("nocontent-"))
+        {
             baselines.push(with_data.to_string());
+        }
+        // What the content candidates (the target's topics) add to the same search.
+        let without_content = match m.method.strip_prefix("nodata-") {
+            Some(rest) => format!("nodata-nocontent-{rest}"),
+            None => format!("nocontent-{}", m.method),
+        };
+        if report.methods.iter().any(|b| b.method == without_content) {
+            baselines.push(without_content);
         }
         if m.method.starts_with("generator-") {
             baselines.push("inverter-greedy".to_string());

@@ -8,6 +8,8 @@
 //! - [`calibrate`]: learning from each measured answer within a search (the surrogate's
 //!   residuals near measured prompts; diverse picks).
 //! - [`environment`]: the real loop, prompt → answer → embedding → cosine.
+//! - [`lexicon`]: content candidates: the words that, written together, embed nearest the
+//!   target (embedder calls only).
 //! - [`neighbours`]: candidates from the dataset (nearest answers → their prompts).
 //! - [`recall`]: candidates from the environment memory (nearest *real* answers → their
 //!   prompts, with their similarity known without an LLM call).
@@ -16,12 +18,14 @@
 
 pub mod calibrate;
 pub mod environment;
+pub mod lexicon;
 pub mod neighbours;
 pub mod recall;
 pub mod searcher;
 pub mod walk;
 
 pub use environment::{Environment, Evaluation};
+pub use lexicon::{Lexicon, TopicOptions, Topics};
 pub use neighbours::Neighbours;
 pub use recall::{Recall, Recalled};
 pub use searcher::{

@@ -2,6 +2,7 @@
 //! a budget, return the best measured prompt (or the best ranked one in fast mode).
 
 use crate::environment::Environment;
+use crate::lexicon::{Lexicon, TopicOptions, content_prompts};
 use crate::neighbours::Neighbours;
 use crate::recall::Recall;
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,9 @@ pub enum CandidateSource {
     /// The instruction of one of the best measured prompts with the input of another
     /// (closed loop, from the second round on).
     Recombined,
+    /// A request naming the target's topics: the words that, written together, embed
+    /// nearest the target (found with the embedder alone, see [`crate::lexicon`]).
+    Content,
 }
 
 /// One candidate prompt and what is known about it.
@@ -194,6 +198,7 @@ pub struct Searcher {
     latent: Option<Arc<LatentModel>>,
     recall: Option<Arc<Recall>>,
     generator: Option<Arc<Generator>>,
+    lexicon: Option<Arc<Lexicon>>,
 }
 
 /// A candidate while the search works on it.
@@ -318,7 +323,30 @@ impl Searcher {
             latent,
             recall: None,
             generator,
+            lexicon: None,
         })
+    }
+
+    /// Adds content candidates: requests that name the target's topics, the words from
+    /// `lexicon` whose written list embeds nearest the target (embedder calls only).
+    pub fn with_lexicon(mut self, lexicon: Arc<Lexicon>) -> Result<Self> {
+        if lexicon.dimension() != self.env.dimension() {
+            return Err(Error::invalid(
+                "lexicon",
+                format!(
+                    "its word embeddings have {} dimensions but the embedder produces {}",
+                    lexicon.dimension(),
+                    self.env.dimension()
+                ),
+            ));
+        }
+        self.lexicon = Some(lexicon);
+        Ok(self)
+    }
+
+    /// Whether content candidates (the target's topics) are proposed.
+    pub fn has_lexicon(&self) -> bool {
+        self.lexicon.is_some()
     }
 
     /// Adds the environment memory: train prompts whose remembered real answers are nearest
@@ -506,12 +534,33 @@ impl Searcher {
                 push_new(cands, texts, CandidateSource::Generator);
             }
         }
+        if let Some(lexicon) = &self.lexicon {
+            let lists = lexicon.topic_lists_batch(
+                queries,
+                self.env.embedder.as_ref(),
+                &TopicOptions::default(),
+            )?;
+            for (cands, lists) in all.iter_mut().zip(lists) {
+                for t in lists {
+                    let start = cands.len();
+                    push_new(cands, content_prompts(&t), CandidateSource::Content);
+                    // Without a surrogate, how near the list embeds is the cheap score.
+                    for w in &mut cands[start..] {
+                        w.candidate.predicted = t.similarity;
+                    }
+                }
+            }
+        }
         Ok(all)
     }
 
     /// Embeds candidates lacking E(p) and sets `predicted` to the surrogate's cosine.
     fn rank(&self, queries: &[Vec<f32>], all: &mut [Vec<Working>]) -> Result<()> {
         let Some(latent) = &self.latent else {
+            // No surrogate: each source's own cheap score orders the candidates.
+            for cands in all.iter_mut() {
+                cands.sort_by(|a, b| b.candidate.predicted.total_cmp(&a.candidate.predicted));
+            }
             return Ok(());
         };
         let missing: Vec<String> = all
@@ -758,6 +807,10 @@ impl Searcher {
     /// Rewrites of each target's best measured candidate, from the corrector.
     fn add_corrections(&self, queries: &[Vec<f32>], all: &mut [Vec<Working>]) -> Result<()> {
         let Some(latent) = &self.latent else {
+            // No surrogate: each source's own cheap score orders the candidates.
+            for cands in all.iter_mut() {
+                cands.sort_by(|a, b| b.candidate.predicted.total_cmp(&a.candidate.predicted));
+            }
             return Ok(());
         };
         // Each target's best measured candidate; all targets' rewrites decode together.

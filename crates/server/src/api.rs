@@ -258,7 +258,8 @@ pub struct Timings {
 pub struct Variant {
     /// The prompt text.
     pub prompt: String,
-    /// Where it came from (`neighbour`, `inverter`, `corrector`).
+    /// Where it came from (`neighbour`, `memory`, `generator`, `inverter`, `corrector`,
+    /// `recombined` or `content`: a request naming the target's topics).
     pub source: String,
     /// The dataset record it was taken from, for neighbours.
     pub record_id: Option<String>,

@@ -93,7 +93,8 @@ pub struct InterpolatePoint {
     pub t: f64,
     /// The prompt for this point.
     pub prompt: String,
-    /// Where it came from (`neighbour`, `inverter`, `corrector`).
+    /// Where it came from (`neighbour`, `memory`, `generator`, `inverter`, `corrector`,
+    /// `recombined` or `content`: a request naming the target's topics).
     pub source: String,
     /// The cheap ranking's predicted cosine between the prompt's answer and the point.
     pub predicted_similarity: f32,

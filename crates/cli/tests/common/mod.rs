@@ -3,12 +3,15 @@
 
 use std::process::Command;
 
-/// The binary under test, without the generator unless a test sets
-/// `VEC2PROMPT_GENERATOR` itself: its decode adds seconds to every search, and most tests
-/// are about something else (tests/generator.rs runs the product with it).
+/// The binary under test, without the generator and the content lexicon unless a test
+/// sets `VEC2PROMPT_GENERATOR` or `VEC2PROMPT_LEXICON` itself: the generator's decode adds
+/// seconds to every search, the lexicon's first build half a minute to every fresh home,
+/// and most tests are about something else (tests/generator.rs and tests/content.rs run
+/// the product with them).
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vec2prompt"));
     cmd.env("VEC2PROMPT_GENERATOR", "none");
+    cmd.env("VEC2PROMPT_LEXICON", "none");
     cmd
 }
 
