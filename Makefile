@@ -9,7 +9,8 @@ DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
-.PHONY: build models demo test lint bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak
+# Every target is a command, not a file.
+.PHONY: content-validation build models demo test lint bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak
 
 build:
 	$(CARGO) build --release --locked
@@ -129,3 +130,11 @@ fuzz: models
 # prints failures, 429s, p50/p99 and the server's RSS before and after.
 soak: models
 	scripts/soak.sh 64 60 200
+
+# What the content candidates (the target's topics) add: every search with and without
+# them, with the dataset and without it (nodata-, the shipped generator), on the first
+# VALIDATION targets of the validation split. Answers are cached in $(DATASET)/cache.
+SPLIT ?= validation
+content-validation: models
+	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
+	$(BIN) --latent $(LATENT) --generator assets/generator eval --dataset $(DATASET) --split $(SPLIT) --limit $(VALIDATION) --k 4,16 --budgets 4 --memory none --content-ablation --out reports/content-$(SPLIT)

@@ -30,6 +30,9 @@ pub enum Part {
     /// Latency of the prompt optimizer at 0 LLM calls (embed + greedy rewrite) for a prompt
     /// of about 40 tokens; needs a trained optimizer; not part of `all`.
     Optimize,
+    /// Content candidates: embedding the lexicon's words (its first build, in a
+    /// temporary directory) and choosing one target's topic lists; not part of `all`.
+    Content,
     /// Embedding and LLM.
     All,
 }
@@ -226,6 +229,9 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     if matches!(args.part, Part::Optimize) {
         bench_optimize(config, &mut rows)?;
     }
+    if matches!(args.part, Part::Content) {
+        bench_content(config, &mut rows)?;
+    }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let weights = match &config.llm {
         LlmBackend::Local { config, .. } => format!("{:?}", config.weights),
@@ -252,6 +258,46 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// The content lexicon's first build (words embedded per second, into a temporary
+/// directory so the home's cache is neither read nor written) and the choice of topic
+/// lists for one target at a time (milliseconds per target, the mean over 32 targets).
+fn bench_content(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
+    use vec2prompt_search::lexicon::{Lexicon, TopicOptions, vocabulary_words};
+    let path = config.local_embedder("bench")?;
+    let embedder = LocalEmbedder::load(path, LocalEmbedderConfig::default())?;
+    let words = vocabulary_words(&path.join("tokenizer.json"))?;
+    let n = words.len();
+    let scratch = std::env::temp_dir().join(format!("vec2prompt-bench-{}", std::process::id()));
+    let t = Instant::now();
+    let built = Lexicon::load_or_build(words, &embedder, &scratch, &mut |_, _| {});
+    let _ = std::fs::remove_dir_all(&scratch);
+    let lexicon = built?;
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    eprintln!("lexicon build: {n} words, {rate:.0} words/s");
+    rows.push(Row {
+        name: "lexicon_build".into(),
+        value: rate,
+        unit: "words/s",
+        target: None,
+    });
+    let targets = embedder.embed(&sentences(32, 7))?;
+    let options = TopicOptions::default();
+    lexicon.topic_lists_batch(&targets[..1], &embedder, &options)?; // warm-up
+    let t = Instant::now();
+    for q in &targets {
+        lexicon.topic_lists_batch(std::slice::from_ref(q), &embedder, &options)?;
+    }
+    let ms = t.elapsed().as_secs_f64() * 1e3 / targets.len() as f64;
+    eprintln!("topic lists: {ms:.0} ms per target");
+    rows.push(Row {
+        name: "topic_lists_per_target".into(),
+        value: ms,
+        unit: "ms",
+        target: None,
+    });
     Ok(())
 }
 
