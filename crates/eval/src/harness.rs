@@ -93,6 +93,8 @@ struct Pick {
     calls: usize,
     /// Seconds spent choosing it.
     seconds: f64,
+    /// Where a search's chosen candidate came from (`neighbour`, `content`, …).
+    source: Option<&'static str>,
 }
 
 /// What a run reports while it works.
@@ -185,6 +187,7 @@ pub fn run(
         prompt: prompt_of(i),
         calls,
         seconds,
+        source: None,
     };
 
     // The reference methods' picks; knn-best-of-k is decided after scoring.
@@ -329,6 +332,13 @@ pub fn run(
                 seconds_p50: stats::median(&c.iter().map(|x| x.seconds).collect::<Vec<_>>()),
                 prompt_tokens: tokens,
                 copy_rate: copies / n,
+                sources: c.iter().filter_map(|x| x.source).fold(
+                    std::collections::BTreeMap::new(),
+                    |mut counts, s| {
+                        *counts.entry(s.to_string()).or_insert(0) += 1;
+                        counts
+                    },
+                ),
             }
         })
         .collect();
@@ -420,6 +430,7 @@ fn memory_method(
                 prompt: r.prompt.clone(),
                 calls: 0,
                 seconds,
+                source: None,
             })
         })
         .collect::<Result<Vec<_>>>()
@@ -454,6 +465,7 @@ fn learned_methods(
                 prompt,
                 calls: 0,
                 seconds: t.elapsed().as_secs_f64(),
+                source: None,
             });
         }
         out.push(("inverter-greedy".to_string(), picks));
@@ -526,6 +538,7 @@ fn generator_methods(
             prompt,
             calls: 0,
             seconds: t.elapsed().as_secs_f64(),
+            source: None,
         });
         if let Some(latent) = searcher.latent() {
             let t = Instant::now();
@@ -547,6 +560,7 @@ fn generator_methods(
                 prompt: best,
                 calls: 0,
                 seconds: t.elapsed().as_secs_f64(),
+                source: None,
             });
         }
     }
@@ -608,6 +622,7 @@ fn search_method(
                 prompt: r.best.prompt,
                 calls: r.llm_calls,
                 seconds,
+                source: Some(r.best.source.name()),
             });
         }
         progress(EvalEvent::Searched {

@@ -28,6 +28,10 @@ pub struct MethodReport {
     pub prompt_tokens: f64,
     /// Share of prompts containing an 8-word run of the reference output.
     pub copy_rate: f64,
+    /// For a search: how many of its chosen prompts came from each candidate source
+    /// (`neighbour`, `memory`, `content`, `generator`, …).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sources: std::collections::BTreeMap<String, usize>,
 }
 
 /// One target's outcome for every method.
@@ -173,6 +177,20 @@ impl Report {
                 "\nEnvironment memory: the LLM's own answers to {} train prompts (their answers score them here too). memory-1 = the remembered prompt whose real answer lies nearest the target (0 LLM calls).\n",
                 self.memory_answers
             ));
+        }
+        let searches: Vec<&MethodReport> = self
+            .methods
+            .iter()
+            .filter(|m| !m.sources.is_empty())
+            .collect();
+        if !searches.is_empty() {
+            s.push_str("\nWhere each search's chosen prompts came from (targets per candidate source):\n\n| method | sources |\n|---|---|\n");
+            for m in searches {
+                let mut counts: Vec<(&String, &usize)> = m.sources.iter().collect();
+                counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let list: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                s.push_str(&format!("| {} | {} |\n", m.method, list.join(", ")));
+            }
         }
         if let Some(r) = &self.ranking {
             s.push_str(&format!(

@@ -132,6 +132,21 @@ pub enum CandidateSource {
     Content,
 }
 
+impl CandidateSource {
+    /// The source's name as serialized (`neighbour`, `content`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Neighbour => "neighbour",
+            Self::Inverter => "inverter",
+            Self::Corrector => "corrector",
+            Self::Memory => "memory",
+            Self::Generator => "generator",
+            Self::Recombined => "recombined",
+            Self::Content => "content",
+        }
+    }
+}
+
 /// One candidate prompt and what is known about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
