@@ -135,6 +135,7 @@ soak: models
 # them, with the dataset and without it (nodata-, the shipped generator), on the first
 # VALIDATION targets of the validation split. Answers are cached in $(DATASET)/cache.
 SPLIT ?= validation
+GENERATOR ?= assets/generator
 content-validation: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
-	$(BIN) --latent $(LATENT) --generator assets/generator eval --dataset $(DATASET) --split $(SPLIT) --limit $(VALIDATION) --k 4,16 --budgets 4 --memory none --content-ablation --out reports/content-$(SPLIT)
+	$(BIN) --latent $(LATENT) --generator $(GENERATOR) eval --dataset $(DATASET) --split $(SPLIT) --limit $(VALIDATION) --k 4,16 --budgets 4 --memory none --content-ablation --out reports/content-$(SPLIT)
