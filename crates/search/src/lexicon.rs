@@ -6,10 +6,11 @@
 //!
 //! The words come from a fixed list (the embedder's WordPiece vocabulary, whole lowercase
 //! words without function words); each is embedded once and cached on disk. A target's
-//! topics are chosen greedily: starting from the words nearest the target, add the word
-//! whose addition brings the embedding of the written list closest to the target, and stop
-//! when no word helps. The list is embedded as written, so word order and redundancy are
-//! judged by the embedder, not by adding vectors.
+//! topics are grown greedily, a small beam of lists at a time: starting from the words
+//! nearest the target, add the words whose addition brings the embedding of the written
+//! list closest to the target (never a near-synonym of a listed word), and stop when no
+//! word helps. The list is embedded as written, so word order and redundancy are judged by
+//! the embedder, not by adding vectors.
 
 use std::path::{Path, PathBuf};
 use vec2prompt_core::{Embedder, Error, Result, cosine};
