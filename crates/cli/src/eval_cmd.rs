@@ -195,6 +195,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     let env = Environment::new(llm.clone(), embedder.clone());
     // One searcher per ablation: with the dataset or without (`nodata-`), with the
     // content candidates or without (`nocontent-`, when asked for).
+    let shared: std::sync::OnceLock<Arc<Neighbours>> = std::sync::OnceLock::new();
     let build = |with_data: bool, content: bool| -> Result<Option<Searcher>> {
         if latent.is_none() && generator.is_none() && !(content && lexicon.is_some()) {
             return Ok(None);
@@ -202,13 +203,20 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         if !with_data && generator.is_none() {
             return Ok(None);
         }
+        // One index of the train answers, shared by every searcher that uses the dataset.
         let neighbours = if with_data {
-            Some(Arc::new(Neighbours::from_parts(
-                records.clone(),
-                &outputs,
-                prompts.as_deref(),
-                dim,
-            )?))
+            Some(match shared.get() {
+                Some(n) => Arc::clone(n),
+                None => {
+                    let n = Arc::new(Neighbours::from_parts(
+                        records.clone(),
+                        &outputs,
+                        prompts.as_deref(),
+                        dim,
+                    )?);
+                    Arc::clone(shared.get_or_init(|| n))
+                }
+            })
         } else {
             None
         };
