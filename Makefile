@@ -54,8 +54,10 @@ ranking: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
 	$(BIN) --latent assets/latent eval --dataset $(DATASET) --limit 300 --seed 0 --k 4,8 --budgets --out reports/ranking-300
 
-# Retrains the default learned models (assets/latent) on the Alpaca train split; resumable
-# (run it again after an interruption). See assets/latent/MODEL_CARD.md for the times.
+# Retrains the default learned models' first stage on the Alpaca train split; resumable
+# (run it again after an interruption). The shipped surrogate and corrector then had a
+# second stage on the environment memory: `make latent-memory MEMORY_FROM=$(LATENT_OUT)`.
+# See assets/latent/MODEL_CARD.md for the times.
 LATENT_OUT ?= $(HOME)/.cache/vec2prompt/latent
 train-default: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
@@ -100,14 +102,18 @@ memory-status: build
 	$(BIN) remember --dataset $(DATASET) --status
 
 # The surrogate and the corrector retrained on the environment memory (the LLM's own
-# answers), warm-started from the dataset-trained ones, in a model directory that keeps the
-# default inverter and tokenizer. Resumable; use it with --latent $(MEMORY_LATENT).
+# answers), warm-started from the models in MEMORY_FROM, in a model directory that keeps
+# their inverter and tokenizer. Resumable; use it with --latent $(MEMORY_LATENT). The
+# shipped models were made from the dataset-trained ones (`make train-default`, then
+# MEMORY_FROM=$(LATENT_OUT)); the default MEMORY_FROM, assets/latent, refines the shipped
+# ones further on a larger memory.
 MEMORY_LATENT ?= $(HOME)/.cache/vec2prompt/latent-memory
+MEMORY_FROM ?= assets/latent
 latent-memory: build
 	mkdir -p $(MEMORY_LATENT)
-	cp -n assets/latent/* $(MEMORY_LATENT)/
-	$(BIN) train surrogate --dataset $(DATASET) --train-config configs/train.yaml --memory --from assets/latent --out $(MEMORY_LATENT)
-	$(BIN) train corrector --dataset $(DATASET) --train-config configs/train.yaml --memory --from assets/latent --epochs 2 --out $(MEMORY_LATENT)
+	cp -n $(MEMORY_FROM)/* $(MEMORY_LATENT)/
+	$(BIN) train surrogate --dataset $(DATASET) --train-config configs/train.yaml --memory --from $(MEMORY_FROM) --out $(MEMORY_LATENT)
+	$(BIN) train corrector --dataset $(DATASET) --train-config configs/train.yaml --memory --from $(MEMORY_FROM) --epochs 2 --out $(MEMORY_LATENT)
 
 # The development leaderboard: the first VALIDATION targets of the validation split, with
 # the environment memory when built (MEMORY=all, none or a size) and the perturbed
