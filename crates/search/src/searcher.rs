@@ -1097,6 +1097,16 @@ mod tests {
     }
 
     #[test]
+    fn source_names_are_the_serialized_ones() {
+        use CandidateSource::*;
+        for s in [
+            Neighbour, Inverter, Corrector, Memory, Generator, Recombined, Content,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
+    }
+
+    #[test]
     fn a_lucky_answer_loses_to_a_backed_one_below_weight_one() {
         let q = unit(&[1.0, 0.0, 0.0, 0.0]);
         // Two near-identical prompts whose real answers both land at cos 0.6, where the

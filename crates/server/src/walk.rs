@@ -3,7 +3,7 @@
 
 use crate::api::{GenerateOptions, Variant};
 use crate::error::{ErrorResponse, ErrorType, ServerError};
-use crate::http::handlers::{source_name, variants};
+use crate::http::handlers::variants;
 use crate::http::{ApiJson, AppState};
 use crate::infer::Quality;
 use crate::queue::Permit;
@@ -377,7 +377,7 @@ pub async fn interpolate(
             index,
             t,
             prompt: best.prompt.clone(),
-            source: source_name(&best.source),
+            source: best.source.name().to_string(),
             predicted_similarity: best.predicted,
             predicted_similarity_to_start: pv.map(|p| cosine(p, &a)),
             predicted_similarity_to_end: pv.map(|p| cosine(p, &b)),

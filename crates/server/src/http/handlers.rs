@@ -28,7 +28,7 @@ impl AppState {
             similarity: r.best.similarity,
             predicted_similarity: r.best.predicted,
             answer: r.best.answer.clone(),
-            source: source_name(&r.best.source),
+            source: r.best.source.name().to_string(),
             record_id: r.best.record_id.clone(),
             llm_calls: r.llm_calls,
             evaluation_llm_calls: o.quality_llm_calls,
@@ -49,8 +49,9 @@ impl AppState {
     }
 }
 
-pub(crate) fn source_name<T: serde::Serialize>(source: &T) -> String {
-    match serde_json::to_value(source) {
+/// The serialized name of a unit enum value (`stop`, `length`, …), or `unknown`.
+pub(crate) fn enum_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => "unknown".to_string(),
     }
@@ -62,7 +63,7 @@ pub(crate) fn variants(o: &SearchOutcome) -> Vec<Variant> {
         .iter()
         .map(|c| Variant {
             prompt: c.prompt.clone(),
-            source: source_name(&c.source),
+            source: c.source.name().to_string(),
             record_id: c.record_id.clone(),
             predicted_similarity: c.predicted,
             similarity: c.similarity,

@@ -1,7 +1,7 @@
 //! The OpenAI-compatible routes over the server's own models: `/v1/embeddings` and
 //! `/v1/chat/completions`.
 
-use super::handlers::source_name;
+use super::handlers::enum_name;
 use super::{ApiJson, AppState};
 use crate::api::*;
 use crate::error::{ErrorResponse, ErrorType, ServerError};
@@ -128,7 +128,7 @@ pub(crate) async fn chat_completions(
                     finish_reason: if stopped {
                         "stop".to_string()
                     } else {
-                        source_name(&g.finish_reason)
+                        enum_name(&g.finish_reason)
                     },
                 }
             })
