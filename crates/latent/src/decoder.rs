@@ -113,7 +113,7 @@ impl ConditionalDecoder {
         weights: &Tensor,
     ) -> Result<Tensor> {
         let logits = self.forward(condition, inputs)?;
-        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let logp = crate::fused::log_softmax_last_dim(&logits)?;
         let picked = logp
             .gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?
             .squeeze(D::Minus1)?;

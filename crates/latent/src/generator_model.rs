@@ -6,9 +6,10 @@
 //! [`GeneratorModel::token_logprobs`] scores given assistant-turn token sequences (the
 //! graph is kept, so the caller differentiates a cross-entropy or a REINFORCE objective),
 //! and [`GeneratorModel::start`] / [`GeneratorModel::step`] run the same network with a
-//! key/value cache for decoding. The training path uses only ops with a backward pass
-//! (composed RMS norm, `ops::softmax`, composed RoPE); the cached path uses candle's fused
-//! ones, which compute the same function.
+//! key/value cache for decoding. The training path uses this crate's fused ops, which
+//! have a backward pass (RMS norm by the frozen scale, softmax, log-softmax, RoPE,
+//! SwiGLU: [`crate::fused`]); the cached path uses candle's fused forward-only ones,
+//! which compute the same function.
 
 use crate::frozen::FrozenLinear;
 use crate::lora::Lora;
@@ -387,7 +388,7 @@ impl GeneratorModel {
     fn rms(&self, x: &Tensor, w: &Tensor, grad: bool) -> Result<Tensor> {
         let eps = self.base.rms_eps as f32;
         if grad {
-            candle_nn::ops::rms_norm_slow(x, w, eps)
+            crate::fused::rms_norm_frozen(x, w, eps)
         } else {
             candle_nn::ops::rms_norm(x, w, eps)
         }
@@ -425,8 +426,8 @@ impl GeneratorModel {
         let sin = self.sin.narrow(0, pos, l)?;
         let (q, k) = if grad {
             (
-                candle_nn::rotary_emb::rope_i_slow(&q, &cos, &sin)?,
-                candle_nn::rotary_emb::rope_i_slow(&k, &cos, &sin)?,
+                crate::fused::rope_interleaved(&q, &cos, &sin)?,
+                crate::fused::rope_interleaved(&k, &cos, &sin)?,
             )
         } else {
             (
@@ -463,7 +464,7 @@ impl GeneratorModel {
                 .reshape((b, c.n_kv_head, rep * l, t))?;
         }
         let probs = if grad {
-            candle_nn::ops::softmax(&scores, D::Minus1)?
+            crate::fused::softmax_last_dim(&scores)?
         } else {
             candle_nn::ops::softmax_last_dim(&scores)?
         };
@@ -475,8 +476,12 @@ impl GeneratorModel {
         let x = (x + block.wo.forward(&y)?)?;
         let h = self.rms(&x, &block.ffn_norm, grad)?;
         let gu = block.gate_up.forward(&h)?;
-        let inner = gu.dim(2)? / 2;
-        let g = (gu.narrow(2, 0, inner)?.silu()? * gu.narrow(2, inner, inner)?)?;
+        let g = if grad {
+            crate::fused::swiglu(&gu)?
+        } else {
+            let inner = gu.dim(2)? / 2;
+            (gu.narrow(2, 0, inner)?.silu()? * gu.narrow(2, inner, inner)?)?
+        };
         x + block.down.forward(&g)?
     }
 
@@ -551,11 +556,7 @@ impl GeneratorModel {
             .index_select(&Tensor::from_vec(positions, n, &Device::Cpu)?, 0)?;
         let h = self.rms(&h, &self.norm, true)?;
         let logits = self.head.forward(&h)?;
-        Ok((
-            candle_nn::ops::log_softmax(&logits, D::Minus1)?,
-            targets,
-            rows,
-        ))
+        Ok((crate::fused::log_softmax_last_dim(&logits)?, targets, rows))
     }
 
     /// The next-token log-distributions `(len(sequence), vocab)` at every token of

@@ -1,7 +1,8 @@
 //! Building blocks of the small models, written so every trainable tensor receives a
 //! gradient: candle's fused `RmsNorm::forward`, `LayerNorm::forward` and
-//! `softmax_last_dim` have no backward pass, so norms and softmax here are the
-//! composed versions (`rms_norm_slow`, `ops::softmax`).
+//! `softmax_last_dim` have no backward pass, so the learned-scale norm here is the
+//! composed version (`rms_norm_slow`) and the softmax is this crate's fused one with a
+//! backward pass ([`crate::fused::softmax_last_dim`]).
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, linear, linear_no_bias};
@@ -62,7 +63,7 @@ impl Attention {
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
         let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let probs = crate::fused::softmax_last_dim(&scores)?;
         let y = probs
             .matmul(&v)?
             .transpose(1, 2)?

@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod decode;
 pub mod decoder;
 pub mod frozen;
+pub mod fused;
 pub mod generator;
 pub mod generator_decode;
 pub mod generator_model;
