@@ -33,6 +33,10 @@ pub enum Part {
     /// Content candidates: embedding the lexicon's words (its first build, in a
     /// temporary directory) and choosing one target's topic lists; not part of `all`.
     Content,
+    /// Int8 arithmetic: the CPU's measured peak multiply-add rate, the packed int8
+    /// kernel's rate on one of the model's projections, and batched decode's rate in the
+    /// same units; not part of `all`.
+    Int8,
     /// Embedding and LLM.
     All,
 }
@@ -211,6 +215,74 @@ fn bench_llm(args: &BenchArgs, config: &Config, rows: &mut Vec<Row>) -> Result<(
     Ok(())
 }
 
+/// The int8 roofline of this CPU: the peak rate of the kernel's instruction sequence
+/// (registers only), the packed kernel on a gate/up-shaped projection (1536 × 576) at 1 to
+/// 64 input rows, and batched decode (32 sequences) converted to operations per second by
+/// the model's projection weights per token. Units: GOPS, one multiply-add = 2 operations.
+fn bench_int8(args: &BenchArgs, config: &Config, rows: &mut Vec<Row>) -> Result<()> {
+    use vec2prompt_llm::q8::{self, Kernel, PackedQ8};
+    let Some(kernel) = q8::best_kernel() else {
+        anyhow::bail!(
+            "this CPU has neither AVX-512 VNNI nor AVX2: there is no int8 kernel to time"
+        );
+    };
+    let mut push = |name: String, value: f64| {
+        eprintln!("{name}: {value:.1} GOPS");
+        rows.push(Row {
+            name,
+            value,
+            unit: "GOPS",
+            target: None,
+        });
+    };
+    for k in [Kernel::Vnni, Kernel::Avx2] {
+        if let Some(ops) = q8::peak_int8_ops_with(k, 2.0) {
+            push(format!("int8_peak_{k:?}").to_lowercase(), ops / 1e9);
+        }
+    }
+    let (n, k) = (1536usize, 576usize);
+    let mut rng = StdRng::seed_from_u64(5);
+    let w: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let packed = PackedQ8::with_kernel(&w, n, k, kernel)
+        .ok_or_else(|| anyhow::anyhow!("the {kernel:?} kernel does not take a {n} × {k} matrix"))?;
+    for m in [1usize, 8, 32, 64] {
+        let x: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        std::hint::black_box(packed.matmul(&x, m)); // warm-up
+        let (mut calls, t) = (0usize, Instant::now());
+        while t.elapsed().as_secs_f64() < 1.0 {
+            std::hint::black_box(packed.matmul(&x, m));
+            calls += 1;
+        }
+        let ops = 2.0 * (m * n * k * calls) as f64 / t.elapsed().as_secs_f64();
+        push(format!("q8_kernel_rows_{m}"), ops / 1e9);
+    }
+    let (path, llm_config) = config.local_llm("bench")?;
+    let llm = LocalLlm::load(path, llm_config.clone())?;
+    let per_token = llm.projection_weights() as f64;
+    let tokens = args.new_tokens.max(2);
+    let prompts: Vec<Vec<u32>> = sentences(32, 3)
+        .iter()
+        .map(|s| llm.prompt_ids(&format!("Write a story about: {s}")))
+        .collect::<vec2prompt_core::Result<_>>()?;
+    let greedy = |n| GenerationParams {
+        max_new_tokens: n,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    llm.generate_ids(&prompts, &greedy(1), true)?;
+    let first = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    llm.generate_ids(&prompts, &greedy(tokens), true)?;
+    let decode_s = (t.elapsed().as_secs_f64() - first).max(1e-9);
+    let tok_s = (prompts.len() * (tokens - 1)) as f64 / decode_s;
+    eprintln!(
+        "decode ×32: {tok_s:.1} tokens/s × {:.1} M projection weights per token",
+        per_token / 1e6
+    );
+    push("decode_batch_32".into(), 2.0 * tok_s * per_token / 1e9);
+    Ok(())
+}
+
 /// Runs `bench`.
 pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     let mut rows = Vec::new();
@@ -231,6 +303,9 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     }
     if matches!(args.part, Part::Content) {
         bench_content(config, &mut rows)?;
+    }
+    if matches!(args.part, Part::Int8) {
+        bench_int8(args, config, &mut rows)?;
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let weights = match &config.llm {

@@ -165,6 +165,17 @@ impl Linear {
         Ok(Self::Quantized(QMatMul::from_qtensor(q)?))
     }
 
+    /// Number of weights (output × input).
+    fn weights(&self) -> usize {
+        match self {
+            Self::Packed(p) => p.n() * p.k(),
+            Self::Quantized(QMatMul::QTensor(q)) => q.shape().elem_count(),
+            Self::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) | Self::Dense(t) => {
+                t.elem_count()
+            }
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let (b, l, k) = x.dims3()?;
         match self {
@@ -303,6 +314,17 @@ impl Llama {
             sin,
             device: dev,
         })
+    }
+
+    /// Weights of every projection one token goes through (the blocks' Q/K/V, output,
+    /// gate/up and down, and the vocabulary head): the multiply-adds per token, outside
+    /// attention.
+    pub fn projection_weights(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|b| b.qkv.weights() + b.wo.weights() + b.gate_up.weights() + b.down.weights())
+            .sum::<usize>()
+            + self.output.weights()
     }
 
     /// An empty cache for `batch` sequences of up to `capacity` positions.

@@ -116,6 +116,12 @@ impl LocalLlm {
         &self.model.config
     }
 
+    /// Multiply-adds per token in the model's projections (see
+    /// [`crate::llama::Llama::projection_weights`]).
+    pub fn projection_weights(&self) -> usize {
+        self.model.projection_weights()
+    }
+
     /// Token ids of `prompt` sent as the single user turn, through the chat template.
     pub fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
         let text = self.template.render(&[Message {

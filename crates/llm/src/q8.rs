@@ -369,6 +369,112 @@ impl PackedQ8 {
     }
 }
 
+/// The machine's measured peak int8 multiply-accumulate rate, in operations per second
+/// (one multiply-add = 2 operations), for the instruction sequence the packed kernel of
+/// [`best_kernel`] uses: a register-only loop of `vpdpbusd` (VNNI) or `vpmaddubsw` +
+/// `vpmaddwd` + `vpaddd` (AVX2) with independent accumulators on every rayon thread, for
+/// about `seconds`. `None` on a CPU with neither. What the kernel and the model reach is
+/// judged against this number.
+pub fn peak_int8_ops(seconds: f64) -> Option<f64> {
+    peak_int8_ops_with(best_kernel()?, seconds)
+}
+
+/// [`peak_int8_ops`] for a given kernel's instructions (the CPU must have them: see
+/// [`available`] and [`avx2_available`]).
+pub fn peak_int8_ops_with(kernel: Kernel, seconds: f64) -> Option<f64> {
+    let usable = match kernel {
+        Kernel::Vnni => available(),
+        Kernel::Avx2 => avx2_available(),
+    };
+    if !usable {
+        return None;
+    }
+    // Calibrate the iterations on one thread, then run them on every thread at once.
+    let mut iters = 1usize << 16;
+    let per_iter = loop {
+        let t = std::time::Instant::now();
+        std::hint::black_box(int8_loop(kernel, iters));
+        let dt = t.elapsed().as_secs_f64();
+        if dt > 0.05 {
+            break dt / iters as f64;
+        }
+        iters *= 4;
+    };
+    let iters = ((seconds.max(0.1) / per_iter) as usize).max(1);
+    let threads = rayon::current_num_threads().max(1);
+    let t = std::time::Instant::now();
+    (0..threads).into_par_iter().for_each(|_| {
+        std::hint::black_box(int8_loop(kernel, iters));
+    });
+    let dt = t.elapsed().as_secs_f64();
+    let macs_per_iter = match kernel {
+        // 10 accumulators × 64 byte products.
+        Kernel::Vnni => 10.0 * 64.0,
+        // 10 accumulators × 32 byte products.
+        Kernel::Avx2 => 10.0 * 32.0,
+    };
+    Some(2.0 * macs_per_iter * iters as f64 * threads as f64 / dt)
+}
+
+/// `iters` rounds of 10 independent int8 multiply-accumulates in registers.
+fn int8_loop(kernel: Kernel, iters: usize) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the caller checked that the CPU has `kernel`'s instructions.
+        unsafe {
+            match kernel {
+                Kernel::Vnni => vnni_loop(iters),
+                Kernel::Avx2 => avx2_loop(iters),
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (kernel, iters);
+        0
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vnni_loop(iters: usize) -> i32 {
+    use std::arch::x86_64::*;
+    let a = _mm512_set1_epi8(std::hint::black_box(3));
+    let b = _mm512_set1_epi8(std::hint::black_box(-2));
+    let mut acc = [_mm512_setzero_si512(); 10];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_dpbusd_epi32(*x, a, b);
+        }
+    }
+    acc.iter()
+        .fold(0i32, |s, x| s.wrapping_add(_mm512_reduce_add_epi32(*x)))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2_loop(iters: usize) -> i32 {
+    use std::arch::x86_64::*;
+    let b = _mm256_set1_epi8(std::hint::black_box(-2));
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_set1_epi8(std::hint::black_box(3)); 10];
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            // The accumulator is also the unsigned operand, so nothing is loop-invariant.
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(*x, b), ones);
+            *x = _mm256_add_epi32(*x, p);
+        }
+    }
+    let mut lanes = [0i32; 8];
+    let mut total = 0i32;
+    for x in acc {
+        // SAFETY: `lanes` holds exactly the 32 bytes stored.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, x) };
+        total = lanes.iter().fold(total, |s, v| s.wrapping_add(*v));
+    }
+    total
+}
+
 struct SendPtr(*mut f32);
 // SAFETY: used only for disjoint writes (see `PackedQ8::matmul`).
 unsafe impl Sync for SendPtr {}
