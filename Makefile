@@ -68,7 +68,7 @@ train-default: models
 # The generator: stage 1 (supervised, E(answer) → prompt) into $(GENERATOR_OUT), then
 # stage 2 (policy gradient on the real LLM's answers, KL to stage 1) into $(RL_OUT). Both
 # are time-boxed (MINUTES) and resumable: run the same target again to continue. The
-# shipped assets/generator was trained on the first 9,000 records (see its card).
+# shipped assets/generator was trained on the whole train split (see its card).
 GENERATOR_OUT ?= $(HOME)/.cache/vec2prompt/generator
 RL_OUT ?= $(HOME)/.cache/vec2prompt/generator-rl
 MINUTES ?= 25
