@@ -977,3 +977,34 @@ fn a_cancelled_prompt_stops_decoding_and_the_others_are_untouched() {
     assert!(out[1][0].ids.is_empty());
     assert_eq!(out[0], alone[0]);
 }
+
+#[test]
+fn projection_weights_count_every_matrix_a_token_goes_through() {
+    let tiny = Tiny::default();
+    let per_block = HIDDEN * (HEADS + 2 * KV_HEADS) * HEAD_DIM // q, k, v
+        + HEADS * HEAD_DIM * HIDDEN // output
+        + 2 * FFN * HIDDEN // gate, up
+        + FFN * HIDDEN; // down
+    for weights in [WeightFormat::F32, WeightFormat::Q8_0, WeightFormat::Native] {
+        let llm = tiny.load(weights);
+        let vocab = llm.model_config().vocab_size;
+        assert!(vocab >= vocabulary().len());
+        assert_eq!(
+            llm.projection_weights(),
+            LAYERS * per_block + vocab * HIDDEN,
+            "{weights:?}"
+        );
+    }
+}
+
+#[test]
+fn the_measured_int8_peak_is_positive_where_a_kernel_runs() {
+    use vec2prompt_llm::q8;
+    match q8::best_kernel() {
+        Some(_) => {
+            let ops = q8::peak_int8_ops(0.1).unwrap();
+            assert!(ops.is_finite() && ops > 1e6, "{ops}");
+        }
+        None => assert!(q8::peak_int8_ops(0.1).is_none()),
+    }
+}
