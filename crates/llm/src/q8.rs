@@ -379,7 +379,7 @@ pub fn peak_int8_ops(seconds: f64) -> Option<f64> {
     peak_int8_ops_with(best_kernel()?, seconds)
 }
 
-/// [`peak_int8_ops`] for a given kernel's instructions (the CPU must have them: see
+/// [`peak_int8_ops`] for a given kernel's instructions; `None` when the CPU lacks them (see
 /// [`available`] and [`avx2_available`]).
 pub fn peak_int8_ops_with(kernel: Kernel, seconds: f64) -> Option<f64> {
     let usable = match kernel {
