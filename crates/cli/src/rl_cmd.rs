@@ -1,8 +1,11 @@
 //! `vec2prompt train rl`: stage 2 of the generator. Loads the stage-1 adapter as both the
 //! policy's starting point and the frozen KL reference, scores sampled prompts with the
 //! real environment (the configured LLM answers, the embedder embeds, the reward is the
-//! cosine to the record's answer embedding), and reports the reward of greedy prompts on
-//! held-out validation targets before and after, paired.
+//! cosine to the record's answer embedding) or, with `reward: surrogate`, with the learned
+//! surrogate's predicted answer embedding, and reports the real reward of greedy prompts
+//! on held-out validation targets before and after, paired (beside the surrogate's
+//! predicted reward of the same prompts, which shows how much of a gain it believed was
+//! real).
 
 use crate::dataset_cmd::load_dataset;
 use crate::train_cmd::TrainArgs;
@@ -17,7 +20,9 @@ use vec2prompt_eval::stats::{bootstrap_ci95, mean};
 use vec2prompt_latent::generator::{Generator, MANIFEST_FILE, WEIGHTS_FILE, set_vars};
 use vec2prompt_latent::generator_decode::is_loop;
 use vec2prompt_latent::generator_model::GeneratorModel;
-use vec2prompt_latent::generator_rl::{RlConfig, RlData, RlStep, greedy_rewards, train_rl};
+use vec2prompt_latent::generator_rl::{
+    RewardSource, RlConfig, RlData, RlStep, greedy_rewards, train_rl,
+};
 use vec2prompt_latent::generator_train::RunLimits;
 use vec2prompt_latent::plot::{Series, line_chart};
 use vec2prompt_search::environment::Environment;
@@ -43,6 +48,15 @@ struct RlReport {
     wins: usize,
     losses: usize,
     kl_last10: f64,
+    /// What scored the training samples (`llm` or `surrogate`).
+    #[serde(default)]
+    reward_source: String,
+    /// The surrogate's predicted reward of the same greedy prompts, before and after
+    /// (when learned models were loaded).
+    #[serde(default)]
+    predicted_before: Option<f64>,
+    #[serde(default)]
+    predicted_after: Option<f64>,
     reward_first10: f64,
     reward_last10: f64,
     loop_rate_after: f64,
@@ -143,6 +157,25 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         train,
     };
     let env = Environment::new(backends.llm.clone(), backends.embedder.clone());
+    // The surrogate: the training reward with `reward: surrogate`, and in any case the
+    // predicted reward reported beside the real one.
+    let latent = match config.load_latent(false)? {
+        Some(m) if m.surrogate.config().dim == dim => Some(m),
+        Some(m) => {
+            eprintln!(
+                "warning: the learned models in {} are {}-dimensional, the embedder makes {dim}; not using their surrogate",
+                m.dir.display(),
+                m.surrogate.config().dim
+            );
+            None
+        }
+        None => None,
+    };
+    if rl.reward == RewardSource::Surrogate && latent.is_none() {
+        bail!(
+            "`reward: surrogate` needs learned models with a surrogate for this embedder: train one with `vec2prompt train surrogate`, or pass --latent"
+        );
+    }
     let tokenizer = &policy.base.tokenizer;
     let texts = |ids: &[Vec<u32>]| -> vec2prompt_core::Result<Vec<String>> {
         ids.iter()
@@ -160,6 +193,49 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
             .into_iter()
             .map(|e| e.similarity)
             .collect())
+    };
+    let embedder = backends.embedder.clone();
+    let predicted_texts =
+        |prompts: &[String], rows: &[usize]| -> vec2prompt_core::Result<Vec<f32>> {
+            let Some(latent) = latent.as_ref() else {
+                return Err(vec2prompt_core::Error::invalid(
+                    "reward",
+                    "no learned surrogate is loaded",
+                ));
+            };
+            // An empty prompt asks nothing: it earns nothing, whatever its embedding predicts.
+            let kept: Vec<String> = prompts.iter().filter(|p| !p.is_empty()).cloned().collect();
+            let vectors = embedder.embed(&kept)?;
+            let mut predicted = latent
+                .surrogate
+                .predict(&vectors)
+                .map_err(|e| vec2prompt_core::Error::model(&latent.dir, e.to_string(), ""))?
+                .into_iter();
+            Ok(prompts
+                .iter()
+                .zip(rows)
+                .map(|(p, &r)| {
+                    if p.is_empty() {
+                        0.0
+                    } else {
+                        let v = predicted.next().unwrap_or_default();
+                        vec2prompt_core::similarity::answer_score(
+                            &data.conditions[r * dim..(r + 1) * dim],
+                            &v,
+                        )
+                    }
+                })
+                .collect())
+        };
+    let predicted = |ids: &[Vec<u32>], rows: &[usize]| -> vec2prompt_core::Result<Vec<f32>> {
+        predicted_texts(&texts(ids)?, rows)
+    };
+    let predicted_mean = |scored: &Scored, rows: &[usize]| -> Result<Option<f64>> {
+        if latent.is_none() {
+            return Ok(None);
+        }
+        let r = predicted_texts(&scored.prompts, rows)?;
+        Ok(Some(mean(&r.iter().map(|&x| x as f64).collect::<Vec<_>>())))
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     // Before: the stage-1 generator's greedy prompts, scored once per output directory.
@@ -182,6 +258,11 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         max_steps: if args.finish { Some(0) } else { args.max_steps },
         quiet: args.quiet,
     };
+    let mut surrogate_reward = predicted;
+    let training_reward: &mut vec2prompt_latent::generator_rl::RewardFn = match rl.reward {
+        RewardSource::Llm => &mut reward,
+        RewardSource::Surrogate => &mut surrogate_reward,
+    };
     let (state, log) = train_rl(
         &policy.model,
         &policy.varmap,
@@ -192,7 +273,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         &rl,
         &out.join("runs").join("rl"),
         &limits,
-        &mut reward,
+        training_reward,
     )?;
     eprintln!(
         "scoring the policy at step {} on {} validation targets",
@@ -226,6 +307,9 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         wins: diffs.iter().filter(|&&d| d > 0.0).count(),
         losses: diffs.iter().filter(|&&d| d < 0.0).count(),
         kl_last10: tail_mean(&log, |s| s.kl, true),
+        reward_source: rl.reward.name().to_string(),
+        predicted_before: predicted_mean(&before, &val)?,
+        predicted_after: predicted_mean(&after, &val)?,
         reward_first10: tail_mean(&log, |s| s.reward, false),
         reward_last10: tail_mean(&log, |s| s.reward, true),
         loop_rate_after: after.prompts.iter().filter(|p| is_loop(p)).count() as f64
@@ -329,10 +413,18 @@ fn card(r: &RlReport, c: &RlConfig, from: &Path, g: &Generator, command: &str) -
         g.manifest.base_name,
         g.manifest.base_sha256
     );
-    let _ = writeln!(
-        s,
-        "- reward: cosine between the record's answer embedding and the embedding of the configured LLM's real answer (greedy, 128 new tokens) to the sampled prompt"
-    );
+    let real = "cosine between the record's answer embedding and the embedding of the configured LLM's real answer (greedy, 128 new tokens)";
+    match c.reward {
+        RewardSource::Llm => {
+            let _ = writeln!(s, "- training reward: {real} to the sampled prompt");
+        }
+        RewardSource::Surrogate => {
+            let _ = writeln!(
+                s,
+                "- training reward: the learned surrogate's predicted answer embedding of the sampled prompt, its cosine to the record's answer embedding (no LLM call); the held-out check below uses the real reward ({real})"
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "- objective: group baseline over {} samples per target, {} targets per step, KL β {}, lr {}, temperature {}, top-p {}",
@@ -340,7 +432,7 @@ fn card(r: &RlReport, c: &RlConfig, from: &Path, g: &Generator, command: &str) -
     );
     let _ = writeln!(
         s,
-        "- steps: {} of {} planned, {} sampled prompts answered, training wall time {:.0} s",
+        "- steps: {} of {} planned, {} sampled prompts scored, training wall time {:.0} s",
         r.steps, c.steps, r.samples, r.wall_seconds
     );
     let _ = writeln!(
@@ -360,6 +452,13 @@ fn card(r: &RlReport, c: &RlConfig, from: &Path, g: &Generator, command: &str) -
             "; not significant"
         }
     );
+    if let (Some(b), Some(a)) = (r.predicted_before, r.predicted_after) {
+        let _ = writeln!(
+            s,
+            "- the surrogate's predicted reward of the same greedy prompts: {b:.4} before, {a:.4} after (Δ {:+.4}; the real Δ above is what counts)",
+            a - b
+        );
+    }
     let _ = writeln!(
         s,
         "- training reward (mean of the step's samples): first 10 steps {:.4}, last 10 {:.4}; KL to stage 1 per token, last 10 steps: {:.4}",

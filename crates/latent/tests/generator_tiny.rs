@@ -388,6 +388,8 @@ mod rl {
             kl: 0.01,
             max_tokens: 6,
             checkpoint_steps: 4,
+            // Three passes per step of 8 prompts: the accumulated gradient is what learns.
+            micro_batch: 3,
             ..RlConfig::default()
         }
     }
@@ -443,6 +445,81 @@ mod rl {
         // The reference stayed where it was; the KL estimate is non-negative.
         assert!((expected_reward(&reference, &d) - before).abs() < 1e-6);
         assert!(log.iter().all(|s| s.kl >= -1e-6), "{log:?}");
+    }
+
+    #[test]
+    fn micro_batch_shares_sum_to_the_whole_objective_and_its_gradient() {
+        use vec2prompt_latent::generator_rl::{StepSize, objective, objective_part};
+        let base = base();
+        let (policy, varmap, _) = pair(&base);
+        // A reference that differs from the policy, so the KL term is not zero.
+        let (reference, ref_vars) = model(&base);
+        vec2prompt_latent::trainer::seeded_init(&ref_vars, 6).unwrap();
+        let d = rl_data();
+        let seqs: Vec<Vec<u32>> = vec![vec![30, 31, 1], vec![5, 40], vec![12, 13, 14, 1], vec![44]];
+        let owners = [0usize, 1, 2, 3];
+        let adv = [0.7f32, -0.2, 1.1, -1.6];
+        let conds = d.tensor(&owners).unwrap();
+        let (whole, whole_kl) =
+            objective(&policy, &reference, &layout(), &conds, &seqs, &adv, 0.3).unwrap();
+        let whole_grads = whole.backward().unwrap();
+        let size = StepSize {
+            sequences: 4,
+            tokens: seqs.iter().map(Vec::len).sum(),
+        };
+        let (mut loss, mut kl) = (0f32, 0f64);
+        let vars = varmap.all_vars();
+        let mut sums: Vec<Option<Tensor>> = vec![None; vars.len()];
+        for (a, b) in [(0usize, 3usize), (3, 4)] {
+            let c = d.tensor(&owners[a..b]).unwrap();
+            let (part, part_kl) = objective_part(
+                &policy,
+                &reference,
+                &layout(),
+                &c,
+                &seqs[a..b],
+                &adv[a..b],
+                0.3,
+                size,
+            )
+            .unwrap();
+            loss += part.to_scalar::<f32>().unwrap();
+            kl += part_kl;
+            let g = part.backward().unwrap();
+            for (sum, v) in sums.iter_mut().zip(&vars) {
+                let gv = g.get(v.as_tensor()).unwrap().clone();
+                *sum = Some(match sum.take() {
+                    None => gv,
+                    Some(t) => (t + gv).unwrap(),
+                });
+            }
+        }
+        assert!(whole_kl > 1e-4, "{whole_kl}");
+        assert!((kl - whole_kl).abs() < 1e-5, "{kl} vs {whole_kl}");
+        let w = whole.to_scalar::<f32>().unwrap();
+        assert!((loss - w).abs() < 1e-4, "{loss} vs {w}");
+        for (sum, v) in sums.iter().zip(&vars) {
+            let a = sum
+                .as_ref()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let b = whole_grads
+                .get(v.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let scale = b.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
+            let diff = a
+                .iter()
+                .zip(&b)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(diff <= 1e-4 * scale.max(1.0), "{diff} of {scale}");
+        }
     }
 
     #[test]
