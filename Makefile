@@ -72,11 +72,14 @@ train-default: models
 GENERATOR_OUT ?= $(HOME)/.cache/vec2prompt/generator
 RL_OUT ?= $(HOME)/.cache/vec2prompt/generator-rl
 MINUTES ?= 25
+# configs/rl-surrogate.yaml trains on the surrogate's predicted reward instead (no LLM call
+# while training; the held-out check still uses the real LLM).
+RL_CONFIG ?= configs/rl.yaml
 train-generator: models
 	$(BIN) ingest --input $(ALPACA) --dataset $(DATASET)
 	CANDLE_NUM_THREADS=1 $(BIN) train generator --dataset $(DATASET) --train-config configs/generator.yaml --max-minutes $(MINUTES) --out $(GENERATOR_OUT)
 train-rl: models
-	CANDLE_NUM_THREADS=1 $(BIN) train rl --dataset $(DATASET) --from $(GENERATOR_OUT) --train-config configs/rl.yaml --max-minutes $(MINUTES) --out $(RL_OUT)
+	CANDLE_NUM_THREADS=1 $(BIN) train rl --dataset $(DATASET) --from $(GENERATOR_OUT) --train-config $(RL_CONFIG) --max-minutes $(MINUTES) --out $(RL_OUT)
 
 # The playground screenshot in the README: the browser test, keeping its screenshot, with
 # the ingested dataset's prompts as candidates.
