@@ -3,27 +3,11 @@
 
 mod common;
 
-use common::{TOPICS, bin, models_present};
+use common::{bin, ingest, models_present, write_jsonl};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A synthetic instruction dataset in JSONL (Alpaca fields), `n` rows.
-fn write_jsonl(path: &Path, n: usize) {
-    let mut s = String::new();
-    for i in 0..n {
-        let topic = TOPICS[i % TOPICS.len()];
-        let row = serde_json::json!({
-            "instruction": format!("Write one sentence about {topic} (variant {i})."),
-            "input": if i % 3 == 0 { format!("Mention the number {i}.") } else { String::new() },
-            "output": format!("Here is a sentence about {topic}: it is remarkable in its own way, number {i}."),
-        });
-        s.push_str(&row.to_string());
-        s.push('\n');
-    }
-    std::fs::write(path, s).unwrap();
-}
 
 fn vectors(dataset: &Path, column: &str) -> Vec<f32> {
     std::fs::read(dataset.join(format!("embeddings/{column}.f32")))
@@ -31,15 +15,6 @@ fn vectors(dataset: &Path, column: &str) -> Vec<f32> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
-}
-
-fn ingest(input: &Path, dataset: &Path) -> Command {
-    let mut c = bin();
-    c.args(["ingest", "--batch", "40", "--input"])
-        .arg(input)
-        .arg("--dataset")
-        .arg(dataset);
-    c
 }
 
 #[test]

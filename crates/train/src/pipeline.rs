@@ -202,6 +202,9 @@ pub struct TrainFile {
     pub corrector: DecoderSection,
     /// Generator (stage 1) settings.
     pub generator: GeneratorTrainConfig,
+    /// Generator stage-2 settings (read by `train rl`; parsed here too, so one file can
+    /// hold every section and a misspelt key is still an error).
+    pub rl: vec2prompt_latent::generator_rl::RlConfig,
 }
 
 /// Default directory of the learned models.

@@ -141,3 +141,29 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// A synthetic instruction dataset in JSONL (Alpaca fields), `n` rows.
+pub fn write_jsonl(path: &std::path::Path, n: usize) {
+    let mut s = String::new();
+    for i in 0..n {
+        let topic = TOPICS[i % TOPICS.len()];
+        let row = serde_json::json!({
+            "instruction": format!("Write one sentence about {topic} (variant {i})."),
+            "input": if i % 3 == 0 { format!("Mention the number {i}.") } else { String::new() },
+            "output": format!("Here is a sentence about {topic}: it is remarkable in its own way, number {i}."),
+        });
+        s.push_str(&row.to_string());
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// `vec2prompt ingest` of `input` into `dataset`, in batches of 40.
+pub fn ingest(input: &std::path::Path, dataset: &std::path::Path) -> Command {
+    let mut c = bin();
+    c.args(["ingest", "--batch", "40", "--input"])
+        .arg(input)
+        .arg("--dataset")
+        .arg(dataset);
+    c
+}
