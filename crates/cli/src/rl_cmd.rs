@@ -205,12 +205,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
             };
             // An empty prompt asks nothing: it earns nothing, whatever its embedding predicts.
             let kept: Vec<String> = prompts.iter().filter(|p| !p.is_empty()).cloned().collect();
-            let vectors = embedder.embed(&kept)?;
-            let mut predicted = latent
-                .surrogate
-                .predict(&vectors)
-                .map_err(|e| vec2prompt_core::Error::model(&latent.dir, e.to_string(), ""))?
-                .into_iter();
+            let mut predicted = latent.predict(&embedder.embed(&kept)?)?.into_iter();
             Ok(prompts
                 .iter()
                 .zip(rows)

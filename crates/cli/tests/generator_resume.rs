@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{bin, ingest, models_present, write_jsonl};
+use common::{bin, ingest, kill_at_checkpoint, models_present, write_jsonl};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const CONFIG: &str = "\
 generator:
@@ -64,41 +64,9 @@ fn run_ok(mut c: Command) -> String {
     err
 }
 
-/// Starts `c`, waits until its checkpoint in `run_dir` has reached step 2, and kills it
-/// (SIGKILL) before it finishes.
-fn kill_after_two_steps(mut c: Command, run_dir: &Path) {
-    let mut child = c
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let state = run_dir.join("state.json");
-    let started = Instant::now();
-    loop {
-        let step = std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-            .and_then(|v| v["step"].as_u64())
-            .unwrap_or(0);
-        if step >= 2 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before step 2"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "no checkpoint written"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run finished before it could be killed"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+/// Kills the run of `c` (SIGKILL) once its checkpoint in `run_dir` has reached step 2.
+fn kill_after_two_steps(c: Command, run_dir: &Path) {
+    kill_at_checkpoint(c, &run_dir.join("state.json"), 2, Duration::from_secs(600));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bin, ingest, models_present, write_jsonl};
+use common::{bin, ingest, kill_at_checkpoint, models_present, write_jsonl};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -311,29 +311,12 @@ fn training_resumes_after_kill_9_and_matches_a_clean_run() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let mut child = train(&dataset, &killed, &config, "inverter")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let state = killed.join("runs/inverter/state.json");
-    let started = Instant::now();
-    loop {
-        let step = std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-            .and_then(|v| v["step"].as_u64())
-            .unwrap_or(0);
-        if step >= 3 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint written"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_at_checkpoint(
+        train(&dataset, &killed, &config, "inverter"),
+        &killed.join("runs/inverter/state.json"),
+        3,
+        Duration::from_secs(120),
+    );
     let out = train(&dataset, &killed, &config, "inverter")
         .output()
         .unwrap();

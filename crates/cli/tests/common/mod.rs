@@ -167,3 +167,44 @@ pub fn ingest(input: &std::path::Path, dataset: &std::path::Path) -> Command {
         .arg(dataset);
     c
 }
+
+/// Starts `c`, waits until the checkpoint state in `state` (a run's `state.json`) has
+/// reached `step`, and kills the process (SIGKILL) while it still runs: a resume test's
+/// interruption. Fails if no such checkpoint appears within `timeout` or the run ends
+/// first.
+pub fn kill_at_checkpoint(
+    mut c: Command,
+    state: &std::path::Path,
+    step: u64,
+    timeout: std::time::Duration,
+) {
+    use std::process::Stdio;
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let reached = std::fs::read_to_string(state)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["step"].as_u64())
+            .unwrap_or(0);
+        if reached >= step {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before step {step}"
+        );
+        assert!(started.elapsed() < timeout, "no checkpoint written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before it could be killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
