@@ -38,6 +38,11 @@ pub struct EvalArgs {
     /// with no value runs only those two, e.g. for a wide ranking report).
     #[clap(long, value_delimiter = ',', num_args = 0.., default_value = "4,16")]
     pub budgets: Vec<usize>,
+    /// Also rank this many generator beams by the surrogate, comma-separated
+    /// (`generator-ranked-<w>`, paired with the default four beams of `generator-ranked`):
+    /// what a wider beam buys with no LLM call.
+    #[clap(long, value_delimiter = ',', num_args = 1.., value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub generator_widths: Vec<u64>,
     /// Also run the closed-loop search in this many rounds at each budget
     /// (`loop<r>-<b>`, compared with `search-<b>` on the same targets).
     #[clap(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -154,6 +159,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         seed: args.seed,
         ks: args.k.clone(),
         budgets: args.budgets.clone(),
+        generator_widths: args.generator_widths.iter().map(|&w| w as usize).collect(),
         rounds: args.rounds.map(|r| r as usize),
         answer_weights: args.answer_weights.clone(),
         params,

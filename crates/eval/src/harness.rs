@@ -35,6 +35,10 @@ pub struct EvalConfig {
     /// LLM-call budgets of the search methods (`search-<b>`); fast mode is always run
     /// when a searcher is given.
     pub budgets: Vec<usize>,
+    /// Beam widths of the surrogate-ranked generator besides the default 4
+    /// (`generator-ranked-<w>`, compared with `generator-ranked`): what more beams buy
+    /// with no LLM call.
+    pub generator_widths: Vec<usize>,
     /// When set, each budget is also searched by the closed loop in this many rounds
     /// (`loop<r>-<b>`), beside the two-stage search.
     pub rounds: Option<usize>,
@@ -471,7 +475,7 @@ fn learned_methods(
         out.push(("inverter-greedy".to_string(), picks));
     }
     if let Some(g) = searcher.generator() {
-        generator_methods(g, searcher, queries, &mut out)?;
+        generator_methods(g, searcher, queries, &config.generator_widths, &mut out)?;
     }
     let mut base: Vec<(usize, Option<usize>)> = vec![(0, None)];
     for &b in config.budgets.iter().filter(|&&b| b > 0) {
@@ -516,16 +520,26 @@ fn learned_methods(
 }
 
 /// The generator alone, no LLM call: its greedy prompt (`generator-greedy`), and its four
-/// beams ranked by the surrogate when the learned models are loaded (`generator-ranked`).
+/// beams ranked by the surrogate when the learned models are loaded (`generator-ranked`;
+/// `generator-ranked-<w>` for each other width in `widths`).
 fn generator_methods(
     g: &vec2prompt_latent::generator::Generator,
     searcher: &Searcher,
     queries: &[Vec<f32>],
+    widths: &[usize],
     out: &mut Vec<(String, Vec<Pick>)>,
 ) -> Result<()> {
     use vec2prompt_latent::generator_decode::Strategy as GenStrategy;
     let mut greedy = Vec::new();
-    let mut ranked = Vec::new();
+    let mut all_widths = vec![DEFAULT_GENERATOR_WIDTH];
+    all_widths.extend(
+        widths
+            .iter()
+            .copied()
+            .filter(|&w| w > 0 && w != DEFAULT_GENERATOR_WIDTH),
+    );
+    all_widths.dedup();
+    let mut ranked: Vec<Vec<Pick>> = vec![Vec::new(); all_widths.len()];
     for q in queries {
         let t = Instant::now();
         let prompt = g
@@ -540,14 +554,17 @@ fn generator_methods(
             seconds: t.elapsed().as_secs_f64(),
             source: None,
         });
-        if let Some(latent) = searcher.latent() {
+        let Some(latent) = searcher.latent() else {
+            continue;
+        };
+        let embedder = searcher.environment().embedder.as_ref();
+        for (&width, picks) in all_widths.iter().zip(&mut ranked) {
             let t = Instant::now();
-            let embedder = searcher.environment().embedder.as_ref();
             let best = g
                 .generate_ranked(
                     std::slice::from_ref(q),
-                    4,
-                    GenStrategy::Beam { width: 4 },
+                    width,
+                    GenStrategy::Beam { width },
                     embedder,
                     latent,
                 )?
@@ -555,7 +572,7 @@ fn generator_methods(
                 .and_then(|ps| ps.into_iter().next())
                 .map(|(p, _)| p)
                 .unwrap_or_default();
-            ranked.push(Pick {
+            picks.push(Pick {
                 record: None,
                 prompt: best,
                 calls: 0,
@@ -565,11 +582,22 @@ fn generator_methods(
         }
     }
     out.push(("generator-greedy".to_string(), greedy));
-    if !ranked.is_empty() {
-        out.push(("generator-ranked".to_string(), ranked));
+    for (width, picks) in all_widths.into_iter().zip(ranked) {
+        if picks.is_empty() {
+            continue;
+        }
+        let name = if width == DEFAULT_GENERATOR_WIDTH {
+            "generator-ranked".to_string()
+        } else {
+            format!("generator-ranked-{width}")
+        };
+        out.push((name, picks));
     }
     Ok(())
 }
+
+/// Beams of `generator-ranked` (the search's own count).
+const DEFAULT_GENERATOR_WIDTH: usize = 4;
 
 /// One search method (fast mode when `budget` is 0) on every target, named with `prefix`.
 #[allow(clippy::too_many_arguments)]

@@ -180,6 +180,10 @@ pub fn paired_differences(report: &Report, resamples: usize) -> Vec<Paired> {
         if let Some((default, _)) = m.method.rsplit_once("-w") {
             baselines.push(default.to_string());
         }
+        // More surrogate-ranked beams against the default four.
+        if m.method.starts_with("generator-ranked-") {
+            baselines.push("generator-ranked".to_string());
+        }
         // Fast mode against the best remembered answer it starts from.
         if m.method == "fast" {
             baselines.push("memory-1".to_string());
@@ -415,6 +419,8 @@ mod tests {
             "knn-best-of-4",
             "search-4",
             "loop2-4",
+            "generator-ranked",
+            "generator-ranked-8",
         ];
         let methods = vec![
             method("random", 0.0, 0.05),
@@ -423,13 +429,24 @@ mod tests {
             method("knn-best-of-4", 4.0, 0.6),
             method("search-4", 4.0, 0.65),
             method("loop2-4", 4.0, 0.67),
+            method("generator-ranked", 0.0, 0.5),
+            method("generator-ranked-8", 0.0, 0.53),
         ];
         // search-4 beats knn-best-of-4 by 0.05 on every target, loop2-4 beats search-4 by
-        // 0.02; knn-1 = oracle − 0.1.
+        // 0.02; knn-1 = oracle − 0.1; eight ranked beams beat four by 0.03.
         let per_target = (0..20)
             .map(|i| {
                 let base = 0.4 + 0.01 * i as f64;
-                let s = [0.05, base + 0.1, base, base + 0.1, base + 0.15, base + 0.17];
+                let s = [
+                    0.05,
+                    base + 0.1,
+                    base,
+                    base + 0.1,
+                    base + 0.15,
+                    base + 0.17,
+                    base,
+                    base + 0.03,
+                ];
                 TargetRow {
                     id: format!("r{i}"),
                     index: i,
@@ -481,6 +498,13 @@ mod tests {
         let d = find("loop2-4", "search-4");
         assert!((d.mean - 0.02).abs() < 1e-9 && d.ci95[0] > 0.0);
         find("loop2-4", "knn-best-of-4");
+        // A wider generator beam against the default four beams.
+        let d = find("generator-ranked-8", "generator-ranked");
+        assert!((d.mean - 0.03).abs() < 1e-9 && d.ci95[0] > 0.0);
+        assert!(
+            !p.iter()
+                .any(|x| x.method == "generator-ranked" && x.baseline == "generator-ranked")
+        );
         assert!(
             !p.iter()
                 .any(|x| x.method == "knn-1" && x.baseline == "knn-1")
