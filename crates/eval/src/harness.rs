@@ -531,14 +531,7 @@ fn generator_methods(
 ) -> Result<()> {
     use vec2prompt_latent::generator_decode::Strategy as GenStrategy;
     let mut greedy = Vec::new();
-    let mut all_widths = vec![DEFAULT_GENERATOR_WIDTH];
-    all_widths.extend(
-        widths
-            .iter()
-            .copied()
-            .filter(|&w| w > 0 && w != DEFAULT_GENERATOR_WIDTH),
-    );
-    all_widths.dedup();
+    let all_widths = ranked_widths(widths);
     let mut ranked: Vec<Vec<Pick>> = vec![Vec::new(); all_widths.len()];
     for q in queries {
         let t = Instant::now();
@@ -598,6 +591,18 @@ fn generator_methods(
 
 /// Beams of `generator-ranked` (the search's own count).
 const DEFAULT_GENERATOR_WIDTH: usize = 4;
+
+/// The beam widths the generator is ranked at: the default first, then each other
+/// positive width once (a repeated width would name two methods alike).
+fn ranked_widths(extra: &[usize]) -> Vec<usize> {
+    let mut all = vec![DEFAULT_GENERATOR_WIDTH];
+    for &w in extra {
+        if w > 0 && !all.contains(&w) {
+            all.push(w);
+        }
+    }
+    all
+}
 
 /// One search method (fast mode when `budget` is 0) on every target, named with `prefix`.
 #[allow(clippy::too_many_arguments)]
@@ -700,4 +705,15 @@ fn ranking_report(
         spearman_surrogate: surrogate / counted as f64,
         spearman_knn_score: knn / counted as f64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranked_widths_start_with_the_default_and_never_repeat() {
+        assert_eq!(ranked_widths(&[]), vec![4]);
+        assert_eq!(ranked_widths(&[16, 8, 16, 4, 0]), vec![4, 16, 8]);
+    }
 }
