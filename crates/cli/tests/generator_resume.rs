@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bin, ingest, kill_at_checkpoint, models_present, write_jsonl};
+use common::{bin, ingested_dataset, kill_at_checkpoint, models_present};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -75,10 +75,7 @@ fn both_stages_resume_after_kill_9_to_the_uninterrupted_adapter() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("rows.jsonl");
-    write_jsonl(&input, 240);
-    let dataset = dir.path().join("dataset");
-    assert!(ingest(&input, &dataset).status().unwrap().success());
+    let dataset = ingested_dataset(dir.path(), 240);
     let config = dir.path().join("train.yaml");
     std::fs::write(&config, CONFIG).unwrap();
     let weights = "generator.safetensors";

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bin, ingest, kill_at_checkpoint, models_present, write_jsonl};
+use common::{bin, ingest, ingested_dataset, kill_at_checkpoint, models_present, write_jsonl};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -264,10 +264,7 @@ fn training_resumes_after_kill_9_and_matches_a_clean_run() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("rows.jsonl");
-    write_jsonl(&input, 240);
-    let dataset = dir.path().join("dataset");
-    assert!(ingest(&input, &dataset).status().unwrap().success());
+    let dataset = ingested_dataset(dir.path(), 240);
     let config = dir.path().join("train.yaml");
     std::fs::write(&config, TINY_TRAIN).unwrap();
 

@@ -168,6 +168,16 @@ pub fn ingest(input: &std::path::Path, dataset: &std::path::Path) -> Command {
     c
 }
 
+/// A synthetic dataset of `n` rows written and ingested under `dir`; returns the
+/// dataset directory.
+pub fn ingested_dataset(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let input = dir.join("rows.jsonl");
+    write_jsonl(&input, n);
+    let dataset = dir.join("dataset");
+    assert!(ingest(&input, &dataset).status().unwrap().success());
+    dataset
+}
+
 /// Starts `c`, waits until the checkpoint state in `state` (a run's `state.json`) has
 /// reached `step`, and kills the process (SIGKILL) while it still runs: a resume test's
 /// interruption. Fails if no such checkpoint appears within `timeout` or the run ends
