@@ -470,7 +470,8 @@ pub fn embed_answers(embedder: &dyn Embedder, answers: &[String]) -> Result<Vec<
 /// Arguments of `eval-optimizer`.
 #[derive(Debug, clap::Args)]
 pub struct EvalOptimizerArgs {
-    /// The data: a raw data file (e.g. alpaca_data.json) or an ingested dataset directory.
+    /// The data: a raw data file (e.g. alpaca_data.json) or an ingested dataset directory
+    /// (whose prompt embeddings, when complete, add the nearest-train-instruction baseline).
     #[clap(long, env = "VEC2PROMPT_DATASET")]
     pub dataset: PathBuf,
     /// `validation` for development, `test` for reported numbers.
@@ -479,7 +480,17 @@ pub struct EvalOptimizerArgs {
     /// Records (the first ones of the split, in file order).
     #[clap(long, default_value_t = 100)]
     pub limit: usize,
-    /// Optimizers to compare, as NAME=DIR (repeat) [default: optimizer=$VEC2PROMPT_HOME/optimizer].
+    /// How the raw prompts are written, comma-separated: telegraphic, typos, chat-speak,
+    /// query-order, format-stripped, topic-lost (the old stress test). Each family is a
+    /// report of its own.
+    #[clap(
+        long,
+        value_delimiter = ',',
+        default_value = "telegraphic,typos,chat-speak,query-order,format-stripped"
+    )]
+    pub family: Vec<String>,
+    /// Optimizers to compare, as NAME=DIR (repeat) [default: optimizer=$VEC2PROMPT_HOME/optimizer];
+    /// `none` runs the anchors and baselines only (the gate: how much room each family leaves).
     #[clap(long = "model")]
     pub models: Vec<String>,
     /// LLM calls of the budget method (0: off).
@@ -491,10 +502,10 @@ pub struct EvalOptimizerArgs {
     /// Max new tokens of the answers (the evaluation's setting).
     #[clap(long, default_value_t = 128)]
     pub max_new_tokens: usize,
-    /// Write `<out>.json` and `<out>.md`.
+    /// Write `<out>-<family>.{json,md}` per family and `<out>.md`, the summary.
     #[clap(long)]
     pub out: Option<PathBuf>,
-    /// Seed.
+    /// Seed of the samples, the bootstrap and the held-out family's draw.
     #[clap(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -517,14 +528,32 @@ fn answer_cache(
     ))
 }
 
-/// Runs `eval-optimizer`.
+/// Runs `eval-optimizer`: one report per raw family, and a summary with the gate
+/// (human − raw per family) and the held-out family drawn among those that pass it.
 pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) -> Result<()> {
-    use vec2prompt_optimizer::bench::{BenchConfig, BenchModel, markdown, run};
+    use vec2prompt_optimizer::bench::{
+        BenchConfig, BenchModel, BenchReport, TrainInstructions, markdown, run,
+    };
+    use vec2prompt_optimizer::families::RawFamily;
+    let families: Vec<RawFamily> = args
+        .family
+        .iter()
+        .map(|f| {
+            RawFamily::parse(f.trim()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--family {f:?} is not a raw family; use one of: {}",
+                    RawFamily::ALL.map(|f| f.name()).join(", ")
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
     let split = args.split.split();
-    let records: Vec<Record> = load_records(&args.dataset)?
-        .into_iter()
+    let all_records = load_records(&args.dataset)?;
+    let records: Vec<Record> = all_records
+        .iter()
         .filter(|r| r.split == split)
         .take(args.limit)
+        .cloned()
         .collect();
     if records.is_empty() {
         bail!(
@@ -533,14 +562,17 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             split.as_str()
         );
     }
-    let specs: Vec<(String, PathBuf)> = if args.models.is_empty() {
+    let anchors_only = args.models.iter().any(|m| m == "none");
+    let specs: Vec<(String, PathBuf)> = if anchors_only {
+        Vec::new()
+    } else if args.models.is_empty() {
         vec![("optimizer".into(), optimizer_dir(None, config)?)]
     } else {
         args.models
             .iter()
             .map(|m| match m.split_once('=') {
                 Some((n, d)) => Ok((n.to_string(), optimizer_dir(Some(Path::new(d)), config)?)),
-                None => bail!("--model takes NAME=DIR, got {m:?}"),
+                None => bail!("--model takes NAME=DIR or none, got {m:?}"),
             })
             .collect::<Result<_>>()?
     };
@@ -562,52 +594,113 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
         }
         _ => None,
     };
+    // The nearest-train-instruction baseline needs the train prompts' embeddings, which an
+    // ingested dataset directory has; a raw file would need every train prompt embedded.
+    let train_prompts: Option<(Vec<String>, Vec<f32>)> = if args.dataset.is_dir() {
+        match crate::dataset_cmd::load_column(
+            &args.dataset,
+            "prompts",
+            &embedder,
+            all_records.len(),
+        ) {
+            Ok(vectors) => {
+                let d = embedder.info().dimension;
+                let mut prompts = Vec::new();
+                let mut rows = Vec::new();
+                for (i, r) in all_records.iter().enumerate() {
+                    if r.split == vec2prompt_dataset::Split::Train {
+                        prompts.push(r.prompt.clone());
+                        rows.extend_from_slice(&vectors[i * d..(i + 1) * d]);
+                    }
+                }
+                Some((prompts, rows))
+            }
+            Err(e) => {
+                eprintln!("no nearest-train baseline: {e:#}");
+                None
+            }
+        }
+    } else {
+        eprintln!("no nearest-train baseline: --dataset is a raw file (ingest it for one)");
+        None
+    };
+    let train = train_prompts.as_ref().map(|(p, v)| TrainInstructions {
+        prompts: p,
+        vectors: v,
+    });
     let (llm, key) = answer_cache(config, args.max_new_tokens)?;
     let load_before = load_average();
-    let bench = BenchConfig {
-        budget: args.budget,
-        structured_limit: args.structured_limit,
-        resamples: 1000,
-        seed: args.seed,
-        command: crate::eval_cmd::command_line(),
-        llm_config: key,
-        split: split.as_str().to_string(),
-    };
-    let mut last = std::time::Instant::now();
-    let report = run(
-        &records,
-        &models,
-        &llm,
-        &embedder,
-        surrogate.as_ref(),
-        &bench,
-        &mut |msg| {
-            if last.elapsed().as_secs_f64() > 5.0 {
-                eprintln!("{msg}");
-                last = std::time::Instant::now();
-            }
-        },
-    )?;
+    let mut reports: Vec<BenchReport> = Vec::new();
+    for &family in &families {
+        eprintln!("family {}: {} records", family.name(), records.len());
+        let bench = BenchConfig {
+            budget: args.budget,
+            structured_limit: args.structured_limit,
+            resamples: 1000,
+            seed: args.seed,
+            command: crate::eval_cmd::command_line(),
+            llm_config: key.clone(),
+            split: split.as_str().to_string(),
+            family,
+        };
+        let mut last = std::time::Instant::now();
+        let report = run(
+            &records,
+            &models,
+            &llm,
+            &embedder,
+            surrogate.as_ref(),
+            train.as_ref(),
+            &bench,
+            &mut |msg| {
+                if last.elapsed().as_secs_f64() > 5.0 {
+                    eprintln!("{}: {msg}", family.name());
+                    last = std::time::Instant::now();
+                }
+            },
+        )?;
+        reports.push(report);
+    }
     let date = crate::eval_cmd::utc_now();
     let machine = format!(
         "this machine ({} cores), load average (1, 5, 15 min) {load_before} at the start and {} at the end",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
     );
-    let md = markdown(&report, &date, &machine);
+    let summary = vec2prompt_optimizer::bench::gate_markdown(&reports, args.seed, &date, &machine);
     match &args.out {
         Some(out) => {
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            vec2prompt_core::write_atomic(
-                &out.with_extension("json"),
-                serde_json::to_string_pretty(&report)?.as_bytes(),
-            )?;
-            vec2prompt_core::write_atomic(&out.with_extension("md"), md.as_bytes())?;
-            eprintln!("wrote {}.{{json,md}}", out.display());
+            let stem = out.file_name().map_or_else(
+                || "optimizer".to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            for r in &reports {
+                let path = out.with_file_name(format!("{stem}-{}", r.family));
+                vec2prompt_core::write_atomic(
+                    &path.with_extension("json"),
+                    serde_json::to_string_pretty(r)?.as_bytes(),
+                )?;
+                vec2prompt_core::write_atomic(
+                    &path.with_extension("md"),
+                    markdown(r, &date, &machine).as_bytes(),
+                )?;
+            }
+            vec2prompt_core::write_atomic(&out.with_extension("md"), summary.as_bytes())?;
+            eprintln!(
+                "wrote {}.md and one {}-<family>.{{json,md}} per family",
+                out.display(),
+                out.display()
+            );
         }
-        None => println!("{md}"),
+        None => {
+            println!("{summary}");
+            for r in &reports {
+                println!("{}", markdown(r, &date, &machine));
+            }
+        }
     }
     Ok(())
 }

@@ -2,10 +2,29 @@
 //! type every crate reports through, the one cosine similarity, and validated inputs
 //! (target vectors, texts), and the progress report of long work.
 //!
-//! Backends live in their own crates (`vec2prompt-embed`, `vec2prompt-llm`); everything
-//! above them (search, evaluation, the HTTP API) talks to these traits only, so a local
-//! model and a remote service are interchangeable.
+//! Backends live in their own crates (`vec2prompt-embed`, `vec2prompt-llm`,
+//! `vec2prompt-openai`); everything above them (search, evaluation, the HTTP API) talks to
+//! these traits only (`&self`, `Send + Sync`, batch in, batch out), so a local model and a
+//! remote service are interchangeable. This crate depends on no other crate of the
+//! workspace.
+//!
+//! - [`embedder`], [`llm`]: the traits, `GenerationParams`, `Sampling`, `Generation`.
+//! - [`error`]: one `Error` (it is `Clone`, so a failure shared by a batch reaches every
+//!   caller intact) with its `ErrorType` category.
+//! - [`similarity`]: the one `cosine`, and the one scoring rule `answer_score` (an empty
+//!   answer scores 0, anything else its cosine).
+//! - [`fs`]: `write_atomic` / `write_atomic_with`, the one way a file is replaced
+//!   (temporary file beside it, fsync, rename, fsync of the directory): manifests, records,
+//!   reports, model cards, checkpoints and exported weights all go through it.
+//! - [`target`]: `TargetVector`, a validated target (finite, non-zero, unit length).
+//! - [`home`]: `Home`, the data directory (`$VEC2PROMPT_HOME`).
+//! - [`text`]: `require_non_empty`, `has_visible`, `utf8`: checks on input texts.
+//! - [`progress`]: `Progress` and `Stages`, the progress report of long work.
+//! - [`mod@settings`]: the `settings!` macro (a settings section defined once: flags,
+//!   environment variables, YAML keys, defaults; see the CLI) and `Secret`, a value that
+//!   is never printed.
 
+pub mod dictionary;
 pub mod embedder;
 pub mod error;
 pub mod fs;

@@ -11,7 +11,9 @@
 
 pub mod bench;
 pub mod data;
+pub mod families;
 pub mod feedback;
+pub mod judge;
 pub mod losses;
 pub mod model;
 pub mod service;

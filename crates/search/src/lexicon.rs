@@ -46,6 +46,8 @@ const STOPWORDS: &[&str] = &[
     "did",
     "does",
     "doing",
+    // "don" of "don't" is also a dictionary word, but in a vocabulary it is the piece.
+    "don",
     "down",
     "during",
     "each",
@@ -240,8 +242,9 @@ pub fn content_prompts(topics: &Topics) -> Vec<String> {
     ]
 }
 
-/// Whole, lowercase, alphabetic words of at least three letters from a `tokenizer.json`
-/// (a WordPiece or BPE vocabulary), function words left out, in vocabulary-id order.
+/// Whole, lowercase, alphabetic dictionary words of at least three letters from a
+/// `tokenizer.json` (a WordPiece or BPE vocabulary), function words and the pieces of
+/// contractions left out, in vocabulary-id order.
 pub fn vocabulary_words(tokenizer_json: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(tokenizer_json).map_err(|e| Error::io(tokenizer_json, e))?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -269,6 +272,9 @@ pub fn vocabulary_words(tokenizer_json: &Path) -> Result<Vec<String>> {
                 && w.len() <= 20
                 && w.bytes().all(|b| b.is_ascii_lowercase())
                 && !STOPWORDS.contains(&w.as_str())
+                // Whole dictionary words only: a vocabulary also holds pieces of words
+                // ("hadn" of "hadn't"), which make no sense in a request.
+                && vec2prompt_core::dictionary::is_word(w)
         })
         .filter_map(|(w, id)| Some((id.as_u64()?, w.clone())))
         .collect();
@@ -574,7 +580,8 @@ mod tests {
         std::fs::write(
             &path,
             r###"{"model": {"type": "WordPiece", "vocab": {"[CLS]": 0, "the": 1, "##ing": 2,
-                "sleep": 5, "diet": 4, "a": 3, "Paris": 6, "x1y": 7, "fruit": 8}}}"###,
+                "sleep": 5, "diet": 4, "a": 3, "Paris": 6, "x1y": 7, "fruit": 8, "hadn": 9,
+                "don": 10, "qzxv": 11}}}"###,
         )
         .unwrap();
         assert_eq!(
