@@ -241,7 +241,20 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     let ablate = args.content_ablation && lexicon.is_some();
     let nocontent = if ablate { build(true, false)? } else { None };
     let bare_nocontent = if ablate { build(false, false)? } else { None };
+    // Fluency of the chosen prompts: their perplexity under the local LLM read as plain
+    // text (a remote LLM gives no token probabilities here, so the column stays empty).
+    let scorer = match config.local_llm("measuring prompt fluency") {
+        Ok((path, llm_config)) => Some(vec2prompt_llm::LocalLlm::load(path, llm_config.clone())?),
+        Err(e) => {
+            eprintln!("prompt fluency not measured: {e:#}");
+            None
+        }
+    };
+    let perplexity = |text: &str| scorer.as_ref().and_then(|m| m.perplexity(text).ok());
     let data = EvalData {
+        perplexity: scorer
+            .as_ref()
+            .map(|_| &perplexity as &(dyn Fn(&str) -> Option<f64> + Sync)),
         records: &records,
         outputs: &outputs,
         prompts: prompts.as_deref(),

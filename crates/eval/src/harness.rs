@@ -84,6 +84,9 @@ pub struct EvalData<'a> {
     /// gives `memory-1`, its answers serve the scoring (they are this environment's), and
     /// the searcher should carry the same one.
     pub recall: Option<&'a Recall>,
+    /// Per-token perplexity of a text under the LLM read as plain text (the fluency of
+    /// the chosen prompts), when a local LLM can score text.
+    pub perplexity: Option<&'a (dyn Fn(&str) -> Option<f64> + Sync)>,
 }
 
 /// A method's pick for one target.
@@ -304,7 +307,7 @@ pub fn run(
         })
         .collect();
     let (random_mean, oracle_mean) = (stats::mean(&scores[0]), stats::mean(&scores[1]));
-    let methods = names
+    let mut methods: Vec<MethodReport> = names
         .iter()
         .enumerate()
         .map(|(m, name)| {
@@ -336,6 +339,7 @@ pub fn run(
                 seconds_p50: stats::median(&c.iter().map(|x| x.seconds).collect::<Vec<_>>()),
                 prompt_tokens: tokens,
                 copy_rate: copies / n,
+                quality: None,
                 sources: c.iter().filter_map(|x| x.source).fold(
                     std::collections::BTreeMap::new(),
                     |mut counts, s| {
@@ -346,6 +350,7 @@ pub fn run(
             }
         })
         .collect();
+    attach_quality(&mut methods, &picks, &queries, data, embedder)?;
     let per_target = targets
         .iter()
         .enumerate()
@@ -389,6 +394,70 @@ pub fn run(
         environment: String::new(),
         perturbed: Vec::new(),
     })
+}
+
+/// Measures the chosen prompts' quality for every method, beside the oracle's (the
+/// human prompts of the same targets).
+fn attach_quality(
+    methods: &mut [MethodReport],
+    picks: &[Vec<Pick>],
+    queries: &[Vec<f32>],
+    data: &EvalData<'_>,
+    embedder: &dyn Embedder,
+) -> Result<()> {
+    let Some(human_picks) = picks.get(1) else {
+        return Ok(());
+    };
+    let mut distinct: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for m in picks {
+        for p in m {
+            if seen.insert(p.prompt.as_str()) {
+                distinct.push(p.prompt.clone());
+            }
+        }
+    }
+    let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
+    for chunk in distinct.chunks(256) {
+        for (p, v) in chunk.iter().zip(embedder.embed(chunk)?) {
+            vectors.insert(p.clone(), v);
+        }
+    }
+    let ppl_cache: std::sync::Mutex<HashMap<String, Option<f64>>> = Default::default();
+    let ppl = |text: &str| -> Option<f64> {
+        let f = data.perplexity?;
+        if let Ok(cache) = ppl_cache.lock()
+            && let Some(v) = cache.get(text)
+        {
+            return *v;
+        }
+        let v = f(text);
+        if let Ok(mut cache) = ppl_cache.lock() {
+            cache.insert(text.to_string(), v);
+        }
+        v
+    };
+    let vector_of = |p: &str| vectors.get(p).cloned().unwrap_or_default();
+    let human: Vec<String> = human_picks.iter().map(|p| p.prompt.clone()).collect();
+    let human_vectors: Vec<Vec<f32>> = human.iter().map(|p| vector_of(p)).collect();
+    let nearest = crate::quality::nearest_targets(queries);
+    let inputs = crate::quality::QualityInputs {
+        human: &human,
+        human_vectors: &human_vectors,
+        nearest_target: &nearest,
+    };
+    for (report, m) in methods.iter_mut().zip(picks) {
+        let prompts: Vec<String> = m.iter().map(|p| p.prompt.clone()).collect();
+        let pv: Vec<Vec<f32>> = prompts.iter().map(|p| vector_of(p)).collect();
+        let scorer: &dyn Fn(&str) -> Option<f64> = &ppl;
+        report.quality = Some(crate::quality::measure(
+            &prompts,
+            &pv,
+            &inputs,
+            data.perplexity.map(|_| scorer),
+        ));
+    }
+    Ok(())
 }
 
 /// Each record's position in `records`, by id.

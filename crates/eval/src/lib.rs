@@ -10,6 +10,8 @@
 //! - [`harness`]: the methods (random, oracle, knn-1, knn-best-of-k; inverter-greedy,
 //!   fast, search-b with learned models) and the run.
 //! - [`report`]: the JSON and Markdown leaderboard.
+//! - [`quality`]: how the chosen prompts read (fluency, non-words, word lists, templates,
+//!   length, diversity, task kept), beside the human prompts.
 //! - [`rescore`]: the same choices scored again in a perturbed environment (sampled
 //!   answers, other weights): robust, not lucky.
 //! - [`plots`]: SVG pictures of a run (score distributions, paired differences, quality
@@ -20,6 +22,7 @@ pub mod cache;
 pub mod cached_llm;
 pub mod harness;
 pub mod plots;
+pub mod quality;
 pub mod report;
 pub mod rescore;
 pub mod stats;

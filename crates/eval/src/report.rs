@@ -28,6 +28,10 @@ pub struct MethodReport {
     pub prompt_tokens: f64,
     /// Share of prompts containing an 8-word run of the reference output.
     pub copy_rate: f64,
+    /// How its chosen prompts read (fluency, non-words, word lists, templates, length,
+    /// diversity, task kept), beside the human prompts of the same targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::quality::PromptQuality>,
     /// For a search: how many of its chosen prompts came from each candidate source
     /// (`neighbour`, `memory`, `content`, `generator`, …).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -177,6 +181,36 @@ impl Report {
                 "\nEnvironment memory: the LLM's own answers to {} train prompts (their answers score them here too). memory-1 = the remembered prompt whose real answer lies nearest the target (0 LLM calls).\n",
                 self.memory_answers
             ));
+        }
+        // The perturbed environments score the same prompts, so their quality is the same.
+        if self.environment.is_empty() && self.methods.iter().any(|m| m.quality.is_some()) {
+            s.push_str(
+                "\nPrompt quality of the chosen prompts (the oracle row is the human prompts; fluency = median over targets of perplexity(pick) / perplexity(human prompt) under the LLM read as plain text; non-words = prompts holding a token outside the dictionary; word lists = content is a bare list of 3+ words; templates = one of the five content templates around a word list; length = median word-count ratio to the human prompt; task kept = mean cos(E(pick), E(human prompt)) and leading-verb class match, reported only):\n\n\
+                 | method | perplexity (median) | fluency ratio | non-words | word lists | templates | length ratio | distinct-2 | near-target similarity | task kept: cos | task kept: verb class |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            );
+            for m in &self.methods {
+                if let Some(q) = &m.quality {
+                    let opt = |x: Option<f64>, p: usize| {
+                        x.filter(|v| v.is_finite())
+                            .map_or("–".to_string(), |v| format!("{v:.p$}"))
+                    };
+                    s.push_str(&format!(
+                        "| {} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {:.2} | {:.2} | {:.2} | {:.2} | {:.0}% |\n",
+                        m.method,
+                        opt(q.perplexity_median, 1),
+                        opt(q.fluency_ratio, 2),
+                        100.0 * q.non_word_share,
+                        100.0 * q.word_list_share,
+                        100.0 * q.template_share,
+                        q.length_ratio,
+                        q.distinct2,
+                        q.near_target_similarity,
+                        q.task_cosine,
+                        100.0 * q.verb_class_match,
+                    ));
+                }
+            }
         }
         let searches: Vec<&MethodReport> = self
             .methods

@@ -355,9 +355,31 @@ impl Llama {
         pads: &[usize],
         cache: &mut KvCache,
     ) -> CResult<Tensor> {
+        let x = self.trunk(ids, pads, cache)?;
+        let l = x.dim(1)?;
+        let last = x.narrow(1, l - 1, 1)?.contiguous()?;
+        let last = candle_nn::ops::rms_norm(&last, &self.norm, self.config.rms_eps as f32)?;
+        self.output.forward(&last)?.squeeze(1)
+    }
+
+    /// The logits of every position of one sequence run from an empty cache
+    /// (`L × vocab`): what scoring a whole text (its perplexity) needs.
+    pub fn forward_all(&self, ids: &[u32]) -> CResult<Tensor> {
+        let mut cache = self.new_cache(1, ids.len().max(1))?;
+        let x = self.trunk(&[ids.to_vec()], &[0], &mut cache)?;
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, self.config.rms_eps as f32)?;
+        self.output.forward(&x)?.squeeze(0)
+    }
+
+    /// The transformer blocks over `ids` after the cached positions: the final hidden
+    /// states (`B × L × hidden`), before the last norm.
+    fn trunk(&self, ids: &[Vec<u32>], pads: &[usize], cache: &mut KvCache) -> CResult<Tensor> {
         let b = ids.len();
         let l = ids.first().map_or(0, |r| r.len());
         let pos = cache.len;
+        if l == 0 {
+            candle_core::bail!("an empty sequence has no positions to run");
+        }
         if pos + l > cache.capacity || pos + l > self.config.context_length {
             candle_core::bail!(
                 "sequence of {} positions exceeds the cache or the context",
@@ -385,9 +407,7 @@ impl Llama {
             x = (x + m)?;
         }
         cache.len += l;
-        let last = x.narrow(1, l - 1, 1)?.contiguous()?;
-        let last = candle_nn::ops::rms_norm(&last, &self.norm, self.config.rms_eps as f32)?;
-        self.output.forward(&last)?.squeeze(1)
+        Ok(x)
     }
 
     /// Runs a whole left-padded batch of prompts (`ids`, `pads` as in [`Llama::forward`])

@@ -122,6 +122,41 @@ impl LocalLlm {
         self.model.projection_weights()
     }
 
+    /// Per-token perplexity of `text` as plain text (no chat template): exp of the mean
+    /// negative log-probability of its tokens, each given the ones before, after a
+    /// document start (`<|endoftext|>` where the vocabulary has it, else the BOS token).
+    /// It measures how fluent a prompt reads to the model; lower is more fluent.
+    pub fn perplexity(&self, text: &str) -> Result<f64> {
+        let ids = self.tokenizer.encode(text)?;
+        if ids.is_empty() {
+            return Err(Error::invalid("text", "has no tokens to score"));
+        }
+        let start = self
+            .tokenizer
+            .tokens
+            .iter()
+            .position(|t| t == "<|endoftext|>")
+            .map(|i| i as u32)
+            .or(self.tokenizer.bos_id)
+            .unwrap_or(0);
+        let limit = self.model.config.context_length.saturating_sub(1).max(1);
+        let mut seq = vec![start];
+        seq.extend(ids.iter().take(limit));
+        let name = self.info.name.clone();
+        let logits = self
+            .model
+            .forward_all(&seq[..seq.len() - 1])
+            .and_then(|l| candle_nn::ops::log_softmax(&l, 1))
+            .and_then(|l| l.to_vec2::<f32>())
+            .map_err(|e| Error::backend(&name, e.to_string()))?;
+        let nll: f64 = logits
+            .iter()
+            .zip(&seq[1..])
+            .map(|(row, &next)| -(row.get(next as usize).copied().unwrap_or(f32::MIN) as f64))
+            .sum();
+        Ok((nll / (seq.len() - 1) as f64).exp())
+    }
+
     /// Token ids of `prompt` sent as the single user turn, through the chat template.
     pub fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
         let text = self.template.render(&[Message {

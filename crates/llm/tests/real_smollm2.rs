@@ -33,6 +33,23 @@ struct Fixture {
 }
 
 #[test]
+fn a_fluent_request_has_lower_perplexity_than_its_words_shuffled() {
+    let Some(llm) = llm() else { return };
+    let fluent = llm
+        .perplexity("Write a short thank-you email after a job interview.")
+        .unwrap();
+    let shuffled = llm
+        .perplexity("interview email job thank-you after short a Write a.")
+        .unwrap();
+    let list = llm
+        .perplexity("Explain regards, best, cheers and gratitude.")
+        .unwrap();
+    assert!(fluent < shuffled, "fluent {fluent} shuffled {shuffled}");
+    assert!(fluent < list, "fluent {fluent} word list {list}");
+    assert!(fluent > 1.0);
+}
+
+#[test]
 fn tokenizer_matches_reference_ids() {
     let Some(llm) = llm() else { return };
     let fixture: Fixture =

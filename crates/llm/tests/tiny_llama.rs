@@ -412,6 +412,28 @@ fn prefill_equals_feeding_tokens_one_by_one() {
 }
 
 #[test]
+fn every_position_logits_match_the_last_position_forward() {
+    let tiny = Tiny::default();
+    let model = tiny.llama(WeightFormat::F32);
+    let ids = tiny
+        .load(WeightFormat::F32)
+        .prompt_ids("hello world")
+        .unwrap();
+    let all = model.forward_all(&ids).unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(all.len(), ids.len());
+    for n in [1, ids.len() / 2, ids.len()] {
+        let d = max_abs_diff(&last_logits(&model, &ids[..n]), &all[n - 1]);
+        assert!(d < 1e-3, "position {n}: max abs diff {d}");
+    }
+    assert!(model.forward_all(&[]).is_err());
+    // Perplexity is finite and positive; an empty text is a clear error.
+    let llm = tiny.load(WeightFormat::F32);
+    let p = llm.perplexity("hello world").unwrap();
+    assert!(p.is_finite() && p > 0.0, "{p}");
+    assert!(llm.perplexity("").is_err());
+}
+
+#[test]
 fn left_padded_batch_rows_equal_each_sequence_alone() {
     let tiny = Tiny::default();
     let model = tiny.llama(WeightFormat::F32);
