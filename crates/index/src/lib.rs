@@ -9,6 +9,12 @@
 //!
 //! Ids are the caller's (typically record positions) and come back exactly as given; an
 //! index does not require them to be unique or contiguous.
+//!
+//! - `flat`: normalized rows stored contiguously and scanned with an auto-vectorized dot
+//!   product (`kernel`); a batch of queries shares each cache block.
+//! - `hnsw`: a deterministic HNSW (heuristic neighbour selection; parallel batch insertion
+//!   whose result does not depend on the thread count).
+//! - `validate`: the checks on vectors and queries.
 
 mod flat;
 mod hnsw;

@@ -1,17 +1,37 @@
 //! The environment memory: the configured LLM's own answers to a dataset's train prompts,
-//! each with its embedding, keyed by the LLM configuration.
+//! each with its embedding, keyed by the LLM configuration (`vec2prompt remember`).
 //!
 //! The dataset's outputs were written by another model; the environment a prompt is scored
 //! in is the LLM vec2prompt serves. The memory records what that LLM really answers, under
 //! the evaluation's generation settings, so models can be trained on it and fast mode can
-//! retrieve prompts by their real answers.
+//! retrieve prompts by their real answers. It is built once, in slices:
 //!
-//! - [`order`]: a seeded shuffle of the train split; every prefix is a uniform sample, so
-//!   a memory built to `--limit N` is already useful and can be extended later.
-//! - [`Memory`]: the writer (one per memory, locked): [`Memory::build`] answers, embeds and
-//!   appends batch by batch; a `kill -9` loses at most the batch in flight.
+//! ```text
+//!  records.jsonl ─► train_order(seed) ─► next batch of train prompts ─► Llm::generate (greedy, 128)
+//!                   (sha256(seed ‖ id))          │ split re-checked            │
+//!                                                ▼                             ▼
+//!  <dataset>/memory/<digest of LLM key>/  answers.jsonl (Entry per line) ◄─ answers ─► Embedder ─► answers.f32
+//! ```
+//!
+//! - [`order`]: a seeded shuffle of the train split: train records sorted by
+//!   `sha256(seed ‖ id)`, deterministic without depending on an RNG's version; every prefix
+//!   is a uniform sample, so a memory built to `--limit N` is already useful and a larger N
+//!   extends it.
+//! - [`Memory`]: the writer (one per memory, held by a `flock`ed lock file):
+//!   [`Memory::build`] answers, embeds and appends batch by batch. A batch is appended to
+//!   `answers.jsonl` and flushed, then its vectors to `answers.f32`, flushed; on open, torn
+//!   tails are cut (`vec2prompt_store::append`), both files are cut to the rows both hold,
+//!   and those rows must be the order's prefix. A `kill -9` therefore loses at most the
+//!   batch in flight (tested through the CLI with a real SIGKILL against an uninterrupted
+//!   run). The manifest pins the LLM key, generation settings, embedder, seed and a
+//!   fingerprint of the ordered train ids and prompts; anything else is refused, not mixed.
 //! - [`RememberedAnswers`]: the reader (ids → answers and embeddings), checked to hold
-//!   train answers only; [`Status`]: how far a memory got.
+//!   train answers only; [`Status`]: how far a memory got. Readers never modify the files.
+//!
+//! The key is the string the evaluation's answer cache uses (the CLI's `Config::llm_key`:
+//! model, weight format, answer length, greedy; a remote LLM: model and base URL), so each
+//! LLM configuration has its own memory. Empty answers get the zero vector
+//! (`answer_score` scores them 0, as everywhere).
 //!
 //! Validation and test prompts are never answered: the order holds train records only,
 //! each batch is checked again before it reaches the LLM, and loading refuses a memory

@@ -17,6 +17,94 @@
 //!
 //! [`run`] starts everything and blocks until SIGTERM or Ctrl-C, then lets requests in
 //! flight finish (within a deadline) and stops the worker after its last job.
+//!
+//! How a request travels: `serve` (the connection loop) → `http` (`router`: the route
+//! table and layers; `handlers`; `openai`: the OpenAI-compatible routes; `auth`: bearer auth;
+//! `openapi`: the document and Swagger UI; `layers`: body deadline, JSON errors) →
+//! `validate` (every check on client input, before any model time is spent) → `queue`
+//! (admission permits, the job channel) → `infer` (one model thread that owns the `Searcher`
+//! and, through its `Environment`, the LLM and the embedder):
+//!
+//! ```text
+//!  TCP ─► serve: ≤ max_connections (else 503) · header timeout · hyper's parse errors as JSON
+//!       ─► layers: metrics (bounded labels) ─► json_errors ─► read_body (408/413)
+//!       ─► router ─► ApiJson (400/415/422) ─► validate + token caps ─► try_acquire (none: 429)
+//!                                                                        │ Permit (by value)
+//!           oneshot reply ◄── model thread: drain ≤ worker_batch jobs ◄──┘ unbounded mpsc of jobs
+//!                              ├─ embed jobs      → one Embedder::embed
+//!                              ├─ search jobs     → one Searcher::search_batch per distinct options
+//!                              │                    + one Environment::evaluate for evaluate_quality
+//!                              └─ chat jobs       → one Llm::generate_cancellable per distinct params
+//! ```
+//!
+//! A semaphore of `queue_capacity` permits bounds the requests admitted at once; with none
+//! left the request is refused at once with 429 `overloaded` (and `Retry-After`) rather than
+//! left waiting. The handler hands its `Permit` by value to the job it queues (waves of one
+//! request share clones of it), so the admission is released when the worker is done with
+//! the job (just before it sends the reply, so a client's next request finds the slot free),
+//! not when the handler is dropped: a client that hangs up cannot free its slot while
+//! its work still runs. The model thread drains every waiting job (up to `worker_batch`) and
+//! runs them together, so concurrent requests share the LLM's batched forward passes: on a CPU
+//! that sharing, not more threads, is what makes parallel requests faster than sequential
+//! ones. Jobs whose client hung up (closed reply channel) are dropped unstarted; a chat job's
+//! prompts are cancelled between decoding steps (`Llm::generate_cancellable`, which
+//! `LocalLlm` honours by dropping their sequences from the batch). Each request's inputs are
+//! checked on their own before the queue (token caps counted off the async runtime), and when
+//! a batched call still fails the worker reruns each job alone, so one request's bad item
+//! never fails another's; a failure shared by several jobs reaches each as a clone of the same
+//! `Error`, its category intact. A panic inside a model call is caught and answered as a 502
+//! `backend` error, so the thread survives. Errors are layered: `vec2prompt_core::Error`
+//! (invalid input → 422, model/backend/io → 502) and `InferError` (overloaded → 429, worker
+//! gone → 503) become a `ServerError`, whose `ErrorType` has one `impl From<&ErrorType> for
+//! StatusCode` and leaves as `{error, error_type}`; the `json_errors` layer gives the same
+//! shape to errors produced outside the handlers, and `serve::JsonParseErrors` to hyper's own
+//! 400/414/431 (written with an empty body before any route runs). `/generate_prompts_batch`
+//! is all or nothing; `/generate_prompts_parallel` validates each embedding on its own and
+//! runs the valid ones in waves of `max_concurrent`, reporting failures per item. The
+//! backends are wrapped in `MeteredLlm`/`MeteredEmbedder` before the search sees them, so
+//! `/metrics` counts every model call (batched calls once, plus items and generated tokens)
+//! whatever the backend; remote backends' retry counters are read at scrape time; unknown
+//! routes and methods collapse into one label value each. Connections: `serve` runs hyper's
+//! HTTP/1.1 directly (axum::serve exposes no limits) with a header timeout that also ends idle
+//! keep-alive connections, a cap on open connections and a 64 KiB request head. Shutdown:
+//! SIGTERM or Ctrl-C closes the listener; requests in flight may finish until
+//! `shutdown_timeout_ms`, then the runtime is dropped (abandoning what is left, whose jobs are
+//! cancelled), the model thread answers what is queued and `run` returns within the same
+//! deadline. The OpenAPI document is derived from the handlers and types (utoipa), then
+//! `openapi::document_json` adds what types cannot say: the embedder's dimension, list
+//! sizes, ranges from the settings, a visible-text pattern and every status code an operation
+//! can answer, and the checks of `validate` as schema keywords: a target embedding's bound
+//! per component (`validate::component_bound`, f32::MAX/√dimension, so its length fits a
+//! 32-bit float) and a non-zero component (`contains`); an `/interpolate` end as `oneOf` its
+//! four kinds, a weighted centroid as one variant per length (JSON Schema cannot tie two
+//! lengths together); the chat's roles, text-only parts, `stream` false and a user message
+//! with visible text. The router serves that JSON as it is (`SwaggerUi::external_url_unchecked`):
+//! utoipa's schema types cannot hold `contains`, `not` or `const`, and a round trip through
+//! them fell back to the bare derived document. `vec2prompt print-schema` prints it for the
+//! default embedder and a test compares it with `docs/openapi.json`. `parse_embedding` reads
+//! components as f64 and scales them by the largest magnitude before they become f32, so a
+//! vector of tiny numbers keeps its direction; `/interpolate` weights are checked in f64 the
+//! same way. `make fuzz` (`scripts/fuzz.sh`) runs schemathesis with every check against a
+//! real server started with small limits, which the document states too; `make soak`
+//! (`scripts/soak.sh`, `scripts/soak.py`) drives bounded load on loopback.
+//!
+//! The playground (`crates/server/assets/playground`, [`playground`]) is a
+//! static page (HTML, CSS, dependency-free JavaScript, `include_str!` into the binary) served
+//! at `/` and `/playground` outside the auth layer, with a content security policy that only
+//! allows its own origin. It calls the public API like any client (`/health`,
+//! `/v1/embeddings`, `/generate_prompt[_from_text]`, `/interpolate`, `/optimize`,
+//! `/feedback`) with `options.return_vectors`, and draws a PCA (power iteration, in the
+//! page) of the target, the predicted answers and the real answers on a canvas. With a budget
+//! it first asks for the fast pick, then for the measured search, so the map updates as the
+//! results arrive. Its end-to-end test drives headless Chromium over the WebDriver protocol
+//! (plain HTTP to ChromeDriver through `ureq`, no browser-automation dependency).
+//!
+//! The optimizer's routes: the server holds an `OptimizerState` (optimizer, feedback log,
+//! both optional): `/optimize` embeds through the worker, decodes in a blocking task holding
+//! a clone of the admission permit, and with a budget answers and embeds the variants
+//! through the worker too. An optimizer named by `--optimizer` must load; one only found in
+//! `$VEC2PROMPT_HOME/optimizer` that cannot (e.g. the LLM is an OpenAI-compatible service,
+//! and the optimizer needs the local GGUF) is left out with a warning.
 
 pub mod api;
 pub mod backends;

@@ -11,6 +11,15 @@
 //! begins, and the vector count is the file length divided by the vector size. After a
 //! `kill -9` a torn tail (a partly written vector) is cut off on the next open, and
 //! embedding continues from the first missing vector: nothing lost, nothing embedded twice.
+//!
+//! - [`EmbeddingStore`]: `open`, `fill` (one batch at a time), `count`, `load`; [`Manifest`].
+//! - [`append`]: the crash-safe rules every resumable writer shares (this store, the
+//!   environment memory): `SyncedAppend` (append + `fdatasync` per batch), counting whole
+//!   units (`whole_records`, `whole_lines`, `complete_lines`) and cutting torn tails,
+//!   `read_f32`, and `config_digest` (short stable names of per-configuration caches).
+//!
+//! Files that are replaced rather than appended (this manifest, records, reports, model
+//! cards, checkpoints, exported weights) go through `vec2prompt_core::write_atomic` instead.
 
 pub mod append;
 
