@@ -531,7 +531,7 @@ fn answer_cache(
 /// Runs `eval-optimizer`: one report per raw family, and a summary with the gate
 /// (human − raw per family) and the held-out family drawn among those that pass it.
 pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) -> Result<()> {
-    use vec2prompt_optimizer::bench::{
+    use vec2prompt_eval::optimizer_bench::{
         BenchConfig, BenchModel, BenchReport, TrainInstructions, markdown, run,
     };
     use vec2prompt_optimizer::families::RawFamily;
@@ -667,7 +667,8 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
     );
-    let summary = vec2prompt_optimizer::bench::gate_markdown(&reports, args.seed, &date, &machine);
+    let summary =
+        vec2prompt_eval::optimizer_bench::gate_markdown(&reports, args.seed, &date, &machine);
     match &args.out {
         Some(out) => {
             if let Some(dir) = out.parent() {

@@ -14,13 +14,20 @@
 //!   length, diversity, task kept), beside the human prompts.
 //! - [`rescore`]: the same choices scored again in a perturbed environment (sampled
 //!   answers, other weights): robust, not lucky.
+//! - [`paired`]: paired differences of methods on the same targets against their
+//!   baselines, with bootstrap CIs.
 //! - [`plots`]: SVG pictures of a run (score distributions, paired differences, quality
 //!   against LLM calls).
 //! - [`walk`]: the interpolation report (do answers follow a path between two targets?).
+//! - [`optimizer_bench`]: the prompt optimizer's raw → optimized benchmark (per raw
+//!   family, the gate and the held-out family); it lives here, not in the optimizer
+//!   crate, so the server (which serves the optimizer) never links the harness.
 
 pub mod cache;
 pub mod cached_llm;
 pub mod harness;
+pub mod optimizer_bench;
+pub mod paired;
 pub mod plots;
 pub mod quality;
 pub mod report;

@@ -2,6 +2,7 @@
 //! the score distribution of every method, each method's paired difference against the
 //! baselines with its bootstrap 95% CI, and quality against LLM calls.
 
+use crate::paired::Paired;
 use crate::report::Report;
 use crate::stats;
 use std::fmt::Write;
@@ -15,16 +16,6 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-/// Per-target scores of `method`, in target order.
-fn scores(report: &Report, method: &str) -> Option<Vec<f64>> {
-    let i = report.methods.iter().position(|m| m.method == method)?;
-    report
-        .per_target
-        .iter()
-        .map(|row| row.choices.get(i).map(|c| c.score))
-        .collect()
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -64,13 +55,26 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
+impl Report {
+    /// The report's pictures as (file suffix, SVG): score distributions, paired
+    /// differences against the baselines, and quality against LLM calls.
+    pub fn plots(&self) -> Vec<(&'static str, String)> {
+        let pairs = self.paired_differences(1000);
+        vec![
+            ("scores", score_distributions(self)),
+            ("paired", paired_differences_svg(&pairs, self.targets)),
+            ("calls", quality_vs_calls(self)),
+        ]
+    }
+}
+
 /// Box plots of every method's per-target scores (whiskers: 5th–95th percentile; the
 /// dot is the mean).
 pub fn score_distributions(report: &Report) -> String {
     let rows: Vec<(String, Vec<f64>)> = report
         .methods
         .iter()
-        .filter_map(|m| scores(report, &m.method).map(|s| (m.method.clone(), s)))
+        .filter_map(|m| report.scores(&m.method).map(|s| (m.method.clone(), s)))
         .collect();
     let (label_w, w, row_h, top) = (150.0, 720.0, 28.0, 40.0);
     let h = top + row_h * rows.len() as f64 + 45.0;
@@ -130,100 +134,7 @@ pub fn score_distributions(report: &Report) -> String {
     s
 }
 
-/// A paired comparison of two methods on the same targets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Paired {
-    /// The method.
-    pub method: String,
-    /// What it is compared with.
-    pub baseline: String,
-    /// Mean per-target difference (method − baseline).
-    pub mean: f64,
-    /// Bootstrap 95% CI of the mean difference.
-    pub ci95: [f64; 2],
-}
-
-/// Baselines a method is compared with: the oracle, knn-1 and the knn-best-of-k that
-/// spends the same LLM calls (when there is one).
-pub fn paired_differences(report: &Report, resamples: usize) -> Vec<Paired> {
-    let mut out = Vec::new();
-    for m in &report.methods {
-        if matches!(m.method.as_str(), "random" | "oracle") {
-            continue;
-        }
-        let Some(ms) = scores(report, &m.method) else {
-            continue;
-        };
-        let same_budget = report
-            .methods
-            .iter()
-            .find(|b| {
-                b.method.starts_with("knn-best-of-")
-                    && b.method != m.method
-                    && (b.llm_calls_per_target - m.llm_calls_per_target).abs() < 1e-9
-            })
-            .map(|b| b.method.clone());
-        let mut baselines = vec!["oracle".to_string()];
-        if m.method != "knn-1" {
-            baselines.push("knn-1".to_string());
-        }
-        baselines.extend(same_budget);
-        // The closed loop `loop<r>-<b>` is also compared with the two-stage `search-<b>`.
-        if let Some((_, b)) = m
-            .method
-            .strip_prefix("loop")
-            .and_then(|rest| rest.split_once('-'))
-        {
-            baselines.push(format!("search-{b}"));
-        }
-        // A method at another answer weight against the same method at the default one.
-        if let Some((default, _)) = m.method.rsplit_once("-w") {
-            baselines.push(default.to_string());
-        }
-        // More surrogate-ranked beams against the default four.
-        if m.method.starts_with("generator-ranked-") {
-            baselines.push("generator-ranked".to_string());
-        }
-        // Fast mode against the best remembered answer it starts from.
-        if m.method == "fast" {
-            baselines.push("memory-1".to_string());
-        }
-        // What a search loses without the dataset, and the generator against the inverter.
-        if let Some(with_data) = m
-            .method
-            .strip_prefix("nodata-")
-            .filter(|rest| !rest.starts_with("nocontent-"))
-        {
-            baselines.push(with_data.to_string());
-        }
-        // What the content candidates (the target's topics) add to the same search.
-        let without_content = match m.method.strip_prefix("nodata-") {
-            Some(rest) => format!("nodata-nocontent-{rest}"),
-            None => format!("nocontent-{}", m.method),
-        };
-        if report.methods.iter().any(|b| b.method == without_content) {
-            baselines.push(without_content);
-        }
-        if m.method.starts_with("generator-") {
-            baselines.push("inverter-greedy".to_string());
-        }
-        for b in baselines {
-            let Some(bs) = scores(report, &b) else {
-                continue;
-            };
-            let d: Vec<f64> = ms.iter().zip(&bs).map(|(x, y)| x - y).collect();
-            out.push(Paired {
-                method: m.method.clone(),
-                baseline: b,
-                mean: stats::mean(&d),
-                ci95: stats::bootstrap_ci95(&d, resamples, report.seed),
-            });
-        }
-    }
-    out
-}
-
-/// A forest plot of [`paired_differences`]: each bar is a 95% CI; one that does not
+/// A forest plot of [`Report::paired_differences`]: each bar is a 95% CI; one that does not
 /// cross zero is a significant difference.
 pub fn paired_differences_svg(pairs: &[Paired], targets: usize) -> String {
     let (label_w, w, row_h, top) = (260.0, 760.0, 22.0, 40.0);
@@ -485,7 +396,7 @@ mod tests {
 
     #[test]
     fn paired_differences_compare_with_the_same_budget() {
-        let p = paired_differences(&report(), 200);
+        let p = report().paired_differences(200);
         let find = |m: &str, b: &str| {
             p.iter()
                 .find(|x| x.method == m && x.baseline == b)

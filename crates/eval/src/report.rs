@@ -1,5 +1,6 @@
 //! The leaderboard: a JSON report (machines) and a Markdown table (people).
 
+use crate::paired::{MethodScores, Paired, paired_differences};
 use serde::{Deserialize, Serialize};
 
 /// Statistics of one method over all targets.
@@ -232,7 +233,7 @@ impl Report {
                 r.targets, r.candidates, r.spearman_surrogate, r.spearman_knn_score
             ));
         }
-        let pairs = crate::plots::paired_differences(self, 1000);
+        let pairs = self.paired_differences(1000);
         if !pairs.is_empty() {
             s.push_str(
                 "\nPaired differences on the same targets (method − baseline; bootstrap 95% CI; \
@@ -254,17 +255,29 @@ impl Report {
         }
     }
 
-    /// The report's pictures as (file suffix, SVG): score distributions, paired
-    /// differences against the baselines, and quality against LLM calls.
-    pub fn plots(&self) -> Vec<(&'static str, String)> {
-        let pairs = crate::plots::paired_differences(self, 1000);
-        vec![
-            ("scores", crate::plots::score_distributions(self)),
-            (
-                "paired",
-                crate::plots::paired_differences_svg(&pairs, self.targets),
-            ),
-            ("calls", crate::plots::quality_vs_calls(self)),
-        ]
+    /// Per-target scores of `method`, in target order (`None` when the run has no such
+    /// method or a target lacks it).
+    pub fn scores(&self, method: &str) -> Option<Vec<f64>> {
+        let i = self.methods.iter().position(|m| m.method == method)?;
+        self.per_target
+            .iter()
+            .map(|row| row.choices.get(i).map(|c| c.score))
+            .collect()
+    }
+
+    /// Each method's paired differences against its baselines
+    /// ([`crate::paired::paired_differences`]), bootstrapped `resamples` times with the
+    /// run's seed.
+    pub fn paired_differences(&self, resamples: usize) -> Vec<Paired> {
+        let methods: Vec<MethodScores> = self
+            .methods
+            .iter()
+            .map(|m| MethodScores {
+                method: m.method.clone(),
+                llm_calls_per_target: m.llm_calls_per_target,
+                scores: self.scores(&m.method),
+            })
+            .collect();
+        paired_differences(&methods, resamples, self.seed)
     }
 }

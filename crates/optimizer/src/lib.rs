@@ -9,7 +9,6 @@
 //! - [`data`] and [`train`]: the two training phases;
 //! - [`feedback`]: the durable feedback log.
 
-pub mod bench;
 pub mod data;
 pub mod families;
 pub mod feedback;

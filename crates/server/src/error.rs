@@ -1,5 +1,5 @@
 //! Errors of the HTTP API, in layers (as in text-embeddings-inference): a backend or
-//! validation error ([`vec2prompt_core::Error`]) or a queue error ([`crate::infer::InferError`])
+//! validation error ([`vec2prompt_core::Error`]) or a queue error ([`crate::queue::InferError`])
 //! becomes a [`ServerError`], which leaves the server as an [`ErrorResponse`] with the status
 //! code of its [`ErrorType`]. Every failure a client can cause is a 4xx with a JSON body in
 //! this one shape; 5xx only ever means a backend or the worker failed.

@@ -1,7 +1,8 @@
-//! The model worker and its queue (text-embeddings-inference's `core::infer`): one OS thread
-//! owns the [`Searcher`] (and through it the LLM and embedder) and is fed jobs over a
-//! channel, each with a oneshot for its reply. A semaphore bounds the requests admitted at
-//! once; when it is exhausted a request gets 429 at once instead of waiting.
+//! The model worker (text-embeddings-inference's `core::infer`): one OS thread owns the
+//! [`Searcher`] (and through it the LLM and embedder) and is fed [`jobs`](crate::jobs) over
+//! the [`queue`](crate::queue), each with a oneshot for its reply. A semaphore bounds the
+//! requests admitted at once; when it is exhausted a request gets 429 at once instead of
+//! waiting.
 //!
 //! The worker drains every job that is waiting (up to `worker_batch`) and runs them
 //! together: searches with the same options become one `search_batch`, every quality
@@ -10,9 +11,11 @@
 //! which is where parallel throughput on a CPU comes from.
 
 use crate::backends::TokenCounter;
+use crate::jobs::{EmbedJob, GenerateJob, Job, SearchJob};
+pub use crate::jobs::{EmbedOutcome, Quality, SearchOutcome};
 use crate::metrics as m;
-use crate::queue::{EmbedJob, GenerateJob, Job, Queue, QueueReceiver, SearchJob};
 pub use crate::queue::{InferError, Permit};
+use crate::queue::{Queue, QueueReceiver};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,49 +23,12 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use vec2prompt_core::{Error, Generation, GenerationParams, Result, TargetVector};
-use vec2prompt_search::{SearchOptions, SearchResult, Searcher};
-
-/// Which prompts of a search to answer for real afterwards (`evaluate_quality`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quality {
-    /// None: report what the search measured.
-    Skip,
-    /// The chosen prompt.
-    Best,
-    /// The chosen prompt and every returned candidate (variants).
-    AllCandidates,
-}
-
-/// One target's search as the worker finished it.
-#[derive(Debug, Clone)]
-pub struct SearchOutcome {
-    /// The search's result, with quality measurements filled in.
-    pub result: SearchResult,
-    /// LLM calls spent on quality measurement.
-    pub quality_llm_calls: usize,
-    /// Milliseconds this target's quality measurement took (its share of the batch).
-    pub quality_ms: f64,
-    /// Milliseconds the job waited for the worker.
-    pub queue_ms: f64,
-    /// Targets that shared this search batch.
-    pub batch_targets: usize,
-}
-
-/// Embeddings of a text list.
-#[derive(Debug, Clone)]
-pub struct EmbedOutcome {
-    /// One vector per text.
-    pub vectors: Vec<Vec<f32>>,
-    /// Tokens of all texts, if the embedder can count them.
-    pub tokens: usize,
-    /// Milliseconds the job waited for the worker.
-    pub queue_ms: f64,
-}
+use vec2prompt_search::{SearchOptions, Searcher};
 
 /// Handle to the model worker; cheap to clone.
 #[derive(Clone)]
 pub struct Infer {
-    queue: Queue,
+    queue: Queue<Job>,
     alive: Arc<AtomicBool>,
 }
 
@@ -233,7 +199,7 @@ struct WorkerState {
 }
 
 impl WorkerState {
-    fn run(self, mut receiver: QueueReceiver) {
+    fn run(self, mut receiver: QueueReceiver<Job>) {
         while let Some(mut jobs) = receiver.next_batch(self.worker_batch) {
             // A job whose client hung up is dropped unstarted, releasing its permit.
             jobs.retain(Job::wanted);

@@ -5,7 +5,9 @@
 //! - [`http`]: axum routes, bearer auth, the OpenAPI document and Swagger UI;
 //! - [`serve`]: the connection loop (connection cap, header timeout, JSON parse errors,
 //!   graceful shutdown with a deadline);
-//! - [`queue`]: admission permits and the job channel to the worker;
+//! - [`queue`]: admission permits and the job channel to the worker, which carries jobs
+//!   without knowing them;
+//! - [`jobs`]: the worker's jobs (search, embed, generate) and the outcomes they reply with;
 //! - [`api`]: request/response bodies (the OpenAPI schema);
 //! - [`validate`]: every check on client input, before the queue;
 //! - [`error`]: layered errors → `{error, error_type}` with one status per type;
@@ -112,6 +114,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod infer;
+pub mod jobs;
 pub mod metrics;
 pub mod optimize;
 pub mod playground;

@@ -4,28 +4,16 @@
 
 use crate::api::int;
 use crate::error::{ErrorResponse, ErrorType, ServerError};
+pub use crate::http::OptimizerState;
 use crate::http::{ApiJson, AppState};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 use utoipa::ToSchema;
 use vec2prompt_core::GenerationParams;
-use vec2prompt_optimizer::service::{OptimizeRequest as Request, Optimizer};
-use vec2prompt_optimizer::{FeedbackLog, FeedbackRecord, Style};
-
-/// What the server holds for the optimizer routes; each part may be absent.
-#[derive(Default)]
-pub struct OptimizerState {
-    /// The loaded optimizer (with the surrogate that ranks measured variants).
-    pub optimizer: Option<Arc<Optimizer>>,
-    /// Where it was loaded from.
-    pub dir: Option<PathBuf>,
-    /// The feedback log.
-    pub feedback: Option<Arc<FeedbackLog>>,
-}
+use vec2prompt_optimizer::service::OptimizeRequest as Request;
+use vec2prompt_optimizer::{FeedbackRecord, Style};
 
 /// The style of an improved prompt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

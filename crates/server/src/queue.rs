@@ -4,16 +4,14 @@
 //! and is released only when the worker has answered or dropped it, so `/health`'s
 //! `in_use` and the 429 limit count work that is really queued or running, even after its
 //! client hung up.
+//!
+//! The queue knows nothing of inference: it carries jobs of any type `J` (the worker's are
+//! in [`jobs`](crate::jobs)), and only counts them.
 
 use crate::metrics as m;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot};
-use vec2prompt_core::{Generation, GenerationParams, Result, TargetVector};
-use vec2prompt_search::SearchOptions;
-
-use crate::infer::{EmbedOutcome, Quality, SearchOutcome};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 
 /// Errors of the queue itself (model errors travel inside the replies).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -33,101 +31,34 @@ pub enum InferError {
 #[derive(Debug, Clone)]
 pub struct Permit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
-/// A search job: targets sharing one set of options.
-pub(crate) struct SearchJob {
-    pub targets: Vec<TargetVector>,
-    pub options: SearchOptions,
-    pub quality: Quality,
-    pub reply: oneshot::Sender<Vec<Result<SearchOutcome>>>,
-    pub enqueued: Instant,
-    /// Held, never read: dropping the job releases its admission.
-    pub _permit: Permit,
-}
-
-/// An embedding job.
-pub(crate) struct EmbedJob {
-    pub texts: Vec<String>,
-    pub reply: oneshot::Sender<Result<EmbedOutcome>>,
-    pub enqueued: Instant,
-    /// Held, never read: dropping the job releases its admission.
-    pub _permit: Permit,
-}
-
-/// A generation job (chat completions).
-pub(crate) struct GenerateJob {
-    pub prompts: Vec<String>,
-    pub params: GenerationParams,
-    pub reply: oneshot::Sender<Result<Vec<Vec<Generation>>>>,
-    /// Held, never read: dropping the job releases its admission.
-    pub _permit: Permit,
-}
-
-/// Releases a job's admission, then sends its reply, so a client that sends its next
-/// request as soon as it has this answer finds the slot free (sending first would let
-/// the reply overtake the release and that next request see a 429).
-fn release_then_send<T>(permit: Permit, reply: oneshot::Sender<T>, value: T) {
-    drop(permit);
-    let _ = reply.send(value);
-}
-
-impl SearchJob {
-    /// Answers the job (see [`release_then_send`]).
-    pub fn finish(self, value: Vec<Result<SearchOutcome>>) {
-        release_then_send(self._permit, self.reply, value);
-    }
-}
-
-impl EmbedJob {
-    /// Answers the job (see [`release_then_send`]).
-    pub fn finish(self, value: Result<EmbedOutcome>) {
-        release_then_send(self._permit, self.reply, value);
-    }
-}
-
-impl GenerateJob {
-    /// Answers the job (see [`release_then_send`]).
-    pub fn finish(self, value: Result<Vec<Vec<Generation>>>) {
-        release_then_send(self._permit, self.reply, value);
-    }
-}
-
-/// One unit of work for the model worker; it owns its requester's [`Permit`].
-pub(crate) enum Job {
-    Search(SearchJob),
-    Embed(EmbedJob),
-    Generate(GenerateJob),
-}
-
-impl Job {
-    /// Whether the requester still waits for the reply (a client that hung up has
-    /// dropped its receiver).
-    pub fn wanted(&self) -> bool {
-        match self {
-            Job::Search(j) => !j.reply.is_closed(),
-            Job::Embed(j) => !j.reply.is_closed(),
-            Job::Generate(j) => !j.reply.is_closed(),
-        }
-    }
-}
-
 /// The sending side: admission permits and the channel to the worker; cheap to clone.
-#[derive(Clone)]
-pub(crate) struct Queue {
-    sender: mpsc::UnboundedSender<Job>,
+pub(crate) struct Queue<J> {
+    sender: mpsc::UnboundedSender<J>,
     permits: Arc<Semaphore>,
     capacity: usize,
     waiting: Arc<AtomicUsize>,
 }
 
+impl<J> Clone for Queue<J> {
+    fn clone(&self) -> Self {
+        Self {
+            sender: self.sender.clone(),
+            permits: self.permits.clone(),
+            capacity: self.capacity,
+            waiting: self.waiting.clone(),
+        }
+    }
+}
+
 /// The worker's side of the queue.
-pub(crate) struct QueueReceiver {
-    receiver: mpsc::UnboundedReceiver<Job>,
+pub(crate) struct QueueReceiver<J> {
+    receiver: mpsc::UnboundedReceiver<J>,
     waiting: Arc<AtomicUsize>,
 }
 
-impl Queue {
+impl<J> Queue<J> {
     /// A queue admitting `capacity` requests at once.
-    pub fn new(capacity: usize) -> (Self, QueueReceiver) {
+    pub fn new(capacity: usize) -> (Self, QueueReceiver<J>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let waiting = Arc::new(AtomicUsize::new(0));
         metrics::gauge!(m::QUEUE_CAPACITY).set(capacity as f64);
@@ -155,7 +86,7 @@ impl Queue {
     }
 
     /// Hands `job` (and the permit inside it) to the worker.
-    pub fn append(&self, job: Job) -> std::result::Result<(), InferError> {
+    pub fn append(&self, job: J) -> std::result::Result<(), InferError> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         self.sender.send(job).map_err(|_| {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -184,10 +115,10 @@ impl Queue {
     }
 }
 
-impl QueueReceiver {
+impl<J> QueueReceiver<J> {
     /// Blocks for the next job, then takes every job already waiting, up to `max` in all;
     /// `None` once every [`Queue`] is dropped and the channel is empty.
-    pub fn next_batch(&mut self, max: usize) -> Option<Vec<Job>> {
+    pub fn next_batch(&mut self, max: usize) -> Option<Vec<J>> {
         let first = self.receiver.blocking_recv()?;
         let mut jobs = vec![first];
         while jobs.len() < max {
@@ -206,32 +137,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_permit_is_held_until_the_worker_drops_the_job_even_if_the_client_left() {
-        let (queue, mut receiver) = Queue::new(1);
-        let permit = queue.try_acquire().unwrap();
-        assert_eq!(queue.in_use(), 1);
+    fn admission_is_bounded_and_jobs_are_counted_until_picked_up() {
+        let (queue, mut receiver) = Queue::<(u32, Permit)>::new(2);
+        let a = queue.try_acquire().unwrap();
+        let b = queue.try_acquire().unwrap();
         assert!(matches!(
             queue.try_acquire(),
-            Err(InferError::Overloaded(1))
+            Err(InferError::Overloaded(2))
         ));
-        let (reply, rx) = oneshot::channel();
-        queue
-            .append(Job::Generate(GenerateJob {
-                prompts: vec!["hi".into()],
-                params: GenerationParams::default(),
-                reply,
-                _permit: permit,
-            }))
-            .unwrap();
-        // The client hangs up: the work is still queued, so the admission stays taken.
-        drop(rx);
-        assert_eq!((queue.in_use(), queue.waiting()), (1, 1));
-        let jobs = receiver.next_batch(8).unwrap();
-        assert_eq!((jobs.len(), queue.waiting()), (1, 0));
-        assert!(!jobs[0].wanted());
-        assert_eq!(queue.in_use(), 1, "released before the worker was done");
-        drop(jobs);
+        queue.append((1, a)).unwrap();
+        queue.append((2, b)).unwrap();
+        assert_eq!((queue.in_use(), queue.waiting()), (2, 2));
+        let first = receiver.next_batch(1).unwrap();
+        assert_eq!((first.len(), first[0].0, queue.waiting()), (1, 1, 1));
+        let rest = receiver.next_batch(8).unwrap();
+        assert_eq!((rest.len(), rest[0].0, queue.waiting()), (1, 2, 0));
+        drop((first, rest));
         assert_eq!(queue.in_use(), 0);
-        assert!(queue.try_acquire().is_ok());
+        drop(receiver);
+        assert!(queue.is_closed());
+        assert!(matches!(
+            queue.append((3, queue.try_acquire().unwrap())),
+            Err(InferError::Unavailable)
+        ));
+        assert_eq!(queue.waiting(), 0);
     }
 }

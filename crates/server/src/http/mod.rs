@@ -7,8 +7,9 @@
 //! - [`layers`]: the body deadline and the JSON body of every error;
 //! - [`openapi`]: the OpenAPI document (`print-schema`, `/api-doc/openapi.json`).
 //!
-//! This module holds what they share: the state and the JSON extractor whose rejections
-//! use the API's error shape.
+//! This module holds what they share: the state (with the optimizer's part, which the
+//! `/optimize` and `/feedback` handlers of [`crate::optimize`] read) and the JSON extractor
+//! whose rejections use the API's error shape.
 
 pub mod auth;
 pub mod handlers;
@@ -28,8 +29,11 @@ use crate::infer::Infer;
 use axum::Json;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
+use std::path::PathBuf;
 use std::sync::Arc;
 use vec2prompt_core::Llm;
+use vec2prompt_optimizer::FeedbackLog;
+use vec2prompt_optimizer::service::Optimizer;
 
 /// `axum::Json`, but a body that cannot be read or deserialized is answered in our
 /// [`ErrorResponse`] shape (400/413/415/422) instead of axum's plain text.
@@ -148,7 +152,18 @@ pub struct AppState {
     /// Facts about the models.
     pub info: Arc<ServerInfo>,
     /// The prompt optimizer and the feedback log, when configured.
-    pub optimizer: Arc<crate::optimize::OptimizerState>,
+    pub optimizer: Arc<OptimizerState>,
+}
+
+/// What the server holds for the optimizer routes; each part may be absent.
+#[derive(Default)]
+pub struct OptimizerState {
+    /// The loaded optimizer (with the surrogate that ranks measured variants).
+    pub optimizer: Option<Arc<Optimizer>>,
+    /// Where it was loaded from.
+    pub dir: Option<PathBuf>,
+    /// The feedback log.
+    pub feedback: Option<Arc<FeedbackLog>>,
 }
 
 #[cfg(test)]

@@ -22,21 +22,21 @@
 //! - `m-structured` (0 calls): its greedy structured prompt, also judged by the share of
 //!   outputs with all six sections.
 
-use crate::families::{RawFamily, kept_share, rule_cleanup};
-use crate::judge::{answer_health, drifts};
-use crate::model::{PromptOptimizer, Style};
-use crate::structured::is_complete;
-use crate::vague::{split_prompt, vague_prompt};
+use crate::CachedLlm;
+use crate::stats::{bootstrap_ci95, copies, mean};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 use vec2prompt_core::{Embedder, Result, answer_score, cosine};
 use vec2prompt_dataset::Record;
-use vec2prompt_eval::CachedLlm;
-use vec2prompt_eval::stats::{bootstrap_ci95, copies, mean};
 use vec2prompt_latent::LatentModel;
 use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy, is_loop};
+use vec2prompt_optimizer::families::{RawFamily, kept_share, rule_cleanup};
+use vec2prompt_optimizer::judge::{answer_health, drifts};
+use vec2prompt_optimizer::model::{PromptOptimizer, Style};
+use vec2prompt_optimizer::structured::is_complete;
+use vec2prompt_optimizer::vague::{split_prompt, vague_prompt};
 
 /// Settings of a benchmark run.
 #[derive(Debug, Clone)]
@@ -173,6 +173,7 @@ fn with_input(instruction: &str, input: Option<&str>) -> String {
 }
 
 /// Runs the benchmark on `records` (already the split and count wanted).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     records: &[Record],
     models: &[BenchModel],
@@ -730,7 +731,7 @@ pub fn gate_markdown(reports: &[BenchReport], seed: u64, date: &str, machine: &s
         .filter(|r| passes_gate(r))
         .filter_map(|r| RawFamily::parse(&r.family))
         .collect();
-    match crate::families::held_out(seed, &passed) {
+    match vec2prompt_optimizer::families::held_out(seed, &passed) {
         Some(f) => {
             let _ = writeln!(
                 s,
