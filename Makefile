@@ -10,7 +10,7 @@ PROMPT ?= Give three tips for staying healthy.
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
 # Every target is a command, not a file.
-.PHONY: content-validation build models demo test lint bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak
+.PHONY: content-validation build models demo test lint browser bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak
 
 build:
 	$(CARGO) build --release --locked
@@ -32,10 +32,17 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets --locked -- -D warnings
 
-# Every test: unit tests on tiny random models, integration tests on the real models,
-# end-to-end tests of the binary.
-test: models lint
+# Every test: the architecture check, unit tests on tiny random models, integration tests
+# on the real models, end-to-end tests of the binary and the server, the playground in a
+# real browser (installed here when missing), and a short pass of the API fuzzer.
+test: models lint browser
+	scripts/check-arch
 	$(CARGO) test --release --workspace --locked
+	$(MAKE) fuzz FUZZ_EXAMPLES=5
+
+# Chromium and ChromeDriver for the playground's browser test.
+browser:
+	scripts/ensure-browser
 
 bench: models
 	$(BIN) bench

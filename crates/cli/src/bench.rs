@@ -458,10 +458,8 @@ fn bench_train(rows: &mut Vec<Row>) -> Result<()> {
 fn bench_optimize(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     use vec2prompt_optimizer::service::{OptimizeRequest, Optimizer};
     let dir = crate::optimizer_cmd::optimizer_dir(None, config)?;
-    let model = vec2prompt_optimizer::PromptOptimizer::load(
-        &crate::optimizer_cmd::base_model(config)?,
-        &dir,
-    )?;
+    let model =
+        vec2prompt_optimizer::PromptOptimizer::load(&crate::common::base_model(config)?, &dir)?;
     let embedder = config.load_embedder()?;
     let service = Optimizer {
         model,

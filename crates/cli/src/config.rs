@@ -430,6 +430,29 @@ impl Config {
         }
     }
 
+    /// The local model files and directories this configuration uses, named, for a
+    /// report's provenance (remote backends have no files here).
+    pub fn model_paths(&self) -> Vec<(&'static str, Option<&Path>)> {
+        vec![
+            (
+                "llm",
+                match &self.llm {
+                    LlmBackend::Local { path, .. } => Some(path.as_path()),
+                    LlmBackend::Openai(_) => None,
+                },
+            ),
+            (
+                "embedder",
+                match &self.embedder {
+                    EmbedderBackend::Local { path, .. } => Some(path.as_path()),
+                    EmbedderBackend::Openai(_) => None,
+                },
+            ),
+            ("latent", self.latent.as_deref()),
+            ("generator", self.generator.as_deref()),
+        ]
+    }
+
     /// The local GGUF file, for what only a local model allows (`why`): training adapters
     /// on it, measuring its speed.
     pub fn local_llm(&self, why: &str) -> Result<(&Path, &LocalLlmConfig)> {

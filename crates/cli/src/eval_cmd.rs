@@ -1,5 +1,6 @@
 //! `vec2prompt eval`: the leaderboard of the evaluation protocol.
 
+use crate::common::{command_line, utc_now};
 use crate::config::Config;
 use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_column, load_dataset};
 use anyhow::{Context, Result, bail};
@@ -254,7 +255,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     let data = EvalData {
         perplexity: scorer
             .as_ref()
-            .map(|_| &perplexity as &(dyn Fn(&str) -> Option<f64> + Sync)),
+            .map(|_| &perplexity as &vec2prompt_eval::quality::PerplexityFn<'_>),
         records: &records,
         outputs: &outputs,
         prompts: prompts.as_deref(),
@@ -303,6 +304,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     }
     stages.finish();
     report.date = utc_now();
+    report.provenance = Some(crate::provenance::collect(&config.model_paths()));
     let md = report.to_markdown();
     println!("{md}");
     if let Some(out) = &args.out {
@@ -426,56 +428,90 @@ fn write_plots(report: &vec2prompt_eval::Report, out: &Path) -> Result<()> {
 pub struct PlotArgs {
     /// A report written by `eval --out` (its `.json`).
     pub report: PathBuf,
+    /// Also measure how the report's chosen prompts read (fluency, non-words, word lists,
+    /// templates, length, diversity, task kept), written to `<report>-quality.md`. The
+    /// report names dataset prompts by record, so this takes the data file (or ingested
+    /// dataset directory) it was made from. Needs the embedder, and the local LLM for
+    /// fluency.
+    #[clap(long)]
+    pub quality_data: Option<PathBuf>,
 }
 
 /// Runs `plot`: renders an existing report again (its Markdown, with the paired
 /// differences, and its pictures) without re-running it.
-pub fn plot(args: &PlotArgs) -> Result<()> {
+pub fn plot(args: &PlotArgs, global: &crate::config::GlobalArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.report)
         .with_context(|| format!("cannot read {}", args.report.display()))?;
     let report: vec2prompt_eval::Report = serde_json::from_str(&text)
         .with_context(|| format!("{} is not an eval report", args.report.display()))?;
+    if let Some(data) = &args.quality_data {
+        let config = crate::config::Config::resolve(global)?;
+        requality(&report, data, &args.report.with_extension(""), &config)?;
+    }
     let md = args.report.with_extension("md");
     vec2prompt_core::write_atomic(&md, report.to_markdown().as_bytes())?;
     eprintln!("wrote {}", md.display());
     write_plots(&report, &args.report.with_extension(""))
 }
 
-/// The command line as typed (arguments with spaces quoted), recorded in reports.
-pub fn command_line() -> String {
-    // Paths under the home directory are written `~/…`, so a report does not carry the
-    // absolute home path of the machine it was made on.
-    let home = std::env::var("HOME").ok().filter(|h| h.len() > 1);
-    std::env::args()
-        .map(|a| match &home {
-            Some(h) => a.replace(&format!("{h}/"), "~/"),
-            None => a,
+/// Measures the prompt quality of `report`'s choices again and writes
+/// `<out>-quality.md`.
+fn requality(
+    report: &vec2prompt_eval::Report,
+    data: &Path,
+    out: &Path,
+    config: &crate::config::Config,
+) -> Result<()> {
+    let records = crate::common::load_records(data)?;
+    let by_index: std::collections::HashMap<usize, &vec2prompt_dataset::Record> =
+        records.iter().map(|r| (r.index, r)).collect();
+    let embedder = config.load_embedder()?;
+    let targets: Vec<String> = report
+        .per_target
+        .iter()
+        .map(|t| {
+            by_index
+                .get(&t.index)
+                .map(|r| r.output.clone())
+                .ok_or_else(|| anyhow::anyhow!("record {} is not in {}", t.index, data.display()))
         })
-        .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Current UTC time as RFC 3339 (seconds), without a date-time dependency.
-pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+        .collect::<Result<_>>()?;
+    let target_vectors = embedder.embed(&targets)?;
+    let scorer = match config.local_llm("measuring prompt fluency") {
+        Ok((path, c)) => Some(vec2prompt_llm::LocalLlm::load(path, c.clone())?),
+        Err(e) => {
+            eprintln!("prompt fluency not measured: {e:#}");
+            None
+        }
+    };
+    let perplexity = |t: &str| scorer.as_ref().and_then(|m| m.perplexity(t).ok());
+    let rows = vec2prompt_eval::report_quality::measure_report(
+        report,
+        &|i| by_index.get(&i).map(|r| r.prompt.clone()),
+        &target_vectors,
+        &|texts| embedder.embed(texts),
+        scorer
+            .as_ref()
+            .map(|_| &perplexity as &vec2prompt_eval::quality::PerplexityFn<'_>),
+    )?;
+    let mut md = format!(
+        "# Prompt quality of the choices in {}\n\n\
+         {} targets ({} split) of the report made {} by `{}`.\n\n",
+        out.display(),
+        report.targets,
+        report.split,
+        report.date,
+        report.command
+    );
+    md.push_str("Measured by:\n\n");
+    md.push_str(&crate::provenance::collect(&config.model_paths()).markdown());
+    md.push_str(&format!("- date: {}\n\n", utc_now()));
+    md.push_str(
+        "The oracle row is the human prompts. Fluency = median over targets of perplexity(pick) / perplexity(human prompt) under the LLM read as plain text; non-words = prompts holding a token outside the dictionary; word lists = content is a bare list of 3+ words; templates = one of the five content templates around a word list; length = median word-count ratio to the human prompt; task kept = mean cos(E(pick), E(human prompt)) and leading-verb class match (reported only: the human prompt is unknown at inference).\n\n",
+    );
+    md.push_str(&vec2prompt_eval::quality::markdown_table(&rows));
+    let path = PathBuf::from(format!("{}-quality.md", out.display()));
+    vec2prompt_core::write_atomic(&path, md.as_bytes())?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The `vec2prompt` command line.
 
 mod bench;
+mod common;
 mod config;
 mod dataset_cmd;
 mod embed_cmd;
@@ -9,10 +10,12 @@ mod eval_prompt;
 mod generate_cmd;
 mod models_cmd;
 mod optimizer_cmd;
+mod provenance;
 mod remember_cmd;
 mod rl_cmd;
 mod serve_cmd;
 mod target_arg;
+mod train_args;
 mod train_cmd;
 mod walk_cmd;
 
@@ -68,7 +71,7 @@ enum Command {
     Remember(remember_cmd::RememberArgs),
     /// Train a latent-space model (surrogate, inverter, corrector) on a dataset's train
     /// split; resumable: run the same command again after an interruption.
-    Train(train_cmd::TrainArgs),
+    Train(train_args::TrainArgs),
     /// Prompts for points between two targets (texts or vectors): a spherical or linear
     /// path in embedding space, each point's prompt answered and compared with both ends.
     Interpolate(walk_cmd::InterpolateArgs),
@@ -109,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => dataset_cmd::ingest(args, &Config::resolve(&cli.global)?),
         Command::Search(args) => dataset_cmd::search(args, &Config::resolve(&cli.global)?),
         Command::Eval(args) => eval_cmd::run(args, &Config::resolve(&cli.global)?),
-        Command::Plot(args) => eval_cmd::plot(args),
+        Command::Plot(args) => eval_cmd::plot(args, &cli.global),
         Command::Serve(args) => serve_cmd::serve(args, &Config::resolve(&cli.global)?),
         Command::PrintSchema(args) => serve_cmd::print_schema(args),
         Command::Generate(args) => generate_cmd::run(args, &Config::resolve(&cli.global)?),

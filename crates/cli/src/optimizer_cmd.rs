@@ -1,6 +1,7 @@
 //! `train optimizer`, `optimize`, `simulate-feedback` and `eval-optimizer`: the prompt
 //! optimizer's commands.
 
+use crate::common::{base_model, load_average, load_records, now_secs};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,34 +31,22 @@ struct TrainFileOptimizer {
     optimizer: Option<OptimizerFile>,
 }
 
-/// The optimizer's frozen base: the local GGUF of `backends.llm` (its adapters are
-/// trained on those very weights, so a remote LLM cannot serve as the base).
-pub fn base_model(config: &crate::config::Config) -> Result<PathBuf> {
-    Ok(config
-        .local_llm("the prompt optimizer's base model")?
-        .0
-        .to_path_buf())
-}
-
 /// Where the optimizer lives by default.
 pub fn default_optimizer_dir(home: &vec2prompt_core::Home) -> PathBuf {
     home.root.join("optimizer")
 }
 
-/// The records of a dataset directory (made by `ingest`) or of a raw data file.
-pub fn load_records(path: &Path) -> Result<Vec<Record>> {
-    if path.is_file() {
-        let (records, _) = vec2prompt_dataset::ingest(path, &Default::default())?;
-        Ok(records)
-    } else {
-        let p = path.join("records.jsonl");
-        vec2prompt_dataset::read_records(&p).with_context(|| {
-            format!(
-                "reading {} (a dataset directory or a data file)",
-                p.display()
-            )
-        })
-    }
+/// The optimizer used when none is named: `$VEC2PROMPT_HOME/optimizer` when one was
+/// trained there, else the shipped one in the source tree's `assets/optimizer` when it is
+/// still there.
+pub fn installed_optimizer_dir(home: &vec2prompt_core::Home) -> Option<PathBuf> {
+    use vec2prompt_optimizer::model::MANIFEST_FILE;
+    [
+        default_optimizer_dir(home),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/optimizer"),
+    ]
+    .into_iter()
+    .find(|d| d.join(MANIFEST_FILE).exists())
 }
 
 /// A progress report (a bar on a terminal, a line every 10% otherwise), none when quiet.
@@ -69,7 +58,7 @@ fn bar(len: usize, what: &str, quiet: bool) -> Option<vec2prompt_core::progress:
 /// phase 2 (contrastive) from phase 1's weights. Each invocation is time-boxed by
 /// `--max-minutes` / `--max-steps`, resumes where the last one stopped, and exports the
 /// weights it reached with a card and curves.
-pub fn train(args: &crate::train_cmd::TrainArgs, config: &crate::config::Config) -> Result<()> {
+pub fn train(args: &crate::train_args::TrainArgs, config: &crate::config::Config) -> Result<()> {
     let file: OptimizerFile = match &args.train_config {
         Some(p) => {
             let text =
@@ -104,17 +93,36 @@ pub fn train(args: &crate::train_cmd::TrainArgs, config: &crate::config::Config)
         t.precise_pairs = t.precise_pairs.min(l);
         t.structured_pairs = t.structured_pairs.min(l / 4);
     }
-    let val_pairs: Vec<_> = pairs(&records, Split::Validation, t.val_examples, 0, t.seed ^ 1)
-        .into_iter()
-        .map(|p| (p, Vec::new()))
-        .collect();
+    let families = t.raw_families()?;
+    if families.is_empty() {
+        bail!("optimizer.train.families is empty: name the raw families to train on");
+    }
+    eprintln!(
+        "training families: {}",
+        families
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let val_pairs: Vec<_> = pairs(
+        &records,
+        Split::Validation,
+        t.val_examples,
+        0,
+        &families,
+        t.seed ^ 1,
+    )
+    .into_iter()
+    .map(|p| (p, Vec::new()))
+    .collect();
     let limits = RunLimits {
         max_minutes: args.max_minutes,
         max_steps: if args.finish { Some(0) } else { args.max_steps },
         quiet: args.quiet,
     };
     let runs = out.join("runs");
-    let command = crate::eval_cmd::command_line();
+    let command = crate::common::command_line();
     let (phase, train_pairs) = match &args.feedback {
         None => (
             Phase::Distill,
@@ -123,6 +131,7 @@ pub fn train(args: &crate::train_cmd::TrainArgs, config: &crate::config::Config)
                 Split::Train,
                 t.precise_pairs,
                 t.structured_pairs,
+                &families,
                 t.seed,
             )
             .into_iter()
@@ -301,7 +310,8 @@ fn card(
     );
     let data = match phase {
         Phase::Distill => format!(
-            "{train} train-split pairs (training degradations → the record's own instruction; {} of them in the structured style), {val} validation-split pairs for the validation loss",
+            "{train} train-split pairs (raw prompts written by the training families {} → the record's own instruction; {} of them in the structured style), {val} validation-split pairs for the validation loss",
+            t.families.join(", "),
             t.structured_pairs.min(train)
         ),
         Phase::Contrastive => format!(
@@ -327,6 +337,10 @@ fn card(
             t.contrastive_weight
         },
         run.state.wall_seconds
+    );
+    let _ = writeln!(
+        s,
+        "- licence: trained on Stanford Alpaca instructions (CC BY-NC 4.0): research and non-commercial use; train on your own data for other uses"
     );
     let _ = writeln!(s, "- curves: optimizer-loss.svg\n");
     let _ = writeln!(
@@ -375,6 +389,7 @@ pub struct OptimizeArgs {
 pub fn optimizer_dir(given: Option<&Path>, config: &crate::config::Config) -> Result<PathBuf> {
     let dir = given
         .map(Path::to_path_buf)
+        .or_else(|| installed_optimizer_dir(&config.home))
         .unwrap_or_else(|| default_optimizer_dir(&config.home));
     if !dir
         .join(vec2prompt_optimizer::model::MANIFEST_FILE)
@@ -439,11 +454,22 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
+        use vec2prompt_optimizer::service::{IMPROVEMENT_MARGIN, Source};
         for (i, p) in out.optimized_prompts.iter().enumerate() {
             let score = p.score.map_or(String::new(), |s| {
-                format!(" (answer near the intent: {s:.3})")
+                format!(" (measured: answer near the intent {s:.3})")
             });
-            println!("{}. {}{score}", i + 1, p.prompt);
+            let source = if p.source == Source::Raw {
+                " [your prompt]"
+            } else {
+                ""
+            };
+            println!("{}. {}{source}{score}", i + 1, p.prompt);
+        }
+        if out.improved == Some(false) {
+            println!(
+                "No rewrite measured better than your prompt by {IMPROVEMENT_MARGIN}: it is returned unchanged."
+            );
         }
     }
     Ok(())
@@ -638,7 +664,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             structured_limit: args.structured_limit,
             resamples: 1000,
             seed: args.seed,
-            command: crate::eval_cmd::command_line(),
+            command: crate::common::command_line(),
             llm_config: key.clone(),
             split: split.as_str().to_string(),
             family,
@@ -661,7 +687,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
         )?;
         reports.push(report);
     }
-    let date = crate::eval_cmd::utc_now();
+    let date = crate::common::utc_now();
     let machine = format!(
         "this machine ({} cores), load average (1, 5, 15 min) {load_before} at the start and {} at the end",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -742,10 +768,12 @@ pub fn simulate_feedback(
     use rand::seq::SliceRandom;
     use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy};
     use vec2prompt_optimizer::data::degrade;
-    use vec2prompt_optimizer::vague::{Degradation, split_prompt};
+    use vec2prompt_optimizer::vague::split_prompt;
     use vec2prompt_optimizer::{FeedbackLog, FeedbackRecord, Style};
     let dir = optimizer_dir(args.optimizer.as_deref(), config)?;
     let o = PromptOptimizer::load(&base_model(config)?, &dir)?;
+    // The raw prompts are written by the default training families.
+    let families = vec2prompt_optimizer::OptimizerTrainConfig::default().raw_families()?;
     let embedder = config.load_embedder()?;
     let mut train: Vec<Record> = load_records(&args.dataset)?
         .into_iter()
@@ -773,7 +801,7 @@ pub fn simulate_feedback(
     let mut b = vec2prompt_core::progress::Progress::new("simulating feedback", train.len());
     let (mut stored, mut kept) = (0usize, 0usize);
     for (i, r) in train.iter().enumerate() {
-        let raw = degrade(r, Degradation::ALL[i % Degradation::ALL.len()]);
+        let raw = degrade(r, families[i % families.len()]);
         let (instr, _) = split_prompt(&raw);
         let (own, input) = split_prompt(&r.prompt);
         let e = embedder.embed(&[instr.to_string()])?;
@@ -854,22 +882,4 @@ pub fn simulate_feedback(
         args.out.display()
     );
     Ok(())
-}
-
-/// The system's load averages as the kernel reports them ("1.10 0.98 0.90"), or
-/// "unknown" where there is no `/proc/loadavg`: reports say how busy the machine was
-/// instead of assuming it.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -8,7 +8,7 @@
 //! real).
 
 use crate::dataset_cmd::load_dataset;
-use crate::train_cmd::TrainArgs;
+use crate::train_args::TrainArgs;
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
@@ -318,7 +318,7 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
     write("rl-curves.svg", curves(&log).as_bytes())?;
-    let command = crate::eval_cmd::command_line();
+    let command = crate::common::command_line();
     write(
         "rl-card.md",
         card(&report, &rl, &from, &policy, &command).as_bytes(),

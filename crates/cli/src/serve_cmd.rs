@@ -17,7 +17,8 @@ use vec2prompt_server::{Backends, CounterFn, ServerConfig, ServerSettings, Token
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The prompt optimizer behind `POST /optimize` [default:
-    /// $VEC2PROMPT_HOME/optimizer when one was trained there]. It runs on the local GGUF.
+    /// $VEC2PROMPT_HOME/optimizer when one was trained there, else the shipped assets/optimizer].
+    /// It runs on the local GGUF.
     #[clap(long, env = "VEC2PROMPT_OPTIMIZER")]
     pub optimizer: Option<PathBuf>,
     /// The feedback log `POST /feedback` appends to [default:
@@ -151,14 +152,12 @@ fn optimizer_state(
     config: &Config,
     latent: Option<Arc<LatentModel>>,
 ) -> Result<vec2prompt_server::optimize::OptimizerState> {
-    use vec2prompt_optimizer::model::MANIFEST_FILE;
-    let default = crate::optimizer_cmd::default_optimizer_dir(&config.home);
     let dir = match &args.optimizer {
         Some(d) => Some(d.clone()),
-        None => default.join(MANIFEST_FILE).exists().then_some(default),
+        None => crate::optimizer_cmd::installed_optimizer_dir(&config.home),
     };
     let load = |d: &Path| -> Result<vec2prompt_optimizer::PromptOptimizer> {
-        vec2prompt_optimizer::PromptOptimizer::load(&crate::optimizer_cmd::base_model(config)?, d)
+        vec2prompt_optimizer::PromptOptimizer::load(&crate::common::base_model(config)?, d)
             .with_context(|| format!("cannot load the prompt optimizer in {}", d.display()))
     };
     // An optimizer asked for by name must load; one merely found in the default place

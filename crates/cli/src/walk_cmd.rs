@@ -299,7 +299,7 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
     };
     let env = Environment::new(llm, embedder.clone());
     let searcher = Searcher::new(env, neighbours, latent)?;
-    let command = crate::eval_cmd::command_line();
+    let command = crate::common::command_line();
     let walk_config = WalkEvalConfig {
         pairs: args.pairs,
         steps: args.steps,

@@ -31,6 +31,7 @@ pub mod fs;
 pub mod home;
 pub mod llm;
 pub mod progress;
+pub mod provenance;
 pub mod settings;
 pub mod similarity;
 pub mod target;

@@ -86,7 +86,7 @@ pub struct EvalData<'a> {
     pub recall: Option<&'a Recall>,
     /// Per-token perplexity of a text under the LLM read as plain text (the fluency of
     /// the chosen prompts), when a local LLM can score text.
-    pub perplexity: Option<&'a (dyn Fn(&str) -> Option<f64> + Sync)>,
+    pub perplexity: Option<&'a crate::quality::PerplexityFn<'a>>,
 }
 
 /// A method's pick for one target.
@@ -392,6 +392,7 @@ pub fn run(
         per_target,
         ranking,
         environment: String::new(),
+        provenance: None,
         perturbed: Vec::new(),
     })
 }
@@ -449,7 +450,7 @@ fn attach_quality(
     for (report, m) in methods.iter_mut().zip(picks) {
         let prompts: Vec<String> = m.iter().map(|p| p.prompt.clone()).collect();
         let pv: Vec<Vec<f32>> = prompts.iter().map(|p| vector_of(p)).collect();
-        let scorer: &dyn Fn(&str) -> Option<f64> = &ppl;
+        let scorer: &crate::quality::PerplexityFn<'_> = &ppl;
         report.quality = Some(crate::quality::measure(
             &prompts,
             &pv,

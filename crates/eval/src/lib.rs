@@ -11,7 +11,8 @@
 //!   fast, search-b with learned models) and the run.
 //! - [`report`]: the JSON and Markdown leaderboard.
 //! - [`quality`]: how the chosen prompts read (fluency, non-words, word lists, templates,
-//!   length, diversity, task kept), beside the human prompts.
+//!   length, diversity, task kept), beside the human prompts; [`report_quality`] measures
+//!   it again for a finished report.
 //! - [`rescore`]: the same choices scored again in a perturbed environment (sampled
 //!   answers, other weights): robust, not lucky.
 //! - [`paired`]: paired differences of methods on the same targets against their
@@ -31,6 +32,7 @@ pub mod paired;
 pub mod plots;
 pub mod quality;
 pub mod report;
+pub mod report_quality;
 pub mod rescore;
 pub mod stats;
 pub mod walk;

@@ -390,6 +390,7 @@ mod tests {
             per_target,
             ranking: None,
             environment: String::new(),
+            provenance: None,
             perturbed: Vec::new(),
         }
     }

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use vec2prompt_core::{cosine, dictionary};
 
+/// Per-token perplexity of a text (None when it cannot be scored).
+pub type PerplexityFn<'a> = dyn Fn(&str) -> Option<f64> + Sync + 'a;
+
 /// The quality of one method's chosen prompts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptQuality {
@@ -219,7 +222,7 @@ pub fn measure(
     picks: &[String],
     pick_vectors: &[Vec<f32>],
     inputs: &QualityInputs<'_>,
-    perplexity: Option<&dyn Fn(&str) -> Option<f64>>,
+    perplexity: Option<&PerplexityFn<'_>>,
 ) -> PromptQuality {
     let n = picks.len().max(1) as f64;
     let share = |f: &dyn Fn(&String) -> bool| picks.iter().filter(|p| f(p)).count() as f64 / n;
@@ -289,6 +292,34 @@ pub fn nearest_targets(vectors: &[Vec<f32>]) -> Vec<usize> {
                 .unwrap_or(i)
         })
         .collect()
+}
+
+/// A Markdown table of `rows` (method, quality).
+pub fn markdown_table(rows: &[(String, PromptQuality)]) -> String {
+    let mut s = String::from(
+        "| method | perplexity (median) | fluency ratio | non-words | word lists | templates | length ratio | distinct-2 | near-target similarity | task kept: cos | task kept: verb class |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (name, q) in rows {
+        let opt = |x: Option<f64>, p: usize| {
+            x.filter(|v| v.is_finite())
+                .map_or("–".to_string(), |v| format!("{v:.p$}"))
+        };
+        s.push_str(&format!(
+            "| {name} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {:.2} | {:.2} | {:.2} | {:.2} | {:.0}% |\n",
+            opt(q.perplexity_median, 1),
+            opt(q.fluency_ratio, 2),
+            100.0 * q.non_word_share,
+            100.0 * q.word_list_share,
+            100.0 * q.template_share,
+            q.length_ratio,
+            q.distinct2,
+            q.near_target_similarity,
+            q.task_cosine,
+            100.0 * q.verb_class_match,
+        ));
+    }
+    s
 }
 
 #[cfg(test)]

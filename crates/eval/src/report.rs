@@ -101,6 +101,9 @@ pub struct Report {
     /// environment that also chose them: greedy answers, the default weights).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub environment: String,
+    /// What made the report: the commit, the models' hashes, the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<vec2prompt_core::provenance::Provenance>,
     /// The same choices scored again in perturbed environments (sampled answers, other
     /// weights), each a report of its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -136,7 +139,13 @@ impl Report {
             "{} targets (first {} records) · LLM `{}` · embedder `{}` · seed {} · {}\n\n",
             self.targets, self.split, self.llm, self.embedder, self.seed, self.date
         ));
-        s.push_str(&format!("Command: `{}`\n\n", self.command));
+        match &self.provenance {
+            Some(p) => {
+                s.push_str(&p.markdown());
+                s.push('\n');
+            }
+            None => s.push_str(&format!("Command: `{}`\n\n", self.command)),
+        }
         self.tables(&mut s);
         for p in &self.perturbed {
             s.push_str(&format!(
@@ -186,32 +195,14 @@ impl Report {
         // The perturbed environments score the same prompts, so their quality is the same.
         if self.environment.is_empty() && self.methods.iter().any(|m| m.quality.is_some()) {
             s.push_str(
-                "\nPrompt quality of the chosen prompts (the oracle row is the human prompts; fluency = median over targets of perplexity(pick) / perplexity(human prompt) under the LLM read as plain text; non-words = prompts holding a token outside the dictionary; word lists = content is a bare list of 3+ words; templates = one of the five content templates around a word list; length = median word-count ratio to the human prompt; task kept = mean cos(E(pick), E(human prompt)) and leading-verb class match, reported only):\n\n\
-                 | method | perplexity (median) | fluency ratio | non-words | word lists | templates | length ratio | distinct-2 | near-target similarity | task kept: cos | task kept: verb class |\n\
-                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                "\nPrompt quality of the chosen prompts (the oracle row is the human prompts; fluency = median over targets of perplexity(pick) / perplexity(human prompt) under the LLM read as plain text; non-words = prompts holding a token outside the dictionary; word lists = content is a bare list of 3+ words; templates = one of the five content templates around a word list; length = median word-count ratio to the human prompt; task kept = mean cos(E(pick), E(human prompt)) and leading-verb class match, reported only):\n\n",
             );
-            for m in &self.methods {
-                if let Some(q) = &m.quality {
-                    let opt = |x: Option<f64>, p: usize| {
-                        x.filter(|v| v.is_finite())
-                            .map_or("–".to_string(), |v| format!("{v:.p$}"))
-                    };
-                    s.push_str(&format!(
-                        "| {} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {:.2} | {:.2} | {:.2} | {:.2} | {:.0}% |\n",
-                        m.method,
-                        opt(q.perplexity_median, 1),
-                        opt(q.fluency_ratio, 2),
-                        100.0 * q.non_word_share,
-                        100.0 * q.word_list_share,
-                        100.0 * q.template_share,
-                        q.length_ratio,
-                        q.distinct2,
-                        q.near_target_similarity,
-                        q.task_cosine,
-                        100.0 * q.verb_class_match,
-                    ));
-                }
-            }
+            let rows: Vec<(String, crate::quality::PromptQuality)> = self
+                .methods
+                .iter()
+                .filter_map(|m| Some((m.method.clone(), m.quality.clone()?)))
+                .collect();
+            s.push_str(&crate::quality::markdown_table(&rows));
         }
         let searches: Vec<&MethodReport> = self
             .methods

@@ -135,6 +135,7 @@ fn the_same_choices_score_again_and_luck_is_lost() {
         }],
         ranking: None,
         environment: String::new(),
+        provenance: None,
         perturbed: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();

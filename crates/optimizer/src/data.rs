@@ -1,8 +1,8 @@
 //! Training pairs of the optimizer, from a dataset's train records (never validation or
 //! test) and from feedback.
 //!
-//! - **precise**: a training degradation of the instruction (cycling through
-//!   [`Degradation::ALL`]; the benchmark's rule is never used) → the record's own
+//! - **precise**: the instruction written by one of the training raw families (cycling
+//!   through those given; the held-out family is never among them) → the record's own
 //!   instruction. A record's input stays after the vague instruction in what the optimizer
 //!   reads; the optimizer writes the instruction only (the input is put back after it).
 //! - **structured**: the same vague prompts → the rule-seeded structured form of the
@@ -10,11 +10,12 @@
 //! - **feedback**: for each raw prompt with a successful and a failed optimized prompt,
 //!   raw → the successful one, with the failed ones as InfoNCE negatives.
 
+use crate::families::RawFamily;
 use crate::feedback::FeedbackRecord;
 use crate::model::Style;
 use crate::structured::structured_target;
 use crate::train::Example;
-use crate::vague::{Degradation, split_prompt};
+use crate::vague::split_prompt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -35,10 +36,10 @@ pub struct Pair {
     pub style: Style,
 }
 
-/// The vague prompt of a record under `rule`, with its input kept.
-pub fn degrade(record: &Record, rule: Degradation) -> String {
+/// The raw prompt of a record written by `family`, with its input kept.
+pub fn degrade(record: &Record, family: RawFamily) -> String {
     let (instruction, input) = split_prompt(&record.prompt);
-    let v = rule.apply(instruction);
+    let v = family.apply(instruction);
     match input {
         Some(input) => format!("{v}\n\n{input}"),
         None => v,
@@ -46,14 +47,19 @@ pub fn degrade(record: &Record, rule: Degradation) -> String {
 }
 
 /// `precise` precise pairs and `structured` structured ones from the records of `split`
-/// (train for training, validation for the validation loss), in a seeded order.
+/// (train for training, validation for the validation loss), in a seeded order, their raw
+/// prompts written by `families` in turn (none given: nothing).
 pub fn pairs(
     records: &[Record],
     split: Split,
     precise: usize,
     structured: usize,
+    families: &[RawFamily],
     seed: u64,
 ) -> Vec<Pair> {
+    if families.is_empty() {
+        return Vec::new();
+    }
     let mut rows: Vec<&Record> = records.iter().filter(|r| r.split == split).collect();
     rows.shuffle(&mut StdRng::seed_from_u64(seed));
     let mut out = Vec::with_capacity(precise + structured);
@@ -65,8 +71,7 @@ pub fn pairs(
         } else {
             break;
         };
-        let rule = Degradation::ALL[i % Degradation::ALL.len()];
-        let raw = degrade(r, rule);
+        let raw = degrade(r, families[i % families.len()]);
         let (instruction, input) = split_prompt(&r.prompt);
         if raw.trim().is_empty() || raw.trim() == r.prompt.trim() {
             continue;
@@ -167,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn pairs_come_from_one_split_with_both_styles_and_never_the_benchmark_rule() {
+    fn pairs_come_from_one_split_with_both_styles_and_only_the_given_families() {
         let records: Vec<Record> = (0..300)
             .map(|i| {
                 record(
@@ -176,7 +181,8 @@ mod tests {
                 )
             })
             .collect();
-        let train = pairs(&records, Split::Train, 20, 5, 1);
+        let families = [RawFamily::Telegraphic, RawFamily::ChatSpeak];
+        let train = pairs(&records, Split::Train, 20, 5, &families, 1);
         assert_eq!(train.len(), 25);
         assert_eq!(
             train
@@ -195,9 +201,15 @@ mod tests {
                 .parse()
                 .unwrap();
             assert_eq!(Split::of_index(i), Split::Train);
-            assert_ne!(p.raw, crate::vague::terse(&p.teacher));
+            assert!(
+                families.iter().any(|f| p.raw == f.apply(&p.teacher)),
+                "{} is not written by a given family",
+                p.raw
+            );
+            assert_ne!(p.raw, RawFamily::Typos.apply(&p.teacher));
         }
-        let val = pairs(&records, Split::Validation, 10, 0, 1);
+        assert!(pairs(&records, Split::Train, 20, 5, &[], 1).is_empty());
+        let val = pairs(&records, Split::Validation, 10, 0, &families, 1);
         assert_eq!(val.len(), 3, "indices 13, 113, 213");
     }
 }

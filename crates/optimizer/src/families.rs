@@ -305,8 +305,8 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -486,7 +486,7 @@ fn chat_speak(instruction: &str) -> String {
         .collect();
     let mut out = words.join(" ");
     // Half of the requests open with "pls", as chat requests often do.
-    if text_seed(instruction) % 2 == 0 && !out.starts_with("pls") {
+    if text_seed(instruction).is_multiple_of(2) && !out.starts_with("pls") {
         out = format!("pls {out}");
     }
     out

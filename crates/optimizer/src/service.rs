@@ -14,6 +14,20 @@ pub const MAX_RETURN_SEQUENCES: usize = 8;
 pub const MAX_BUDGET: usize = 8;
 /// Longest improved prompt, in tokens.
 pub const MAX_LENGTH: usize = 512;
+/// How much better (cosine to the goal) a measured rewrite's answer must land than the raw
+/// prompt's before it is returned as an improvement: one answer's cosine varies by a few
+/// hundredths between near-identical prompts, so a smaller gain is noise.
+pub const IMPROVEMENT_MARGIN: f32 = 0.02;
+
+/// Where a variant came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The user's own prompt, measured beside the rewrites when there is a budget.
+    Raw,
+    /// The learned optimizer's rewrite.
+    Optimizer,
+}
 
 /// What to optimize and how.
 #[derive(Debug, Clone)]
@@ -86,6 +100,8 @@ pub struct Drafts {
     pub intent: Vec<f32>,
     /// LLM calls spent.
     pub llm_calls: usize,
+    /// Where each candidate came from.
+    pub sources: Vec<Source>,
 }
 
 /// One improved prompt of a response.
@@ -97,6 +113,11 @@ pub struct Optimized {
     pub score: Option<f32>,
     /// With a budget: the LLM's answer.
     pub answer: Option<String>,
+    /// Where it came from (the raw prompt itself, or the optimizer).
+    pub source: Source,
+    /// Whether `score` was measured on a real answer (otherwise the prompt was not
+    /// answered and has no score).
+    pub measured: bool,
 }
 
 /// The result of a request.
@@ -110,6 +131,10 @@ pub struct OptimizeOutcome {
     pub style: Style,
     /// LLM calls spent.
     pub llm_calls: usize,
+    /// With a budget and a surrogate: whether the best measured rewrite beat the raw
+    /// prompt by [`IMPROVEMENT_MARGIN`]. When it did not, the raw prompt comes back first,
+    /// as the best prompt; `None` when nothing was compared.
+    pub improved: Option<bool>,
 }
 
 /// A loaded optimizer and the surrogate that ranks measured variants.
@@ -155,13 +180,24 @@ impl Optimizer {
                 }
             }
         }
-        let candidates: Vec<String> = texts
+        let mut candidates: Vec<String> = texts
             .into_iter()
             .map(|t| match input {
                 Some(i) => format!("{t}\n\n{i}"),
                 None => t,
             })
             .collect();
+        let mut sources = vec![Source::Optimizer; candidates.len()];
+        // With a budget the raw prompt is measured too (it spends one of the calls), so a
+        // rewrite is returned only when it measures better.
+        if request.budget >= 1 {
+            if let Some(same) = candidates.iter().position(|c| c.trim() == raw.trim()) {
+                candidates.remove(same);
+                sources.remove(same);
+            }
+            candidates.insert(0, raw.clone());
+            sources.insert(0, Source::Raw);
+        }
         let intent = self
             .model
             .intents(&[e_instruction.to_vec()])?
@@ -175,6 +211,7 @@ impl Optimizer {
             answers: vec![None; n],
             intent,
             llm_calls: 0,
+            sources,
         })
     }
 
@@ -205,33 +242,129 @@ impl Optimizer {
             candidates: idx.iter().map(|&i| d.candidates[i].clone()).collect(),
             scores: idx.iter().map(|&i| d.scores[i]).collect(),
             answers: idx.iter().map(|&i| d.answers[i].clone()).collect(),
+            sources: idx.iter().map(|&i| d.sources[i]).collect(),
             intent: d.intent,
             llm_calls: d.llm_calls,
         }
     }
 
-    /// The response: the first `num_return_sequences` prompts.
+    /// The response (see [`respond`]).
     pub fn finish(&self, d: Drafts, request: &OptimizeRequest) -> OptimizeOutcome {
-        let prompts: Vec<Optimized> = d
+        respond(d, request)
+    }
+}
+
+/// The response: the first `num_return_sequences` prompts, best first. A measured raw
+/// prompt stays first unless a measured rewrite beat it by [`IMPROVEMENT_MARGIN`]; with no
+/// score to compare (no surrogate), the rewrites come first and nothing is claimed.
+pub fn respond(d: Drafts, request: &OptimizeRequest) -> OptimizeOutcome {
+    {
+        let mut rows: Vec<Optimized> = d
             .candidates
             .into_iter()
             .zip(d.scores)
             .zip(d.answers)
-            .take(request.num_return_sequences)
-            .map(|((prompt, score), answer)| Optimized {
+            .zip(d.sources)
+            .map(|(((prompt, score), answer), source)| Optimized {
+                measured: answer.is_some() && score.is_some(),
                 prompt,
                 score,
                 answer,
+                source,
             })
             .collect();
+        let raw_score = rows
+            .iter()
+            .find(|r| r.source == Source::Raw && r.measured)
+            .and_then(|r| r.score);
+        let best_rewrite = rows
+            .iter()
+            .filter(|r| r.source == Source::Optimizer && r.measured)
+            .filter_map(|r| r.score)
+            .max_by(f32::total_cmp);
+        let improved = match (raw_score, best_rewrite) {
+            (Some(raw), Some(best)) => Some(best > raw + IMPROVEMENT_MARGIN),
+            (Some(_), None) => Some(false),
+            _ => None,
+        };
+        let raw_first = match improved {
+            Some(better) => !better,
+            // Nothing compared: the raw prompt (if present) goes last.
+            None => false,
+        };
+        if let Some(pos) = rows.iter().position(|r| r.source == Source::Raw) {
+            let raw = rows.remove(pos);
+            if raw_first {
+                rows.insert(0, raw);
+            } else {
+                rows.push(raw);
+            }
+        }
+        rows.truncate(request.num_return_sequences);
         OptimizeOutcome {
-            optimized_prompt: prompts
-                .first()
-                .map(|p| p.prompt.clone())
-                .unwrap_or_default(),
-            optimized_prompts: prompts,
+            optimized_prompt: rows.first().map(|p| p.prompt.clone()).unwrap_or_default(),
+            optimized_prompts: rows,
             style: request.style,
             llm_calls: d.llm_calls,
+            improved,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drafts(scores: &[Option<f32>], sources: &[Source]) -> Drafts {
+        let n = scores.len();
+        Drafts {
+            candidates: (0..n).map(|i| format!("prompt {i}")).collect(),
+            scores: scores.to_vec(),
+            answers: scores
+                .iter()
+                .map(|s| s.map(|_| "answer".to_string()))
+                .collect(),
+            intent: Vec::new(),
+            llm_calls: scores.iter().filter(|s| s.is_some()).count(),
+            sources: sources.to_vec(),
+        }
+    }
+
+    fn request(n: usize, budget: usize) -> OptimizeRequest {
+        OptimizeRequest {
+            raw_prompt: "prompt 0".into(),
+            max_length: 64,
+            num_return_sequences: n,
+            style: Style::Precise,
+            budget,
+        }
+    }
+
+    #[test]
+    fn a_rewrite_within_the_margin_gives_back_the_raw_prompt() {
+        let d = drafts(&[Some(0.51), Some(0.50)], &[Source::Optimizer, Source::Raw]);
+        let out = respond(d, &request(2, 2));
+        assert_eq!(out.improved, Some(false));
+        assert_eq!(out.optimized_prompt, "prompt 1");
+        assert_eq!(out.optimized_prompts[0].source, Source::Raw);
+        assert!(out.optimized_prompts.iter().all(|p| p.measured));
+    }
+
+    #[test]
+    fn a_rewrite_beyond_the_margin_is_returned_first() {
+        let d = drafts(&[Some(0.60), Some(0.50)], &[Source::Optimizer, Source::Raw]);
+        let out = respond(d, &request(1, 2));
+        assert_eq!(out.improved, Some(true));
+        assert_eq!(out.optimized_prompt, "prompt 0");
+        assert_eq!(out.optimized_prompts.len(), 1);
+    }
+
+    #[test]
+    fn with_nothing_measured_the_rewrite_comes_first_and_nothing_is_claimed() {
+        let d = drafts(&[None, None], &[Source::Raw, Source::Optimizer]);
+        let out = respond(d, &request(2, 0));
+        assert_eq!(out.improved, None);
+        assert_eq!(out.optimized_prompts[0].source, Source::Optimizer);
+        assert!(!out.optimized_prompts[0].measured);
     }
 }

@@ -100,8 +100,31 @@ pub struct OptimizerTrainConfig {
     pub precise_pairs: usize,
     /// Rule-seeded `structured` pairs.
     pub structured_pairs: usize,
+    /// The raw families the training pairs are written in (their names); the benchmark's
+    /// held-out family must not be among them.
+    pub families: Vec<String>,
     /// Seed of data order and dropout-free initialization.
     pub seed: u64,
+}
+
+impl OptimizerTrainConfig {
+    /// The training families, checked.
+    pub fn raw_families(&self) -> Result<Vec<crate::families::RawFamily>> {
+        self.families
+            .iter()
+            .map(|name| {
+                crate::families::RawFamily::parse(name).ok_or_else(|| {
+                    Error::invalid(
+                        "optimizer.train.families",
+                        format!(
+                            "{name:?} is not a raw family; use some of: {}",
+                            crate::families::RawFamily::ALL.map(|f| f.name()).join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 impl Default for OptimizerTrainConfig {
@@ -123,6 +146,11 @@ impl Default for OptimizerTrainConfig {
             val_examples: 16,
             precise_pairs: 4000,
             structured_pairs: 500,
+            families: crate::families::RawFamily::INTENT_KEEPING
+                .iter()
+                .chain(&[crate::families::RawFamily::FormatStripped])
+                .map(|f| f.name().to_string())
+                .collect(),
             seed: 0,
         }
     }

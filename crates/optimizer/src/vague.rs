@@ -1,17 +1,12 @@
-//! Deterministic vague versions of a prompt: the benchmark's task and the training data.
+//! The old vague rule and the prompt split every raw family uses.
 //!
 //! A prompt of a record with an input is `instruction + "\n\n" + input`; only the
-//! instruction goes vague, the input is kept as it is (see [`vague_prompt`]).
+//! instruction is rewritten, the input is kept as it is (see [`vague_prompt`]).
 //!
-//! Two families of rules, kept apart on purpose so an optimizer learns to improve prompts
-//! rather than to undo one rule:
-//!
-//! - [`terse`], the **benchmark** rule: the instruction's leading verb and the head noun of
-//!   its first clause ("Create a function that sorts a list in Python." → "create
-//!   function"). It is never used to build training pairs.
-//! - [`Degradation`], the **training** rules: the first three words, the two longest
-//!   content words, or the instruction stripped of numbers, quotes, names and everything
-//!   after its first comma.
+//! [`terse`] keeps the instruction's leading verb and the head noun of its first clause
+//! ("Create a function that sorts a list in Python." → "create function"). The topic is
+//! usually lost, so it survives only as the benchmark's labelled stress test ("topic
+//! lost", see `crate::families`); real users' raw prompts are the families there.
 
 /// Words that carry no content of their own (determiners, pronouns, quantifiers,
 /// auxiliaries, prepositions).
@@ -201,100 +196,6 @@ pub fn terse(instruction: &str) -> String {
     }
 }
 
-/// The training rules that make a prompt vague (never the benchmark's [`terse`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Degradation {
-    /// The first three words, lower-cased, without trailing stopwords.
-    Truncate,
-    /// The two longest content words, in their original order.
-    Keywords,
-    /// Numbers, quoted text, parentheses and capitalized names removed, cut at the first
-    /// comma.
-    StripSpecifics,
-}
-
-impl Degradation {
-    /// Every training rule, in the order examples cycle through them.
-    pub const ALL: [Degradation; 3] = [
-        Degradation::Truncate,
-        Degradation::Keywords,
-        Degradation::StripSpecifics,
-    ];
-
-    /// The rule's name in data files and reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Degradation::Truncate => "truncate",
-            Degradation::Keywords => "keywords",
-            Degradation::StripSpecifics => "strip-specifics",
-        }
-    }
-
-    /// `instruction` made vague by this rule.
-    pub fn apply(&self, instruction: &str) -> String {
-        match self {
-            Degradation::Truncate => {
-                let mut ws: Vec<String> = words(instruction).into_iter().take(3).collect();
-                while ws.len() > 1 && ws.last().is_some_and(|w| is_stopword(w)) {
-                    ws.pop();
-                }
-                ws.join(" ")
-            }
-            Degradation::Keywords => {
-                let ws = words(instruction);
-                let mut content: Vec<(usize, &String)> = ws
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, w)| !is_stopword(w))
-                    .collect();
-                content.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-                let mut kept: Vec<(usize, &String)> = content.into_iter().take(2).collect();
-                kept.sort_by_key(|(i, _)| *i);
-                let out: Vec<&str> = kept.iter().map(|(_, w)| w.as_str()).collect();
-                if out.is_empty() {
-                    ws.join(" ")
-                } else {
-                    out.join(" ")
-                }
-            }
-            Degradation::StripSpecifics => strip_specifics(instruction),
-        }
-    }
-}
-
-fn strip_specifics(instruction: &str) -> String {
-    let head = instruction.split(',').next().unwrap_or(instruction);
-    let mut out = String::new();
-    let (mut in_quote, mut depth) = (false, 0usize);
-    for c in head.chars() {
-        match c {
-            '"' | '“' | '”' => in_quote = !in_quote,
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            _ if in_quote || depth > 0 => {}
-            _ => out.push(c),
-        }
-    }
-    let kept: Vec<&str> = out
-        .split_whitespace()
-        .enumerate()
-        .filter(|(i, w)| {
-            let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
-            let number = !bare.is_empty() && bare.chars().all(|c| c.is_ascii_digit());
-            let name = *i > 0 && bare.chars().next().is_some_and(|c| c.is_uppercase());
-            !bare.is_empty() && !number && !name
-        })
-        .map(|(_, w)| w)
-        .collect();
-    let text = kept.join(" ");
-    let text = text.trim_end_matches(|c: char| !c.is_alphanumeric());
-    if text.is_empty() {
-        words(instruction).join(" ")
-    } else {
-        text.to_string()
-    }
-}
-
 /// `prompt` with its instruction replaced by `vague(instruction)`; an input is kept.
 pub fn vague_prompt(prompt: &str, vague: impl Fn(&str) -> String) -> String {
     let (instruction, input) = split_prompt(prompt);
@@ -325,24 +226,6 @@ mod tests {
     }
 
     #[test]
-    fn the_training_rules_differ_from_the_benchmark_rule() {
-        let p = "Write a 100-word story about a \"brave\" knight named Arthur, set in winter.";
-        let vague = terse(p);
-        for d in Degradation::ALL {
-            let v = d.apply(p);
-            assert!(!v.is_empty());
-            assert_ne!(v, vague, "{}", d.name());
-            assert_ne!(v, p);
-        }
-        assert_eq!(Degradation::Truncate.apply(p), "write a 100-word");
-        assert_eq!(Degradation::Keywords.apply(p), "100-word knight");
-        assert_eq!(
-            Degradation::StripSpecifics.apply(p),
-            "Write a 100-word story about a knight named"
-        );
-    }
-
-    #[test]
     fn an_input_is_kept_and_only_the_instruction_goes_vague() {
         let p = "Translate the following sentence into French.\n\nThe cat sleeps.";
         assert_eq!(
@@ -356,8 +239,5 @@ mod tests {
     fn the_rules_are_deterministic() {
         let p = "Explain why the sky is blue, in two sentences.";
         assert_eq!(terse(p), terse(p));
-        for d in Degradation::ALL {
-            assert_eq!(d.apply(p), d.apply(p));
-        }
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use utoipa::ToSchema;
 use vec2prompt_core::GenerationParams;
-use vec2prompt_optimizer::service::OptimizeRequest as Request;
+use vec2prompt_optimizer::service::{OptimizeRequest as Request, Source};
 use vec2prompt_optimizer::{FeedbackRecord, Style};
 
 /// The style of an improved prompt.
@@ -87,6 +87,12 @@ pub struct OptimizedPrompt {
     pub score: Option<f32>,
     /// With a budget: the LLM's answer.
     pub answer: Option<String>,
+    /// Where it came from: `optimizer` (a rewrite) or `raw` (the prompt as given,
+    /// measured beside the rewrites when there is a budget).
+    #[schema(example = "optimizer")]
+    pub source: String,
+    /// Whether `score` was measured on a real answer of the LLM.
+    pub measured: bool,
 }
 
 /// Response of `/optimize`.
@@ -100,8 +106,12 @@ pub struct OptimizeResponse {
     pub raw_prompt: String,
     /// The style.
     pub style: StyleName,
-    /// LLM calls spent.
+    /// LLM calls spent (with a budget, the raw prompt's answer is one of them).
     pub llm_calls: usize,
+    /// With a budget: whether the best rewrite measured better than the raw prompt by
+    /// 0.02 cosine. When it did not, the raw prompt comes back as `optimized_prompt`;
+    /// null when nothing was compared (no budget, or no surrogate to score with).
+    pub improved: Option<bool>,
     /// Seconds the request took on the server.
     pub processing_time: f64,
 }
@@ -261,11 +271,18 @@ pub async fn optimize(
                 prompt: p.prompt,
                 score: p.score,
                 answer: p.answer,
+                source: match p.source {
+                    Source::Raw => "raw",
+                    Source::Optimizer => "optimizer",
+                }
+                .to_string(),
+                measured: p.measured,
             })
             .collect(),
         raw_prompt: body.raw_prompt,
         style: out.style.into(),
         llm_calls: out.llm_calls,
+        improved: out.improved,
         processing_time: started.elapsed().as_secs_f64(),
     }))
 }
