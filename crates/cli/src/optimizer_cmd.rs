@@ -534,6 +534,73 @@ pub struct EvalOptimizerArgs {
     /// Seed of the samples, the bootstrap and the held-out family's draw.
     #[clap(long, default_value_t = 0)]
     pub seed: u64,
+    /// Real users instead of a raw family: a BPO-style JSON file (a list of
+    /// `{instruction, context, good_res, optimized_prompt}`). The raw prompt is the
+    /// instruction as written (its context after a blank line), the answer to land near is
+    /// `good_res`, and the `human` anchor is the file's own rewrite. Records whose
+    /// instruction is word for word an instruction of `--dataset`, or whose rewrite copies
+    /// an 8-word run of `good_res`, are left out. `--split` and `--family` do not apply.
+    #[clap(long)]
+    pub bpo: Option<PathBuf>,
+}
+
+/// The real-user records of a BPO-style file (see [`EvalOptimizerArgs::bpo`]) and their
+/// rewrites; how many were left out as Alpaca instructions and as copying rewrites.
+fn bpo_records(path: &Path, known: &[Record]) -> Result<(Vec<Record>, Vec<String>, usize, usize)> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        instruction: String,
+        #[serde(default)]
+        context: String,
+        good_res: String,
+        optimized_prompt: String,
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let rows: Vec<Row> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a list of instruction/context/good_res/optimized_prompt",
+            path.display()
+        )
+    })?;
+    let instructions: std::collections::HashSet<&str> = known
+        .iter()
+        .map(|r| {
+            vec2prompt_optimizer::vague::split_prompt(&r.prompt)
+                .0
+                .trim()
+        })
+        .collect();
+    let with_context = |a: &str, c: &str| {
+        if c.trim().is_empty() {
+            a.trim().to_string()
+        } else {
+            format!("{}\n\n{}", a.trim(), c.trim())
+        }
+    };
+    let (mut records, mut rewrites) = (Vec::new(), Vec::new());
+    let (mut alpaca, mut copying) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        if instructions.contains(row.instruction.trim()) {
+            alpaca += 1;
+            continue;
+        }
+        if vec2prompt_eval::stats::copies(&row.optimized_prompt, &row.good_res) {
+            copying += 1;
+            continue;
+        }
+        records.push(Record {
+            id: format!("bpo-{i}"),
+            index: i,
+            prompt: with_context(&row.instruction, &row.context),
+            output: row.good_res.clone(),
+            tokens: 0,
+            kind: vec2prompt_dataset::RecordKind::Instruction,
+            split: Split::Test,
+        });
+        rewrites.push(with_context(&row.optimized_prompt, &row.context));
+    }
+    Ok((records, rewrites, alpaca, copying))
 }
 
 fn answer_cache(
@@ -575,12 +642,41 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
         .collect::<Result<_>>()?;
     let split = args.split.split();
     let all_records = load_records(&args.dataset)?;
-    let records: Vec<Record> = all_records
-        .iter()
-        .filter(|r| r.split == split)
-        .take(args.limit)
-        .cloned()
-        .collect();
+    let (families, records, anchors, split_name) = match &args.bpo {
+        Some(path) => {
+            let (mut records, mut rewrites, alpaca, copying) = bpo_records(path, &all_records)?;
+            records.truncate(args.limit);
+            rewrites.truncate(args.limit);
+            eprintln!(
+                "{}: {} records ({alpaca} left out as Alpaca instructions, {copying} whose rewrite copies the preferred answer)",
+                path.display(),
+                records.len()
+            );
+            let what = format!(
+                "the file's own rewrite (`optimized_prompt`); {} real-user records of {} ({alpaca} Alpaca instructions and {copying} rewrites copying an 8-word run of `good_res` left out)",
+                records.len(),
+                path.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            );
+            (
+                vec![RawFamily::AsWritten],
+                records,
+                Some((rewrites, what)),
+                "real users".to_string(),
+            )
+        }
+        None => (
+            families,
+            all_records
+                .iter()
+                .filter(|r| r.split == split)
+                .take(args.limit)
+                .cloned()
+                .collect::<Vec<Record>>(),
+            None,
+            split.as_str().to_string(),
+        ),
+    };
     if records.is_empty() {
         bail!(
             "{} has no {} records",
@@ -602,6 +698,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             })
             .collect::<Result<_>>()?
     };
+    let specs_dirs: Vec<PathBuf> = specs.iter().map(|(_, d)| d.clone()).collect();
     let loaded: Vec<(String, PromptOptimizer)> = specs
         .into_iter()
         .map(|(n, d)| Ok((n, PromptOptimizer::load(&base_model(config)?, &d)?)))
@@ -666,8 +763,9 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             seed: args.seed,
             command: crate::common::command_line(),
             llm_config: key.clone(),
-            split: split.as_str().to_string(),
+            split: split_name.clone(),
             family,
+            anchors: anchors.clone(),
         };
         let mut last = std::time::Instant::now();
         let report = run(
@@ -685,6 +783,15 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
                 }
             },
         )?;
+        let mut report = report;
+        report.provenance = Some(crate::provenance::collect(&[
+            (
+                "llm",
+                config.local_llm("the benchmark").ok().map(|(p, _)| p),
+            ),
+            ("latent", config.latent.as_deref()),
+            ("optimizer", specs_dirs.first().map(PathBuf::as_path)),
+        ]));
         reports.push(report);
     }
     let date = crate::common::utc_now();

@@ -57,6 +57,9 @@ pub struct BenchConfig {
     pub split: String,
     /// How the raw prompts are written.
     pub family: RawFamily,
+    /// The `human` anchor per record when it is not the record's own prompt (on a
+    /// real-user set, a strong LLM's rewrite of the raw prompt), with what it is.
+    pub anchors: Option<(Vec<String>, String)>,
 }
 
 /// The train instructions a nearest-instruction baseline draws from, with their
@@ -136,6 +139,13 @@ pub struct BenchReport {
     pub split: String,
     /// The raw family.
     pub family: String,
+    /// What made the report: commit, models' hashes, command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<vec2prompt_core::provenance::Provenance>,
+    /// What the `human` anchor is, when not the record's own human prompt (on a real-user
+    /// set: a strong LLM's rewrite of the raw prompt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
     /// Mean share of the instruction's content words the raw instructions keep.
     pub kept_share: f64,
     /// Share of raw instructions that keep at least 90% of them.
@@ -211,12 +221,24 @@ pub fn run(
             .collect(),
         None,
     ));
+    if let Some((anchors, _)) = &config.anchors
+        && anchors.len() != records.len()
+    {
+        return Err(vec2prompt_core::Error::invalid(
+            "anchors",
+            format!("{} anchors for {} records", anchors.len(), records.len()),
+        ));
+    }
     methods.push((
         "human".into(),
         records
             .iter()
-            .map(|r| Pick {
-                prompt: r.prompt.clone(),
+            .enumerate()
+            .map(|(i, r)| Pick {
+                prompt: config
+                    .anchors
+                    .as_ref()
+                    .map_or_else(|| r.prompt.clone(), |(a, _)| a[i].clone()),
                 calls: 0,
                 seconds: 0.0,
             })
@@ -527,6 +549,8 @@ pub fn run(
     Ok(BenchReport {
         split: config.split.clone(),
         family: family.name().to_string(),
+        provenance: None,
+        anchor: config.anchors.as_ref().map(|(_, what)| what.clone()),
         kept_share: mean(&kept),
         kept_at_least_90: kept.iter().filter(|&&k| k >= 0.9).count() as f64
             / kept.len().max(1) as f64,
@@ -568,7 +592,15 @@ pub fn markdown(r: &BenchReport, date: &str, machine: &str) -> String {
         "# Prompt optimizer: {} raw prompts → optimized ({} split, {} records)\n",
         r.family, r.split, r.records
     );
-    let _ = writeln!(s, "- command: `{}`", r.command);
+    match &r.provenance {
+        Some(p) => s.push_str(&p.markdown()),
+        None => {
+            let _ = writeln!(s, "- command: `{}`", r.command);
+        }
+    }
+    if let Some(anchor) = &r.anchor {
+        let _ = writeln!(s, "- the `human` rows and columns are {anchor}");
+    }
     let _ = writeln!(
         s,
         "- date: {date}; machine: {machine}; wall time {:.0} s, {} answers generated (the rest cached)",
@@ -683,7 +715,12 @@ pub fn gate_markdown(reports: &[BenchReport], seed: u64, date: &str, machine: &s
     let mut s = String::new();
     let _ = writeln!(s, "# Prompt optimizer benchmark: the raw families\n");
     if let Some(r) = reports.first() {
-        let _ = writeln!(s, "- command: `{}`", r.command);
+        match &r.provenance {
+            Some(p) => s.push_str(&p.markdown()),
+            None => {
+                let _ = writeln!(s, "- command: `{}`", r.command);
+            }
+        }
         let _ = writeln!(s, "- split: {}, {} records per family", r.split, r.records);
         let _ = writeln!(s, "- LLM: `{}`", r.llm_config);
     }

@@ -175,6 +175,9 @@ pub enum RawFamily {
     /// The old stress test: the leading verb and the head noun of the first clause
     /// ("create function"); the topic is usually lost.
     TopicLost,
+    /// The request exactly as a real user wrote it (real-user sets such as BPO's, whose
+    /// prompts are raw already); not in [`RawFamily::ALL`].
+    AsWritten,
 }
 
 impl RawFamily {
@@ -205,12 +208,16 @@ impl RawFamily {
             RawFamily::QueryOrder => "query-order",
             RawFamily::FormatStripped => "format-stripped",
             RawFamily::TopicLost => "topic-lost",
+            RawFamily::AsWritten => "as-written",
         }
     }
 
     /// The family named `name` (as [`Self::name`] writes it).
     pub fn parse(name: &str) -> Option<RawFamily> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
+        Self::ALL
+            .into_iter()
+            .chain([RawFamily::AsWritten])
+            .find(|f| f.name() == name)
     }
 
     /// `instruction` written the family's way.
@@ -222,6 +229,7 @@ impl RawFamily {
             RawFamily::QueryOrder => query_order(instruction),
             RawFamily::FormatStripped => format_stripped(instruction),
             RawFamily::TopicLost => terse(instruction),
+            RawFamily::AsWritten => instruction.to_string(),
         };
         if out.trim().is_empty() {
             lower_words(instruction).join(" ")
