@@ -140,12 +140,27 @@ pub fn train(args: &crate::train_args::TrainArgs, config: &crate::config::Config
         ),
         Some(f) => {
             let fb = read_feedback(f)?;
-            let ps = feedback_pairs(&fb);
-            eprintln!(
-                "{} feedback records → {} contrastive pairs",
-                fb.len(),
-                ps.len()
+            let mut ps = feedback_pairs(&fb);
+            // Phase 2 replays as many phase-1 pairs, both styles in phase 1's shares, so
+            // learning from feedback does not forget how to write either style.
+            let n = ps.len();
+            let share =
+                t.structured_pairs as f64 / (t.precise_pairs + t.structured_pairs).max(1) as f64;
+            let structured = (n as f64 * share).round() as usize;
+            let replay = pairs(
+                &records,
+                Split::Train,
+                n - structured.min(n),
+                structured.min(n),
+                &families,
+                t.seed ^ 2,
             );
+            eprintln!(
+                "{} feedback records → {n} contrastive pairs, with {} phase-1 pairs replayed",
+                fb.len(),
+                replay.len()
+            );
+            ps.extend(replay.into_iter().map(|p| (p, Vec::new())));
             (Phase::Contrastive, ps)
         }
     };
@@ -315,7 +330,7 @@ fn card(
             t.structured_pairs.min(train)
         ),
         Phase::Contrastive => format!(
-            "{train} success/failure pairs from the feedback log, {val} validation-split pairs"
+            "{train} pairs: the feedback log's successes (its failures as negatives) and as many phase-1 pairs replayed; {val} validation-split pairs"
         ),
     };
     let _ = writeln!(s, "- data: {data}");
@@ -861,12 +876,18 @@ pub struct SimulateFeedbackArgs {
     /// Seed.
     #[clap(long, default_value_t = 7)]
     pub seed: u64,
+    /// Share of verdicts flipped at random (seeded), as real users' feedback is noisy.
+    #[clap(long, default_value_t = 0.15)]
+    pub flip: f64,
 }
 
-/// Runs `simulate-feedback`: for train records made vague by the training rules, the
-/// optimizer's variants (and the record's own instruction) are answered by the real LLM
-/// and scored by the real reward, cos(E(answer), E(the record's output)); the best is
-/// logged as a success and the worst as a failure (`source: simulated`).
+/// Runs `simulate-feedback`: for train records written by the training families, the
+/// raw prompt and the optimizer's own variants (never the record's instruction) are
+/// answered by the real LLM and scored by the real reward, cos(E(answer), E(the
+/// record's output)). The best variant is logged as a success only when it beats the raw
+/// prompt's answer by the improvement margin, the worst as a failure only when it falls
+/// below it by the margin; at most one of each per raw prompt, and `--flip` of the
+/// verdicts are flipped at random (`source: simulated`).
 pub fn simulate_feedback(
     args: &SimulateFeedbackArgs,
     config: &crate::config::Config,
@@ -910,7 +931,7 @@ pub fn simulate_feedback(
     for (i, r) in train.iter().enumerate() {
         let raw = degrade(r, families[i % families.len()]);
         let (instr, _) = split_prompt(&raw);
-        let (own, input) = split_prompt(&r.prompt);
+        let (_, input) = split_prompt(&r.prompt);
         let e = embedder.embed(&[instr.to_string()])?;
         let sample = DecodeOptions {
             strategy: Strategy::Sample {
@@ -932,13 +953,11 @@ pub fn simulate_feedback(
                 cands.push(s);
             }
         }
-        cands.push(own.trim().to_string());
-        let full: Vec<String> = cands
-            .iter()
-            .map(|c| match input {
+        let full: Vec<String> = std::iter::once(raw.clone())
+            .chain(cands.iter().map(|c| match input {
                 Some(inp) => format!("{c}\n\n{inp}"),
                 None => c.clone(),
-            })
+            }))
             .collect();
         llm.fill(&full, &mut |_, _| {})?;
         let answers: Vec<String> = full
@@ -947,39 +966,59 @@ pub fn simulate_feedback(
             .collect();
         let vs = embed_answers(&embedder, &answers)?;
         let target = embedder.embed(std::slice::from_ref(&r.output))?;
-        let rewards: Vec<f32> = vs
+        let scored: Vec<f32> = vs
             .iter()
             .map(|v| vec2prompt_core::answer_score(&target[0], v))
             .collect();
+        let (raw_reward, rewards) = (scored[0], &scored[1..]);
         let order = {
             let mut o: Vec<usize> = (0..cands.len()).collect();
             o.sort_by(|&a, &b| rewards[b].total_cmp(&rewards[a]));
             o
         };
-        let (best, worst) = (order[0], order[order.len() - 1]);
-        if best != worst && rewards[best] > rewards[worst] {
-            for (idx, good) in [(best, true), (worst, false)] {
-                if !seen.insert((raw.clone(), cands[idx].clone(), Some(good))) {
-                    kept += 1;
-                    continue;
-                }
-                log.append(&FeedbackRecord {
-                    raw_prompt: raw.clone(),
-                    optimized_prompt: cands[idx].clone(),
-                    rating: Some(if good { 5 } else { 1 }),
-                    chosen: Some(good),
-                    comment: Some(format!(
-                        "real reward {:.4} ({} of {} candidates)",
-                        rewards[idx],
-                        if good { "best" } else { "worst" },
-                        cands.len()
-                    )),
-                    style: Some(Style::Precise),
-                    source: Some("simulated".into()),
-                    received_at: Some(now_secs()),
-                })?;
-                stored += 1;
+        let margin = vec2prompt_optimizer::service::IMPROVEMENT_MARGIN;
+        let mut verdicts = Vec::new();
+        if let Some(&best) = order.first()
+            && rewards[best] > raw_reward + margin
+        {
+            verdicts.push((best, true));
+        }
+        if let Some(&worst) = order.last()
+            && rewards[worst] < raw_reward - margin
+            && verdicts.first().is_none_or(|(b, _)| *b != worst)
+        {
+            verdicts.push((worst, false));
+        }
+        for (idx, measured_good) in verdicts {
+            // Seeded noise: a real user's verdict is sometimes wrong.
+            let coin = (args.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ idx as u64)
+                .wrapping_mul(0xBF58_476D_1CE4_E5B9)
+                >> 11;
+            let flipped = (coin as f64 / (1u64 << 53) as f64) < args.flip;
+            let good = measured_good != flipped;
+            if !seen.insert((raw.clone(), cands[idx].clone(), Some(good))) {
+                kept += 1;
+                continue;
             }
+            log.append(&FeedbackRecord {
+                raw_prompt: raw.clone(),
+                optimized_prompt: cands[idx].clone(),
+                rating: Some(if good { 5 } else { 1 }),
+                chosen: Some(good),
+                comment: Some(format!(
+                    "real reward {:.4} against the raw prompt's {raw_reward:.4}{}",
+                    rewards[idx],
+                    if flipped {
+                        " (verdict flipped: simulated noise)"
+                    } else {
+                        ""
+                    }
+                )),
+                style: Some(Style::Precise),
+                source: Some("simulated".into()),
+                received_at: Some(now_secs()),
+            })?;
+            stored += 1;
         }
         b.set(i + 1);
     }

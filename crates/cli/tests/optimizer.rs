@@ -111,9 +111,20 @@ fn train(dir: &Path) -> std::path::PathBuf {
         o,
         "--out",
         s,
+        // Every verdict flipped: the untrained optimizer's variants land below the raw
+        // prompt, and flipped they give phase 2 successes to learn from.
+        "--flip",
+        "1",
     ]);
     let fb = vec2prompt_optimizer::feedback::read_feedback(&sim).unwrap();
     assert!(!fb.is_empty(), "the simulation stored feedback");
+    assert!(
+        fb.iter().all(|f| f
+            .comment
+            .as_deref()
+            .is_some_and(|c| c.contains("against the raw prompt's") && c.contains("flipped"))),
+        "every verdict is judged against the raw prompt and flipped"
+    );
     let again = run(&[
         "simulate-feedback",
         "--dataset",
@@ -126,6 +137,8 @@ fn train(dir: &Path) -> std::path::PathBuf {
         o,
         "--out",
         s,
+        "--flip",
+        "1",
     ]);
     assert!(again.contains("appended 0 simulated"), "{again}");
     assert_eq!(
@@ -217,6 +230,31 @@ fn trains_optimizes_serves_and_keeps_feedback_through_kill_9() {
             .ends_with("The cat sat on the mat all day."),
         "the input is kept: {v}"
     );
+    // With a budget the raw prompt is one of the measured candidates, and it comes back
+    // as the best prompt unless a rewrite measured better by the margin.
+    let sources: Vec<&str> = v["optimized_prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["source"].as_str().unwrap())
+        .collect();
+    assert!(sources.contains(&"raw"), "{v}");
+    assert!(
+        v["optimized_prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["measured"] == true),
+        "{v}"
+    );
+    match v["improved"].as_bool() {
+        Some(false) => assert_eq!(
+            v["optimized_prompt"], "summarize\n\nThe cat sat on the mat all day.",
+            "not improved: the raw prompt comes back: {v}"
+        ),
+        Some(true) => assert_eq!(v["optimized_prompts"][0]["source"], "optimizer", "{v}"),
+        None => panic!("a measured request says whether it improved: {v}"),
+    }
     let (status, v) = served.post(
         "/optimize",
         &json!({"raw_prompt": "x", "style": "structured", "max_length": 24}),
