@@ -51,11 +51,14 @@ enum Command {
     Ingest(dataset_cmd::IngestArgs),
     /// Nearest records of a dataset to a text or a vector.
     Search(dataset_cmd::SearchArgs),
-    /// The leaderboard: random, oracle, knn-1 and knn-best-of-k on test targets.
+    /// The leaderboard on held-out targets: the reference methods (random, oracle, knn-1,
+    /// knn-best-of-k, memory-1), the learned ones (generator, fast mode, searches with
+    /// LLM-call budgets, with and without the dataset), and the chosen prompts' quality.
     Eval(eval_cmd::EvalArgs),
     /// Render an `eval` report again from its JSON, without re-running it: its Markdown
     /// (with paired differences) and its SVG pictures (score distributions, paired
-    /// differences, quality against LLM calls).
+    /// differences, quality against LLM calls); `--quality-data` also measures how its
+    /// chosen prompts read.
     Plot(eval_cmd::PlotArgs),
     /// Serve the HTTP API (prompt generation, OpenAI-compatible embeddings and chat,
     /// /metrics, OpenAPI at /docs) until SIGTERM or Ctrl-C.
@@ -81,7 +84,8 @@ enum Command {
     /// Improve a vague prompt (precise or structured style) with the trained prompt
     /// optimizer; with `--budget`, rank variants on real answers.
     Optimize(optimizer_cmd::OptimizeArgs),
-    /// The vague → precise benchmark of the prompt optimizer (validation or test records).
+    /// The prompt optimizer's benchmark: raw prompts written by intent-keeping families
+    /// (the gate, the held-out family) or real users' prompts (`--bpo`), with baselines.
     EvalOptimizer(optimizer_cmd::EvalOptimizerArgs),
     /// Feedback simulated by the real reward: the optimizer's variants for vague train
     /// prompts, answered and scored, best and worst appended to a feedback log.

@@ -481,6 +481,14 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
             };
             println!("{}. {}{source}{score}", i + 1, p.prompt);
         }
+        if let Some(raw) = out.raw_score
+            && !out
+                .optimized_prompts
+                .iter()
+                .any(|p| p.source == Source::Raw)
+        {
+            println!("   your prompt: measured {raw:.3}");
+        }
         if out.improved == Some(false) {
             println!(
                 "No rewrite measured better than your prompt by {IMPROVEMENT_MARGIN}: it is returned unchanged."

@@ -135,6 +135,9 @@ pub struct OptimizeOutcome {
     /// prompt by [`IMPROVEMENT_MARGIN`]. When it did not, the raw prompt comes back first,
     /// as the best prompt; `None` when nothing was compared.
     pub improved: Option<bool>,
+    /// With a budget: the raw prompt's own measured score (cosine of its answer to the
+    /// same goal as the rewrites').
+    pub raw_score: Option<f32>,
 }
 
 /// A loaded optimizer and the surrogate that ranks measured variants.
@@ -307,6 +310,7 @@ pub fn respond(d: Drafts, request: &OptimizeRequest) -> OptimizeOutcome {
             style: request.style,
             llm_calls: d.llm_calls,
             improved,
+            raw_score,
         }
     }
 }

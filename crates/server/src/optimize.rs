@@ -112,6 +112,8 @@ pub struct OptimizeResponse {
     /// 0.02 cosine. When it did not, the raw prompt comes back as `optimized_prompt`;
     /// null when nothing was compared (no budget, or no surrogate to score with).
     pub improved: Option<bool>,
+    /// With a budget: the raw prompt's own measured score, against the same goal.
+    pub raw_score: Option<f32>,
     /// Seconds the request took on the server.
     pub processing_time: f64,
 }
@@ -283,6 +285,7 @@ pub async fn optimize(
         style: out.style.into(),
         llm_calls: out.llm_calls,
         improved: out.improved,
+        raw_score: out.raw_score,
         processing_time: started.elapsed().as_secs_f64(),
     }))
 }
