@@ -230,29 +230,26 @@ fn trains_optimizes_serves_and_keeps_feedback_through_kill_9() {
             .ends_with("The cat sat on the mat all day."),
         "the input is kept: {v}"
     );
-    // With a budget the raw prompt is one of the measured candidates, and it comes back
-    // as the best prompt unless a rewrite measured better by the margin.
-    let sources: Vec<&str> = v["optimized_prompts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["source"].as_str().unwrap())
-        .collect();
-    assert!(sources.contains(&"raw"), "{v}");
-    assert!(
-        v["optimized_prompts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["measured"] == true),
-        "{v}"
-    );
+    // With a budget the raw prompt is one of the measured candidates (one of the two
+    // calls), and it comes back as the best prompt unless a rewrite measured better by
+    // the margin.
+    let raw_score = v["raw_score"]
+        .as_f64()
+        .expect("the raw prompt was measured");
+    let first = &v["optimized_prompts"][0];
     match v["improved"].as_bool() {
-        Some(false) => assert_eq!(
-            v["optimized_prompt"], "summarize\n\nThe cat sat on the mat all day.",
-            "not improved: the raw prompt comes back: {v}"
-        ),
-        Some(true) => assert_eq!(v["optimized_prompts"][0]["source"], "optimizer", "{v}"),
+        Some(false) => {
+            assert_eq!(
+                v["optimized_prompt"], "summarize\n\nThe cat sat on the mat all day.",
+                "not improved: the raw prompt comes back: {v}"
+            );
+            assert_eq!(first["source"], "raw", "{v}");
+        }
+        Some(true) => {
+            assert_eq!(first["source"], "optimizer", "{v}");
+            assert!(first["measured"] == true, "{v}");
+            assert!(first["score"].as_f64().unwrap() > raw_score + 0.02, "{v}");
+        }
         None => panic!("a measured request says whether it improved: {v}"),
     }
     let (status, v) = served.post(
