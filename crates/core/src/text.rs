@@ -67,6 +67,18 @@ pub fn utf8(argument: &str, bytes: Vec<u8>) -> Result<String> {
     })
 }
 
+/// Lower-case words of `text`, split on whitespace, punctuation stripped from their ends
+/// (inner apostrophes and hyphens stay): the word view every text rule works on.
+pub fn lower_words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use vec2prompt_core::text::lower_words;
 use vec2prompt_core::{cosine, dictionary};
 
 /// Per-token perplexity of a text (None when it cannot be scored).
@@ -58,17 +59,6 @@ pub const TEMPLATES: [&str; 5] = [
     "describe ",
     "explain ",
 ];
-
-/// Lower-case words of `text`, punctuation trimmed.
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
 
 /// The items of a list written as "a, b and c" (or "a, b, or c"), if `text` is one: each
 /// item one or two alphabetic words.
@@ -149,7 +139,7 @@ pub fn is_word_list(prompt: &str) -> bool {
 /// The class of a request's leading verb (or question word): prompts asking for the same
 /// kind of task share a class.
 pub fn verb_class(prompt: &str) -> String {
-    let first = words(prompt).into_iter().next().unwrap_or_default();
+    let first = lower_words(prompt).into_iter().next().unwrap_or_default();
     let class = match first.as_str() {
         "write" | "compose" | "create" | "generate" | "draft" | "design" | "develop" | "invent"
         | "make" | "construct" | "produce" | "come" | "build" | "brainstorm" => "produce",
@@ -179,7 +169,7 @@ pub fn distinct2(prompts: &[String]) -> f64 {
     let mut all = 0usize;
     let mut seen: HashSet<(String, String)> = HashSet::new();
     for p in prompts {
-        let w = words(p);
+        let w = lower_words(p);
         for pair in w.windows(2) {
             all += 1;
             seen.insert((pair[0].clone(), pair[1].clone()));
@@ -245,7 +235,7 @@ pub fn measure(
         picks
             .iter()
             .zip(inputs.human)
-            .map(|(p, h)| words(p).len() as f64 / words(h).len().max(1) as f64)
+            .map(|(p, h)| lower_words(p).len() as f64 / lower_words(h).len().max(1) as f64)
             .collect(),
     );
     let near: Vec<f64> = inputs

@@ -13,6 +13,7 @@
 
 use crate::vague::terse;
 use vec2prompt_core::dictionary;
+use vec2prompt_core::text::lower_words;
 
 /// Words that carry no content of their own: articles, pronouns, prepositions,
 /// auxiliaries and conjunctions. Numbers and quantities are content (they ask for a
@@ -254,18 +255,6 @@ pub fn held_out(seed: u64, passed: &[RawFamily]) -> Option<RawFamily> {
         return None;
     }
     Some(candidates[(splitmix(seed) % candidates.len() as u64) as usize])
-}
-
-/// Lower-case words of `text`, punctuation stripped from their ends (inner apostrophes
-/// and hyphens stay).
-fn lower_words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
 }
 
 fn is_function_word(w: &str) -> bool {

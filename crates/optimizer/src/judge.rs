@@ -3,6 +3,7 @@
 
 use crate::families::{content_words, word_present};
 use serde::Serialize;
+use vec2prompt_core::text::lower_words;
 
 /// Words a rewrite may add without changing what is asked: request verbs, forms, counts
 /// and qualities of an answer. Any other new content word counts as drift.
@@ -125,16 +126,6 @@ impl Health {
     pub fn ok(&self) -> bool {
         !(self.empty || self.looping || self.refusal || self.echo)
     }
-}
-
-fn lower_words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
 }
 
 /// Judges the `answer` the LLM gave to `prompt`.

@@ -8,6 +8,8 @@
 //! usually lost, so it survives only as the benchmark's labelled stress test ("topic
 //! lost", see `crate::families`); real users' raw prompts are the families there.
 
+use vec2prompt_core::text::lower_words;
+
 /// Words that carry no content of their own (determiners, pronouns, quantifiers,
 /// auxiliaries, prepositions).
 const STOPWORDS: &[&str] = &[
@@ -144,17 +146,6 @@ fn is_stopword(w: &str) -> bool {
     STOPWORDS.contains(&w) || w.chars().all(|c| c.is_ascii_digit())
 }
 
-/// Lower-case words of `text` with punctuation stripped from their ends.
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
 /// The instruction and the input of a composed prompt (`instruction\n\ninput`).
 pub fn split_prompt(prompt: &str) -> (&str, Option<&str>) {
     match prompt.split_once("\n\n") {
@@ -171,9 +162,9 @@ pub fn terse(instruction: &str) -> String {
         .split([',', '.', ':', ';', '?', '!', '(', '"', '\n'])
         .find(|s| !s.trim().is_empty())
         .unwrap_or("");
-    let ws = words(first_clause);
+    let ws = lower_words(first_clause);
     let Some(verb) = ws.first() else {
-        return words(instruction).join(" ");
+        return lower_words(instruction).join(" ");
     };
     let clause: Vec<&String> = ws[1..]
         .iter()
@@ -185,7 +176,7 @@ pub fn terse(instruction: &str) -> String {
         .find(|w| !is_stopword(w))
         .map(|w| w.to_string())
         .or_else(|| {
-            words(instruction)
+            lower_words(instruction)
                 .into_iter()
                 .skip(1)
                 .find(|w| !is_stopword(w))
