@@ -7,10 +7,11 @@ export RAYON_NUM_THREADS ?= $(shell nproc)
 ALPACA ?= ../shared/data/alpaca_data.json
 DATASET ?= $(HOME)/.cache/vec2prompt/datasets/alpaca
 PROMPT ?= Give three tips for staying healthy.
+RAW ?= pls giv 3 tips 4 staying helthy
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
 # Every target is a command, not a file.
-.PHONY: content-validation build models demo test lint browser bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak
+.PHONY: content-validation build models demo test lint browser train-optimizer optimizer-reports reports bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak
 
 build:
 	$(CARGO) build --release --locked
@@ -23,10 +24,13 @@ models: build
 # The main job end to end: write a prompt for a target text with the learned search (the
 # generator in assets/generator and the default model in assets/latent; the ingested
 # dataset's prompts join the candidates when present), check the best candidates with the
-# local LLM, print the measured similarity.
+# local LLM, print the measured similarity. Then one prompt optimization (the optimizer in
+# assets/optimizer): the raw request and its rewrites measured, the raw one kept unless a
+# rewrite measures better.
 demo: models
 	$(BIN) generate --target-text "$(TARGET)" --budget 4
 	$(BIN) eval-prompt --prompt "$(PROMPT)" --target-text "$(TARGET)"
+	$(BIN) optimize "$(RAW)" -n 2 --budget 4
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -92,6 +96,28 @@ train-rl: models
 # the ingested dataset's prompts as candidates.
 screenshot: models
 	VEC2PROMPT_SCREENSHOT=$(CURDIR)/docs/playground.png VEC2PROMPT_PLAYGROUND_DATASET=$(DATASET) $(CARGO) test --release --locked -p vec2prompt --test playground playground_in_a_real_browser
+
+# The prompt optimizer (assets/optimizer was made by this, see its card): phase 1 on pairs
+# whose raw prompts the training families of configs/optimizer.yaml write (never the
+# benchmark's held-out family). Time-boxed and resumable: run the same target again.
+OPTIMIZER_OUT ?= $(HOME)/.cache/vec2prompt/optimizer
+train-optimizer: models
+	$(BIN) train optimizer --dataset $(ALPACA) --train-config configs/optimizer.yaml --max-minutes 55 --out $(OPTIMIZER_OUT)
+
+# The optimizer's committed reports: the gate on validation (anchors and baselines, every
+# raw family), the shipped optimizer on the held-out family (test) and on real users
+# (bpo_val). About an hour on 2 idle cores; answers are cached under $VEC2PROMPT_HOME/cache.
+BPO ?= ../shared/data/bpo_val.json
+optimizer-reports: models
+	$(BIN) eval-optimizer --dataset $(ALPACA) --split validation --limit 200 --model none --family telegraphic,typos,chat-speak,query-order,format-stripped,topic-lost --out reports/optimizer-families-validation
+	$(BIN) eval-optimizer --dataset $(ALPACA) --split test --limit 200 --family telegraphic --model shipped=assets/optimizer --budget 4 --structured-limit 30 --out reports/optimizer-heldout-test
+	$(BIN) eval-optimizer --dataset $(ALPACA) --bpo $(BPO) --limit 1000 --model shipped=assets/optimizer --budget 4 --structured-limit 0 --out reports/optimizer-bpo
+
+# The committed headline reports, regenerated from a clean tree: the leaderboard (hours:
+# ingest, the environment memory when built, every method), its prompt quality, and the
+# optimizer's reports.
+reports: leaderboard optimizer-reports
+	$(BIN) plot reports/leaderboard.json --quality-data $(ALPACA)
 
 # The interpolation report (validation targets): do answers follow a path between two
 # targets? Resumable through the answer cache of the dataset.
