@@ -775,6 +775,18 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
         vectors: v,
     });
     let (llm, key) = answer_cache(config, args.max_new_tokens)?;
+    // Fluency of the prompts: perplexity under the local LLM read as plain text.
+    let scorer = match config.local_llm("measuring prompt fluency") {
+        Ok((path, c)) => Some(vec2prompt_llm::LocalLlm::load(path, c.clone())?),
+        Err(e) => {
+            eprintln!("prompt fluency not measured: {e:#}");
+            None
+        }
+    };
+    let perplexity = |t: &str| scorer.as_ref().and_then(|m| m.perplexity(t).ok());
+    let perplexity_fn = scorer
+        .as_ref()
+        .map(|_| &perplexity as &vec2prompt_eval::quality::PerplexityFn<'_>);
     let load_before = load_average();
     let mut reports: Vec<BenchReport> = Vec::new();
     for &family in &families {
@@ -798,6 +810,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             &embedder,
             surrogate.as_ref(),
             train.as_ref(),
+            perplexity_fn,
             &bench,
             &mut |msg| {
                 if last.elapsed().as_secs_f64() > 5.0 {

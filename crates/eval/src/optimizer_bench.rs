@@ -115,6 +115,9 @@ pub struct MethodResult {
     pub scores: Vec<f64>,
     /// Prompt per record.
     pub prompts: Vec<String>,
+    /// How the prompts read, beside the human prompts of the same records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::quality::PromptQuality>,
 }
 
 /// A paired difference `a − b` over the records both scored.
@@ -191,6 +194,7 @@ pub fn run(
     embedder: &dyn Embedder,
     surrogate: Option<&LatentModel>,
     train: Option<&TrainInstructions>,
+    perplexity: Option<&crate::quality::PerplexityFn<'_>>,
     config: &BenchConfig,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BenchReport> {
@@ -503,12 +507,40 @@ pub fn run(
                 records: picks.len(),
                 scores,
                 prompts: picks.into_iter().map(|p| p.prompt).collect(),
+                quality: None,
             }
         })
         .collect();
     let (raw, human) = (results[0].mean, results[1].mean);
     for r in &mut results {
         r.normalized = normalize(r.mean, raw, human);
+    }
+    // Prompt quality of every method, beside the human prompts (the anchor) of the same
+    // records; the instruction is judged, a record's input is not the method's writing.
+    {
+        let human: Vec<String> = results[1]
+            .prompts
+            .iter()
+            .map(|p| split_prompt(p).0.to_string())
+            .collect();
+        let human_vectors = embedder.embed(&human)?;
+        let nearest = crate::quality::nearest_targets(&e_out);
+        for r in results.iter_mut() {
+            let n = r.prompts.len();
+            let picks: Vec<String> = r
+                .prompts
+                .iter()
+                .map(|p| split_prompt(p).0.to_string())
+                .collect();
+            let pv = embedder.embed(&picks)?;
+            let near: Vec<usize> = nearest[..n].iter().map(|&j| j.min(n - 1)).collect();
+            let inputs = crate::quality::QualityInputs {
+                human: &human[..n],
+                human_vectors: &human_vectors[..n],
+                nearest_target: &near,
+            };
+            r.quality = Some(crate::quality::measure(&picks, &pv, &inputs, perplexity));
+        }
     }
     let mut paired = Vec::new();
     let pair = |a: &MethodResult, b: &MethodResult| -> Paired {
@@ -681,6 +713,18 @@ pub fn markdown(r: &BenchReport, date: &str, machine: &str) -> String {
             p.ci95[1],
             significance(p.ci95)
         );
+    }
+    let rows: Vec<(String, crate::quality::PromptQuality)> = r
+        .methods
+        .iter()
+        .filter_map(|m| Some((m.name.clone(), m.quality.clone()?)))
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Prompt quality (the `human` row is the anchor; fluency = median perplexity ratio to it under the LLM read as plain text)\n"
+        );
+        s.push_str(&crate::quality::markdown_table(&rows));
     }
     let _ = writeln!(s, "\n## Examples (first 5 records)\n");
     for i in 0..r.records.min(5) {
