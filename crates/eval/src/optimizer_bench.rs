@@ -16,9 +16,10 @@
 //! Methods, per optimizer model `m` (the budget and structured ones for the last model
 //! given, the one under report):
 //! - `m` (0 LLM calls): its greedy precise prompt;
-//! - `m+budget-k` (k calls): its greedy prompt and k − 1 seeded samples are answered; the
-//!   one whose answer lands nearest the surrogate's predicted answer of the optimizer's
-//!   intent wins (no reference output is involved in the choice);
+//! - `m+budget-k` (k calls), as `/optimize` does it: the raw prompt, the greedy rewrite and
+//!   k − 2 seeded samples are answered and scored against the surrogate's predicted answer
+//!   of the optimizer's intent (no reference output is involved in the choice); the best
+//!   rewrite is chosen only if it beats the raw prompt by the improvement margin;
 //! - `m-structured` (0 calls): its greedy structured prompt, also judged by the share of
 //!   outputs with all six sections.
 
@@ -35,6 +36,7 @@ use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy, is_loop};
 use vec2prompt_optimizer::families::{RawFamily, kept_share, rule_cleanup};
 use vec2prompt_optimizer::judge::{answer_health, drifts};
 use vec2prompt_optimizer::model::{PromptOptimizer, Style};
+use vec2prompt_optimizer::service::IMPROVEMENT_MARGIN;
 use vec2prompt_optimizer::structured::is_complete;
 use vec2prompt_optimizer::vague::{split_prompt, vague_prompt};
 
@@ -326,18 +328,26 @@ pub fn run(
                     },
                     ..DecodeOptions::default()
                 };
+                // As the service does it: the raw prompt is one of the measured
+                // candidates, beside the greedy rewrite and budget − 2 samples.
                 let mut vs = vec![first.clone()];
-                let samples = if config.budget > 1 {
-                    o.optimize(raw, &e_raw[i], Style::Precise, config.budget - 1, &sample)?
+                let samples = if config.budget > 2 {
+                    o.optimize(raw, &e_raw[i], Style::Precise, config.budget - 2, &sample)?
                 } else {
                     Vec::new()
                 };
                 for s in samples {
-                    if !vs.contains(&s) && vs.len() < config.budget {
+                    if !vs.contains(&s) && vs.len() + 1 < config.budget {
                         vs.push(s);
                     }
                 }
-                let vs: Vec<String> = vs.iter().map(|v| with_input(v, inputs[i])).collect();
+                let mut vs: Vec<String> = vs
+                    .iter()
+                    .map(|v| with_input(v, inputs[i]))
+                    .filter(|v| v.trim() != raw.trim())
+                    .collect();
+                vs.insert(0, raw.clone());
+                vs.truncate(config.budget.max(1));
                 budget_sets.push((vs, secs + t.elapsed().as_secs_f64(), intents[i].clone()));
             }
             greedy.push(Pick {
@@ -410,8 +420,10 @@ pub fn run(
     let outputs: Vec<String> = records.iter().map(|r| r.output.clone()).collect();
     let e_out = embedder.embed(&outputs)?;
     let cost = |p: &str| llm.get(p).map_or(0.0, |a| a.seconds);
-    // The budget picks: nearest the surrogate's prediction for the intent, else the
-    // greedy prompt when no surrogate is loaded.
+    // The budget picks, as the service makes them: the candidates' answers are scored
+    // against the surrogate's prediction for the intent; the best rewrite is chosen only
+    // if it beats the raw prompt (the first candidate) by the improvement margin, else
+    // the raw prompt stays. Without a surrogate the greedy rewrite is kept.
     for (name, sets) in variants {
         let mut picks = Vec::with_capacity(sets.len());
         for (vs, secs, intent) in sets {
@@ -419,18 +431,21 @@ pub fn run(
                 Some(s) => s.predict(&[intent])?.into_iter().next(),
                 None => None,
             };
-            let best = vs
+            let score = |p: &String| -> Option<f32> {
+                let g = goal.as_ref()?;
+                Some(vectors.get(p).map_or(-1.0, |v| cosine(g, v)))
+            };
+            let raw_prompt = vs.first().cloned().unwrap_or_default();
+            let best_rewrite = vs
                 .iter()
-                .max_by(|a, b| {
-                    let score = |p: &String| match (&goal, vectors.get(p)) {
-                        (Some(g), Some(v)) => cosine(g, v),
-                        (_, None) => -1.0,
-                        (None, Some(_)) => 0.0,
-                    };
-                    score(a).total_cmp(&score(b))
-                })
-                .cloned()
-                .unwrap_or_default();
+                .skip(1)
+                .filter_map(|p| Some((p, score(p)?)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            let best = match (score(&raw_prompt), best_rewrite) {
+                (Some(r), Some((p, b))) if b > r + IMPROVEMENT_MARGIN => p.clone(),
+                (Some(_), _) => raw_prompt.clone(),
+                (None, _) => vs.get(1).cloned().unwrap_or(raw_prompt.clone()),
+            };
             let paid: f64 = vs.iter().map(|p| cost(p)).sum();
             picks.push(Pick {
                 prompt: best,
