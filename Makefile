@@ -110,8 +110,8 @@ train-optimizer: models
 BPO ?= ../shared/data/bpo_val.json
 optimizer-reports: models
 	$(BIN) eval-optimizer --dataset $(ALPACA) --split validation --limit 200 --model none --family telegraphic,typos,chat-speak,query-order,format-stripped,topic-lost --out reports/optimizer-families-validation
-	$(BIN) eval-optimizer --dataset $(ALPACA) --split test --limit 200 --family telegraphic --model shipped=assets/optimizer --budget 4 --structured-limit 30 --out reports/optimizer-heldout-test
-	$(BIN) eval-optimizer --dataset $(ALPACA) --bpo $(BPO) --limit 1000 --model shipped=assets/optimizer --budget 4 --structured-limit 0 --out reports/optimizer-bpo
+	$(BIN) eval-optimizer --dataset $(ALPACA) --split test --limit 100 --family telegraphic --model shipped=assets/optimizer --budget 4 --structured-limit 20 --out reports/optimizer-heldout-test
+	$(BIN) eval-optimizer --dataset $(ALPACA) --bpo $(BPO) --limit 40 --model shipped=assets/optimizer --budget 4 --structured-limit 0 --out reports/optimizer-bpo
 
 # The committed headline reports, regenerated from a clean tree: the leaderboard (hours:
 # ingest, the environment memory when built, every method), its prompt quality, and the
