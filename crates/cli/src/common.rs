@@ -87,3 +87,15 @@ pub fn base_model(config: &crate::config::Config) -> Result<PathBuf> {
         .0
         .to_path_buf())
 }
+
+/// The local LLM that scores how fluent a prompt reads (its perplexity as plain text), or
+/// `None`, said on stderr, when the LLM is a remote service (no token probabilities here).
+pub fn fluency_scorer(config: &crate::config::Config) -> Result<Option<vec2prompt_llm::LocalLlm>> {
+    match config.local_llm("measuring prompt fluency") {
+        Ok((path, c)) => Ok(Some(vec2prompt_llm::LocalLlm::load(path, c.clone())?)),
+        Err(e) => {
+            eprintln!("prompt fluency not measured: {e:#}");
+            Ok(None)
+        }
+    }
+}

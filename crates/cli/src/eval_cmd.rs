@@ -244,13 +244,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     let bare_nocontent = if ablate { build(false, false)? } else { None };
     // Fluency of the chosen prompts: their perplexity under the local LLM read as plain
     // text (a remote LLM gives no token probabilities here, so the column stays empty).
-    let scorer = match config.local_llm("measuring prompt fluency") {
-        Ok((path, llm_config)) => Some(vec2prompt_llm::LocalLlm::load(path, llm_config.clone())?),
-        Err(e) => {
-            eprintln!("prompt fluency not measured: {e:#}");
-            None
-        }
-    };
+    let scorer = crate::common::fluency_scorer(config)?;
     let perplexity = |text: &str| scorer.as_ref().and_then(|m| m.perplexity(text).ok());
     let data = EvalData {
         perplexity: scorer
@@ -477,13 +471,7 @@ fn requality(
         })
         .collect::<Result<_>>()?;
     let target_vectors = embedder.embed(&targets)?;
-    let scorer = match config.local_llm("measuring prompt fluency") {
-        Ok((path, c)) => Some(vec2prompt_llm::LocalLlm::load(path, c.clone())?),
-        Err(e) => {
-            eprintln!("prompt fluency not measured: {e:#}");
-            None
-        }
-    };
+    let scorer = crate::common::fluency_scorer(config)?;
     let perplexity = |t: &str| scorer.as_ref().and_then(|m| m.perplexity(t).ok());
     let rows = vec2prompt_eval::report_quality::measure_report(
         report,

@@ -776,13 +776,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
     });
     let (llm, key) = answer_cache(config, args.max_new_tokens)?;
     // Fluency of the prompts: perplexity under the local LLM read as plain text.
-    let scorer = match config.local_llm("measuring prompt fluency") {
-        Ok((path, c)) => Some(vec2prompt_llm::LocalLlm::load(path, c.clone())?),
-        Err(e) => {
-            eprintln!("prompt fluency not measured: {e:#}");
-            None
-        }
-    };
+    let scorer = crate::common::fluency_scorer(config)?;
     let perplexity = |t: &str| scorer.as_ref().and_then(|m| m.perplexity(t).ok());
     let perplexity_fn = scorer
         .as_ref()
