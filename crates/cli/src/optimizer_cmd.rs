@@ -781,6 +781,15 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
     let perplexity_fn = scorer
         .as_ref()
         .map(|_| &perplexity as &vec2prompt_eval::quality::PerplexityFn<'_>);
+    // Hashed once for every family's report: the LLM, the embedder, the surrogate and
+    // every optimizer under test.
+    let mut model_paths: Vec<_> = config
+        .model_paths()
+        .into_iter()
+        .filter(|(name, _)| *name != "generator")
+        .collect();
+    model_paths.extend(specs_dirs.iter().map(|d| ("optimizer", Some(d.as_path()))));
+    let provenance = crate::provenance::collect(&model_paths);
     let load_before = load_average();
     let mut reports: Vec<BenchReport> = Vec::new();
     for &family in &families {
@@ -814,14 +823,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             },
         )?;
         let mut report = report;
-        report.provenance = Some(crate::provenance::collect(&[
-            (
-                "llm",
-                config.local_llm("the benchmark").ok().map(|(p, _)| p),
-            ),
-            ("latent", config.latent.as_deref()),
-            ("optimizer", specs_dirs.first().map(PathBuf::as_path)),
-        ]));
+        report.provenance = Some(provenance.clone());
         reports.push(report);
     }
     let date = crate::common::utc_now();

@@ -61,7 +61,6 @@ pub const FORMAT_WORDS: &[&str] = &[
     "style",
     "tone",
     "response",
-    "answer",
     "question",
     "one",
     "two",
