@@ -11,7 +11,7 @@ RAW ?= pls giv 3 tips 4 staying helthy
 TARGET ?= Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.
 
 # Every target is a command, not a file.
-.PHONY: content-validation build models demo test lint browser train-optimizer optimizer-reports reports bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak
+.PHONY: content-validation build models demo test lint browser train-optimizer optimizer-reports reports bench leaderboard ranking train-default train-generator train-rl screenshot interpolation memory memory-status latent-memory validation fuzz soak wheel python-test
 
 build:
 	$(CARGO) build --release --locked
@@ -42,7 +42,26 @@ lint:
 test: models lint browser
 	scripts/check-arch
 	$(CARGO) test --release --workspace --locked
+	$(MAKE) python-test
 	$(MAKE) fuzz FUZZ_EXAMPLES=5
+
+# The Python package as a wheel in target/wheels: abi3 (Python 3.9+), built for x86-64-v3
+# (AVX2 and FMA; the int8 kernels take AVX-512 VNNI at run time where the CPU has it), in
+# its own target directory so the native build's artifacts stay as they are.
+PYTHON ?= python3
+PYTOOLS := target/pytools
+wheel:
+	test -x $(PYTOOLS)/bin/maturin || { $(PYTHON) -m venv $(PYTOOLS) && $(PYTOOLS)/bin/pip install -q "maturin>=1.7,<2"; }
+	rm -f target/wheels/vec2prompt-*.whl
+	RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/wheel $(PYTOOLS)/bin/maturin build --release --locked --strip -m python/Cargo.toml -o target/wheels
+
+# The wheel installed into a fresh virtual environment, and its pytest suite on the real
+# models (the client tests start this build's `vec2prompt serve`).
+python-test: wheel build
+	rm -rf target/pytest-venv
+	$(PYTHON) -m venv target/pytest-venv
+	target/pytest-venv/bin/pip install -q target/wheels/vec2prompt-*.whl "pytest>=7"
+	VEC2PROMPT_BIN=$(CURDIR)/$(BIN) target/pytest-venv/bin/python -m pytest -q -p no:cacheprovider python/tests
 
 # Chromium and ChromeDriver for the playground's browser test.
 browser:

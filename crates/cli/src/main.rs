@@ -1,26 +1,8 @@
 //! The `vec2prompt` command line.
 
-mod bench;
-mod common;
-mod config;
-mod dataset_cmd;
-mod embed_cmd;
-mod eval_cmd;
-mod eval_prompt;
-mod generate_cmd;
-mod models_cmd;
-mod optimizer_cmd;
-mod provenance;
-mod remember_cmd;
-mod rl_cmd;
-mod serve_cmd;
-mod target_arg;
-mod train_args;
-mod train_cmd;
-mod walk_cmd;
-
 use clap::{Parser, Subcommand};
-use config::{Config, GlobalArgs};
+use vec2prompt_cli::config::{Config, GlobalArgs};
+use vec2prompt_cli::*;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -68,6 +50,9 @@ enum Command {
     /// Write a prompt whose LLM answer lands near a target (text or vector): the learned
     /// search, checked with the real LLM within a budget of calls.
     Generate(generate_cmd::GenerateArgs),
+    /// One prompt per row of a file of target vectors or texts (JSONL, .npy, Parquet),
+    /// written as JSONL; resumable, with an error line per bad row and `--shard i/N`.
+    Batch(batch_cmd::BatchArgs),
     /// Build the environment memory: the LLM's own answers to a dataset's train prompts,
     /// embedded, in a seeded order (resumable; `--limit N` builds or extends a prefix,
     /// `--status` says where it stands).
@@ -120,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve_cmd::serve(args, &Config::resolve(&cli.global)?),
         Command::PrintSchema(args) => serve_cmd::print_schema(args),
         Command::Generate(args) => generate_cmd::run(args, &Config::resolve(&cli.global)?),
+        Command::Batch(args) => batch_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Remember(args) => remember_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Train(args) => train_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Interpolate(args) => walk_cmd::interpolate(args, &Config::resolve(&cli.global)?),

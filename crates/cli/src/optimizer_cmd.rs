@@ -418,23 +418,62 @@ pub fn optimizer_dir(given: Option<&Path>, config: &crate::config::Config) -> Re
     Ok(dir)
 }
 
-/// Runs `optimize`.
-pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<()> {
-    use vec2prompt_optimizer::service::{OptimizeRequest, Optimizer};
-    let style = vec2prompt_optimizer::Style::parse(&args.style)?;
-    let dir = optimizer_dir(args.optimizer.as_deref(), config)?;
-    let embedder = config.load_embedder()?;
-    let o = PromptOptimizer::load(&base_model(config)?, &dir)?;
+/// The prompt optimizer of `dir` (or the installed one), with the learned surrogate as
+/// its ranker when one is found.
+pub fn load_optimizer(
+    config: &crate::config::Config,
+    dir: Option<&Path>,
+) -> Result<vec2prompt_optimizer::service::Optimizer> {
+    let dir = optimizer_dir(dir, config)?;
+    let model = PromptOptimizer::load(&base_model(config)?, &dir)?;
     let surrogate = match &config.latent {
         Some(l) if vec2prompt_latent::LatentModel::exists(l) => Some(std::sync::Arc::new(
             vec2prompt_latent::LatentModel::load(l)?,
         )),
         _ => None,
     };
-    let service = Optimizer {
-        model: o,
-        surrogate,
-    };
+    Ok(vec2prompt_optimizer::service::Optimizer { model, surrogate })
+}
+
+/// Drafts rewrites of `request`; with a budget, the raw prompt and the first rewrites
+/// are answered by `llm`, embedded and ranked, and the raw prompt stays first unless a
+/// rewrite measures better.
+pub fn run_optimize(
+    service: &vec2prompt_optimizer::service::Optimizer,
+    embedder: &dyn Embedder,
+    llm: &dyn vec2prompt_core::Llm,
+    request: &vec2prompt_optimizer::service::OptimizeRequest,
+) -> Result<vec2prompt_optimizer::service::OptimizeOutcome> {
+    request.validate()?;
+    let e = embedder.embed(&[request.instruction().to_string()])?;
+    let mut drafts = service.draft(request, &e[0])?;
+    if request.budget > 0 {
+        let params = vec2prompt_core::GenerationParams {
+            max_new_tokens: 128,
+            ..Default::default()
+        };
+        let prompts: Vec<String> = drafts
+            .candidates
+            .iter()
+            .take(request.budget)
+            .cloned()
+            .collect();
+        let answers: Vec<String> = llm
+            .generate(&prompts, &params)?
+            .into_iter()
+            .map(|mut g| g.pop().map(|g| g.text).unwrap_or_default())
+            .collect();
+        let vectors = embed_answers(embedder, &answers)?;
+        drafts = service.rank(drafts, &answers, &vectors);
+    }
+    Ok(service.finish(drafts, request))
+}
+
+/// Runs `optimize`.
+pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<()> {
+    use vec2prompt_optimizer::service::OptimizeRequest;
+    let style = vec2prompt_optimizer::Style::parse(&args.style)?;
+    let service = load_optimizer(config, args.optimizer.as_deref())?;
     let request = OptimizeRequest {
         raw_prompt: args.raw_prompt.clone(),
         max_length: args.max_length,
@@ -443,29 +482,19 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
         budget: args.budget,
     };
     request.validate()?;
-    let e = embedder.embed(&[request.instruction().to_string()])?;
-    let mut drafts = service.draft(&request, &e[0])?;
-    if args.budget > 0 {
-        let llm = config.load_llm()?;
-        let params = vec2prompt_core::GenerationParams {
-            max_new_tokens: 128,
-            ..Default::default()
-        };
-        let prompts: Vec<String> = drafts
-            .candidates
-            .iter()
-            .take(args.budget)
-            .cloned()
-            .collect();
-        let answers: Vec<String> = llm
-            .generate(&prompts, &params)?
-            .into_iter()
-            .map(|mut g| g.pop().map(|g| g.text).unwrap_or_default())
-            .collect();
-        let vectors = embed_answers(embedder.as_ref(), &answers)?;
-        drafts = service.rank(drafts, &answers, &vectors);
-    }
-    let out = service.finish(drafts, &request);
+    let embedder = config.load_embedder()?;
+    let out = if args.budget > 0 {
+        run_optimize(
+            &service,
+            embedder.as_ref(),
+            config.load_llm()?.as_ref(),
+            &request,
+        )?
+    } else {
+        // No LLM is loaded when nothing is answered.
+        let e = embedder.embed(&[request.instruction().to_string()])?;
+        service.finish(service.draft(&request, &e[0])?, &request)
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

@@ -157,7 +157,7 @@ pub fn interpolate(args: &InterpolateArgs, config: &Config) -> Result<()> {
 }
 
 /// Answers the chosen prompts that the search did not measure, in one batch.
-fn measure(searcher: &Searcher, points: &[Vec<f32>], best: &mut [Candidate]) -> Result<()> {
+pub fn measure(searcher: &Searcher, points: &[Vec<f32>], best: &mut [Candidate]) -> Result<()> {
     let missing: Vec<usize> = (0..best.len())
         .filter(|&i| best[i].similarity.is_none())
         .collect();
