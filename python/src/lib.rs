@@ -23,6 +23,10 @@ create_exception!(
     "An error of vec2prompt, raised with args (message, error_type)."
 );
 
+/// Targets searched together: their LLM calls share forward passes, and a large matrix
+/// never becomes one giant batch (`vec2prompt batch` uses the same default).
+const CHUNK: usize = 32;
+
 /// The Python exception of `e`, with the HTTP API's `error_type`.
 fn to_py(e: anyhow::Error) -> PyErr {
     Vec2PromptError::new_err((format!("{e:#}"), error_type(&e)))
@@ -120,7 +124,12 @@ impl Engine {
             seed,
             max_seconds,
         };
-        let results = py.detach(|| self.session.generate(&targets, &options));
+        let results = py.detach(|| {
+            targets
+                .chunks(CHUNK)
+                .flat_map(|c| self.session.generate(c, &options))
+                .collect()
+        });
         results_json(results)
     }
 
@@ -142,7 +151,13 @@ impl Engine {
             max_seconds,
         };
         let results = py
-            .detach(|| self.session.generate_from_text(&texts, &options))
+            .detach(|| -> anyhow::Result<Vec<_>> {
+                let mut out = Vec::with_capacity(texts.len());
+                for c in texts.chunks(CHUNK) {
+                    out.extend(self.session.generate_from_text(c, &options)?);
+                }
+                Ok(out)
+            })
             .map_err(to_py)?;
         results_json(results)
     }

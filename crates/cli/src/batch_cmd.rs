@@ -303,6 +303,18 @@ pub fn run(args: &BatchArgs, config: &Config) -> Result<()> {
         plan.done + written,
         plan.in_shard
     );
+    let remote = config.limiter.stats();
+    if remote.requests > 0 {
+        // Remote backends: what the job cost them (every HTTP attempt counts).
+        eprintln!(
+            "batch: remote requests {} ({} retried, {} waited {:.1} s in all), tokens {}",
+            remote.requests,
+            remote.retries,
+            remote.waits,
+            remote.wait_time.as_secs_f64(),
+            remote.tokens
+        );
+    }
     if let Some(e) = failure {
         return Err(e.context(format!(
             "the job stopped with {} of {} rows left; run the same command again to resume",

@@ -193,10 +193,7 @@ impl Session {
         let dim = self.dimension();
         let checked: Vec<Result<TargetVector>> = targets
             .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                TargetVector::new(&format!("target {i}"), v.clone(), dim).map_err(Into::into)
-            })
+            .map(|v| TargetVector::new("target", v.clone(), dim).map_err(Into::into))
             .collect();
         let valid: Vec<TargetVector> = checked
             .iter()

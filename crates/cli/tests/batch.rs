@@ -1,7 +1,8 @@
 //! End-to-end tests of `vec2prompt batch` on the real models: a job killed with SIGKILL
 //! resumes and writes every row exactly once, bad rows get error lines, .npy and Parquet
 //! inputs split over shards cover every row, a wrong dimension stops before any work, and
-//! a second `vec2prompt serve` works as the OpenAI-compatible LLM.
+//! a second `vec2prompt serve` works as the OpenAI-compatible LLM, and one with
+//! `--requests-per-minute` refuses the request past its limit with 429 and `Retry-After`.
 
 mod common;
 
@@ -294,4 +295,47 @@ fn a_second_server_is_the_openai_compatible_llm_of_a_measured_batch() {
         assert!(!v["answer"].as_str().unwrap_or_default().is_empty(), "{v}");
     }
     assert_eq!(rows[&0]["id"], "1");
+}
+
+#[test]
+fn a_server_with_requests_per_minute_refuses_the_next_with_retry_after() {
+    if !models_present() {
+        return;
+    }
+    let served = Served::start(&["--requests-per-minute", "2"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let embed = || {
+        agent
+            .post(&format!("{}/v1/embeddings", served.url))
+            .header("content-type", "application/json")
+            .send(r#"{"input": "a short text"}"#)
+            .unwrap()
+    };
+    assert_eq!(embed().status(), 200);
+    assert_eq!(embed().status(), 200);
+    let mut refused = embed();
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: serde_json::Value =
+        serde_json::from_str(&refused.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["error_type"], "overloaded", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("requests_per_minute"),
+        "{body}"
+    );
+    // Health and metrics are not model requests.
+    let health = agent.get(&format!("{}/health", served.url)).call().unwrap();
+    assert_eq!(health.status(), 200);
 }

@@ -80,6 +80,12 @@ vec2prompt_core::settings! {
         /// File holding the bearer token (instead of --api-key).
         #[clap(long, env = "VEC2PROMPT_API_KEY_FILE")]
         api_key_file: PathBuf,
+        /// Most model requests (every POST route) admitted per minute, over a sliding
+        /// 60-second window, like a hosted API's rate limit; one more gets 429
+        /// `overloaded` with a `Retry-After` of the seconds until one fits
+        /// [default: none, no limit].
+        #[clap(long, env = "VEC2PROMPT_REQUESTS_PER_MINUTE")]
+        requests_per_minute: u32,
         /// Search wall-time limit in milliseconds when a request gives none [default: none].
         #[clap(long, env = "VEC2PROMPT_DEFAULT_MAX_WALL_MS")]
         default_max_wall_ms: u64,
@@ -134,6 +140,9 @@ impl ServerConfig {
             if value < 100 {
                 return Err(format!("{name} must be at least 100"));
             }
+        }
+        if self.requests_per_minute == Some(0) {
+            return Err("requests_per_minute must be at least 1".into());
         }
         if self.default_budget > self.max_budget {
             return Err(format!(

@@ -3,6 +3,8 @@
 //! - [`read_body`]: the body must arrive within `body_timeout_ms` (408) and fit in
 //!   `max_body_bytes` (413), so a client trickling a body cannot hold a connection, and
 //!   handlers only ever see a complete body;
+//! - [`request_rate`]: with `requests_per_minute`, the model routes admit that many
+//!   requests in any 60 seconds and answer 429 with the wait in `Retry-After` beyond it;
 //! - [`json_errors`]: any error response that is not already JSON (axum's own rejections,
 //!   the Swagger UI's 404 under `/docs/`) gets the API's `{error, error_type}` body.
 
@@ -13,7 +15,9 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Limits of a request body.
 #[derive(Debug, Clone, Copy)]
@@ -100,4 +104,91 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         }
     }
     rewritten
+}
+
+/// The requests admitted in the last minute, for [`request_rate`]: a sliding window, as a
+/// hosted API counts, so a client that paces itself with the same rule is never refused.
+#[derive(Debug)]
+pub struct RequestWindow {
+    limit: usize,
+    admitted: Mutex<VecDeque<Instant>>,
+}
+
+impl RequestWindow {
+    /// The window's length.
+    pub const SPAN: Duration = Duration::from_secs(60);
+
+    /// Admits `per_minute` requests in any 60 seconds.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            limit: per_minute.max(1) as usize,
+            admitted: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Admits a request at `now`, or says how long until one fits.
+    pub fn admit(&self, now: Instant) -> Result<(), Duration> {
+        let mut log = self.admitted.lock().unwrap_or_else(PoisonError::into_inner);
+        while log
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= Self::SPAN)
+        {
+            log.pop_front();
+        }
+        if log.len() < self.limit {
+            log.push_back(now);
+            return Ok(());
+        }
+        let oldest = log.front().copied().unwrap_or(now);
+        Err((oldest + Self::SPAN).saturating_duration_since(now))
+    }
+}
+
+/// Refuses a request beyond the window's limit with 429 `overloaded` and `Retry-After`
+/// (whole seconds, at least 1) before it reaches the handler.
+pub async fn request_rate(
+    State(window): State<Arc<RequestWindow>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match window.admit(Instant::now()) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut response = ServerError::new(
+                ErrorType::Overloaded,
+                format!(
+                    "more than {} requests in the last minute (the server's requests_per_minute); retry after {seconds} s",
+                    window.limit
+                ),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn the_window_admits_the_limit_then_says_when_the_next_fits() {
+        let w = RequestWindow::new(3);
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert!(w.admit(t0 + Duration::from_secs(i)).is_ok());
+        }
+        let wait = w.admit(t0 + Duration::from_secs(10)).unwrap_err();
+        assert_eq!(
+            wait,
+            Duration::from_secs(50),
+            "the first leaves the window at 60 s"
+        );
+        assert!(w.admit(t0 + Duration::from_secs(60)).is_ok());
+        assert!(w.admit(t0 + Duration::from_secs(60)).is_err());
+    }
 }

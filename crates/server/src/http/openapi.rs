@@ -477,7 +477,7 @@ fn add_error_responses(doc: &mut Value) {
                     ),
                     (
                         429,
-                        "The request queue is full; retry after Retry-After seconds",
+                        "The request queue is full, or requests_per_minute is reached; retry after Retry-After seconds",
                     ),
                     (502, "A model backend failed"),
                 ]);

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa_swagger_ui::SwaggerUi;
 
-/// The routes behind the API key (when one is configured). Adding a route is one line
-/// here (and one in the OpenAPI document's `paths`).
-fn protected_routes(doc: serde_json::Value) -> Router<AppState> {
+/// The routes that run the models. Adding a route is one line here (and one in the
+/// OpenAPI document's `paths`).
+fn model_routes() -> Router<AppState> {
     Router::new()
         .route("/generate_prompt", post(handlers::generate_prompt))
         .route(
@@ -30,9 +30,22 @@ fn protected_routes(doc: serde_json::Value) -> Router<AppState> {
         .route("/interpolate", post(crate::walk::interpolate))
         .route("/optimize", post(crate::optimize::optimize))
         .route("/feedback", post(crate::optimize::feedback))
-        .route("/metrics", get(handlers::metrics_text))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/chat/completions", post(openai::chat_completions))
+}
+
+/// The routes behind the API key: the model routes (under `requests_per_minute` when it
+/// is set), the metrics and the API's documents.
+fn protected_routes(doc: serde_json::Value, rate: Option<u32>) -> Router<AppState> {
+    let mut models = model_routes();
+    if let Some(per_minute) = rate {
+        models = models.route_layer(from_fn_with_state(
+            Arc::new(layers::RequestWindow::new(per_minute)),
+            layers::request_rate,
+        ));
+    }
+    models
+        .route("/metrics", get(handlers::metrics_text))
         // Served as JSON, not through utoipa's types: they cannot hold every keyword the
         // document uses (`contains`, `not`, `const`), and a round trip would drop them.
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/api-doc/openapi.json", doc))
@@ -52,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         config: (*state.config).clone(),
         optimizer: state.optimizer.optimizer.is_some(),
     });
-    let mut api = protected_routes(doc);
+    let mut api = protected_routes(doc, state.config.requests_per_minute);
     if let Some(key) = &state.config.api_key {
         api = api.route_layer(from_fn_with_state(
             Arc::new(auth::ApiKey::new(key.expose())),
