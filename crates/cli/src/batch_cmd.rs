@@ -159,34 +159,29 @@ fn process(
     answers: bool,
 ) -> Result<Vec<Line>> {
     let mut lines = Vec::with_capacity(rows.len());
-    let mut targets: Vec<(Row, Vec<f32>)> = Vec::new();
-    let mut texts: Vec<Row> = Vec::new();
-    for r in rows {
-        match &r.payload {
-            Payload::Bad(why) => lines.push(error_line(&r, why, "invalid_input")),
+    // The rows to search and their vectors, side by side; texts are embedded first.
+    let mut targets: Vec<Row> = Vec::new();
+    let mut vectors: Vec<Vec<f32>> = Vec::new();
+    let mut texts: Vec<(Row, String)> = Vec::new();
+    for mut r in rows {
+        match std::mem::replace(&mut r.payload, Payload::Bad(String::new())) {
+            Payload::Bad(why) => lines.push(error_line(&r, &why, "invalid_input")),
             Payload::Text(t) if t.trim().is_empty() => {
                 lines.push(error_line(&r, "the text is empty", "invalid_input"));
             }
-            Payload::Text(_) => texts.push(r),
+            Payload::Text(t) => texts.push((r, t)),
             Payload::Vector(v) => {
-                let v = v.clone();
-                targets.push((r, v));
+                targets.push(r);
+                vectors.push(v);
             }
         }
     }
     if !texts.is_empty() {
-        let strings: Vec<String> = texts
-            .iter()
-            .map(|r| match &r.payload {
-                Payload::Text(t) => t.clone(),
-                _ => String::new(),
-            })
-            .collect();
-        let vectors = session.embed(&strings).context("the embedder failed")?;
-        targets.extend(texts.into_iter().zip(vectors));
+        let (rows, strings): (Vec<Row>, Vec<String>) = texts.into_iter().unzip();
+        vectors.extend(session.embed(&strings).context("the embedder failed")?);
+        targets.extend(rows);
     }
-    let vectors: Vec<Vec<f32>> = targets.iter().map(|(_, v)| v.clone()).collect();
-    for ((r, _), result) in targets.iter().zip(session.generate(&vectors, options)) {
+    for (r, result) in targets.iter().zip(session.generate(&vectors, options)) {
         match result {
             Ok(g) => lines.push(result_line(r, g, answers, options.variants > 0)),
             Err(e) if error_type(&e) == "invalid_input" => {

@@ -6,10 +6,10 @@ use crate::config::{Backends, Config, Loaded};
 use crate::optimizer_cmd::{load_optimizer, run_optimize};
 use anyhow::{Result, anyhow};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use vec2prompt_core::{Embedder, TargetVector, answer_score};
+use vec2prompt_core::{TargetVector, answer_score};
 use vec2prompt_optimizer::service::{OptimizeOutcome, OptimizeRequest, Optimizer};
 use vec2prompt_search::walk::{self, PathKind};
 use vec2prompt_search::{SearchBudget, SearchOptions, SearchResult, Searcher};
@@ -123,9 +123,7 @@ pub struct Session {
     config: Config,
     backends: Backends,
     searcher: Searcher,
-    dataset: Option<PathBuf>,
     optimizer: OnceLock<Arc<Optimizer>>,
-    load_ms: f64,
 }
 
 impl Session {
@@ -133,45 +131,18 @@ impl Session {
     /// ingested) adds its train prompts to the candidates.
     pub fn open(config: Config, dataset: Option<&Path>) -> Result<Self> {
         let backends = config.backends()?;
-        let Loaded {
-            searcher,
-            dataset,
-            load_ms,
-            ..
-        } = config.searcher(&backends, dataset)?;
+        let Loaded { searcher, .. } = config.searcher(&backends, dataset)?;
         Ok(Self {
             config,
             backends,
             searcher,
-            dataset,
             optimizer: OnceLock::new(),
-            load_ms,
         })
     }
 
     /// The embedding space's dimension.
     pub fn dimension(&self) -> usize {
         self.searcher.dimension()
-    }
-
-    /// The embedder.
-    pub fn embedder(&self) -> &dyn Embedder {
-        self.backends.embedder.as_ref()
-    }
-
-    /// The resolved configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The ingested dataset whose prompts are candidates, if any.
-    pub fn dataset(&self) -> Option<&Path> {
-        self.dataset.as_deref()
-    }
-
-    /// Milliseconds spent loading the searcher.
-    pub fn load_ms(&self) -> f64 {
-        self.load_ms
     }
 
     /// Embeds `texts` (unit vectors).
