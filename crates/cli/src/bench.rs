@@ -379,7 +379,7 @@ fn bench_content(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
 /// Tokens per second of full generator training steps on the configured base LLM.
 fn bench_generator(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     let (positions, prompt) =
-        vec2prompt_latent::generator_train::bench_stage1(config.local_llm("bench")?.0, 8, 24, 3)?;
+        vec2prompt_train::generator::bench_stage1(config.local_llm("bench")?.0, 8, 24, 3)?;
     rows.push(Row {
         name: "generator step b8×24".into(),
         value: positions,
@@ -400,8 +400,8 @@ fn bench_generator(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
 fn bench_train(rows: &mut Vec<Row>) -> Result<()> {
     use candle_core::{DType, Device, Tensor};
     use candle_nn::{VarBuilder, VarMap};
-    use vec2prompt_latent::optim::AdamW;
     use vec2prompt_latent::{ConditionalDecoder, DecoderConfig};
+    use vec2prompt_train::kit::optim::AdamW;
     let (batch, len) = (32usize, 32usize);
     let config = DecoderConfig {
         vocab: 16_384,

@@ -1,19 +1,19 @@
 //! `train optimizer`, `optimize`, `simulate-feedback` and `eval-optimizer`: the prompt
 //! optimizer's commands.
 
-use crate::common::{base_model, load_average, load_records, now_secs};
+use crate::common::{base_model, load_average, load_records};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vec2prompt_core::Embedder;
+use vec2prompt_core::chart::{Series, line_chart};
 use vec2prompt_dataset::{Record, Split};
-use vec2prompt_latent::plot::{Series, line_chart};
-use vec2prompt_optimizer::data::{embed, feedback_pairs, pairs};
 use vec2prompt_optimizer::feedback::read_feedback;
-use vec2prompt_optimizer::train::{PhaseRun, RunLimits, train_phase};
-use vec2prompt_optimizer::{
-    OptimizerConfig, OptimizerManifest, OptimizerTrainConfig, Phase, PromptOptimizer,
-};
+use vec2prompt_optimizer::{OptimizerConfig, OptimizerManifest, PromptOptimizer};
+use vec2prompt_train::kit::Card;
+use vec2prompt_train::optimizer::data::{embed, feedback_pairs, pairs};
+use vec2prompt_train::optimizer::train::{PhaseRun, RunLimits, train_phase};
+use vec2prompt_train::optimizer::{OptimizerTrainConfig, Phase};
 
 /// The `optimizer` section of a training config.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -185,7 +185,7 @@ pub fn train(args: &crate::train_args::TrainArgs, config: &crate::config::Config
     let start = if phase == Phase::Contrastive {
         let p1 = runs.join(Phase::Distill.name());
         let Some((_, tensors)) =
-            vec2prompt_latent::checkpoint::load(&p1, &candle_core::Device::Cpu)?
+            vec2prompt_train::kit::checkpoint::load(&p1, &candle_core::Device::Cpu)?
         else {
             bail!(
                 "phase 2 starts from phase 1: run `vec2prompt train optimizer` without --feedback first ({} has no checkpoint)",
@@ -250,7 +250,7 @@ pub fn train(args: &crate::train_args::TrainArgs, config: &crate::config::Config
 }
 
 fn curves(run: &PhaseRun, phase: Phase) -> String {
-    let pick = |f: fn(&vec2prompt_optimizer::train::Terms) -> f64| -> Vec<(f64, f64)> {
+    let pick = |f: fn(&vec2prompt_train::optimizer::train::Terms) -> f64| -> Vec<(f64, f64)> {
         run.terms.iter().map(|(s, t)| (*s as f64, f(t))).collect()
     };
     let val: Vec<(f64, f64)> = run
@@ -302,27 +302,8 @@ fn card(
     val: usize,
     command: &str,
 ) -> String {
-    use std::fmt::Write as _;
     let m = &o.manifest;
     let g = &m.config.generator;
-    let mut s = String::new();
-    let _ = writeln!(s, "## prompt optimizer ({})\n", phase.name());
-    let _ = writeln!(s, "- command: `{command}`");
-    let _ = writeln!(
-        s,
-        "- base: {} (sha256 {}), frozen; embedder: {} ({} dimensions), frozen",
-        m.base_name, m.base_sha256, m.embedder, m.embedder_dim
-    );
-    let _ = writeln!(
-        s,
-        "- trainable: intent network {d} → {} → {d} (dropout {}), projector → {} soft tokens, LoRA r {} α {} on q and v",
-        m.config.intent_hidden,
-        m.config.dropout,
-        g.soft_tokens,
-        g.lora_rank,
-        g.lora_alpha,
-        d = m.embedder_dim
-    );
     let data = match phase {
         Phase::Distill => format!(
             "{train} train-split pairs (raw prompts written by the training families {} → the record's own instruction; {} of them in the structured style), {val} validation-split pairs for the validation loss",
@@ -333,44 +314,42 @@ fn card(
             "{train} pairs: the feedback log's successes (its failures as negatives) and as many phase-1 pairs replayed; {val} validation-split pairs"
         ),
     };
-    let _ = writeln!(s, "- data: {data}");
-    let _ = writeln!(
-        s,
-        "- steps: {} of {planned} planned (batch {}, lr {}, KL weight {}, {} weight {}), training wall time {:.0} s",
-        run.state.step,
-        t.batch_size,
-        t.lr,
-        t.kl_weight,
-        if phase == Phase::Distill {
-            "distillation"
-        } else {
-            "InfoNCE"
-        },
-        if phase == Phase::Distill {
-            t.distill_weight
-        } else {
-            t.contrastive_weight
-        },
-        run.state.wall_seconds
-    );
-    let _ = writeln!(
-        s,
-        "- licence: trained on Stanford Alpaca instructions (CC BY-NC 4.0): research and non-commercial use; train on your own data for other uses"
-    );
-    let _ = writeln!(s, "- curves: optimizer-loss.svg\n");
-    let _ = writeln!(
-        s,
-        "| step | train loss (since last) | validation cross-entropy | wall s |"
-    );
-    let _ = writeln!(s, "|---:|---:|---:|---:|");
-    for h in &run.state.history {
-        let _ = writeln!(
-            s,
-            "| {} | {:.4} | {:.4} | {:.0} |",
-            h.step, h.train_loss, h.val_loss, h.wall_seconds
-        );
-    }
-    s
+    let (objective, weight) = match phase {
+        Phase::Distill => ("distillation", t.distill_weight),
+        Phase::Contrastive => ("InfoNCE", t.contrastive_weight),
+    };
+    Card::new(&format!("prompt optimizer ({})", phase.name()), command)
+        .item(
+            "base",
+            format_args!(
+                "{} (sha256 {}), frozen; embedder: {} ({} dimensions), frozen",
+                m.base_name, m.base_sha256, m.embedder, m.embedder_dim
+            ),
+        )
+        .item(
+            "trainable",
+            format_args!(
+                "intent network {d} → {} → {d} (dropout {}), projector → {} soft tokens, LoRA r {} α {} on q and v",
+                m.config.intent_hidden,
+                m.config.dropout,
+                g.soft_tokens,
+                g.lora_rank,
+                g.lora_alpha,
+                d = m.embedder_dim
+            ),
+        )
+        .item("data", data)
+        .item(
+            "steps",
+            format_args!(
+                "{} of {planned} planned (batch {}, lr {}, KL weight {}, {objective} weight {weight}), training wall time {:.0} s",
+                run.state.step, t.batch_size, t.lr, t.kl_weight, run.state.wall_seconds
+            ),
+        )
+        .licence()
+        .item("curves", "optimizer-loss.svg")
+        .history(&run.state.history, false, "validation cross-entropy")
+        .finish()
 }
 
 /// Arguments of `optimize`.
@@ -463,7 +442,7 @@ pub fn run_optimize(
             .into_iter()
             .map(|mut g| g.pop().map(|g| g.text).unwrap_or_default())
             .collect();
-        let vectors = embed_answers(embedder, &answers)?;
+        let vectors = vec2prompt_core::embedder::embed_answers(embedder, &answers)?;
         drafts = service.rank(drafts, &answers, &vectors);
     }
     Ok(service.finish(drafts, request))
@@ -525,24 +504,6 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
         }
     }
     Ok(())
-}
-
-/// Embeddings of answers; an empty answer gets an empty vector (it matches nothing).
-pub fn embed_answers(embedder: &dyn Embedder, answers: &[String]) -> Result<Vec<Vec<f32>>> {
-    let idx: Vec<usize> = (0..answers.len())
-        .filter(|&i| !answers[i].trim().is_empty())
-        .collect();
-    let texts: Vec<String> = idx.iter().map(|&i| answers[i].clone()).collect();
-    let vs = if texts.is_empty() {
-        Vec::new()
-    } else {
-        embedder.embed(&texts)?
-    };
-    let mut out = vec![Vec::new(); answers.len()];
-    for (i, v) in idx.into_iter().zip(vs) {
-        out[i] = v;
-    }
-    Ok(out)
 }
 
 /// Arguments of `eval-optimizer`.
@@ -927,148 +888,41 @@ pub struct SimulateFeedbackArgs {
     pub flip: f64,
 }
 
-/// Runs `simulate-feedback`: for train records written by the training families, the
-/// raw prompt and the optimizer's own variants (never the record's instruction) are
-/// answered by the real LLM and scored by the real reward, cos(E(answer), E(the
-/// record's output)). The best variant is logged as a success only when it beats the raw
-/// prompt's answer by the improvement margin, the worst as a failure only when it falls
-/// below it by the margin; at most one of each per raw prompt, and `--flip` of the
-/// verdicts are flipped at random (`source: simulated`).
+/// Runs `simulate-feedback` (`vec2prompt_train::optimizer::feedback_sim`): the train
+/// records of the dataset, the optimizer, the embedder and the cached LLM come from the
+/// arguments and the configuration.
 pub fn simulate_feedback(
     args: &SimulateFeedbackArgs,
     config: &crate::config::Config,
 ) -> Result<()> {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy};
-    use vec2prompt_optimizer::data::degrade;
-    use vec2prompt_optimizer::vague::split_prompt;
-    use vec2prompt_optimizer::{FeedbackLog, FeedbackRecord, Style};
     let dir = optimizer_dir(args.optimizer.as_deref(), config)?;
     let o = PromptOptimizer::load(&base_model(config)?, &dir)?;
-    // The raw prompts are written by the default training families.
-    let families = vec2prompt_optimizer::OptimizerTrainConfig::default().raw_families()?;
     let embedder = config.load_embedder()?;
-    let mut train: Vec<Record> = load_records(&args.dataset)?
+    let train: Vec<Record> = load_records(&args.dataset)?
         .into_iter()
         .filter(|r| r.split == Split::Train)
         .collect();
-    // A seeded order of its own, so these records are mostly not the distillation ones.
-    train.shuffle(&mut rand::rngs::StdRng::seed_from_u64(args.seed ^ 0x5eed));
-    let train: Vec<Record> = train.into_iter().take(args.records).collect();
     let (llm, _) = answer_cache(config, 128)?;
-    let log = FeedbackLog::open(&args.out, 256 << 20)?;
-    // A rerun (after a crash, or with more records) regenerates the same candidates
-    // (seeded) and finds their answers in the cache; judgements already in the log are
-    // not written twice.
-    let mut seen: std::collections::HashSet<(String, String, Option<bool>)> = if args.out.exists() {
-        vec2prompt_optimizer::feedback::read_feedback(&args.out)?
-            .into_iter()
-            .map(|f| {
-                let verdict = f.verdict();
-                (f.raw_prompt, f.optimized_prompt, verdict)
-            })
-            .collect()
-    } else {
-        Default::default()
-    };
-    let mut b = vec2prompt_core::progress::Progress::new("simulating feedback", train.len());
-    let (mut stored, mut kept) = (0usize, 0usize);
-    for (i, r) in train.iter().enumerate() {
-        let raw = degrade(r, families[i % families.len()]);
-        let (instr, _) = split_prompt(&raw);
-        let (_, input) = split_prompt(&r.prompt);
-        let e = embedder.embed(&[instr.to_string()])?;
-        let sample = DecodeOptions {
-            strategy: Strategy::Sample {
-                temperature: 0.8,
-                top_p: 0.95,
-                seed: args.seed ^ i as u64,
-            },
-            ..DecodeOptions::default()
-        };
-        let mut cands = o.optimize(&raw, &e[0], Style::Precise, 1, &DecodeOptions::default())?;
-        for s in o.optimize(
-            &raw,
-            &e[0],
-            Style::Precise,
-            args.variants.saturating_sub(1),
-            &sample,
-        )? {
-            if !cands.contains(&s) {
-                cands.push(s);
-            }
-        }
-        let full: Vec<String> = std::iter::once(raw.clone())
-            .chain(cands.iter().map(|c| match input {
-                Some(inp) => format!("{c}\n\n{inp}"),
-                None => c.clone(),
-            }))
-            .collect();
-        llm.fill(&full, &mut |_, _| {})?;
-        let answers: Vec<String> = full
+    let mut answer = |prompts: &[String]| -> vec2prompt_core::Result<Vec<String>> {
+        llm.fill(prompts, &mut |_, _| {})?;
+        Ok(prompts
             .iter()
             .map(|p| llm.get(p).map(|a| a.answer).unwrap_or_default())
-            .collect();
-        let vs = embed_answers(&embedder, &answers)?;
-        let target = embedder.embed(std::slice::from_ref(&r.output))?;
-        let scored: Vec<f32> = vs
-            .iter()
-            .map(|v| vec2prompt_core::answer_score(&target[0], v))
-            .collect();
-        let (raw_reward, rewards) = (scored[0], &scored[1..]);
-        let order = {
-            let mut o: Vec<usize> = (0..cands.len()).collect();
-            o.sort_by(|&a, &b| rewards[b].total_cmp(&rewards[a]));
-            o
-        };
-        let margin = vec2prompt_optimizer::service::IMPROVEMENT_MARGIN;
-        let mut verdicts = Vec::new();
-        if let Some(&best) = order.first()
-            && rewards[best] > raw_reward + margin
-        {
-            verdicts.push((best, true));
-        }
-        if let Some(&worst) = order.last()
-            && rewards[worst] < raw_reward - margin
-            && verdicts.first().is_none_or(|(b, _)| *b != worst)
-        {
-            verdicts.push((worst, false));
-        }
-        for (idx, measured_good) in verdicts {
-            // Seeded noise: a real user's verdict is sometimes wrong.
-            let coin = (args.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ idx as u64)
-                .wrapping_mul(0xBF58_476D_1CE4_E5B9)
-                >> 11;
-            let flipped = (coin as f64 / (1u64 << 53) as f64) < args.flip;
-            let good = measured_good != flipped;
-            if !seen.insert((raw.clone(), cands[idx].clone(), Some(good))) {
-                kept += 1;
-                continue;
-            }
-            log.append(&FeedbackRecord {
-                raw_prompt: raw.clone(),
-                optimized_prompt: cands[idx].clone(),
-                rating: Some(if good { 5 } else { 1 }),
-                chosen: Some(good),
-                comment: Some(format!(
-                    "real reward {:.4} against the raw prompt's {raw_reward:.4}{}",
-                    rewards[idx],
-                    if flipped {
-                        " (verdict flipped: simulated noise)"
-                    } else {
-                        ""
-                    }
-                )),
-                style: Some(Style::Precise),
-                source: Some("simulated".into()),
-                received_at: Some(now_secs()),
-            })?;
-            stored += 1;
-        }
-        b.set(i + 1);
-    }
-    b.finish();
+            .collect())
+    };
+    let (stored, kept) = vec2prompt_train::optimizer::feedback_sim::simulate(
+        &vec2prompt_train::optimizer::feedback_sim::SimulateOptions {
+            records: args.records,
+            variants: args.variants,
+            seed: args.seed,
+            flip: args.flip,
+            out: args.out.clone(),
+        },
+        train,
+        &o,
+        &embedder,
+        &mut answer,
+    )?;
     eprintln!(
         "appended {stored} simulated feedback records to {} ({kept} were there already)",
         args.out.display()

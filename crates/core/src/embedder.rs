@@ -72,3 +72,23 @@ impl<T: Embedder + ?Sized> Embedder for std::sync::Arc<T> {
         (**self).embed_one(text)
     }
 }
+
+/// Embeddings of `answers` by `embedder`, one per answer, in order; an empty (or
+/// whitespace-only) answer gets an empty vector and is not sent to the embedder (its score
+/// is 0 under `answer_score`).
+pub fn embed_answers(embedder: &dyn Embedder, answers: &[String]) -> Result<Vec<Vec<f32>>> {
+    let idx: Vec<usize> = (0..answers.len())
+        .filter(|&i| !answers[i].trim().is_empty())
+        .collect();
+    let texts: Vec<String> = idx.iter().map(|&i| answers[i].clone()).collect();
+    let vs = if texts.is_empty() {
+        Vec::new()
+    } else {
+        embedder.embed(&texts)?
+    };
+    let mut out = vec![Vec::new(); answers.len()];
+    for (i, v) in idx.into_iter().zip(vs) {
+        out[i] = v;
+    }
+    Ok(out)
+}

@@ -20,10 +20,12 @@
 //! - [`home`]: `Home`, the data directory (`$VEC2PROMPT_HOME`).
 //! - [`text`]: `require_non_empty`, `has_visible`, `utf8`: checks on input texts.
 //! - [`progress`]: `Progress` and `Stages`, the progress report of long work.
+//! - [`chart`]: small standalone SVG charts (training curves, report pictures).
 //! - [`mod@settings`]: the `settings!` macro (a settings section defined once: flags,
 //!   environment variables, YAML keys, defaults; see the CLI) and `Secret`, a value that
 //!   is never printed.
 
+pub mod chart;
 pub mod dictionary;
 pub mod embedder;
 pub mod error;

@@ -5,9 +5,10 @@
 
 use serde::Deserialize;
 
-/// Declares one settings section.
+/// Declares one settings section. The example is shown as text; the sections the CLI
+/// declares in `crates/cli/src/config/settings.rs` are the compiled uses.
 ///
-/// ```ignore
+/// ```text
 /// vec2prompt_core::settings! {
 ///     /// The `server:` section.
 ///     pub struct ServerSettings => ServerConfig {

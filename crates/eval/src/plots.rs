@@ -6,17 +6,7 @@ use crate::paired::Paired;
 use crate::report::Report;
 use crate::stats;
 use std::fmt::Write;
-
-const FONT: &str = r#"font-family="sans-serif" font-size="12""#;
-const PALETTE: [&str; 8] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-];
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+use vec2prompt_core::chart::{PALETTE, escape, header};
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -25,15 +15,6 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
-fn header(s: &mut String, w: f64, h: f64, title: &str) {
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" {FONT}><rect width="100%" height="100%" fill="white"/><text x="{}" y="20" text-anchor="middle" font-size="14">{}</text>"#,
-        w / 2.0,
-        escape(title)
-    );
 }
 
 /// Vertical grid lines and labels for x values `ticks` mapped by `sx`, from `top` to

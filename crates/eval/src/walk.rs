@@ -370,7 +370,7 @@ impl WalkReport {
     /// Mean similarity of the answers to the start, the end and their own point along the
     /// path, as an SVG line chart.
     pub fn to_svg(&self) -> String {
-        use vec2prompt_latent::plot::{Series, line_chart};
+        use vec2prompt_core::chart::{Series, line_chart};
         line_chart(
             "Answers along the interpolation path (mean over pairs)",
             "position t on the path (0 = start, 1 = end)",

@@ -13,6 +13,7 @@
 //! untrained adapter (LoRA `B` = 0) already writes instruction-like text, and training only
 //! has to teach it which instruction.
 
+use crate::candle_err;
 use crate::generator_decode::{DecodeOptions, Decoded, Strategy, decode};
 use crate::generator_model::{BaseWeights, GeneratorConfig, GeneratorModel, Layout, SOFT_MARKER};
 use candle_core::{DType, Device, Tensor};
@@ -60,10 +61,6 @@ pub fn file_sha256(path: &Path) -> Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
-}
-
-fn cerr(what: &str, e: candle_core::Error) -> Error {
-    Error::model(what, e.to_string(), "")
 }
 
 /// The base model and what surrounds it: weights, tokenizer, chat template, identity.
@@ -225,7 +222,7 @@ impl Generator {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let model = GeneratorModel::new(&base.weights, &manifest.config, vb)
-            .map_err(|e| cerr("generator", e))?;
+            .map_err(candle_err("generator"))?;
         let layout = base.layout(&manifest.config)?;
         let banned = base.banned(layout.end);
         Ok(Self {
@@ -282,9 +279,9 @@ impl Generator {
         }
         let flat: Vec<f32> = targets.iter().flatten().copied().collect();
         let conds = Tensor::from_vec(flat, (targets.len(), dim), &Device::Cpu)
-            .map_err(|e| cerr("target", e))?;
+            .map_err(candle_err("target"))?;
         let decoded = decode(&self.model, &self.layout, &conds, n, options, &self.banned)
-            .map_err(|e| cerr("generator", e))?;
+            .map_err(candle_err("generator"))?;
         decoded
             .into_iter()
             .map(|ds| {
@@ -388,14 +385,14 @@ pub fn set_vars(
 /// Writes `varmap`'s tensors in f16 and `manifest` into `dir`, each file atomically.
 pub fn save_adapter(varmap: &VarMap, manifest: &AdapterManifest, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tensors: HashMap<String, Tensor> = crate::trainer::weights(varmap)
+    let tensors: HashMap<String, Tensor> = crate::params::weights(varmap)
         .into_iter()
         .map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?)))
         .collect::<candle_core::Result<_>>()
-        .map_err(|e| cerr("adapter", e))?;
+        .map_err(candle_err("adapter"))?;
     let path = dir.join(WEIGHTS_FILE);
     vec2prompt_core::write_atomic_with(&path, |tmp| {
-        candle_core::safetensors::save(&tensors, tmp).map_err(|e| cerr("adapter", e))
+        candle_core::safetensors::save(&tensors, tmp).map_err(candle_err("adapter"))
     })?;
     let json = serde_json::to_string_pretty(manifest)
         .map_err(|e| Error::invalid("manifest", e.to_string()))?;

@@ -7,7 +7,7 @@ use candle_nn::{VarBuilder, VarMap};
 use vec2prompt_latent::bpe::BOS;
 use vec2prompt_latent::decode::{Strategy, beam_batch, beam_batch_from, decode, sample_batch};
 use vec2prompt_latent::decoder::{condition_tensor, ids_tensor, warm_start};
-use vec2prompt_latent::trainer::{seeded_init, weights};
+use vec2prompt_latent::params::{seeded_init, weights};
 use vec2prompt_latent::{ConditionalDecoder, DecoderConfig};
 
 mod common;

@@ -5,21 +5,21 @@
 //! - [`structured`]: the structured style's sections and its rule-seeded data generator;
 //! - [`model`]: the network (embedder → intent network → projector → soft tokens before
 //!   the raw prompt → frozen decoder with LoRA);
-//! - [`losses`]: InfoNCE and the KL penalty;
-//! - [`data`] and [`train`]: the two training phases;
-//! - [`feedback`]: the durable feedback log.
+//! - [`feedback`]: the durable feedback log;
+//! - [`families`], [`judge`]: the raw-prompt families and the reference-free judgements
+//!   of the optimizer benchmark;
+//! - [`service`]: the optimizer behind `vec2prompt optimize` and `/optimize`.
+//!
+//! Its training data, objectives and the two training phases are in `vec2prompt-train`
+//! (`optimizer`).
 
-pub mod data;
 pub mod families;
 pub mod feedback;
 pub mod judge;
-pub mod losses;
 pub mod model;
 pub mod service;
 pub mod structured;
-pub mod train;
 pub mod vague;
 
 pub use feedback::{FeedbackLog, FeedbackRecord};
 pub use model::{OptimizerConfig, OptimizerManifest, PromptOptimizer, Style};
-pub use train::{OptimizerTrainConfig, Phase};

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use vec2prompt_core::{Error, Result};
+use vec2prompt_latent::candle_err;
 use vec2prompt_latent::generator::{Base, set_vars};
 use vec2prompt_latent::generator_decode::{DecodeOptions, decode};
 use vec2prompt_latent::generator_model::{GeneratorConfig, GeneratorModel, Layout};
@@ -164,10 +165,6 @@ pub struct PromptOptimizer {
     pub manifest: OptimizerManifest,
 }
 
-fn cerr(what: &str, e: candle_core::Error) -> Error {
-    Error::model(what, e.to_string(), "")
-}
-
 impl PromptOptimizer {
     /// A fresh optimizer on `base` (adapters untrained: the base model's behaviour).
     pub fn with_base(base: Base, manifest: OptimizerManifest) -> Result<Self> {
@@ -184,18 +181,18 @@ impl PromptOptimizer {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let model = GeneratorModel::new(&base.weights, &c.generator, vb.pp("generator"))
-            .map_err(|e| cerr("optimizer", e))?;
+            .map_err(candle_err("optimizer"))?;
         let intent = IntentNet::new(
             c.generator.condition,
             c.intent_hidden,
             c.dropout,
             vb.pp("intent"),
         )
-        .map_err(|e| cerr("optimizer", e))?;
+        .map_err(candle_err("optimizer"))?;
         let reference_vars = VarMap::new();
         let rvb = VarBuilder::from_varmap(&reference_vars, DType::F32, &Device::Cpu);
         let reference = GeneratorModel::new(&base.weights, &c.generator, rvb)
-            .map_err(|e| cerr("optimizer reference", e))?;
+            .map_err(candle_err("optimizer reference"))?;
         let end = base.layout(&GeneratorConfig {
             user: "{soft}".into(),
             ..c.generator.clone()
@@ -254,13 +251,13 @@ impl PromptOptimizer {
     /// Writes the trainable tensors (f16) and the manifest into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let tensors: HashMap<String, Tensor> = vec2prompt_latent::trainer::weights(&self.varmap)
+        let tensors: HashMap<String, Tensor> = vec2prompt_latent::params::weights(&self.varmap)
             .into_iter()
             .map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?)))
             .collect::<candle_core::Result<_>>()
-            .map_err(|e| cerr("optimizer", e))?;
+            .map_err(candle_err("optimizer"))?;
         vec2prompt_core::write_atomic_with(&dir.join(WEIGHTS_FILE), |tmp| {
-            candle_core::safetensors::save(&tensors, tmp).map_err(|e| cerr("optimizer", e))
+            candle_core::safetensors::save(&tensors, tmp).map_err(candle_err("optimizer"))
         })?;
         let json = serde_json::to_string_pretty(&self.manifest)
             .map_err(|e| Error::invalid("manifest", e.to_string()))?;
@@ -302,7 +299,7 @@ impl PromptOptimizer {
         self.intent
             .forward(&t, false)
             .and_then(|i| i.to_vec2::<f32>())
-            .map_err(|e| cerr("optimizer", e))
+            .map_err(candle_err("optimizer"))
     }
 
     /// `rows` as a `(B, dim)` tensor, checking their width.
@@ -319,7 +316,7 @@ impl PromptOptimizer {
             ));
         }
         let flat: Vec<f32> = rows.iter().flatten().copied().collect();
-        Tensor::from_vec(flat, (rows.len(), dim), &Device::Cpu).map_err(|e| cerr("embedding", e))
+        Tensor::from_vec(flat, (rows.len(), dim), &Device::Cpu).map_err(candle_err("embedding"))
     }
 
     /// Up to `n` improved prompts for `raw` (whose embedding is `e_raw`) in `style`,
@@ -337,9 +334,9 @@ impl PromptOptimizer {
         let intent = self
             .intent
             .forward(&cond, false)
-            .map_err(|e| cerr("optimizer", e))?;
+            .map_err(candle_err("optimizer"))?;
         let decoded = decode(&self.model, &layout, &intent, n, options, &self.banned)
-            .map_err(|e| cerr("optimizer", e))?;
+            .map_err(candle_err("optimizer"))?;
         let mut out: Vec<String> = Vec::new();
         for d in decoded.into_iter().flatten() {
             let text = self.base.tokenizer.decode(&d.ids)?.trim().to_string();

@@ -15,7 +15,7 @@ use vec2prompt_core::{
     Result, TargetVector,
 };
 use vec2prompt_dataset::{Record, RecordKind, Split};
-use vec2prompt_latent::trainer::seeded_init;
+use vec2prompt_latent::params::seeded_init;
 use vec2prompt_latent::{
     ConditionalDecoder, DecoderConfig, LatentModel, PromptTokenizer, Surrogate, SurrogateConfig,
 };

@@ -10,6 +10,7 @@
 //! Decoding the hypotheses is the slow part, so they are saved in the run directory and a
 //! resumed run reuses them (the examples must not change under a resumed run).
 
+use crate::sequences::{Condition, Example};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -19,7 +20,6 @@ use vec2prompt_dataset::Record;
 use vec2prompt_index::{FlatIndex, VectorIndex};
 use vec2prompt_latent::LatentModel;
 use vec2prompt_latent::bpe::{self, PromptTokenizer};
-use vec2prompt_latent::sequences::{Condition, Example};
 
 /// What the examples are built from.
 pub struct CorrectorData<'a> {

@@ -3,27 +3,24 @@
 //! export the best weights as f16 safetensors next to a model card.
 
 use crate::corrector_data::CorrectorData;
+use crate::fit::{TrainConfig, train_from};
+use crate::generator::{GeneratorTrainConfig, RunLimits, Stage1Input, run_stage1};
+use crate::kit::{Card, TrainState};
+use crate::sequences::{Condition, Example, SequenceTask, inverter_example};
+use crate::surrogate_task::SurrogateTask;
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vec2prompt_core::Embedder;
+use vec2prompt_core::chart::{Series, line_chart};
 use vec2prompt_dataset::{Record, Split};
-use vec2prompt_latent::checkpoint::TrainState;
 use vec2prompt_latent::decoder::warm_start;
-use vec2prompt_latent::generator_train::{
-    GeneratorTrainConfig, RunLimits, Stage1Input, run_stage1,
-};
-use vec2prompt_latent::plot::{Series, line_chart};
-use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_example};
-use vec2prompt_latent::surrogate::SurrogateTask;
 use vec2prompt_latent::{
     ConditionalDecoder, DecoderConfig, LatentModel, PromptTokenizer, Surrogate, SurrogateConfig,
-    TrainConfig, train_from,
 };
 
 /// Which model to train.
@@ -204,7 +201,7 @@ pub struct TrainFile {
     pub generator: GeneratorTrainConfig,
     /// Generator stage-2 settings (read by `train rl`; parsed here too, so one file can
     /// hold every section and a misspelt key is still an error).
-    pub rl: vec2prompt_latent::generator_rl::RlConfig,
+    pub rl: crate::rl::RlConfig,
 }
 
 /// Default directory of the learned models.
@@ -537,7 +534,7 @@ fn load_best(varmap: &VarMap, run_dir: &Path) -> Result<()> {
 
 /// Writes `<name>.safetensors` (f16) and `<name>.json` (shape) into `out`.
 fn export(varmap: &VarMap, out: &Path, name: &str, shape: &serde_json::Value) -> Result<()> {
-    let tensors: HashMap<String, candle_core::Tensor> = vec2prompt_latent::trainer::weights(varmap)
+    let tensors: HashMap<String, candle_core::Tensor> = vec2prompt_latent::params::weights(varmap)
         .into_iter()
         .map(|(k, v)| Ok((k, v.to_dtype(DType::F16)?)))
         .collect::<Result<_>>()?;
@@ -791,37 +788,24 @@ fn write_card(
     summary: &str,
     wall: f64,
 ) -> Result<()> {
-    let mut s = String::new();
-    let _ = writeln!(s, "## {name}\n");
-    let _ = writeln!(s, "- command: `{command}`");
-    let _ = writeln!(s, "- data: {data}");
-    let _ = writeln!(
-        s,
-        "- steps: {}, epochs: {}, tokens/examples: {}, training wall time: {:.0} s (this invocation {:.0} s)",
-        state.step,
-        state.history.len(),
-        state.tokens,
-        state.wall_seconds,
-        wall
-    );
-    let _ = writeln!(s, "- result: {summary}");
-    let _ = writeln!(s, "- loss curve: {name}-loss.svg\n");
-    let _ = writeln!(
-        s,
-        "| epoch | step | train loss | validation loss | wall s |"
-    );
-    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
-    for h in &state.history {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {:.4} | {:.4} | {:.0} |",
-            h.epoch + 1,
-            h.step,
-            h.train_loss,
-            h.val_loss,
-            h.wall_seconds
-        );
-    }
+    let s = Card::new(name, command)
+        .item("data", data)
+        .item(
+            "steps",
+            format_args!(
+                "{}, epochs: {}, tokens/examples: {}, training wall time: {:.0} s (this invocation {:.0} s)",
+                state.step,
+                state.history.len(),
+                state.tokens,
+                state.wall_seconds,
+                wall
+            ),
+        )
+        .item("result", summary)
+        .item("loss curve", format_args!("{name}-loss.svg"))
+        .licence()
+        .history(&state.history, true, "validation loss")
+        .finish();
     vec2prompt_core::write_atomic(&out.join(format!("{name}-card.md")), s.as_bytes())?;
     Ok(())
 }

@@ -2,19 +2,20 @@
 //! decay, a checkpoint every few minutes and at each epoch's end (resumable after a kill),
 //! validation each epoch, the best weights kept, early stopping, a progress bar.
 
-use crate::checkpoint::{self, EpochLog, TrainState};
-use crate::optim::AdamW;
-use candle_core::{Device, Tensor};
+use crate::kit::checkpoint::{self, EpochLog, TrainState};
+use crate::kit::optim::AdamW;
+use crate::kit::{Schedule, candle_err, descend};
+use candle_core::Tensor;
 use candle_nn::VarMap;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 use vec2prompt_core::{Error, Result};
+use vec2prompt_latent::params::{named_vars, seeded_init, weights};
 
 /// A model plus its data, as the loop sees it.
 pub trait Task {
@@ -77,70 +78,6 @@ impl Default for TrainConfig {
     }
 }
 
-fn lr_at(config: &TrainConfig, step: usize, total: usize) -> f64 {
-    if step < config.warmup {
-        return config.lr * (step + 1) as f64 / config.warmup as f64;
-    }
-    let progress =
-        (step - config.warmup) as f64 / (total.saturating_sub(config.warmup)).max(1) as f64;
-    let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos());
-    config.lr * (0.1 + 0.9 * cosine)
-}
-
-fn model_err(e: candle_core::Error) -> Error {
-    Error::model("training", e.to_string(), "")
-}
-
-fn named_vars(varmap: &VarMap) -> HashMap<String, candle_core::Var> {
-    varmap.data().lock().map(|d| d.clone()).unwrap_or_default()
-}
-
-/// The variables' current values by name.
-pub fn weights(varmap: &VarMap) -> HashMap<String, Tensor> {
-    named_vars(varmap)
-        .into_iter()
-        .map(|(k, v)| (k, v.as_tensor().clone()))
-        .collect()
-}
-
-/// Re-draws every randomly initialized variable from a generator seeded with `seed`
-/// (candle's CPU initializers cannot be seeded), with the spread candle would use:
-/// linear weights (out, in) uniform in ±1/√in, embedding tables and positions with a
-/// standard deviation of 0.02, biases zero. Constant-initialized variables (norm scales)
-/// are kept. This makes a run reproducible, which is what lets a resumed run be checked
-/// against an uninterrupted one.
-pub fn seeded_init(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
-    use rand::Rng;
-    let mut vars: Vec<(String, candle_core::Var)> = named_vars(varmap).into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut rng = StdRng::seed_from_u64(seed);
-    for (name, var) in vars {
-        let t = var.as_tensor();
-        let values: Vec<f32> = t.flatten_all()?.to_vec1()?;
-        if values.iter().all(|&v| v == values[0]) {
-            continue;
-        }
-        let half = if name.ends_with("bias") {
-            0.0
-        } else if name == "positions" || name.starts_with("tokens") {
-            0.02 * 3f64.sqrt()
-        } else {
-            1.0 / (t.dims().last().copied().unwrap_or(1) as f64).sqrt()
-        };
-        let fresh: Vec<f32> = (0..values.len())
-            .map(|_| {
-                if half == 0.0 {
-                    0.0
-                } else {
-                    rng.random_range(-half..half) as f32
-                }
-            })
-            .collect();
-        var.set(&Tensor::from_vec(fresh, t.shape(), &Device::Cpu)?)?;
-    }
-    Ok(())
-}
-
 /// Trains `task`'s variables (`varmap`) with checkpoints under `dir`, resuming from the last
 /// checkpoint there. Returns the final state; the best weights are in `dir/best.safetensors`.
 pub fn train(
@@ -163,13 +100,12 @@ pub fn train_from(
     show_progress: bool,
     init: &dyn Fn(&VarMap) -> candle_core::Result<()>,
 ) -> Result<TrainState> {
-    let device = Device::Cpu;
-    let mut adam = AdamW::new(named_vars(varmap), config.weight_decay).map_err(model_err)?;
+    let mut adam = AdamW::new(named_vars(varmap), config.weight_decay).map_err(candle_err)?;
     let mut state = TrainState::default();
-    let saved = checkpoint::load(dir, &device)?;
+    let saved = checkpoint::resume(dir, &mut adam)?;
     if saved.is_none() {
-        seeded_init(varmap, config.seed).map_err(model_err)?;
-        init(varmap).map_err(model_err)?;
+        seeded_init(varmap, config.seed).map_err(candle_err)?;
+        init(varmap).map_err(candle_err)?;
     }
     if let Some((saved, tensors)) = saved {
         for (name, var) in named_vars(varmap) {
@@ -180,10 +116,8 @@ pub fn train_from(
                     "delete the run directory",
                 )
             })?;
-            var.set(t).map_err(model_err)?;
+            var.set(t).map_err(candle_err)?;
         }
-        adam.load_state(&tensors).map_err(model_err)?;
-        adam.step = saved.step;
         state = saved;
         // Always said, even without a progress bar: a resumed run must never be mistaken
         // for a fresh one.
@@ -200,10 +134,13 @@ pub fn train_from(
     let total_steps = batches * config.epochs;
     let mut last_save = Instant::now();
     let mut steps_this_run = 0usize;
+    let schedule = Schedule {
+        peak: config.lr,
+        warmup: config.warmup,
+        decay_steps: Some(total_steps),
+    };
     let save = |state: &mut TrainState, adam: &AdamW| -> Result<()> {
-        let mut tensors = weights(varmap);
-        tensors.extend(adam.state());
-        checkpoint::save(dir, &tensors, state)
+        checkpoint::save_run(dir, varmap, adam, Vec::new(), state)
     };
     while !state.finished && state.epoch < config.epochs {
         let mut order: Vec<usize> = (0..n).collect();
@@ -241,25 +178,11 @@ pub fn train_from(
             let t0 = Instant::now();
             let b = state.batch_in_epoch;
             let idx = &order[b * config.batch_size..((b + 1) * config.batch_size).min(n)];
-            let (loss, tokens) = task.train_loss(idx).map_err(model_err)?;
-            let value = loss.to_scalar::<f32>().map_err(model_err)? as f64;
-            if !value.is_finite() {
-                return Err(Error::model(
-                    dir,
-                    format!("loss became {value} at step {}", state.step),
-                    "lower the learning rate",
-                ));
-            }
-            let grads = loss.backward().map_err(model_err)?;
-            let lr = lr_at(config, state.step, total_steps);
-            adam.step(&grads, lr).map_err(model_err)?;
-            state.step += 1;
-            steps_this_run += 1;
-            state.batch_in_epoch += 1;
-            state.epoch_loss_sum += value;
-            state.tokens += tokens as u64;
+            let (loss, tokens) = task.train_loss(idx).map_err(candle_err)?;
+            let value = descend(&loss, &mut adam, schedule.at(state.step), dir, state.step)?;
             let dt = t0.elapsed().as_secs_f64();
-            state.wall_seconds += dt;
+            state.record_step(value, tokens, dt);
+            steps_this_run += 1;
             if state.step % 10 == 0 {
                 state.losses.push((state.step, value));
             }
@@ -272,7 +195,7 @@ pub fn train_from(
         }
         bar.finish_and_clear();
         let t0 = Instant::now();
-        let val = task.val_loss().map_err(model_err)?;
+        let val = task.val_loss().map_err(candle_err)?;
         state.wall_seconds += t0.elapsed().as_secs_f64();
         let train_loss = state.epoch_loss_sum / state.batch_in_epoch.max(1) as f64;
         state.history.push(EpochLog {
@@ -295,7 +218,7 @@ pub fn train_from(
             let best = dir.join("best.safetensors");
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             vec2prompt_core::write_atomic_with(&best, |tmp| {
-                candle_core::safetensors::save(&weights(varmap), tmp).map_err(model_err)
+                candle_core::safetensors::save(&weights(varmap), tmp).map_err(candle_err)
             })?;
         } else {
             state.bad_epochs += 1;

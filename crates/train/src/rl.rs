@@ -12,7 +12,7 @@
 //! with `A_i = (r_i − mean of its group) / (std of the step's rewards)` and the
 //! low-variance estimator `k3 = exp(log π_ref − log π) − (log π_ref − log π) − 1` on the
 //! sampled tokens (non-negative, its expectation the KL). Samples are drawn with the
-//! decoding controls of [`crate::generator_decode`] (special tokens masked, no repeated
+//! decoding controls of `vec2prompt_latent::generator_decode` (special tokens masked, no repeated
 //! 3-gram), so the sampler is the policy restricted to readable prompts; the
 //! log-probabilities are the model's own.
 //!
@@ -20,11 +20,10 @@
 //! each step's samples have their own seed, so a run interrupted at any point (even by
 //! `kill -9`) and resumed reaches the weights of an uninterrupted one.
 
-use crate::checkpoint::{self, TrainState};
-use crate::generator_decode::{DecodeOptions, Decoded, Strategy, decode};
-use crate::generator_model::{GeneratorModel, Layout};
-use crate::generator_train::RunLimits;
-use crate::optim::AdamW;
+use crate::generator::RunLimits;
+use crate::kit::checkpoint::{self, TrainState};
+use crate::kit::optim::AdamW;
+use crate::kit::{Schedule, candle_err as model_err, ensure_finite};
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
@@ -32,10 +31,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 use vec2prompt_core::{Error, Result};
+use vec2prompt_latent::generator::set_vars;
+use vec2prompt_latent::generator_decode::{DecodeOptions, Decoded, Strategy, decode};
+use vec2prompt_latent::generator_model::{GeneratorModel, Layout};
 
 /// Stage-2 settings (the `rl` section of the training config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,15 +161,11 @@ pub struct RlStep {
     pub distinct: f64,
 }
 
-fn model_err(e: candle_core::Error) -> Error {
-    Error::model("generator RL", e.to_string(), "")
-}
-
-fn lr_at(c: &RlConfig, step: usize) -> f64 {
-    if step < c.warmup {
-        c.lr * (step + 1) as f64 / c.warmup.max(1) as f64
-    } else {
-        c.lr
+fn schedule(c: &RlConfig) -> Schedule {
+    Schedule {
+        peak: c.lr,
+        warmup: c.warmup,
+        decay_steps: None,
     }
 }
 
@@ -355,11 +352,9 @@ pub fn train_rl(
     let mut adam = AdamW::new(vars, 0.0).map_err(model_err)?;
     let mut state = TrainState::default();
     let mut log: Vec<RlStep> = Vec::new();
-    if let Some((saved, tensors)) = checkpoint::load(dir, &Device::Cpu)? {
-        crate::generator::set_vars(varmap, &tensors)
+    if let Some((saved, tensors)) = checkpoint::resume(dir, &mut adam)? {
+        set_vars(varmap, &tensors)
             .map_err(|e| Error::model(dir, e, "delete the run directory to start over"))?;
-        adam.load_state(&tensors).map_err(model_err)?;
-        adam.step = saved.step;
         if let Some(t) = tensors.get("rl.log") {
             let flat = t.to_vec1::<f64>().map_err(model_err)?;
             log = flat
@@ -378,20 +373,19 @@ pub fn train_rl(
         }
     }
     let save = |state: &mut TrainState, adam: &AdamW, log: &[RlStep]| -> Result<()> {
-        let mut tensors: HashMap<String, Tensor> = crate::trainer::weights(varmap);
-        tensors.extend(adam.state());
+        let mut extra = Vec::new();
         if !log.is_empty() {
             let flat: Vec<f64> = log
                 .iter()
                 .flat_map(|s| [s.step as f64, s.reward, s.kl, s.distinct])
                 .collect();
             let n = flat.len();
-            tensors.insert(
-                "rl.log".into(),
+            extra.push((
+                "rl.log",
                 Tensor::from_vec(flat, n, &Device::Cpu).map_err(model_err)?,
-            );
+            ));
         }
-        checkpoint::save(dir, &tensors, state)
+        checkpoint::save_run(dir, varmap, adam, extra, state)
     };
     let started = Instant::now();
     let per = config.targets_per_step.max(1);
@@ -399,10 +393,7 @@ pub fn train_rl(
     let mut order_pass = usize::MAX;
     let mut order: Vec<usize> = Vec::new();
     while state.step < config.steps {
-        let out_of_time = limits
-            .max_minutes
-            .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0);
-        if out_of_time || limits.max_steps.is_some_and(|m| steps_this_run >= m) {
+        if limits.reached(started, steps_this_run) {
             break;
         }
         if (state.batch_in_epoch + 1) * per > data.train.len() {
@@ -474,17 +465,11 @@ pub fn train_rl(
                 Some(sum) => accumulate(sum, &part, &trained).map_err(model_err)?,
             });
         }
-        if !value.is_finite() {
-            return Err(Error::model(
-                dir,
-                format!("the objective became {value} at step {}", state.step),
-                "lower the learning rate",
-            ));
-        }
+        ensure_finite(value, "the objective", dir, state.step)?;
         let Some(grads) = grads else {
             return Err(Error::invalid("RL step", "no sampled prompt to learn from"));
         };
-        adam.step(&grads, lr_at(config, state.step))
+        adam.step(&grads, schedule(config).at(state.step))
             .map_err(model_err)?;
         let mean_reward = rewards.iter().map(|&r| r as f64).sum::<f64>() / rewards.len() as f64;
         state.step += 1;

@@ -6,22 +6,22 @@
 //!   instruction. A record's input stays after the vague instruction in what the optimizer
 //!   reads; the optimizer writes the instruction only (the input is put back after it).
 //! - **structured**: the same vague prompts → the rule-seeded structured form of the
-//!   record's instruction ([`crate::structured::structured_target`]).
+//!   record's instruction (`vec2prompt_optimizer::structured::structured_target`).
 //! - **feedback**: for each raw prompt with a successful and a failed optimized prompt,
 //!   raw → the successful one, with the failed ones as InfoNCE negatives.
 
-use crate::families::RawFamily;
-use crate::feedback::FeedbackRecord;
-use crate::model::Style;
-use crate::structured::structured_target;
-use crate::train::Example;
-use crate::vague::split_prompt;
+use super::train::Example;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 use vec2prompt_core::{Embedder, Result};
 use vec2prompt_dataset::{Record, Split};
+use vec2prompt_optimizer::families::RawFamily;
+use vec2prompt_optimizer::feedback::FeedbackRecord;
+use vec2prompt_optimizer::model::Style;
+use vec2prompt_optimizer::structured::structured_target;
+use vec2prompt_optimizer::vague::split_prompt;
 
 /// A pair before embedding.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,10 +2,10 @@
 //! given (not scored) and a target that is scored. The inverter's prefix is just BOS; the
 //! corrector's is BOS, the current prompt and SEP.
 
-use crate::bpe::{BOS, EOS, PAD};
-use crate::decoder::{ConditionalDecoder, condition_tensor, ids_tensor};
-use crate::trainer::Task;
+use crate::fit::Task;
 use candle_core::{Device, Tensor};
+use vec2prompt_latent::bpe::{BOS, EOS, PAD};
+use vec2prompt_latent::decoder::{ConditionalDecoder, condition_tensor, ids_tensor};
 
 /// Where an example's condition comes from.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,6 +1,33 @@
-//! Loss curves as a small standalone SVG (no plotting dependency).
+//! Small standalone SVG charts with no plotting dependency: the shared pieces (font,
+//! palette, escaping, the page header) and a line chart for training curves. The
+//! benchmark's report pictures build on the same pieces.
 
 use std::fmt::Write;
+
+/// The font attributes of every chart.
+pub const FONT: &str = r#"font-family="sans-serif" font-size="12""#;
+
+/// Series colours, in order.
+pub const PALETTE: [&str; 8] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+];
+
+/// `s` with the characters SVG text must not hold raw escaped.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Opens an SVG page `w` × `h` on a white ground with `title` centred on top.
+pub fn header(s: &mut String, w: f64, h: f64, title: &str) {
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" {FONT}><rect width="100%" height="100%" fill="white"/><text x="{}" y="20" text-anchor="middle" font-size="14">{}</text>"#,
+        w / 2.0,
+        escape(title)
+    );
+}
 
 /// One named line of (x, y) points.
 pub struct Series<'a> {
@@ -29,11 +56,7 @@ pub fn line_chart(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
     let sx = |x: f64| m + (x - x0) / (x1 - x0).max(1e-12) * (w - 2.0 * m);
     let sy = |y: f64| h - m - (y - y0) / (y1 - y0).max(1e-12) * (h - 2.0 * m);
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{}" y="20" text-anchor="middle" font-size="14">{title}</text>"#,
-        w / 2.0
-    );
+    header(&mut s, w, h, title);
     let _ = write!(
         s,
         r#"<line x1="{m}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{m}" y1="{m}" x2="{m}" y2="{}" stroke="black"/>"#,
@@ -69,7 +92,7 @@ pub fn line_chart(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
             w - m - 120.0,
             m + 15.0 * (i as f64 + 1.0),
             se.color,
-            se.name
+            escape(se.name)
         );
     }
     s.push_str("</svg>\n");

@@ -2,17 +2,17 @@
 //! gradient, the tokenizer round-trips text, and a resumed run ends exactly where an
 //! uninterrupted one does.
 
+#[path = "../../latent/tests/common/mod.rs"]
 mod common;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use common::{random_rows, tiny_decoder};
 use vec2prompt_latent::bpe::{BOS, EOS};
-use vec2prompt_latent::sequences::{Condition, Example, SequenceTask, inverter_example};
-use vec2prompt_latent::surrogate::SurrogateTask;
-use vec2prompt_latent::{
-    ConditionalDecoder, PromptTokenizer, Surrogate, SurrogateConfig, Task, TrainConfig, train,
-};
+use vec2prompt_latent::{ConditionalDecoder, PromptTokenizer, Surrogate, SurrogateConfig};
+use vec2prompt_train::sequences::{Condition, Example, SequenceTask, inverter_example};
+use vec2prompt_train::surrogate_task::SurrogateTask;
+use vec2prompt_train::{Task, TrainConfig, train};
 
 fn examples(n: usize, corrector: bool) -> Vec<Example> {
     (0..n)

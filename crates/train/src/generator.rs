@@ -5,27 +5,28 @@
 //! epoch in minutes on a CPU): AdamW with warmup and cosine decay over a planned number of
 //! steps, a checkpoint every `checkpoint_steps` (adapter, moments, data position, the
 //! evaluation history, written so `kill -9` at any moment leaves a consistent pair; see
-//! [`crate::checkpoint`]), and an evaluation every `eval_steps` on a fixed validation
+//! [`crate::kit::checkpoint`]), and an evaluation every `eval_steps` on a fixed validation
 //! subset: the validation loss and the same loss with the conditions shuffled across the
 //! batch. If the decoder uses the condition, the shuffled loss is clearly higher.
 
-use crate::checkpoint::{self, EpochLog, TrainState};
-use crate::generator::{AdapterManifest, Base, Generator, file_sha256};
-use crate::generator_decode::{DecodeOptions, is_loop};
-use crate::generator_model::{GeneratorConfig, GeneratorModel, Layout};
-use crate::optim::AdamW;
-use crate::plot::{Series, line_chart};
+pub use crate::kit::RunLimits;
+use crate::kit::checkpoint::{self, EpochLog, TrainState};
+use crate::kit::optim::AdamW;
+use crate::kit::{Card, Schedule, candle_err as model_err, descend};
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
+use vec2prompt_core::chart::{Series, line_chart};
 use vec2prompt_core::{Error, Result};
+use vec2prompt_latent::generator::{AdapterManifest, Base, Generator, file_sha256, set_vars};
+use vec2prompt_latent::generator_decode::{DecodeOptions, is_loop};
+use vec2prompt_latent::generator_model::{GeneratorConfig, GeneratorModel, Layout};
+use vec2prompt_latent::params::seeded_init;
 
 /// Stage-1 settings (the `generator` section of the training config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,17 +77,6 @@ impl Default for GeneratorTrainConfig {
     }
 }
 
-/// Limits of one invocation (the run resumes where it stopped next time).
-#[derive(Debug, Clone, Default)]
-pub struct RunLimits {
-    /// Stop after this many minutes of training in this invocation.
-    pub max_minutes: Option<f64>,
-    /// Stop after this many steps in this invocation.
-    pub max_steps: Option<usize>,
-    /// No progress lines.
-    pub quiet: bool,
-}
-
 /// Training examples: condition rows and the assistant-turn tokens to write.
 pub struct GeneratorData {
     /// Condition vectors, row-major.
@@ -109,16 +99,12 @@ pub fn target_sequence(mut ids: Vec<u32>, end: u32, max: usize) -> Vec<u32> {
     ids
 }
 
-fn model_err(e: candle_core::Error) -> Error {
-    Error::model("generator training", e.to_string(), "")
-}
-
-fn lr_at(c: &GeneratorTrainConfig, step: usize) -> f64 {
-    if step < c.warmup {
-        return c.lr * (step + 1) as f64 / c.warmup as f64;
+fn schedule(c: &GeneratorTrainConfig) -> Schedule {
+    Schedule {
+        peak: c.lr,
+        warmup: c.warmup,
+        decay_steps: Some(c.steps),
     }
-    let progress = (step - c.warmup) as f64 / c.steps.saturating_sub(c.warmup).max(1) as f64;
-    c.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
 }
 
 fn conditions(data: &GeneratorData, rows: &[usize]) -> candle_core::Result<Tensor> {
@@ -201,13 +187,11 @@ pub fn train_stage1(
     let mut adam = AdamW::new(vars.clone(), config.weight_decay).map_err(model_err)?;
     let mut state = TrainState::default();
     let mut shuffled_hist: Vec<f64> = Vec::new();
-    match checkpoint::load(dir, &Device::Cpu)? {
-        None => crate::trainer::seeded_init(varmap, config.seed).map_err(model_err)?,
+    match checkpoint::resume(dir, &mut adam)? {
+        None => seeded_init(varmap, config.seed).map_err(model_err)?,
         Some((saved, tensors)) => {
-            crate::generator::set_vars(varmap, &tensors)
+            set_vars(varmap, &tensors)
                 .map_err(|e| Error::model(dir, e, "delete the run directory to start over"))?;
-            adam.load_state(&tensors).map_err(model_err)?;
-            adam.step = saved.step;
             if let Some(t) = tensors.get("eval.shuffled") {
                 shuffled_hist = t.to_vec1::<f64>().map_err(model_err)?;
             }
@@ -222,17 +206,12 @@ pub fn train_stage1(
         }
     }
     let save = |state: &mut TrainState, adam: &AdamW, shuffled: &[f64]| -> Result<()> {
-        let mut tensors: HashMap<String, Tensor> = crate::trainer::weights(varmap);
-        tensors.extend(adam.state());
+        let mut extra = Vec::new();
         if !shuffled.is_empty() {
-            let v = shuffled.to_vec();
-            let n = v.len();
-            tensors.insert(
-                "eval.shuffled".into(),
-                Tensor::from_vec(v, n, &Device::Cpu).map_err(model_err)?,
-            );
+            let t = Tensor::from_vec(shuffled.to_vec(), shuffled.len(), &Device::Cpu);
+            extra.push(("eval.shuffled", t.map_err(model_err)?));
         }
-        checkpoint::save(dir, &tensors, state)
+        checkpoint::save_run(dir, varmap, adam, extra, state)
     };
     let started = Instant::now();
     let n = data.train.len();
@@ -242,10 +221,7 @@ pub fn train_stage1(
     let mut order_epoch = usize::MAX;
     let mut order: Vec<usize> = Vec::new();
     while state.step < config.steps {
-        let out_of_time = limits
-            .max_minutes
-            .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0);
-        if out_of_time || limits.max_steps.is_some_and(|m| steps_this_run >= m) {
+        if limits.reached(started, steps_this_run) {
             break;
         }
         if state.batch_in_epoch >= batches {
@@ -263,25 +239,17 @@ pub fn train_stage1(
         let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| data.train[i].1.clone()).collect();
         let cond = conditions(data, &rows).map_err(model_err)?;
         let loss = model.loss(layout, &cond, &seqs).map_err(model_err)?;
-        let value = loss.to_scalar::<f32>().map_err(model_err)? as f64;
-        if !value.is_finite() {
-            return Err(Error::model(
-                dir,
-                format!("loss became {value} at step {}", state.step),
-                "lower the learning rate",
-            ));
-        }
-        let grads = loss.backward().map_err(model_err)?;
-        adam.step(&grads, lr_at(config, state.step))
-            .map_err(model_err)?;
+        let value = descend(
+            &loss,
+            &mut adam,
+            schedule(config).at(state.step),
+            dir,
+            state.step,
+        )?;
         let tokens: usize = seqs.iter().map(|s| s.len()).sum();
-        state.step += 1;
-        steps_this_run += 1;
-        state.batch_in_epoch += 1;
-        state.epoch_loss_sum += value;
-        state.tokens += tokens as u64;
         let dt = t0.elapsed().as_secs_f64();
-        state.wall_seconds += dt;
+        state.record_step(value, tokens, dt);
+        steps_this_run += 1;
         state.losses.push((state.step, value));
         if !limits.quiet {
             eprintln!(
@@ -414,7 +382,7 @@ pub fn run_stage1(
     // The untrained adapter's loss, measured once before the first step of a fresh run.
     let fresh = !run_dir.join("state.json").exists();
     let initial = if fresh {
-        crate::trainer::seeded_init(&g.varmap, config.seed).map_err(model_err)?;
+        seeded_init(&g.varmap, config.seed).map_err(model_err)?;
         Some(evaluate(&g.model, &g.layout, &data, config)?.0)
     } else {
         None
@@ -437,7 +405,7 @@ pub fn run_stage1(
     let options = DecodeOptions::default();
     let controlled = g.generate_with(&targets, 1, &options)?;
     let uncontrolled = g.generate_with(&targets, 1, &options.uncontrolled())?;
-    let rate = |ps: &Vec<Vec<(String, crate::generator_decode::Decoded)>>| {
+    let rate = |ps: &Vec<Vec<(String, vec2prompt_latent::generator_decode::Decoded)>>| {
         ps.iter()
             .filter(|p| p.iter().any(|(t, _)| is_loop(t)))
             .count() as f64
@@ -560,69 +528,69 @@ fn card(
     command: &str,
 ) -> String {
     let m = &g.manifest;
-    let mut s = String::new();
-    let _ = writeln!(s, "## generator (stage 1, supervised)\n");
-    let _ = writeln!(s, "- command: `{command}`");
-    let _ = writeln!(
-        s,
-        "- base: {} (sha256 {}), frozen; embedder: {} ({} dimensions)",
-        m.base_name, m.base_sha256, m.embedder, m.embedder_dim
-    );
-    let _ = writeln!(
-        s,
-        "- trainable: projector {} → {} → {} soft tokens, LoRA r {} α {} on q and v",
-        m.config.condition,
-        m.config.projector_hidden,
-        m.config.soft_tokens,
-        m.config.lora_rank,
-        m.config.lora_alpha
-    );
-    let _ = writeln!(
-        s,
-        "- data: train split E(output) → prompt (at most {} prompt tokens), validation split (index % 100 == 13): first {} records",
-        config.max_prompt_tokens, config.val_examples
-    );
-    let _ = writeln!(
-        s,
-        "- steps: {} of {} planned (batch {}), prompt tokens: {}, training wall time {:.0} s ({:.1} prompt tokens/s)",
-        r.steps,
-        config.steps,
-        config.batch_size,
-        r.tokens,
-        r.wall_seconds,
-        r.tokens as f64 / r.wall_seconds.max(1e-9)
-    );
     let initial = r
         .initial_val_loss
         .map_or("not measured".into(), |v| format!("{v:.4}"));
-    let _ = writeln!(
-        s,
-        "- validation loss per prompt token: {:.4} (untrained adapter: {initial}); with conditions shuffled across the batch: {:.4}",
-        r.val_loss, r.shuffled_val_loss
-    );
-    let _ = writeln!(
-        s,
-        "- loop rate of greedy prompts on {} validation targets: {:.1}% with the repetition controls, {:.1}% without, {:.1}% for the records' own prompts; {:.1}% ended their turn within the token limit",
-        r.loop_targets,
-        100.0 * r.loop_rate,
-        100.0 * r.loop_rate_uncontrolled,
-        100.0 * r.loop_rate_human,
-        100.0 * r.finished_rate
-    );
-    let _ = writeln!(s, "- loss curve: generator-loss.svg\n");
-    let _ = writeln!(
-        s,
-        "| step | train loss (since last) | validation loss | wall s |"
-    );
-    let _ = writeln!(s, "|---:|---:|---:|---:|");
-    for h in &state.history {
-        let _ = writeln!(
-            s,
-            "| {} | {:.4} | {:.4} | {:.0} |",
-            h.step, h.train_loss, h.val_loss, h.wall_seconds
-        );
-    }
-    s
+    Card::new("generator (stage 1, supervised)", command)
+        .item(
+            "base",
+            format_args!(
+                "{} (sha256 {}), frozen; embedder: {} ({} dimensions)",
+                m.base_name, m.base_sha256, m.embedder, m.embedder_dim
+            ),
+        )
+        .item(
+            "trainable",
+            format_args!(
+                "projector {} → {} → {} soft tokens, LoRA r {} α {} on q and v",
+                m.config.condition,
+                m.config.projector_hidden,
+                m.config.soft_tokens,
+                m.config.lora_rank,
+                m.config.lora_alpha
+            ),
+        )
+        .item(
+            "data",
+            format_args!(
+                "train split E(output) → prompt (at most {} prompt tokens), validation split (index % 100 == 13): first {} records",
+                config.max_prompt_tokens, config.val_examples
+            ),
+        )
+        .item(
+            "steps",
+            format_args!(
+                "{} of {} planned (batch {}), prompt tokens: {}, training wall time {:.0} s ({:.1} prompt tokens/s)",
+                r.steps,
+                config.steps,
+                config.batch_size,
+                r.tokens,
+                r.wall_seconds,
+                r.tokens as f64 / r.wall_seconds.max(1e-9)
+            ),
+        )
+        .item(
+            "validation loss per prompt token",
+            format_args!(
+                "{:.4} (untrained adapter: {initial}); with conditions shuffled across the batch: {:.4}",
+                r.val_loss, r.shuffled_val_loss
+            ),
+        )
+        .item(
+            "loop rate of greedy prompts",
+            format_args!(
+                "on {} validation targets: {:.1}% with the repetition controls, {:.1}% without, {:.1}% for the records' own prompts; {:.1}% ended their turn within the token limit",
+                r.loop_targets,
+                100.0 * r.loop_rate,
+                100.0 * r.loop_rate_uncontrolled,
+                100.0 * r.loop_rate_human,
+                100.0 * r.finished_rate
+            ),
+        )
+        .item("loss curve", "generator-loss.svg")
+        .licence()
+        .history(&state.history, false, "validation loss")
+        .finish()
 }
 
 /// Training throughput of the generator on `base_gguf`: `steps` full steps (forward,

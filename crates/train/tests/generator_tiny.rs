@@ -3,17 +3,18 @@
 
 // Only the random rows of the shared helpers are used here.
 #[allow(dead_code)]
+#[path = "../../latent/tests/common/mod.rs"]
 mod common;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy, decode};
 use vec2prompt_latent::generator_model::{BaseWeights, GeneratorConfig, GeneratorModel, Layout};
-use vec2prompt_latent::generator_train::{
+use vec2prompt_llm::llama::LlamaConfig;
+use vec2prompt_train::generator::{
     GeneratorData, GeneratorTrainConfig, RunLimits, evaluate, train_stage1,
 };
-use vec2prompt_latent::optim::AdamW;
-use vec2prompt_llm::llama::LlamaConfig;
+use vec2prompt_train::kit::optim::AdamW;
 
 const COND: usize = 6;
 
@@ -130,7 +131,7 @@ fn every_trainable_tensor_gets_a_gradient_and_the_base_stays_frozen() {
 fn cached_decoding_computes_the_training_forward() {
     let base = base();
     let (m, varmap) = model(&base);
-    vec2prompt_latent::trainer::seeded_init(&varmap, 1).unwrap();
+    vec2prompt_latent::params::seeded_init(&varmap, 1).unwrap();
     // Non-zero adapters, so the check covers them too.
     let vars = varmap.data().lock().unwrap().clone();
     for (name, var) in vars {
@@ -208,7 +209,7 @@ fn a_tiny_generator_overfits_and_greedy_and_beam_reproduce_the_prompts() {
         ..GeneratorTrainConfig::default()
     };
     let dir = tempfile::tempdir().unwrap();
-    vec2prompt_latent::trainer::seeded_init(&varmap, config.seed).unwrap();
+    vec2prompt_latent::params::seeded_init(&varmap, config.seed).unwrap();
     let (start, _) = evaluate(&m, &layout(), &d, &config).unwrap();
     let (state, shuffled) = train_stage1(
         &m,
@@ -283,7 +284,7 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
     let whole = tempfile::tempdir().unwrap();
     let (m, varmap) = model(&base);
     let (s1, h1) = train_stage1(&m, &varmap, &layout(), &d, &config, whole.path(), &quiet).unwrap();
-    let reference = vec2prompt_latent::trainer::weights(&varmap);
+    let reference = vec2prompt_latent::params::weights(&varmap);
 
     let parts = tempfile::tempdir().unwrap();
     for limit in [3, 2, 100] {
@@ -298,7 +299,7 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
     }
     let (m, varmap) = model(&base);
     let (s2, h2) = train_stage1(&m, &varmap, &layout(), &d, &config, parts.path(), &quiet).unwrap();
-    let resumed = vec2prompt_latent::trainer::weights(&varmap);
+    let resumed = vec2prompt_latent::params::weights(&varmap);
     assert_eq!(s1.step, 9);
     assert_eq!(s1.step, s2.step);
     // Losses pass through state.json, whose float parsing may move the last bit.
@@ -329,7 +330,7 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
 fn sequence_log_probs_sum_the_tokens_and_a_policy_gradient_step_raises_them() {
     let base = base();
     let (m, varmap) = model(&base);
-    vec2prompt_latent::trainer::seeded_init(&varmap, 2).unwrap();
+    vec2prompt_latent::params::seeded_init(&varmap, 2).unwrap();
     let d = data();
     let c = cond(&d).narrow(0, 0, 2).unwrap();
     let seqs = vec![vec![7u32, 8, 9, 4], vec![11u32, 4]];
@@ -360,7 +361,7 @@ fn sequence_log_probs_sum_the_tokens_and_a_policy_gradient_step_raises_them() {
 /// half of the vocabulary (a known best action: write only those).
 mod rl {
     use super::*;
-    use vec2prompt_latent::generator_rl::{RlConfig, RlData, sample_groups, train_rl};
+    use vec2prompt_train::rl::{RlConfig, RlData, sample_groups, train_rl};
 
     fn low_share(ids: &[Vec<u32>], _rows: &[usize]) -> vec2prompt_core::Result<Vec<f32>> {
         Ok(ids
@@ -397,9 +398,9 @@ mod rl {
     /// The policy and a frozen copy of its starting point (the reference).
     fn pair(base: &BaseWeights) -> (GeneratorModel, VarMap, GeneratorModel) {
         let (policy, varmap) = model(base);
-        vec2prompt_latent::trainer::seeded_init(&varmap, 5).unwrap();
+        vec2prompt_latent::params::seeded_init(&varmap, 5).unwrap();
         let (reference, ref_vars) = model(base);
-        vec2prompt_latent::trainer::seeded_init(&ref_vars, 5).unwrap();
+        vec2prompt_latent::params::seeded_init(&ref_vars, 5).unwrap();
         (policy, varmap, reference)
     }
 
@@ -449,12 +450,12 @@ mod rl {
 
     #[test]
     fn micro_batch_shares_sum_to_the_whole_objective_and_its_gradient() {
-        use vec2prompt_latent::generator_rl::{StepSize, objective, objective_part};
+        use vec2prompt_train::rl::{StepSize, objective, objective_part};
         let base = base();
         let (policy, varmap, _) = pair(&base);
         // A reference that differs from the policy, so the KL term is not zero.
         let (reference, ref_vars) = model(&base);
-        vec2prompt_latent::trainer::seeded_init(&ref_vars, 6).unwrap();
+        vec2prompt_latent::params::seeded_init(&ref_vars, 6).unwrap();
         let d = rl_data();
         let seqs: Vec<Vec<u32>> = vec![vec![30, 31, 1], vec![5, 40], vec![12, 13, 14, 1], vec![44]];
         let owners = [0usize, 1, 2, 3];
@@ -550,7 +551,7 @@ mod rl {
             &mut low_share,
         )
         .unwrap();
-        let expected = vec2prompt_latent::trainer::weights(&varmap);
+        let expected = vec2prompt_latent::params::weights(&varmap);
         let parts = tempfile::tempdir().unwrap();
         let mut log2 = Vec::new();
         for limit in [3, 1, 100] {
@@ -576,7 +577,7 @@ mod rl {
             .unwrap()
             .1;
             if limit == 100 {
-                let resumed = vec2prompt_latent::trainer::weights(&varmap);
+                let resumed = vec2prompt_latent::params::weights(&varmap);
                 for (name, t) in &expected {
                     let a = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
                     let b = resumed[name]

@@ -13,8 +13,11 @@
 //! Both add the KL penalty `KL(adapted ‖ base)` on the written tokens (the base model
 //! reading the same conversation without soft tokens), which keeps the text readable.
 
-use crate::losses::{info_nce, kl_penalty};
-use crate::model::{PromptOptimizer, Style};
+use super::losses::{info_nce, kl_penalty};
+use crate::generator::target_sequence;
+use crate::kit::checkpoint::{self, EpochLog, TrainState};
+use crate::kit::optim::AdamW;
+use crate::kit::{Schedule, candle_err as merr, descend};
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -24,9 +27,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 use vec2prompt_core::{Error, Result};
-use vec2prompt_latent::checkpoint::{self, EpochLog, TrainState};
-use vec2prompt_latent::generator_train::target_sequence;
-use vec2prompt_latent::optim::AdamW;
+use vec2prompt_optimizer::families::RawFamily;
+use vec2prompt_optimizer::model::{PromptOptimizer, Style};
 
 /// One training example.
 #[derive(Debug, Clone)]
@@ -109,16 +111,16 @@ pub struct OptimizerTrainConfig {
 
 impl OptimizerTrainConfig {
     /// The training families, checked.
-    pub fn raw_families(&self) -> Result<Vec<crate::families::RawFamily>> {
+    pub fn raw_families(&self) -> Result<Vec<RawFamily>> {
         self.families
             .iter()
             .map(|name| {
-                crate::families::RawFamily::parse(name).ok_or_else(|| {
+                RawFamily::parse(name).ok_or_else(|| {
                     Error::invalid(
                         "optimizer.train.families",
                         format!(
                             "{name:?} is not a raw family; use some of: {}",
-                            crate::families::RawFamily::ALL.map(|f| f.name()).join(", ")
+                            RawFamily::ALL.map(|f| f.name()).join(", ")
                         ),
                     )
                 })
@@ -146,9 +148,9 @@ impl Default for OptimizerTrainConfig {
             val_examples: 16,
             precise_pairs: 4000,
             structured_pairs: 500,
-            families: crate::families::RawFamily::INTENT_KEEPING
+            families: RawFamily::INTENT_KEEPING
                 .iter()
-                .chain(&[crate::families::RawFamily::FormatStripped])
+                .chain(&[RawFamily::FormatStripped])
                 .map(|f| f.name().to_string())
                 .collect(),
             seed: 0,
@@ -157,18 +159,14 @@ impl Default for OptimizerTrainConfig {
 }
 
 /// Limits of one invocation: the generator trainer's (minutes, steps, quiet).
-pub use vec2prompt_latent::generator_train::RunLimits;
+pub use crate::generator::RunLimits;
 
-fn merr(e: candle_core::Error) -> Error {
-    Error::model("optimizer training", e.to_string(), "")
-}
-
-fn lr_at(c: &OptimizerTrainConfig, planned: usize, step: usize) -> f64 {
-    if step < c.warmup {
-        return c.lr * (step + 1) as f64 / c.warmup.max(1) as f64;
+fn schedule(c: &OptimizerTrainConfig, planned: usize) -> Schedule {
+    Schedule {
+        peak: c.lr,
+        warmup: c.warmup,
+        decay_steps: Some(planned),
     }
-    let progress = (step - c.warmup) as f64 / planned.saturating_sub(c.warmup).max(1) as f64;
-    c.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
 }
 
 /// The per-step loss terms.
@@ -349,18 +347,16 @@ pub fn train_phase(
     let mut adam = AdamW::new(vars, 0.0).map_err(merr)?;
     let mut state = TrainState::default();
     let mut terms: Vec<(usize, Terms)> = Vec::new();
-    match checkpoint::load(dir, &Device::Cpu)? {
+    match checkpoint::resume(dir, &mut adam)? {
         None => match start {
             Some(t) => o
                 .set_weights(t)
                 .map_err(|e| Error::model(dir, e, "retrain phase 1"))?,
-            None => vec2prompt_latent::trainer::seeded_init(&o.varmap, c.seed).map_err(merr)?,
+            None => vec2prompt_latent::params::seeded_init(&o.varmap, c.seed).map_err(merr)?,
         },
         Some((saved, tensors)) => {
             o.set_weights(&tensors)
                 .map_err(|e| Error::model(dir, e, "delete the run directory to start over"))?;
-            adam.load_state(&tensors).map_err(merr)?;
-            adam.step = saved.step;
             if let Some(t) = tensors.get("curve.terms") {
                 terms = terms_from(t).map_err(merr)?;
             }
@@ -371,12 +367,11 @@ pub fn train_phase(
         }
     }
     let save = |state: &mut TrainState, adam: &AdamW, terms: &[(usize, Terms)]| -> Result<()> {
-        let mut tensors = vec2prompt_latent::trainer::weights(&o.varmap);
-        tensors.extend(adam.state());
+        let mut extra = Vec::new();
         if !terms.is_empty() {
-            tensors.insert("curve.terms".into(), terms_tensor(terms).map_err(merr)?);
+            extra.push(("curve.terms", terms_tensor(terms).map_err(merr)?));
         }
-        checkpoint::save(dir, &tensors, state)
+        checkpoint::save_run(dir, &o.varmap, adam, extra, state)
     };
     let bs = c.batch_size.max(1);
     let batches = train.len().div_ceil(bs);
@@ -385,10 +380,7 @@ pub fn train_phase(
     let mut order: Vec<usize> = Vec::new();
     let mut order_epoch = usize::MAX;
     while state.step < planned {
-        let out_of_time = limits
-            .max_minutes
-            .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0);
-        if out_of_time || limits.max_steps.is_some_and(|m| taken >= m) {
+        if limits.reached(started, taken) {
             break;
         }
         if state.batch_in_epoch >= batches {
@@ -409,23 +401,12 @@ pub fn train_phase(
             .map(|&i| &train[i])
             .collect();
         let (loss, t) = batch_loss(o, &batch, phase, c, true)?;
-        let value = loss.to_scalar::<f32>().map_err(merr)? as f64;
-        if !value.is_finite() {
-            return Err(Error::model(
-                dir,
-                format!("loss became {value} at step {}", state.step),
-                "lower the learning rate",
-            ));
-        }
-        let grads = loss.backward().map_err(merr)?;
-        adam.step(&grads, lr_at(c, planned, state.step))
-            .map_err(merr)?;
-        state.step += 1;
-        taken += 1;
-        state.batch_in_epoch += 1;
-        state.epoch_loss_sum += value;
+        let lr = schedule(c, planned).at(state.step);
+        let value = descend(&loss, &mut adam, lr, dir, state.step)?;
         let dt = t0.elapsed().as_secs_f64();
-        state.wall_seconds += dt;
+        // The optimizer's curves count steps, not tokens.
+        state.record_step(value, 0, dt);
+        taken += 1;
         state.losses.push((state.step, value));
         terms.push((state.step, t));
         if !limits.quiet {

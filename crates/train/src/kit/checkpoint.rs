@@ -73,11 +73,24 @@ impl Default for TrainState {
     }
 }
 
+impl TrainState {
+    /// Counts one optimization step of `loss` over `tokens` tokens (or examples) that took
+    /// `seconds`.
+    pub fn record_step(&mut self, loss: f64, tokens: usize, seconds: f64) {
+        self.step += 1;
+        self.batch_in_epoch += 1;
+        self.epoch_loss_sum += loss;
+        self.tokens += tokens as u64;
+        self.wall_seconds += seconds;
+    }
+}
+
 fn state_path(dir: &Path) -> PathBuf {
     dir.join("state.json")
 }
 
-fn candle_err(path: &Path, e: candle_core::Error) -> Error {
+/// A checkpoint file that candle cannot write or read.
+fn damaged(path: &Path, e: candle_core::Error) -> Error {
     Error::model(
         path,
         e.to_string(),
@@ -91,7 +104,7 @@ pub fn save(dir: &Path, tensors: &HashMap<String, Tensor>, state: &mut TrainStat
     let name = format!("checkpoint-{}.safetensors", state.step);
     let path = dir.join(&name);
     write_atomic_with(&path, |tmp| {
-        candle_core::safetensors::save(tensors, tmp).map_err(|e| candle_err(tmp, e))
+        candle_core::safetensors::save(tensors, tmp).map_err(|e| damaged(tmp, e))
     })?;
     let previous = std::mem::replace(&mut state.weights, name);
     let json =
@@ -113,7 +126,36 @@ pub fn load(dir: &Path, device: &Device) -> Result<Option<(TrainState, HashMap<S
     let state: TrainState = serde_json::from_str(&text)
         .map_err(|e| Error::model(&sp, e.to_string(), "delete the run directory to start over"))?;
     let path = dir.join(&state.weights);
-    let tensors =
-        candle_core::safetensors::load(&path, device).map_err(|e| candle_err(&path, e))?;
+    let tensors = candle_core::safetensors::load(&path, device).map_err(|e| damaged(&path, e))?;
+    Ok(Some((state, tensors)))
+}
+
+/// Saves a run's checkpoint: the variables of `varmap`, the moments of `adam`, and `extra`
+/// tensors (curves kept beside the weights), then `state`.
+pub fn save_run(
+    dir: &Path,
+    varmap: &candle_nn::VarMap,
+    adam: &crate::kit::optim::AdamW,
+    extra: Vec<(&str, Tensor)>,
+    state: &mut TrainState,
+) -> Result<()> {
+    let mut tensors = vec2prompt_latent::params::weights(varmap);
+    tensors.extend(adam.state());
+    tensors.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+    save(dir, &tensors, state)
+}
+
+/// The last checkpoint under `dir` with `adam`'s moments and step restored from it, or
+/// `None` for a fresh run. The caller sets its variables from the returned tensors (each
+/// model has its own names and checks).
+pub fn resume(
+    dir: &Path,
+    adam: &mut crate::kit::optim::AdamW,
+) -> Result<Option<(TrainState, HashMap<String, Tensor>)>> {
+    let Some((state, tensors)) = load(dir, &Device::Cpu)? else {
+        return Ok(None);
+    };
+    adam.load_state(&tensors).map_err(crate::kit::candle_err)?;
+    adam.step = state.step;
     Ok(Some((state, tensors)))
 }

@@ -5,11 +5,10 @@
 use candle_core::Tensor;
 use vec2prompt_latent::generator::Base;
 use vec2prompt_latent::generator_model::GeneratorConfig;
-use vec2prompt_latent::optim::AdamW;
-use vec2prompt_optimizer::train::{Example, RunLimits, batch_loss, train_phase};
-use vec2prompt_optimizer::{
-    OptimizerConfig, OptimizerManifest, OptimizerTrainConfig, Phase, PromptOptimizer, Style,
-};
+use vec2prompt_optimizer::{OptimizerConfig, OptimizerManifest, PromptOptimizer, Style};
+use vec2prompt_train::kit::optim::AdamW;
+use vec2prompt_train::optimizer::train::{Example, RunLimits, batch_loss, train_phase};
+use vec2prompt_train::optimizer::{OptimizerTrainConfig, Phase};
 
 const DIM: usize = 6;
 
@@ -207,7 +206,7 @@ fn distillation_learns_a_handful_of_pairs_and_a_resumed_run_continues() {
 fn a_saved_optimizer_loads_with_the_same_outputs_and_refuses_another_base() {
     let tmp = tempfile::tempdir().unwrap();
     let o = optimizer(tmp.path());
-    vec2prompt_latent::trainer::seeded_init(&o.varmap, 3).unwrap();
+    vec2prompt_latent::params::seeded_init(&o.varmap, 3).unwrap();
     let dir = tmp.path().join("saved");
     o.save(&dir).unwrap();
     let loaded = PromptOptimizer::load(&tmp.path().join("tiny.gguf"), &dir).unwrap();
@@ -239,7 +238,7 @@ fn a_decode_longer_than_the_context_stops_at_the_context() {
     use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy};
     let tmp = tempfile::tempdir().unwrap();
     let o = optimizer(tmp.path());
-    vec2prompt_latent::trainer::seeded_init(&o.varmap, 5).unwrap();
+    vec2prompt_latent::params::seeded_init(&o.varmap, 5).unwrap();
     let context = vec2prompt_llm::tiny::CONTEXT;
     for strategy in [
         Strategy::Greedy,
