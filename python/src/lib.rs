@@ -14,7 +14,7 @@ use vec2prompt_cli::config::{Config, GlobalArgs};
 use vec2prompt_cli::session::{GenerateOptions, Generated, Session, error_type};
 use vec2prompt_optimizer::Style;
 use vec2prompt_optimizer::service::OptimizeRequest;
-use vec2prompt_search::walk::PathKind;
+use vec2prompt_search::interpolation::PathKind;
 
 create_exception!(
     _native,

@@ -457,7 +457,7 @@ fn bench_train(rows: &mut Vec<Row>) -> Result<()> {
 /// the optimizer's greedy rewrite, as `/optimize` does it (after one warm-up call).
 fn bench_optimize(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     use vec2prompt_optimizer::service::{OptimizeRequest, Optimizer};
-    let dir = crate::optimizer_cmd::optimizer_dir(None, config)?;
+    let dir = crate::common::optimizer_dir(None, config)?;
     let model =
         vec2prompt_optimizer::PromptOptimizer::load(&crate::common::base_model(config)?, &dir)?;
     let embedder = config.load_embedder()?;

@@ -1,15 +1,15 @@
 //! `vec2prompt ingest` and `vec2prompt search`: the dataset pipeline.
 
+use crate::common::{IndexKind, SplitArg, build_index, load_dataset, records_path};
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 use vec2prompt_core::progress::Progress;
 use vec2prompt_core::write_atomic;
 use vec2prompt_core::{Embedder, TargetVector};
-use vec2prompt_dataset::{Format, IngestOptions, Record, Split, read_records, write_records};
-use vec2prompt_index::{FlatIndex, HnswIndex, HnswParams, VectorIndex};
+use vec2prompt_dataset::{Format, IngestOptions, Record, write_records};
 use vec2prompt_store::EmbeddingStore;
 
 /// The two embedded text columns of a dataset.
@@ -50,11 +50,6 @@ pub enum FormatArg {
     Jsonl,
     /// Comma-separated values with a header.
     Csv,
-}
-
-/// The records file of a dataset directory.
-pub fn records_path(dataset: &Path) -> PathBuf {
-    dataset.join("records.jsonl")
 }
 
 /// Texts of one column, in record order.
@@ -133,93 +128,6 @@ pub fn ingest(args: &IngestArgs, config: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Records and one column's vectors of a dataset directory, checked to match.
-pub fn load_dataset(
-    dataset: &Path,
-    column: &str,
-    embedder: &dyn Embedder,
-) -> Result<(Vec<Record>, Vec<f32>)> {
-    let path = records_path(dataset);
-    if !path.exists() {
-        bail!(
-            "{} has no records.jsonl: run `vec2prompt ingest --dataset {}` first",
-            dataset.display(),
-            dataset.display()
-        );
-    }
-    let records = read_records(&path)?;
-    let vectors = load_column(dataset, column, embedder, records.len())?;
-    Ok((records, vectors))
-}
-
-/// One column's vectors of a dataset directory whose records are already loaded
-/// (`records` of them), checked to be complete and to match.
-pub fn load_column(
-    dataset: &Path,
-    column: &str,
-    embedder: &dyn Embedder,
-    records: usize,
-) -> Result<Vec<f32>> {
-    let store = EmbeddingStore::open(dataset, embedder.info())?;
-    if !store.is_complete(column)? {
-        bail!(
-            "the {column} of {} are not fully embedded ({} of {records}): run `vec2prompt ingest` again to finish",
-            dataset.display(),
-            store.count(column)?,
-        );
-    }
-    let vectors = store.load(column)?;
-    if vectors.len() != records * embedder.info().dimension {
-        bail!(
-            "{} has {records} records but a different number of {column} vectors",
-            dataset.display(),
-        );
-    }
-    Ok(vectors)
-}
-
-/// Which records a search covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SplitArg {
-    /// Train records.
-    Train,
-    /// Validation records.
-    Validation,
-    /// Test records.
-    Test,
-    /// Every record.
-    All,
-}
-
-/// The held-out splits an evaluation draws its targets from (never train: train records
-/// are what the models learn from and the search proposes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum HeldOut {
-    /// Validation records (for development).
-    Validation,
-    /// Test records (for reported numbers).
-    Test,
-}
-
-impl HeldOut {
-    /// The dataset split.
-    pub fn split(self) -> Split {
-        match self {
-            HeldOut::Validation => Split::Validation,
-            HeldOut::Test => Split::Test,
-        }
-    }
-}
-
-/// Index kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IndexKind {
-    /// Exact search over every vector.
-    Flat,
-    /// Approximate HNSW graph (for large collections).
-    Hnsw,
-}
-
 /// Arguments of `search`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -247,39 +155,6 @@ pub struct SearchArgs {
     /// Print JSON lines instead of text.
     #[clap(long)]
     pub json: bool,
-}
-
-/// Builds an index over the records of `split` (ids = record positions).
-pub fn build_index(
-    records: &[Record],
-    vectors: &[f32],
-    dimension: usize,
-    split: SplitArg,
-    kind: IndexKind,
-) -> Result<Box<dyn VectorIndex>> {
-    let keep = |r: &Record| match split {
-        SplitArg::Train => r.split == Split::Train,
-        SplitArg::Validation => r.split == Split::Validation,
-        SplitArg::Test => r.split == Split::Test,
-        SplitArg::All => true,
-    };
-    let mut ids = Vec::new();
-    let mut data = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        if keep(r) {
-            ids.push(i as u32);
-            data.extend_from_slice(&vectors[i * dimension..(i + 1) * dimension]);
-        }
-    }
-    Ok(match kind {
-        IndexKind::Flat => Box::new(FlatIndex::from_rows(dimension, ids, &data)?),
-        IndexKind::Hnsw => Box::new(HnswIndex::build(
-            dimension,
-            ids,
-            &data,
-            HnswParams::default(),
-        )?),
-    })
 }
 
 fn clip(s: &str, n: usize) -> String {

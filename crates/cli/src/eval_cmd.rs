@@ -1,8 +1,9 @@
 //! `vec2prompt eval`: the leaderboard of the evaluation protocol.
 
+use crate::common::{IndexKind, SplitArg, build_index};
 use crate::common::{command_line, utc_now};
+use crate::common::{load_column, load_dataset};
 use crate::config::Config;
-use crate::dataset_cmd::{IndexKind, SplitArg, build_index, load_column, load_dataset};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ pub struct EvalArgs {
     /// Where the targets come from: `test` for reported numbers, `validation` for
     /// development.
     #[clap(long, value_enum, default_value = "test")]
-    pub split: crate::dataset_cmd::HeldOut,
+    pub split: crate::common::HeldOut,
     /// Seed of the random method and the bootstrap.
     #[clap(long, default_value_t = 0)]
     pub seed: u64,

@@ -5,12 +5,11 @@
 
 use crate::config::{Config, Loaded};
 use crate::target_arg;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
-use vec2prompt_core::{Embedder, TargetVector};
 use vec2prompt_search::{SearchBudget, SearchOptions, SearchResult};
 
 /// Arguments of `generate`.
@@ -66,21 +65,6 @@ struct Output<'a> {
     load_ms: f64,
 }
 
-/// The target of `--target-text` (one or several) or `--vector-file`.
-pub fn target(
-    texts: &[String],
-    vector_file: Option<&Path>,
-    embedder: &dyn Embedder,
-    (text_flag, file_flag): (&str, &str),
-) -> Result<TargetVector> {
-    let dim = embedder.info().dimension;
-    match (texts.is_empty(), vector_file) {
-        (false, None) => target_arg::from_texts(text_flag, texts, embedder),
-        (true, Some(p)) => target_arg::from_vector_file(file_flag, p, dim),
-        _ => bail!("give the target as {text_flag} TEXT or {file_flag} FILE"),
-    }
-}
-
 /// An answer weight in [0, 1].
 fn parse_weight(s: &str) -> std::result::Result<f32, String> {
     match s.parse::<f32>() {
@@ -99,7 +83,7 @@ pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
         dataset,
         load_ms,
     } = config.searcher(&config.backends()?, args.dataset.as_deref())?;
-    let target = target(
+    let target = target_arg::target(
         &args.target_text,
         args.vector_file.as_deref(),
         embedder.as_ref(),

@@ -62,10 +62,10 @@ enum Command {
     Train(train_args::TrainArgs),
     /// Prompts for points between two targets (texts or vectors): a spherical or linear
     /// path in embedding space, each point's prompt answered and compared with both ends.
-    Interpolate(walk_cmd::InterpolateArgs),
+    Interpolate(interpolate_cmd::InterpolateArgs),
     /// The interpolation report: pairs of held-out targets, a path between each, and how
     /// the answers' similarity to the start falls and to the end rises along it.
-    EvalInterpolation(walk_cmd::EvalInterpolationArgs),
+    EvalInterpolation(interpolate_cmd::EvalInterpolationArgs),
     /// Improve a vague prompt (precise or structured style) with the trained prompt
     /// optimizer; with `--budget`, rank variants on real answers.
     Optimize(optimizer_cmd::OptimizeArgs),
@@ -108,9 +108,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Batch(args) => batch_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Remember(args) => remember_cmd::run(args, &Config::resolve(&cli.global)?),
         Command::Train(args) => train_cmd::run(args, &Config::resolve(&cli.global)?),
-        Command::Interpolate(args) => walk_cmd::interpolate(args, &Config::resolve(&cli.global)?),
+        Command::Interpolate(args) => {
+            interpolate_cmd::interpolate(args, &Config::resolve(&cli.global)?)
+        }
         Command::EvalInterpolation(args) => {
-            walk_cmd::eval_interpolation(args, &Config::resolve(&cli.global)?)
+            interpolate_cmd::eval_interpolation(args, &Config::resolve(&cli.global)?)
         }
         Command::Optimize(args) => optimizer_cmd::optimize(args, &Config::resolve(&cli.global)?),
         Command::EvalOptimizer(args) => {

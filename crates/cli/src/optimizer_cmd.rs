@@ -1,7 +1,10 @@
 //! `train optimizer`, `optimize`, `simulate-feedback` and `eval-optimizer`: the prompt
 //! optimizer's commands.
 
-use crate::common::{base_model, load_average, load_records};
+use crate::common::{
+    base_model, default_optimizer_dir, load_average, load_optimizer, load_records, optimizer_dir,
+    run_optimize,
+};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -29,24 +32,6 @@ pub struct OptimizerFile {
 struct TrainFileOptimizer {
     #[serde(default)]
     optimizer: Option<OptimizerFile>,
-}
-
-/// Where the optimizer lives by default.
-pub fn default_optimizer_dir(home: &vec2prompt_core::Home) -> PathBuf {
-    home.root.join("optimizer")
-}
-
-/// The optimizer used when none is named: `$VEC2PROMPT_HOME/optimizer` when one was
-/// trained there, else the shipped one in the source tree's `assets/optimizer` when it is
-/// still there.
-pub fn installed_optimizer_dir(home: &vec2prompt_core::Home) -> Option<PathBuf> {
-    use vec2prompt_optimizer::model::MANIFEST_FILE;
-    [
-        default_optimizer_dir(home),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/optimizer"),
-    ]
-    .into_iter()
-    .find(|d| d.join(MANIFEST_FILE).exists())
 }
 
 /// A progress report (a bar on a terminal, a line every 10% otherwise), none when quiet.
@@ -379,75 +364,6 @@ pub struct OptimizeArgs {
     pub json: bool,
 }
 
-/// The optimizer directory of `--optimizer`, or the default one if it was trained.
-pub fn optimizer_dir(given: Option<&Path>, config: &crate::config::Config) -> Result<PathBuf> {
-    let dir = given
-        .map(Path::to_path_buf)
-        .or_else(|| installed_optimizer_dir(&config.home))
-        .unwrap_or_else(|| default_optimizer_dir(&config.home));
-    if !dir
-        .join(vec2prompt_optimizer::model::MANIFEST_FILE)
-        .exists()
-    {
-        bail!(
-            "no prompt optimizer in {}: train one with `vec2prompt train optimizer --dataset DATA` (see README)",
-            dir.display()
-        );
-    }
-    Ok(dir)
-}
-
-/// The prompt optimizer of `dir` (or the installed one), with the learned surrogate as
-/// its ranker when one is found.
-pub fn load_optimizer(
-    config: &crate::config::Config,
-    dir: Option<&Path>,
-) -> Result<vec2prompt_optimizer::service::Optimizer> {
-    let dir = optimizer_dir(dir, config)?;
-    let model = PromptOptimizer::load(&base_model(config)?, &dir)?;
-    let surrogate = match &config.latent {
-        Some(l) if vec2prompt_latent::LatentModel::exists(l) => Some(std::sync::Arc::new(
-            vec2prompt_latent::LatentModel::load(l)?,
-        )),
-        _ => None,
-    };
-    Ok(vec2prompt_optimizer::service::Optimizer { model, surrogate })
-}
-
-/// Drafts rewrites of `request`; with a budget, the raw prompt and the first rewrites
-/// are answered by `llm`, embedded and ranked, and the raw prompt stays first unless a
-/// rewrite measures better.
-pub fn run_optimize(
-    service: &vec2prompt_optimizer::service::Optimizer,
-    embedder: &dyn Embedder,
-    llm: &dyn vec2prompt_core::Llm,
-    request: &vec2prompt_optimizer::service::OptimizeRequest,
-) -> Result<vec2prompt_optimizer::service::OptimizeOutcome> {
-    request.validate()?;
-    let e = embedder.embed(&[request.instruction().to_string()])?;
-    let mut drafts = service.draft(request, &e[0])?;
-    if request.budget > 0 {
-        let params = vec2prompt_core::GenerationParams {
-            max_new_tokens: 128,
-            ..Default::default()
-        };
-        let prompts: Vec<String> = drafts
-            .candidates
-            .iter()
-            .take(request.budget)
-            .cloned()
-            .collect();
-        let answers: Vec<String> = llm
-            .generate(&prompts, &params)?
-            .into_iter()
-            .map(|mut g| g.pop().map(|g| g.text).unwrap_or_default())
-            .collect();
-        let vectors = vec2prompt_core::embedder::embed_answers(embedder, &answers)?;
-        drafts = service.rank(drafts, &answers, &vectors);
-    }
-    Ok(service.finish(drafts, request))
-}
-
 /// Runs `optimize`.
 pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<()> {
     use vec2prompt_optimizer::service::OptimizeRequest;
@@ -515,7 +431,7 @@ pub struct EvalOptimizerArgs {
     pub dataset: PathBuf,
     /// `validation` for development, `test` for reported numbers.
     #[clap(long, value_enum, default_value = "validation")]
-    pub split: crate::dataset_cmd::HeldOut,
+    pub split: crate::common::HeldOut,
     /// Records (the first ones of the split, in file order).
     #[clap(long, default_value_t = 100)]
     pub limit: usize,
@@ -733,12 +649,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
     // The nearest-train-instruction baseline needs the train prompts' embeddings, which an
     // ingested dataset directory has; a raw file would need every train prompt embedded.
     let train_prompts: Option<(Vec<String>, Vec<f32>)> = if args.dataset.is_dir() {
-        match crate::dataset_cmd::load_column(
-            &args.dataset,
-            "prompts",
-            &embedder,
-            all_records.len(),
-        ) {
+        match crate::common::load_column(&args.dataset, "prompts", &embedder, all_records.len()) {
             Ok(vectors) => {
                 let d = embedder.info().dimension;
                 let mut prompts = Vec::new();

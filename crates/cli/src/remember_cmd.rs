@@ -1,8 +1,8 @@
 //! `vec2prompt remember`: build (or extend) the environment memory of a dataset, the
 //! configured LLM's own answers to its train prompts, and say where it stands.
 
+use crate::common::records_path;
 use crate::config::Config;
-use crate::dataset_cmd::records_path;
 use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;

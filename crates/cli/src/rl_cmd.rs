@@ -2,7 +2,7 @@
 //! backends, the dataset and the learned models from the arguments and the configuration,
 //! then runs stage 2 of the generator (`vec2prompt_train::rl_pipeline`).
 
-use crate::dataset_cmd::load_dataset;
+use crate::common::load_dataset;
 use crate::train_args::TrainArgs;
 use anyhow::{Context, Result, bail};
 use vec2prompt_latent::generator::{Generator, MANIFEST_FILE};

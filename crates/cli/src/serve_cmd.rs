@@ -151,10 +151,10 @@ fn optimizer_state(
     args: &ServeArgs,
     config: &Config,
     latent: Option<Arc<LatentModel>>,
-) -> Result<vec2prompt_server::optimize::OptimizerState> {
+) -> Result<vec2prompt_server::OptimizerState> {
     let dir = match &args.optimizer {
         Some(d) => Some(d.clone()),
-        None => crate::optimizer_cmd::installed_optimizer_dir(&config.home),
+        None => crate::common::installed_optimizer_dir(&config.home),
     };
     let load = |d: &Path| -> Result<vec2prompt_optimizer::PromptOptimizer> {
         vec2prompt_optimizer::PromptOptimizer::load(&crate::common::base_model(config)?, d)
@@ -193,7 +193,7 @@ fn optimizer_state(
     let max = args.max_feedback_bytes.unwrap_or(64 << 20);
     let feedback = vec2prompt_optimizer::FeedbackLog::open(&path, max)
         .with_context(|| format!("cannot open the feedback log {}", path.display()))?;
-    Ok(vec2prompt_server::optimize::OptimizerState {
+    Ok(vec2prompt_server::OptimizerState {
         optimizer,
         dir,
         feedback: Some(Arc::new(feedback)),

@@ -2,8 +2,8 @@
 //! the LLM and (on first use) the prompt optimizer. `vec2prompt batch` and the Python
 //! package both drive a [`Session`], so a prompt from either is the one `generate` writes.
 
+use crate::common::{load_optimizer, run_optimize};
 use crate::config::{Backends, Config, Loaded};
-use crate::optimizer_cmd::{load_optimizer, run_optimize};
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use vec2prompt_core::{TargetVector, answer_score};
 use vec2prompt_optimizer::service::{OptimizeOutcome, OptimizeRequest, Optimizer};
-use vec2prompt_search::walk::{self, PathKind};
+use vec2prompt_search::interpolation::{self, PathKind};
 use vec2prompt_search::{SearchBudget, SearchOptions, SearchResult, Searcher};
 
 /// How each target is searched.
@@ -240,7 +240,7 @@ impl Session {
         let dim = self.dimension();
         let from = TargetVector::new("from", a.to_vec(), dim)?;
         let to = TargetVector::new("to", b.to_vec(), dim)?;
-        let points = walk::interpolate(&from.values, &to.values, steps, path)?;
+        let points = interpolation::interpolate(&from.values, &to.values, steps, path)?;
         let targets = points
             .iter()
             .map(|p| TargetVector::new("point", p.clone(), dim))
@@ -257,10 +257,10 @@ impl Session {
             calls.push(r.llm_calls);
             best.push(r.best);
         }
-        crate::walk_cmd::measure(&self.searcher, &points, &mut best)?;
-        let start = walk::normalized("from", &from.values)?;
-        let end = walk::normalized("to", &to.values)?;
-        Ok(walk::positions(steps)
+        crate::common::measure(&self.searcher, &points, &mut best)?;
+        let start = interpolation::normalized("from", &from.values)?;
+        let end = interpolation::normalized("to", &to.values)?;
+        Ok(interpolation::positions(steps)
             .into_iter()
             .zip(best)
             .zip(calls)

@@ -2,7 +2,7 @@
 //! file holding one vector or several (a JSON array of arrays, or JSONL as written by
 //! `vec2prompt embed`), whose centroid is the target.
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use vec2prompt_core::{Embedder, TargetVector, text};
 use vec2prompt_search::centroid;
@@ -67,6 +67,21 @@ fn parse_vectors(flag: &str, json: &str, dim: usize) -> Result<Vec<TargetVector>
             .collect();
     }
     Ok(vec![TargetVector::from_json(flag, trimmed, dim)?])
+}
+
+/// The target of `--target-text` (one or several) or `--vector-file`.
+pub fn target(
+    texts: &[String],
+    vector_file: Option<&Path>,
+    embedder: &dyn Embedder,
+    (text_flag, file_flag): (&str, &str),
+) -> Result<TargetVector> {
+    let dim = embedder.info().dimension;
+    match (texts.is_empty(), vector_file) {
+        (false, None) => from_texts(text_flag, texts, embedder),
+        (true, Some(p)) => from_vector_file(file_flag, p, dim),
+        _ => bail!("give the target as {text_flag} TEXT or {file_flag} FILE"),
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! dataset load, and a call into `vec2prompt-train`, which holds the pipelines (the prompt
 //! optimizer's are in `vec2prompt-optimizer`, see `optimizer_cmd`).
 
-use crate::dataset_cmd::{load_column, load_dataset};
+use crate::common::{load_column, load_dataset};
 use crate::train_args::{ModelArg, TrainArgs};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;

@@ -4,13 +4,10 @@
 
 mod common;
 
-use common::bin;
+use common::Served;
 
-use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 use vec2prompt_core::{Embedder, Error, FinishReason, GenerationParams, Llm, cosine};
 use vec2prompt_embed::{LocalEmbedder, LocalEmbedderConfig};
@@ -31,80 +28,22 @@ fn dataset() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openai-client-tests");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("data.jsonl");
-    let rows: Vec<String> = (0..20)
-        .map(|i| {
-            json!({
-                "instruction": format!("Name a fact about the number {i}."),
-                "input": "",
-                "output": format!("The number {i} is one more than {}.", i as i64 - 1),
-            })
-            .to_string()
-        })
-        .collect();
-    std::fs::write(&input, rows.join("\n") + "\n").unwrap();
-    let ds = dir.join("ds");
-    let out = bin()
-        .args(["ingest", "--input"])
-        .arg(&input)
-        .arg("--dataset")
-        .arg(&ds)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ds
+    common::ingested_dataset(&dir, 20)
 }
 
-/// A running `vec2prompt serve`, killed when dropped.
+/// A running `vec2prompt serve` behind an API key, with its OpenAI-compatible base URL.
 struct Server {
-    child: Child,
+    served: Served,
     base_url: String,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
     fn start() -> Server {
-        let mut child = bin()
-            .args([
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--api-key",
-                API_KEY,
-            ])
-            .arg("--dataset")
-            .arg(dataset())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(180)) else {
-            let _ = child.kill();
-            panic!("server did not start: {:?}", log.lock().unwrap());
-        };
-        Server {
-            child,
-            base_url: format!("http://{addr}/v1"),
-            log,
-        }
+        let ds = dataset();
+        let ds = ds.to_str().expect("a UTF-8 path");
+        let served = Served::start(&["--api-key", API_KEY, "--dataset", ds]);
+        let base_url = format!("{}/v1", served.url);
+        Server { served, base_url }
     }
 
     fn config(&self, model: &str) -> RemoteConfig {
@@ -112,13 +51,6 @@ impl Server {
         c.api_key = Some(API_KEY.to_string());
         c.timeout = Duration::from_secs(120);
         c
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -145,7 +77,7 @@ fn openai_clients_work_against_vec2prompt_serve() {
     let mut embed_config = server.config("all-MiniLM-L6-v2");
     embed_config.max_batch = 2;
     let remote = OpenAiEmbedder::new(embed_config, Arc::clone(&limiter), retry())
-        .unwrap_or_else(|e| panic!("{e}\n{}", server.log.lock().unwrap().join("\n")));
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.served.log.lock().unwrap().join("\n")));
     let local = LocalEmbedder::load(&minilm_dir, LocalEmbedderConfig::default()).unwrap();
     assert_eq!(remote.info().dimension, local.info().dimension);
     let texts: Vec<String> = [

@@ -395,7 +395,7 @@ fn playground_in_a_real_browser() {
     }
 
     // The interpolation tab: a path of 3 points, and the slider moves along it.
-    b.click("#tab-walk");
+    b.click("#tab-interpolate");
     b.type_into("#from-text", FROM);
     b.type_into("#to-text", TO);
     b.js("document.getElementById('steps').value = '3'; document.getElementById('budget').value = '0'");

@@ -3,14 +3,14 @@
 
 mod common;
 
-use common::{TOPICS, bin, models_present};
+use common::{Served, bin, models_present};
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Barrier, Mutex, OnceLock, mpsc};
+use std::process::Command;
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
 /// A small ingested dataset shared by the tests of this file (built once per run).
@@ -20,41 +20,15 @@ fn dataset() -> &'static Path {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-tests");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let input = dir.join("data.jsonl");
-        let mut s = String::new();
-        for i in 0..120 {
-            let topic = TOPICS[i % TOPICS.len()];
-            let row = json!({
-                "instruction": format!("Write one sentence about {topic} (variant {i})."),
-                "input": "",
-                "output": format!("Here is a sentence about {topic}: it is remarkable in its own way, number {i}."),
-            });
-            s.push_str(&row.to_string());
-            s.push('\n');
-        }
-        std::fs::write(&input, s).unwrap();
-        let ds = dir.join("ds");
-        let out = bin()
-            .args(["ingest", "--input"])
-            .arg(&input)
-            .arg("--dataset")
-            .arg(&ds)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        ds
+        common::ingested_dataset(&dir, 120)
     })
 }
 
-/// A running `vec2prompt serve`, killed when dropped.
+/// A running `vec2prompt serve` over the shared dataset (killed when dropped), and its
+/// `host:port` for raw HTTP/1.1.
 struct Server {
-    child: Child,
+    served: Served,
     addr: String,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// A response: status and body.
@@ -83,34 +57,14 @@ impl Reply {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let mut child = bin()
-            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--dataset"])
-            .arg(dataset())
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server did not start: {:?}", log.lock().unwrap());
-            }
-        };
-        Server { child, addr, log }
+        let ds = dataset().to_str().expect("a UTF-8 path");
+        let args: Vec<&str> = ["--dataset", ds]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let served = Served::start(&args);
+        let addr = served.url.trim_start_matches("http://").to_string();
+        Server { served, addr }
     }
 
     fn send(
@@ -154,14 +108,7 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.served.log.lock().unwrap().join("\n")
     }
 }
 
@@ -793,7 +740,7 @@ fn auth_overload_and_graceful_shutdown() {
     });
     std::thread::sleep(Duration::from_millis(400));
     let killed = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args(["-TERM", &server.served.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -807,7 +754,7 @@ fn auth_overload_and_graceful_shutdown() {
     );
     let mut waited = 0;
     let status = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
+        if let Some(s) = server.served.child.try_wait().unwrap() {
             break s;
         }
         assert!(

@@ -19,7 +19,7 @@
 //!   baselines, with bootstrap CIs.
 //! - [`plots`]: SVG pictures of a run (score distributions, paired differences, quality
 //!   against LLM calls).
-//! - [`walk`]: the interpolation report (do answers follow a path between two targets?).
+//! - [`interpolation`]: the interpolation report (do answers follow a path between two targets?).
 //! - [`optimizer_bench`]: the prompt optimizer's raw → optimized benchmark (per raw
 //!   family, the gate and the held-out family); it lives here, not in the optimizer
 //!   crate, so the server (which serves the optimizer) never links the harness.
@@ -27,6 +27,7 @@
 pub mod cache;
 pub mod cached_llm;
 pub mod harness;
+pub mod interpolation;
 pub mod optimizer_bench;
 pub mod paired;
 pub mod plots;
@@ -35,11 +36,12 @@ pub mod report;
 pub mod report_quality;
 pub mod rescore;
 pub mod stats;
-pub mod walk;
 
 pub use cache::{AnswerCache, CachedAnswer};
 pub use cached_llm::{CachedLlm, CallStats};
 pub use harness::{EvalConfig, EvalData, EvalEvent, run};
+pub use interpolation::{
+    InterpolationEvalConfig, InterpolationReport, pick_pairs, run_interpolation,
+};
 pub use report::{MethodReport, RankingReport, Report};
 pub use rescore::{Perturbed, rescore};
-pub use walk::{WalkEvalConfig, WalkReport, pick_pairs, run_walk};

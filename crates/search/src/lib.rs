@@ -14,17 +14,18 @@
 //! - [`recall`]: candidates from the environment memory (nearest *real* answers → their
 //!   prompts, with their similarity known without an LLM call).
 //! - [`searcher`]: the search itself and its result types.
-//! - [`walk`]: points between and among targets (interpolation paths, centroids).
+//! - [`interpolation`]: points between and among targets (interpolation paths, centroids).
 
 pub mod calibrate;
 pub mod environment;
+pub mod interpolation;
 pub mod lexicon;
 pub mod neighbours;
 pub mod recall;
 pub mod searcher;
-pub mod walk;
 
 pub use environment::{Environment, Evaluation};
+pub use interpolation::{PathKind, centroid, interpolate};
 pub use lexicon::{Lexicon, TopicOptions, Topics};
 pub use neighbours::Neighbours;
 pub use recall::{Recall, Recalled};
@@ -32,4 +33,3 @@ pub use searcher::{
     Candidate, CandidateSource, DEFAULT_ANSWER_WEIGHT, HYPOTHESIS_TOKENS, SearchBudget,
     SearchOptions, SearchResult, SearchTimings, Searcher,
 };
-pub use walk::{PathKind, centroid, interpolate};

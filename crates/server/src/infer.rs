@@ -7,11 +7,12 @@
 //! The worker drains every job that is waiting (up to `worker_batch`) and runs them
 //! together: searches with the same options become one `search_batch`, every quality
 //! evaluation one batched LLM call, embeddings one embedder call, chat completions with the
-//! same parameters one `generate`. Concurrent requests therefore share forward passes,
+//! same parameters one `generate`; the prompt optimizer's decoding runs here too, one
+//! request at a time. Concurrent requests therefore share forward passes,
 //! which is where parallel throughput on a CPU comes from.
 
 use crate::backends::TokenCounter;
-use crate::jobs::{EmbedJob, GenerateJob, Job, SearchJob};
+use crate::jobs::{DraftJob, EmbedJob, GenerateJob, Job, SearchJob};
 pub use crate::jobs::{EmbedOutcome, Quality, SearchOutcome};
 use crate::metrics as m;
 pub use crate::queue::{InferError, Permit};
@@ -23,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use vec2prompt_core::{Error, Generation, GenerationParams, Result, TargetVector};
+use vec2prompt_optimizer::service::{Drafts, OptimizeRequest, Optimizer};
 use vec2prompt_search::{SearchOptions, Searcher};
 
 /// Handle to the model worker; cheap to clone.
@@ -169,6 +171,26 @@ impl Infer {
         }))?;
         rx.await.map_err(|_| InferError::Unavailable)
     }
+
+    /// The optimizer's rewrites of `request` (whose instruction embeds to `instruction`),
+    /// decoded by the worker under `permit`.
+    pub async fn draft(
+        &self,
+        permit: Permit,
+        optimizer: Arc<Optimizer>,
+        request: OptimizeRequest,
+        instruction: Vec<f32>,
+    ) -> std::result::Result<Result<Drafts>, InferError> {
+        let (reply, rx) = oneshot::channel();
+        self.queue.append(Job::Draft(DraftJob {
+            optimizer,
+            request,
+            instruction,
+            reply,
+            _permit: permit,
+        }))?;
+        rx.await.map_err(|_| InferError::Unavailable)
+    }
 }
 
 /// Runs `f`, turning a panic into a backend error so one bad call never takes the worker
@@ -208,11 +230,13 @@ impl WorkerState {
             }
             metrics::histogram!(m::WORKER_BATCH).record(jobs.len() as f64);
             let (mut searches, mut embeds, mut generates) = (Vec::new(), Vec::new(), Vec::new());
+            let mut drafts = Vec::new();
             for job in jobs {
                 match job {
                     Job::Search(j) => searches.push(j),
                     Job::Embed(j) => embeds.push(j),
                     Job::Generate(j) => generates.push(j),
+                    Job::Draft(j) => drafts.push(j),
                 }
             }
             // Cheap work first, so a text request's search can join the next pass.
@@ -225,8 +249,21 @@ impl WorkerState {
             if !generates.is_empty() {
                 self.generate(generates);
             }
+            for job in drafts {
+                self.draft(job);
+            }
         }
         self.alive.store(false, Ordering::Relaxed);
+    }
+
+    fn draft(&self, job: DraftJob) {
+        if job.reply.is_closed() {
+            return;
+        }
+        let result = guarded("optimizer", || {
+            job.optimizer.draft(&job.request, &job.instruction)
+        });
+        job.finish(result);
     }
 
     fn embed(&self, jobs: Vec<EmbedJob>) {

@@ -1,12 +1,14 @@
 //! The work the model worker runs, as the handlers hand it over: a [`Job`] per request
-//! (search, embedding or generation), each with the oneshot for its reply and the
+//! (search, embedding, generation or the optimizer's drafts), each with the oneshot for its reply and the
 //! requester's [`Permit`], and the outcomes the replies carry. The [`queue`](crate::queue)
 //! carries jobs without knowing them; [`infer`](crate::infer) builds and runs them.
 
 use crate::queue::Permit;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use vec2prompt_core::{Generation, GenerationParams, Result, TargetVector};
+use vec2prompt_optimizer::service::{Drafts, OptimizeRequest, Optimizer};
 use vec2prompt_search::{SearchOptions, SearchResult};
 
 /// Which prompts of a search to answer for real afterwards (`evaluate_quality`).
@@ -75,6 +77,18 @@ pub(crate) struct GenerateJob {
     pub _permit: Permit,
 }
 
+/// An optimizer job: decoding one request's rewrites (the prompt optimizer's own network
+/// on the frozen base model), so the models are only ever run by the worker.
+pub(crate) struct DraftJob {
+    pub optimizer: Arc<Optimizer>,
+    pub request: OptimizeRequest,
+    /// The embedding of the request's instruction.
+    pub instruction: Vec<f32>,
+    pub reply: oneshot::Sender<Result<Drafts>>,
+    /// Held, never read: dropping the job releases its admission.
+    pub _permit: Permit,
+}
+
 /// Releases a job's admission, then sends its reply, so a client that sends its next
 /// request as soon as it has this answer finds the slot free (sending first would let
 /// the reply overtake the release and that next request see a 429).
@@ -104,11 +118,19 @@ impl GenerateJob {
     }
 }
 
+impl DraftJob {
+    /// Answers the job (see [`release_then_send`]).
+    pub fn finish(self, value: Result<Drafts>) {
+        release_then_send(self._permit, self.reply, value);
+    }
+}
+
 /// One unit of work for the model worker; it owns its requester's [`Permit`].
 pub(crate) enum Job {
     Search(SearchJob),
     Embed(EmbedJob),
     Generate(GenerateJob),
+    Draft(DraftJob),
 }
 
 impl Job {
@@ -119,6 +141,7 @@ impl Job {
             Job::Search(j) => !j.reply.is_closed(),
             Job::Embed(j) => !j.reply.is_closed(),
             Job::Generate(j) => !j.reply.is_closed(),
+            Job::Draft(j) => !j.reply.is_closed(),
         }
     }
 }

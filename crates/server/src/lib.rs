@@ -7,14 +7,13 @@
 //!   graceful shutdown with a deadline);
 //! - [`queue`]: admission permits and the job channel to the worker, which carries jobs
 //!   without knowing them;
-//! - [`jobs`]: the worker's jobs (search, embed, generate) and the outcomes they reply with;
+//! - [`jobs`]: the worker's jobs (search, embed, generate, the optimizer's drafts) and the
+//!   outcomes they reply with;
 //! - [`api`]: request/response bodies (the OpenAPI schema);
 //! - [`validate`]: every check on client input, before the queue;
 //! - [`error`]: layered errors → `{error, error_type}` with one status per type;
 //! - [`metrics`]: Prometheus names, recorder and request middleware;
 //! - [`backends`]: the models and their metering wrappers;
-//! - [`walk`]: targets as texts, vectors or centroids, and `/interpolate`;
-//! - [`optimize`]: the prompt optimizer's `/optimize` and `/feedback`;
 //! - [`playground`]: the web page served at `/`.
 //!
 //! [`run`] starts everything and blocks until SIGTERM or Ctrl-C, then lets requests in
@@ -102,9 +101,9 @@
 //! (plain HTTP to ChromeDriver through `ureq`, no browser-automation dependency).
 //!
 //! The optimizer's routes: the server holds an `OptimizerState` (optimizer, feedback log,
-//! both optional): `/optimize` embeds through the worker, decodes in a blocking task holding
-//! a clone of the admission permit, and with a budget answers and embeds the variants
-//! through the worker too. An optimizer named by `--optimizer` must load; one only found in
+//! both optional): `/optimize` embeds, decodes its rewrites (a draft job) and, with a
+//! budget, answers and embeds the variants, all through the worker under the request's
+//! admission permit. An optimizer named by `--optimizer` must load; one only found in
 //! `$VEC2PROMPT_HOME/optimizer` that cannot (e.g. the LLM is an OpenAI-compatible service,
 //! and the optimizer needs the local GGUF) is left out with a warning.
 
@@ -116,17 +115,15 @@ pub mod http;
 pub mod infer;
 pub mod jobs;
 pub mod metrics;
-pub mod optimize;
 pub mod playground;
 pub mod queue;
 pub mod serve;
 pub mod validate;
-pub mod walk;
 
 pub use backends::{Backends, CounterFn, TokenCounter};
 pub use config::{ServerConfig, ServerSettings};
 pub use error::{ErrorResponse, ErrorType, ServerError};
-pub use http::{ApiDoc, AppState, ServerInfo, openapi_json, router};
+pub use http::{ApiDoc, AppState, OptimizerState, ServerInfo, openapi_json, router};
 pub use infer::{Infer, Worker};
 
 use std::sync::{Arc, OnceLock};
@@ -142,7 +139,7 @@ pub fn start(
     config: ServerConfig,
     backends: &Backends,
     dataset: Option<api::DatasetStatus>,
-    optimizer: optimize::OptimizerState,
+    optimizer: OptimizerState,
     searcher: impl FnOnce(Environment) -> Result<Searcher>,
 ) -> Result<(AppState, Worker)> {
     config
@@ -197,7 +194,7 @@ pub fn run(
     config: ServerConfig,
     backends: &Backends,
     dataset: Option<api::DatasetStatus>,
-    optimizer: optimize::OptimizerState,
+    optimizer: OptimizerState,
     searcher: impl FnOnce(Environment) -> Result<Searcher>,
 ) -> Result<()> {
     let addr = (config.host.clone(), config.port);

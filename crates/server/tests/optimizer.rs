@@ -9,8 +9,8 @@ use serde_json::json;
 use std::sync::Arc;
 use vec2prompt_optimizer::FeedbackLog;
 use vec2prompt_optimizer::feedback::read_feedback;
+use vec2prompt_server::OptimizerState;
 use vec2prompt_server::ServerConfig;
-use vec2prompt_server::optimize::OptimizerState;
 
 fn with_log(path: &std::path::Path, max: u64) -> Option<TestServer> {
     let state = OptimizerState {

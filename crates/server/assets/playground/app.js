@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { key: sessionStorage.getItem("vec2prompt-key") || "", tab: "target", walk: null, lastOptimize: null };
+const state = { key: sessionStorage.getItem("vec2prompt-key") || "", tab: "target", interpolate: null, lastOptimize: null };
 
 class ApiError extends Error {
   constructor(status, type, message) { super(message); this.status = status; this.type = type; }
@@ -209,21 +209,21 @@ async function runTarget(budget) {
 
 // --- the interpolation tab ------------------------------------------------------------
 
-async function runWalk(budget) {
+async function runInterpolate(budget) {
   const from = $("from-text").value, to = $("to-text").value;
   if (!from.trim() || !to.trim()) throw new ApiError(0, "invalid_input", "give both ends of the path");
   const steps = parseInt($("steps").value, 10) || 5;
   const body = (b) => ({ from: { text: from }, to: { text: to }, steps, path: $("path").value, options: options(b) });
   $("progress").textContent = budget > 0 ? "fast path…" : "interpolating…";
-  showWalk(await api("/interpolate", body(0)));
+  showInterpolation(await api("/interpolate", body(0)));
   if (budget > 0) {
     $("progress").textContent = `checking each point with the LLM (budget ${budget} per point)…`;
-    showWalk(await api("/interpolate", body(budget)));
+    showInterpolation(await api("/interpolate", body(budget)));
   }
 }
 
-function showWalk(resp) {
-  state.walk = resp;
+function showInterpolation(resp) {
+  state.interpolate = resp;
   const slider = $("slider");
   slider.max = String(resp.points.length - 1);
   if (parseInt(slider.value, 10) > resp.points.length - 1) slider.value = "0";
@@ -232,7 +232,7 @@ function showWalk(resp) {
 }
 
 function showPoint() {
-  const resp = state.walk;
+  const resp = state.interpolate;
   if (!resp) return;
   const i = parseInt($("slider").value, 10) || 0;
   const p = resp.points[i];
@@ -307,7 +307,7 @@ async function run() {
   const budget = parseInt($("budget").value, 10) || 0;
   try {
     if (state.tab === "target") await runTarget(budget);
-    else if (state.tab === "walk") await runWalk(budget);
+    else if (state.tab === "interpolate") await runInterpolate(budget);
     else await runOptimize(budget);
     $("progress").textContent = "done";
   } catch (e) {
@@ -322,7 +322,7 @@ function selectTab(tab) {
   state.tab = tab;
   document.querySelectorAll(".tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
   document.querySelectorAll(".panel").forEach((p) => { p.hidden = p.dataset.panel !== tab; });
-  $("run").textContent = tab === "optimize" ? "Optimize" : tab === "walk" ? "Interpolate" : "Generate";
+  $("run").textContent = tab === "optimize" ? "Optimize" : tab === "interpolate" ? "Interpolate" : "Generate";
   clearError();
 }
 

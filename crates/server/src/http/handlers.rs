@@ -109,6 +109,43 @@ fn single(
     }
 }
 
+/// What a single-target request asked for beside its target.
+struct Asked {
+    evaluate_quality: bool,
+    return_metadata: bool,
+    started: Instant,
+}
+
+/// The one path of the two single-target routes (`/generate_prompt` and
+/// `/generate_prompt_from_text`): searches `target` under `permit` and answers with the
+/// chosen prompt and, when asked, its metadata (`embed_ms`: time spent embedding a text
+/// target first).
+async fn one_prompt(
+    s: &AppState,
+    permit: crate::queue::Permit,
+    target: vec2prompt_core::TargetVector,
+    options: vec2prompt_search::SearchOptions,
+    asked: Asked,
+    embed_ms: f64,
+) -> Result<Json<GeneratePromptResponse>, ServerError> {
+    let outcome = single(
+        s.infer
+            .search(
+                permit,
+                vec![target],
+                options,
+                quality(asked.evaluate_quality, false),
+            )
+            .await?,
+    )?;
+    Ok(Json(GeneratePromptResponse {
+        prompt: outcome.result.best.prompt.clone(),
+        metadata: asked
+            .return_metadata
+            .then(|| s.metadata(&outcome, embed_ms, asked.started)),
+    }))
+}
+
 /// Server health and what is loaded.
 #[utoipa::path(
     get, path = "/health", tag = "status", security(()),
@@ -170,22 +207,12 @@ pub(crate) async fn generate_prompt(
         validate::parse_target("target_embedding", &req.target_embedding, s.info.dimension)?;
     let options = validate::search_options(req.options.as_ref(), &s.config, 1)?;
     let permit = s.infer.try_acquire()?;
-    let outcome = single(
-        s.infer
-            .search(
-                permit,
-                vec![target],
-                options,
-                quality(req.evaluate_quality, false),
-            )
-            .await?,
-    )?;
-    Ok(Json(GeneratePromptResponse {
-        prompt: outcome.result.best.prompt.clone(),
-        metadata: req
-            .return_metadata
-            .then(|| s.metadata(&outcome, 0.0, started)),
-    }))
+    let asked = Asked {
+        evaluate_quality: req.evaluate_quality,
+        return_metadata: req.return_metadata,
+        started,
+    };
+    one_prompt(&s, permit, target, options, asked, 0.0).await
 }
 
 /// Embed a text, then generate a prompt whose answer lands near that embedding.
@@ -226,22 +253,12 @@ pub(crate) async fn generate_prompt_from_text(
     let vector = vec2prompt_search::centroid(&embedded.vectors, None)
         .map_err(|e| ServerError::invalid("text", e.to_string()))?;
     let target = vec2prompt_core::TargetVector::new("text", vector, s.info.dimension)?;
-    let outcome = single(
-        s.infer
-            .search(
-                permit,
-                vec![target],
-                options,
-                quality(req.evaluate_quality, false),
-            )
-            .await?,
-    )?;
-    Ok(Json(GeneratePromptResponse {
-        prompt: outcome.result.best.prompt.clone(),
-        metadata: req
-            .return_metadata
-            .then(|| s.metadata(&outcome, embed_ms, started)),
-    }))
+    let asked = Asked {
+        evaluate_quality: req.evaluate_quality,
+        return_metadata: req.return_metadata,
+        started,
+    };
+    one_prompt(&s, permit, target, options, asked, embed_ms).await
 }
 
 /// Generate prompts for several embeddings in one batched search (all or nothing).

@@ -2,20 +2,24 @@
 //!
 //! - [`router`]: the one place that lists the routes and stacks the layers;
 //! - [`handlers`]: health, prompt generation and metrics;
+//! - [`interpolate`]: `/interpolate`, prompts for points between two targets;
+//! - [`optimize`]: the prompt optimizer's `/optimize` and `/feedback`;
 //! - [`openai`]: the OpenAI-compatible `/v1/embeddings` and `/v1/chat/completions`;
 //! - [`auth`]: bearer-token auth;
 //! - [`layers`]: the body deadline and the JSON body of every error;
 //! - [`openapi`]: the OpenAPI document (`print-schema`, `/api-doc/openapi.json`).
 //!
 //! This module holds what they share: the state (with the optimizer's part, which the
-//! `/optimize` and `/feedback` handlers of [`crate::optimize`] read) and the JSON extractor
-//! whose rejections use the API's error shape.
+//! `/optimize` and `/feedback` handlers read) and the JSON extractor whose rejections use
+//! the API's error shape.
 
 pub mod auth;
 pub mod handlers;
+pub mod interpolate;
 pub mod layers;
 pub mod openai;
 pub mod openapi;
+pub mod optimize;
 pub mod router;
 
 pub use openapi::{ApiDoc, openapi_json};

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use vec2prompt_optimizer::feedback::{MAX_COMMENT_CHARS, MAX_PROMPT_CHARS};
-use vec2prompt_search::walk::MAX_STEPS;
+use vec2prompt_search::interpolation::MAX_STEPS;
 
 /// Adds the bearer-token security scheme to the OpenAPI document.
 struct BearerAuth;
@@ -45,9 +45,9 @@ impl Modify for BearerAuth {
         handlers::metrics_text,
         openai::embeddings,
         openai::chat_completions,
-        crate::walk::interpolate,
-        crate::optimize::optimize,
-        crate::optimize::feedback
+        crate::http::interpolate::interpolate,
+        crate::http::optimize::optimize,
+        crate::http::optimize::feedback
     ),
     components(schemas(ErrorResponse, ErrorType)),
     modifiers(&BearerAuth),

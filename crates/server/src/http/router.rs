@@ -1,6 +1,6 @@
 //! The router: every route, the auth, limits and metrics layers, in one place.
 
-use super::{AppState, auth, handlers, layers, openai, openapi};
+use super::{AppState, auth, handlers, interpolate, layers, openai, openapi, optimize};
 use crate::metrics as m;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -27,9 +27,9 @@ fn model_routes() -> Router<AppState> {
             "/generate_prompts_parallel",
             post(handlers::generate_prompts_parallel),
         )
-        .route("/interpolate", post(crate::walk::interpolate))
-        .route("/optimize", post(crate::optimize::optimize))
-        .route("/feedback", post(crate::optimize::feedback))
+        .route("/interpolate", post(interpolate::interpolate))
+        .route("/optimize", post(optimize::optimize))
+        .route("/feedback", post(optimize::feedback))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/chat/completions", post(openai::chat_completions))
 }

@@ -101,7 +101,7 @@ impl TestServer {
     /// [`TestServer::start`] with the optimizer routes' state.
     pub fn start_with(
         config: ServerConfig,
-        optimizer: vec2prompt_server::optimize::OptimizerState,
+        optimizer: vec2prompt_server::OptimizerState,
     ) -> Option<TestServer> {
         let backends = backends()?;
         let limits = config.connection_limits();

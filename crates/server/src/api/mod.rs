@@ -1,5 +1,16 @@
 //! Request and response bodies of the HTTP API. They are the OpenAPI schema too
-//! (`vec2prompt print-schema`), so every field's doc line is what a client reads.
+//! (`vec2prompt print-schema`), so every field's doc line is what a client reads. The
+//! interpolation's and the optimizer's bodies are in their own files, re-exported here.
+
+mod interpolate;
+mod optimize;
+
+pub use interpolate::{
+    InterpolatePoint, InterpolateRequest, InterpolateResponse, PathName, TargetSpec,
+};
+pub use optimize::{
+    FeedbackBody, FeedbackResponse, OptimizeBody, OptimizeResponse, OptimizedPrompt, StyleName,
+};
 
 use crate::error::ErrorType;
 use serde::{Deserialize, Serialize};

@@ -1,10 +1,19 @@
-//! Helpers every command shares: the command line and time stamps recorded in reports,
-//! the machine's load, loading a dataset's records, and the base model of the learned
-//! rewriters. Commands use this module and never each other.
+//! Helpers every command shares, so that commands use this module and never each other:
+//! the command line and time stamps recorded in reports, the machine's load and the base
+//! model of the learned rewriters here; a dataset's records, embeddings, splits and index
+//! in [`data`]; finding, loading and running the prompt optimizer in [`optimizer`];
+//! measuring chosen prompts in [`measure`].
 
-use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
-use vec2prompt_dataset::Record;
+mod data;
+mod measure;
+mod optimizer;
+
+pub use data::*;
+pub use measure::measure;
+pub use optimizer::*;
+
+use anyhow::Result;
+use std::path::PathBuf;
 
 /// The command line as typed (arguments with spaces quoted), recorded in reports.
 pub fn command_line() -> String {
@@ -61,22 +70,6 @@ pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// The records of a dataset directory (made by `ingest`) or of a raw data file.
-pub fn load_records(path: &Path) -> Result<Vec<Record>> {
-    if path.is_file() {
-        let (records, _) = vec2prompt_dataset::ingest(path, &Default::default())?;
-        Ok(records)
-    } else {
-        let p = path.join("records.jsonl");
-        vec2prompt_dataset::read_records(&p).with_context(|| {
-            format!(
-                "reading {} (a dataset directory or a data file)",
-                p.display()
-            )
-        })
-    }
 }
 
 /// The optimizer's frozen base: the local GGUF of `backends.llm` (its adapters are

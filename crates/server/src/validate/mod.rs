@@ -1,6 +1,8 @@
 //! Request validation: everything a client sends is checked here, before it reaches the
 //! queue, so a bad request costs no model time and always gets a 4xx naming the field.
 
+pub mod interpolate;
+
 use crate::api::{
     ChatCompletionRequest, EmbeddingInput, GenerateOptions, MessageContent, StopSequences,
 };
@@ -404,6 +406,17 @@ fn clock_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A feedback rating: 1 (bad) to 5 (good), or none.
+pub fn rating(rating: Option<usize>) -> Result<Option<u8>, ServerError> {
+    match rating {
+        Some(r) if !(1..=5).contains(&r) => Err(ServerError::invalid(
+            "rating",
+            format!("is {r}; give 1 (bad) to 5 (good)"),
+        )),
+        r => Ok(r.map(|r| r as u8)),
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! `vec2prompt interpolate` (prompts for points between two targets) and
 //! `vec2prompt eval-interpolation` (the report on whether answers follow such a path).
 
+use crate::common::HeldOut;
+use crate::common::{load_dataset, measure};
 use crate::config::{Config, Loaded};
-use crate::dataset_cmd::HeldOut;
-use crate::dataset_cmd::load_dataset;
-use crate::generate_cmd::target;
+use crate::target_arg::target;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use vec2prompt_core::progress::Stages;
 use vec2prompt_core::{GenerationParams, TargetVector, answer_score, cosine};
-use vec2prompt_eval::{AnswerCache, CachedLlm, WalkEvalConfig};
-use vec2prompt_search::walk::{self, PathKind};
+use vec2prompt_eval::{AnswerCache, CachedLlm, InterpolationEvalConfig};
+use vec2prompt_search::interpolation::{self, PathKind};
 use vec2prompt_search::{
     Candidate, Environment, Neighbours, SearchBudget, SearchOptions, Searcher,
 };
@@ -85,7 +85,7 @@ pub fn interpolate(args: &InterpolateArgs, config: &Config) -> Result<()> {
         e,
         ("--to-text", "--to-vector-file"),
     )?;
-    let points = walk::interpolate(&from.values, &to.values, args.steps, args.path)?;
+    let points = interpolation::interpolate(&from.values, &to.values, args.steps, args.path)?;
     let dim = searcher.dimension();
     let targets = points
         .iter()
@@ -106,9 +106,9 @@ pub fn interpolate(args: &InterpolateArgs, config: &Config) -> Result<()> {
     if !args.no_measure {
         measure(&searcher, &points, &mut best)?;
     }
-    let a = walk::normalized("from", &from.values)?;
-    let b = walk::normalized("to", &to.values)?;
-    let out: Vec<PointOut> = walk::positions(args.steps)
+    let a = interpolation::normalized("from", &from.values)?;
+    let b = interpolation::normalized("to", &to.values)?;
+    let out: Vec<PointOut> = interpolation::positions(args.steps)
         .into_iter()
         .zip(best)
         .zip(calls)
@@ -152,22 +152,6 @@ pub fn interpolate(args: &InterpolateArgs, config: &Config) -> Result<()> {
     }
     if args.no_measure {
         println!("(not measured: --no-measure)");
-    }
-    Ok(())
-}
-
-/// Answers the chosen prompts that the search did not measure, in one batch.
-pub fn measure(searcher: &Searcher, points: &[Vec<f32>], best: &mut [Candidate]) -> Result<()> {
-    let missing: Vec<usize> = (0..best.len())
-        .filter(|&i| best[i].similarity.is_none())
-        .collect();
-    let prompts: Vec<String> = missing.iter().map(|&i| best[i].prompt.clone()).collect();
-    let tv: Vec<&[f32]> = missing.iter().map(|&i| &points[i][..]).collect();
-    let evals = searcher.environment().evaluate(&prompts, &tv)?;
-    for (&i, e) in missing.iter().zip(evals) {
-        best[i].similarity = Some(e.similarity);
-        best[i].answer = Some(e.answer);
-        best[i].answer_vector = Some(e.vector);
     }
     Ok(())
 }
@@ -268,7 +252,7 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
             // them (prompts not embedded yet) the search embeds the candidates it ranks.
             let store = vec2prompt_store::EmbeddingStore::open(d, embedder.info())?;
             let prompts = match (&latent, store.is_complete("prompts")?) {
-                (Some(_), true) => Some(crate::dataset_cmd::load_column(
+                (Some(_), true) => Some(crate::common::load_column(
                     d,
                     "prompts",
                     embedder.as_ref(),
@@ -300,7 +284,7 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
     let env = Environment::new(llm, embedder.clone());
     let searcher = Searcher::new(env, neighbours, latent)?;
     let command = crate::common::command_line();
-    let walk_config = WalkEvalConfig {
+    let walk_config = InterpolationEvalConfig {
         pairs: args.pairs,
         steps: args.steps,
         path: args.path,
@@ -313,10 +297,12 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
         candidates,
     };
     let mut stages = Stages::default();
-    let report =
-        vec2prompt_eval::run_walk(&targets, &searcher, &walk_config, |stage, done, total| {
-            stages.update(stage, done, total)
-        })?;
+    let report = vec2prompt_eval::run_interpolation(
+        &targets,
+        &searcher,
+        &walk_config,
+        |stage, done, total| stages.update(stage, done, total),
+    )?;
     stages.finish();
     let md = report.to_markdown();
     println!("{md}");

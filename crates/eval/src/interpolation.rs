@@ -16,12 +16,12 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use vec2prompt_core::{Error, Result, TargetVector, answer_score, cosine};
-use vec2prompt_search::walk::{self, PathKind};
+use vec2prompt_search::interpolation::{self, PathKind};
 use vec2prompt_search::{SearchBudget, SearchOptions, Searcher};
 
 /// Settings of an interpolation report.
 #[derive(Debug, Clone)]
-pub struct WalkEvalConfig {
+pub struct InterpolationEvalConfig {
     /// Pairs of targets (each pair is two distinct records).
     pub pairs: usize,
     /// Points per path, both ends included.
@@ -93,7 +93,7 @@ pub struct Estimate {
 
 /// The interpolation report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WalkReport {
+pub struct InterpolationReport {
     /// The command that produced it.
     pub command: String,
     /// Split of the targets.
@@ -159,12 +159,12 @@ pub fn pick_pairs(available: usize, pairs: usize, seed: u64) -> Result<Vec<usize
 
 /// Runs the report with `searcher` on `targets` (id, output embedding), taken two by two:
 /// pair `p` joins `targets[2p]` and `targets[2p + 1]` (see [`pick_pairs`]).
-pub fn run_walk(
+pub fn run_interpolation(
     targets: &[(String, Vec<f32>)],
     searcher: &Searcher,
-    config: &WalkEvalConfig,
+    config: &InterpolationEvalConfig,
     mut progress: impl FnMut(&str, usize, usize),
-) -> Result<WalkReport> {
+) -> Result<InterpolationReport> {
     let started = std::time::Instant::now();
     if targets.len() != 2 * config.pairs {
         return Err(Error::invalid(
@@ -183,8 +183,8 @@ pub fn run_walk(
     let mut points: Vec<(usize, f64, Vec<f32>)> = Vec::new();
     for p in 0..config.pairs {
         let (a, b) = (&targets[order[2 * p]].1, &targets[order[2 * p + 1]].1);
-        let path = walk::interpolate(a, b, config.steps, config.path)?;
-        for (t, v) in walk::positions(config.steps).into_iter().zip(path) {
+        let path = interpolation::interpolate(a, b, config.steps, config.path)?;
+        for (t, v) in interpolation::positions(config.steps).into_iter().zip(path) {
             points.push((p, t, v));
         }
     }
@@ -268,7 +268,7 @@ pub fn run_walk(
         .flat_map(|p| p.points.iter().map(|x| f64::from(x.on_point)))
         .collect();
     let by_t = |f: &dyn Fn(&WalkPoint) -> f32| -> Vec<(f64, f64)> {
-        walk::positions(config.steps)
+        interpolation::positions(config.steps)
             .into_iter()
             .enumerate()
             .map(|(k, t)| {
@@ -283,7 +283,7 @@ pub fn run_walk(
             .map(|p| p.distinct_prompts as f64)
             .collect::<Vec<_>>(),
     );
-    Ok(WalkReport {
+    Ok(InterpolationReport {
         command: config.command.clone(),
         split: config.split.clone(),
         candidates: config.candidates.clone(),
@@ -304,7 +304,7 @@ pub fn run_walk(
     })
 }
 
-impl WalkReport {
+impl InterpolationReport {
     /// The report as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
