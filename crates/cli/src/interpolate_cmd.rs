@@ -284,7 +284,7 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
     let env = Environment::new(llm, embedder.clone());
     let searcher = Searcher::new(env, neighbours, latent)?;
     let command = crate::common::command_line();
-    let walk_config = InterpolationEvalConfig {
+    let interpolation_config = InterpolationEvalConfig {
         pairs: args.pairs,
         steps: args.steps,
         path: args.path,
@@ -297,13 +297,14 @@ pub fn eval_interpolation(args: &EvalInterpolationArgs, config: &Config) -> Resu
         candidates,
     };
     let mut stages = Stages::default();
-    let report = vec2prompt_eval::run_interpolation(
+    let mut report = vec2prompt_eval::run_interpolation(
         &targets,
         &searcher,
-        &walk_config,
+        &interpolation_config,
         |stage, done, total| stages.update(stage, done, total),
     )?;
     stages.finish();
+    report.provenance = Some(crate::provenance::collect(&config.model_paths()));
     let md = report.to_markdown();
     println!("{md}");
     if let Some(out) = &args.out {

@@ -61,7 +61,7 @@ pub struct WalkPoint {
 
 /// One path of the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WalkPair {
+pub struct InterpolationPair {
     /// Record id of the start.
     pub from_id: String,
     /// Record id of the end.
@@ -128,7 +128,10 @@ pub struct InterpolationReport {
     /// Seconds the run took.
     pub seconds: f64,
     /// Every path.
-    pub pairs: Vec<WalkPair>,
+    pub pairs: Vec<InterpolationPair>,
+    /// What made the report: the commit, the models' hashes, the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<vec2prompt_core::provenance::Provenance>,
 }
 
 fn estimate(xs: &[f64], resamples: usize, seed: u64) -> Estimate {
@@ -243,7 +246,7 @@ pub fn run_interpolation(
         let mut distinct: Vec<&str> = pts.iter().map(|x| x.prompt.as_str()).collect();
         distinct.sort_unstable();
         distinct.dedup();
-        pairs.push(WalkPair {
+        pairs.push(InterpolationPair {
             from_id: targets[ia].0.clone(),
             to_id: targets[ib].0.clone(),
             ends_similarity: cosine(a, b),
@@ -301,6 +304,7 @@ pub fn run_interpolation(
         distinct_prompts: distinct,
         seconds: started.elapsed().as_secs_f64(),
         pairs,
+        provenance: None,
     })
 }
 
@@ -310,7 +314,14 @@ impl InterpolationReport {
         let mut s = String::new();
         let e = |x: &Estimate| format!("{:+.3} [{:+.3}, {:+.3}]", x.mean, x.ci95[0], x.ci95[1]);
         let _ = writeln!(s, "# Interpolation report\n");
-        let _ = writeln!(s, "Command: `{}`\n", self.command);
+        match &self.provenance {
+            Some(p) => {
+                let _ = writeln!(s, "{}", p.markdown());
+            }
+            None => {
+                let _ = writeln!(s, "Command: `{}`\n", self.command);
+            }
+        }
         let _ = writeln!(s, "Candidates: {}\n", self.candidates);
         let _ = writeln!(
             s,
