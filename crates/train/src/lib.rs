@@ -7,13 +7,12 @@
 //! `vec2prompt-latent` and `vec2prompt-optimizer`, which import no trainer.
 //!
 //! - [`kit`]: the shared scaffolding (learning-rate schedule, guarded step, AdamW with
-//!   savable moments, crash-safe checkpoints and resume, candle errors).
+//!   savable moments, crash-safe checkpoints and resume, model cards, candle errors).
 //! - [`fit`]: the epoch loop of the small latent models ([`Task`], [`train`]);
 //!   [`surrogate_task`] and [`sequences`] are their data as the loop sees it.
 //! - [`generator`]: stage 1 of the generator (supervised); [`rl`]: stage 2 (policy
 //!   gradient on the real reward), run with its before/after check by [`rl_pipeline`].
 //! - [`optimizer`]: the prompt optimizer's pairs, objectives and two phases.
-//!
 //! - [`pipeline`]: [`run`], [`TrainOptions`], [`TrainData`], [`ModelKind`], [`TrainFile`]
 //!   (`configs/train.yaml`). `train surrogate --memory` trains the surrogate on the
 //!   environment memory instead of the dataset: the remembered records' targets are the
