@@ -65,13 +65,6 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The optimizer's frozen base: the local GGUF of `backends.llm` (its adapters are
 /// trained on those very weights, so a remote LLM cannot serve as the base).
 pub fn base_model(config: &crate::config::Config) -> Result<PathBuf> {
