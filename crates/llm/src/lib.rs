@@ -5,10 +5,12 @@
 //! - [`gguf`]: opening and validating a GGUF file.
 //! - [`tokenizer`]: a byte-level BPE tokenizer rebuilt from `tokenizer.ggml.*`.
 //! - [`chat`]: the model's own chat template (`tokenizer.chat_template`, Jinja).
-//! - [`llama`]: the transformer with a batched, left-padded KV cache.
+//! - [`llama`]: the transformer with a batched, left-padded KV cache; its attention runs
+//!   each sequence on its own, so answers do not depend on the batch.
 //! - [`sampler`]: greedy and temperature/top-p token selection.
 //! - [`local`]: [`LocalLlm`], the [`vec2prompt_core::Llm`] implementation tying them up.
 
+mod attention;
 pub mod chat;
 pub mod gguf;
 pub mod llama;

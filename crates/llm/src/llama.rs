@@ -1,14 +1,15 @@
 //! The llama-family transformer (GGUF tensor names), batched with left padding.
 //!
-//! A batch of `B` sequences is left-padded to a common length; pad positions are masked
-//! out as keys. Positions are shared across the batch: RoPE scores depend only on the
-//! distance between query and key, so shifting a sequence right by its padding changes
-//! nothing (up to float rounding). One forward pass computes the whole batch.
+//! A batch of `B` sequences is left-padded to a common length and one forward pass
+//! computes the whole batch. The projections treat every position as its own row, and
+//! attention (the `attention` module) runs each sequence over its own keys at its own
+//! positions, so a sequence's logits are the same, bit for bit, alone or in any batch.
 
+use crate::attention::{self, Heads, LayerCache, Rope, Span};
 use crate::gguf::GgufFile;
 use crate::q8::PackedQ8;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Result as CResult, Tensor};
+use candle_core::{Device, Module, Result as CResult, Tensor};
 use vec2prompt_core::{Error, Result};
 
 /// How the projection weights are held in memory.
@@ -105,10 +106,13 @@ impl LlamaConfig {
             || config.n_kv_head == 0
             || n_head % config.n_kv_head != 0
             || hidden % n_head != 0
+            || head_dim % 2 != 0
+            || head_dim > 256
         {
             return Err(Error::model(
                 &file.path,
-                "inconsistent head counts in metadata",
+                "inconsistent head counts in metadata (or a head size that is odd or \
+                 above 256)",
                 "use another GGUF",
             ));
         }
@@ -184,9 +188,33 @@ impl Linear {
                 Tensor::from_vec(p.matmul(&xs, b * l), (b, l, p.n()), x.device())
             }
             Self::Quantized(q) => q.forward(x),
-            Self::Dense(w) => x.reshape((b * l, k))?.matmul(&w.t()?)?.reshape((b, l, ())),
+            Self::Dense(w) => dense_rows(&x.reshape((b * l, k))?, w)?.reshape((b, l, ())),
         }
     }
+}
+
+/// Rows per gemm call of [`Linear::Dense`].
+const DENSE_ROWS: usize = 16;
+
+/// `x · wᵀ` in calls of exactly [`DENSE_ROWS`] rows, the last one padded with zeros:
+/// gemm picks its blocking, hence the order of its sums, from the shapes it is given,
+/// so one fixed shape gives every row the same result in any batch.
+fn dense_rows(x: &Tensor, w: &Tensor) -> CResult<Tensor> {
+    let (m, k) = x.dims2()?;
+    let wt = w.t()?;
+    let mut parts = Vec::with_capacity(m.div_ceil(DENSE_ROWS));
+    let mut start = 0;
+    while start < m {
+        let rows = DENSE_ROWS.min(m - start);
+        let mut part = x.narrow(0, start, rows)?;
+        if rows < DENSE_ROWS {
+            let pad = Tensor::zeros((DENSE_ROWS - rows, k), x.dtype(), x.device())?;
+            part = Tensor::cat(&[&part, &pad], 0)?;
+        }
+        parts.push(part.matmul(&wt)?.narrow(0, 0, rows)?);
+        start += rows;
+    }
+    Tensor::cat(&parts, 0)
 }
 
 struct Block {
@@ -203,9 +231,11 @@ struct Block {
 /// Per-layer key/value cache of a batch: `(B, n_kv_head, capacity, head_dim)` buffers
 /// filled up to `len`, so each step writes in place instead of re-concatenating.
 pub struct KvCache {
-    layers: Vec<(Tensor, Tensor)>,
+    layers: Vec<LayerCache>,
     len: usize,
     capacity: usize,
+    /// Values one batch row holds per layer (`n_kv_head · capacity · head_dim`).
+    row_len: usize,
 }
 
 impl KvCache {
@@ -221,13 +251,12 @@ impl KvCache {
 
     /// Keeps only the batch rows in `keep` (in that order), e.g. after sequences finish.
     pub fn retain_rows(&mut self, keep: &[u32]) -> CResult<()> {
-        let Some((k0, _)) = self.layers.first() else {
-            return Ok(());
-        };
-        let idx = Tensor::new(keep, k0.device())?;
-        for (k, v) in self.layers.iter_mut() {
-            *k = k.index_select(&idx, 0)?;
-            *v = v.index_select(&idx, 0)?;
+        let rows = self.layers.first().map_or(0, |l| l.rows(self.row_len));
+        if let Some(&bad) = keep.iter().find(|&&r| r as usize >= rows) {
+            candle_core::bail!("row {bad} is not in a cache of {rows} rows");
+        }
+        for layer in self.layers.iter_mut() {
+            layer.retain_rows(keep, self.row_len);
         }
         Ok(())
     }
@@ -241,8 +270,8 @@ pub struct Llama {
     blocks: Vec<Block>,
     norm: Tensor,
     output: Linear,
-    cos: Tensor,
-    sin: Tensor,
+    heads: Heads,
+    rope: Rope,
     device: Device,
 }
 
@@ -300,7 +329,12 @@ impl Llama {
                 down,
             });
         }
-        let (cos, sin) = rope_tables(&config, &dev).map_err(|e| md_err(file, e))?;
+        let heads = Heads {
+            n_head: config.n_head,
+            n_kv_head: config.n_kv_head,
+            head_dim: config.head_dim,
+        };
+        let rope = Rope::new(config.head_dim, config.rope_base, config.context_length);
         Ok(Self {
             config: LlamaConfig {
                 vocab_size,
@@ -310,8 +344,8 @@ impl Llama {
             blocks,
             norm,
             output,
-            cos,
-            sin,
+            heads,
+            rope,
             device: dev,
         })
     }
@@ -329,20 +363,14 @@ impl Llama {
 
     /// An empty cache for `batch` sequences of up to `capacity` positions.
     pub fn new_cache(&self, batch: usize, capacity: usize) -> CResult<KvCache> {
-        let c = &self.config;
-        let shape = (batch, c.n_kv_head, capacity, c.head_dim);
-        let layers = (0..c.n_layer)
-            .map(|_| {
-                Ok((
-                    Tensor::zeros(shape, DType::F32, &self.device)?,
-                    Tensor::zeros(shape, DType::F32, &self.device)?,
-                ))
-            })
-            .collect::<CResult<_>>()?;
+        let layers = (0..self.config.n_layer)
+            .map(|_| LayerCache::new(self.heads, batch, capacity))
+            .collect();
         Ok(KvCache {
             layers,
             len: 0,
             capacity,
+            row_len: self.config.n_kv_head * capacity * self.config.head_dim,
         })
     }
 
@@ -392,12 +420,25 @@ impl Llama {
             .embed
             .index_select(&ids_t, 0)?
             .reshape((b, l, self.config.hidden))?;
-        let mask = attention_mask(pads, pos, l, &self.device)?;
-        let cos = self.cos.narrow(0, pos, l)?;
-        let sin = self.sin.narrow(0, pos, l)?;
+        let cached_rows = cache.layers.first().map_or(0, |c| c.rows(cache.row_len));
+        if pads.len() != b || cached_rows != b {
+            candle_core::bail!(
+                "a batch of {b} rows with {} pad counts and a cache of {cached_rows} rows",
+                pads.len()
+            );
+        }
+        let span = Span {
+            pads,
+            pos,
+            l,
+            capacity: cache.capacity,
+        };
         for (block, kv) in self.blocks.iter().zip(cache.layers.iter_mut()) {
             let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, self.config.rms_eps as f32)?;
-            let a = self.attention(block, &h, &mask, &cos, &sin, kv, pos)?;
+            let qkv = block.qkv.forward(&h)?.flatten_all()?.to_vec1::<f32>()?;
+            let y = attention::attend(self.heads, &self.rope, &qkv, &span, kv);
+            let y = Tensor::from_vec(y, (b, l, self.config.hidden), &self.device)?;
+            let a = block.wo.forward(&y)?;
             x = (x + a)?;
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, self.config.rms_eps as f32)?;
             let gu = block.gate_up.forward(&h)?;
@@ -435,84 +476,4 @@ impl Llama {
             start = end;
         }
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn attention(
-        &self,
-        block: &Block,
-        h: &Tensor,
-        mask: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        kv: &mut (Tensor, Tensor),
-        pos: usize,
-    ) -> CResult<Tensor> {
-        let c = &self.config;
-        let (b, l, _) = h.dims3()?;
-        let rep = c.n_head / c.n_kv_head;
-        let qkv = block.qkv.forward(h)?;
-        let (qn, kn) = (c.n_head * c.head_dim, c.n_kv_head * c.head_dim);
-        let heads = |start: usize, n_heads: usize| -> CResult<Tensor> {
-            qkv.narrow(2, start, n_heads * c.head_dim)?
-                .reshape((b, l, n_heads, c.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = heads(0, c.n_head)?;
-        let k = heads(qn, c.n_kv_head)?;
-        let v = heads(qn + kn, c.n_kv_head)?;
-        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
-        kv.0.slice_set(&k, 2, pos)?;
-        kv.1.slice_set(&v, 2, pos)?;
-        let t = pos + l;
-        let keys = kv.0.narrow(2, 0, t)?;
-        let values = kv.1.narrow(2, 0, t)?;
-        // Grouped-query attention without copying K/V: the `rep` query heads sharing a
-        // KV head are stacked along the row axis of one matmul.
-        let q = (q.reshape((b, c.n_kv_head, rep * l, c.head_dim))?
-            * (1.0 / (c.head_dim as f64).sqrt()))?;
-        let scores = q.matmul(&keys.t()?)?.reshape((b, c.n_kv_head, rep, l, t))?;
-        let scores = scores.broadcast_add(mask)?;
-        let probs =
-            candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, c.n_kv_head, rep * l, t))?;
-        let y = probs.matmul(&values)?; // (b, n_kv, rep*l, d)
-        let y = y
-            .reshape((b, c.n_head, l, c.head_dim))?
-            .transpose(1, 2)?
-            .reshape((b, l, c.hidden))?;
-        block.wo.forward(&y)
-    }
-}
-
-/// Additive mask `(B, 1, 1, L, pos+L)`: a query may see keys at or before its position
-/// that are not padding. Pad queries see only themselves, so no row is fully masked.
-fn attention_mask(pads: &[usize], pos: usize, l: usize, dev: &Device) -> CResult<Tensor> {
-    let t = pos + l;
-    let mut m = vec![f32::NEG_INFINITY; pads.len() * l * t];
-    for (bi, &pad) in pads.iter().enumerate() {
-        for qi in 0..l {
-            let qp = pos + qi;
-            let row = &mut m[(bi * l + qi) * t..(bi * l + qi + 1) * t];
-            if qp < pad {
-                row[qp] = 0.0;
-            } else {
-                row[pad..=qp].fill(0.0);
-            }
-        }
-    }
-    Tensor::from_vec(m, (pads.len(), 1, 1, l, t), dev)
-}
-
-fn rope_tables(c: &LlamaConfig, dev: &Device) -> CResult<(Tensor, Tensor)> {
-    let half = c.head_dim / 2;
-    let inv: Vec<f32> = (0..half)
-        .map(|i| 1.0 / c.rope_base.powf(2.0 * i as f32 / c.head_dim as f32))
-        .collect();
-    let inv = Tensor::from_vec(inv, (1, half), dev)?;
-    let pos = Tensor::arange(0u32, c.context_length as u32, dev)?
-        .to_dtype(DType::F32)?
-        .reshape((c.context_length, 1))?;
-    let angles = pos.matmul(&inv)?;
-    Ok((angles.cos()?, angles.sin()?))
 }

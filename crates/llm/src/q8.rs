@@ -197,15 +197,15 @@ impl PackedQ8 {
             "input of {} values is not {m} rows of {k}",
             x.len()
         );
-        let nb = k / BLOCK;
         let mut xq = vec![0i8; m * k];
-        let mut xd = Vec::with_capacity(m * nb);
-        for r in 0..m {
-            xd.extend(quantize_blocks(
-                &x[r * k..(r + 1) * k],
-                &mut xq[r * k..(r + 1) * k],
-            ));
-        }
+        // Rows are quantized on their own (in parallel when there are many), so a row's
+        // result never depends on the other rows.
+        let xd: Vec<f32> = xq
+            .par_chunks_mut(k)
+            .zip(x.par_chunks(k))
+            .with_min_len(16)
+            .flat_map_iter(|(q, row)| quantize_blocks(row, q))
+            .collect();
         if self.kernel == Kernel::Avx2 {
             return self.matmul_avx2(&xq, &xd, m);
         }

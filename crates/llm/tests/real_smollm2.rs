@@ -263,3 +263,55 @@ fn overlong_prompt_is_a_clear_error() {
         .to_string();
     assert!(err.contains("empty"), "{err}");
 }
+
+#[test]
+fn greedy_answers_are_the_same_alone_and_in_batches_of_4_and_32() {
+    let Some(llm) = llm() else { return };
+    let topics = [
+        "the ocean",
+        "a city at night",
+        "learning to cook",
+        "saving money",
+        "a lost key",
+        "winter mornings",
+        "a first job",
+        "old trains",
+    ];
+    let forms = [
+        "Write one sentence about {}.",
+        "Give two tips about {}, each with a short reason.",
+        "Describe {}.",
+        "Explain to a child why people care about {}, in three sentences.",
+    ];
+    let prompts: Vec<Vec<u32>> = (0..32)
+        .map(|i| {
+            let text = forms[i % forms.len()].replace("{}", topics[i / forms.len()]);
+            llm.prompt_ids(&text).unwrap()
+        })
+        .collect();
+    let params = GenerationParams {
+        max_new_tokens: 32,
+        ..Default::default()
+    };
+    let answer = |batch: &[Vec<u32>]| -> Vec<Vec<u32>> {
+        llm.generate_ids(batch, &params, false)
+            .unwrap()
+            .into_iter()
+            .map(|mut a| a.remove(0).ids)
+            .collect()
+    };
+    let alone: Vec<Vec<u32>> = prompts
+        .iter()
+        .flat_map(|p| answer(std::slice::from_ref(p)))
+        .collect();
+    for batch in [4, 32] {
+        let together: Vec<Vec<u32>> = prompts.chunks(batch).flat_map(answer).collect();
+        let differ: Vec<usize> = (0..prompts.len())
+            .filter(|&i| together[i] != alone[i])
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "batch {batch}: prompts {differ:?} got other greedy tokens than alone"
+        );
+    }
+}

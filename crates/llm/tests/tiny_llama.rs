@@ -490,6 +490,112 @@ fn left_padded_batch_rows_equal_each_sequence_alone() {
     assert!(max_abs_diff(&unmasked[i], &batch[i]) > 1e-2);
 }
 
+/// The logits of `seq` fed as a prefill then `steps` one token at a time, run as row
+/// `at` of a left-padded batch whose other rows are `others`, in prefill chunks of
+/// `chunk`.
+fn logits_in_batch(
+    model: &Llama,
+    seq: &[u32],
+    others: &[Vec<u32>],
+    at: usize,
+    steps: &[u32],
+    chunk: usize,
+) -> Vec<Vec<f32>> {
+    let mut seqs = others.to_vec();
+    seqs.insert(at, seq.to_vec());
+    let longest = seqs.iter().map(Vec::len).max().unwrap();
+    let pads: Vec<usize> = seqs.iter().map(|s| longest - s.len()).collect();
+    let rows: Vec<Vec<u32>> = seqs
+        .iter()
+        .zip(&pads)
+        .map(|(s, &p)| [vec![ENDOFTEXT; p], s.clone()].concat())
+        .collect();
+    let mut cache = model.new_cache(rows.len(), longest + steps.len()).unwrap();
+    let mut out = vec![
+        model
+            .prefill(&rows, &pads, &mut cache, chunk)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()
+            .remove(at),
+    ];
+    for &t in steps {
+        let next = vec![vec![t]; rows.len()];
+        let l = model.forward(&next, &pads, &mut cache).unwrap();
+        out.push(l.to_vec2::<f32>().unwrap().remove(at));
+    }
+    out
+}
+
+#[test]
+fn a_sequence_has_the_same_logits_bit_for_bit_alone_and_in_batches_of_4_and_32() {
+    let tiny = Tiny::default();
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut random_seq =
+        |n: usize| -> Vec<u32> { (0..n).map(|_| rng.random_range(3..259)).collect() };
+    let seq = random_seq(9);
+    let steps = [40u32, 41, 42];
+    let others: Vec<Vec<u32>> = (0..31).map(|i| random_seq(1 + (i * 7) % 40)).collect();
+    for format in [WeightFormat::Native, WeightFormat::Q8_0, WeightFormat::F32] {
+        let model = tiny.llama(format);
+        let alone = logits_in_batch(&model, &seq, &[], 0, &steps, 256);
+        for (batch, at, chunk) in [(4, 1, 256), (4, 3, 5), (32, 0, 256), (32, 17, 8)] {
+            let got = logits_in_batch(&model, &seq, &others[..batch - 1], at, &steps, chunk);
+            for (step, (a, b)) in alone.iter().zip(&got).enumerate() {
+                assert!(
+                    a == b,
+                    "{format:?}: batch {batch}, row {at}, chunk {chunk}, step {step}: \
+                     max abs diff {}",
+                    max_abs_diff(a, b)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn greedy_answers_are_the_same_alone_and_in_batches_of_4_and_32() {
+    let tiny = Tiny::default();
+    let words = [
+        "hello", "world", "user", "hi", "there", "12", "says", "longer",
+    ];
+    let prompts: Vec<String> = (0..32)
+        .map(|i| {
+            (0..1 + (i * 5) % 9)
+                .map(|j| words[(i + j * 3) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    for format in [WeightFormat::Native, WeightFormat::Q8_0] {
+        let llm = tiny.load(format);
+        let ids: Vec<Vec<u32>> = prompts.iter().map(|p| llm.prompt_ids(p).unwrap()).collect();
+        let alone: Vec<Vec<u32>> = ids
+            .iter()
+            .map(|p| {
+                llm.generate_ids(std::slice::from_ref(p), &greedy(12), true)
+                    .unwrap()
+                    .remove(0)
+                    .remove(0)
+                    .ids
+            })
+            .collect();
+        for batch in [4, 32] {
+            for (c, chunk) in ids.chunks(batch).enumerate() {
+                let got = llm.generate_ids(chunk, &greedy(12), true).unwrap();
+                for (i, answers) in got.iter().enumerate() {
+                    assert_eq!(
+                        answers[0].ids,
+                        alone[c * batch + i],
+                        "{format:?}: prompt {} in a batch of {batch}",
+                        c * batch + i
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn every_weight_format_loads_and_computes_the_same_function() {
     let tiny = Tiny::default();
