@@ -524,6 +524,23 @@ fn every_endpoint_and_every_bad_input() {
     server
         .post("/generate_prompts_parallel", &json!({"embeddings": nine}))
         .error(422, "invalid_input");
+    // A request's work is bounded before it is queued: 8 targets × (32 variants +
+    // budget 64) is over the default max_request_work of 512.
+    let eight: Vec<Value> = (0..8).map(|_| targets[0].clone()).collect();
+    let heavy = json!({"budget": 64, "variants": 32});
+    for (path, body) in [
+        (
+            "/generate_prompts_batch",
+            json!({"embeddings": eight, "options": heavy}),
+        ),
+        (
+            "/interpolate",
+            json!({"from": {"text": BEES}, "to": {"text": CHESS}, "steps": 8, "options": heavy}),
+        ),
+    ] {
+        let msg = server.post(path, &body).error(422, "invalid_input");
+        assert!(msg.contains("max_request_work"), "{path}: {msg}");
+    }
     let big = format!(
         r#"{{"text": "{}"}}"#,
         "word ".repeat(20_000) // 100 KB > 64 KiB

@@ -38,6 +38,14 @@ vec2prompt_core::settings! {
         /// Most LLM calls per target a request may ask for [default: 64].
         #[clap(long, env = "VEC2PROMPT_MAX_BUDGET")]
         max_budget: usize = 64,
+        /// Most work one generation request may ask of the model worker, counted per
+        /// target as its returned variants, its LLM calls (budget) and the answers that
+        /// measure its quality; a request over it is refused with 422 before it is
+        /// queued, so no single request holds the model for minutes. 20 interpolation
+        /// steps × 4 variants at budget 16 with quality (420) and 100 batch targets at
+        /// budget 4 (500) fit [default: 512].
+        #[clap(long, env = "VEC2PROMPT_MAX_REQUEST_WORK")]
+        max_request_work: usize = 512,
         /// Rate-limit tier of /generate_prompts_parallel when a request gives none
         /// (tier_1 … tier_5) [default: tier_1].
         #[clap(long, env = "VEC2PROMPT_RATE_LIMIT_TIER")]
@@ -128,6 +136,7 @@ impl ServerConfig {
             ("max_chat_input_tokens", self.max_chat_input_tokens),
             ("max_text_input_tokens", self.max_text_input_tokens),
             ("max_connections", self.max_connections),
+            ("max_request_work", self.max_request_work),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));

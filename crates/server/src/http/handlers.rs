@@ -128,14 +128,11 @@ async fn one_prompt(
     asked: Asked,
     embed_ms: f64,
 ) -> Result<Json<GeneratePromptResponse>, ServerError> {
+    let quality = quality(asked.evaluate_quality, false);
+    validate::check_work(1, &options, quality, s.config.max_request_work)?;
     let outcome = single(
         s.infer
-            .search(
-                permit,
-                vec![target],
-                options,
-                quality(asked.evaluate_quality, false),
-            )
+            .search(permit, vec![target], options, quality)
             .await?,
     )?;
     Ok(Json(GeneratePromptResponse {
@@ -288,16 +285,10 @@ pub(crate) async fn generate_prompts_batch(
         .map(|(i, v)| validate::parse_target(&format!("embeddings[{i}]"), v, s.info.dimension))
         .collect::<Result<Vec<_>, _>>()?;
     let options = validate::search_options(req.options.as_ref(), &s.config, 1)?;
+    let quality = quality(req.evaluate_quality, false);
+    validate::check_work(targets.len(), &options, quality, s.config.max_request_work)?;
     let permit = s.infer.try_acquire()?;
-    let outcomes = s
-        .infer
-        .search(
-            permit,
-            targets,
-            options,
-            quality(req.evaluate_quality, false),
-        )
-        .await?;
+    let outcomes = s.infer.search(permit, targets, options, quality).await?;
     let mut results = Vec::with_capacity(outcomes.len());
     for (index, o) in outcomes.into_iter().enumerate() {
         let o = o?;
@@ -349,6 +340,7 @@ pub(crate) async fn generate_prompts_parallel(
     let default_variants = if req.generate_variants { 4 } else { 1 };
     let options = validate::search_options(req.options.as_ref(), &s.config, default_variants)?;
     let quality = quality(req.evaluate_quality, req.generate_variants);
+    validate::check_work(n, &options, quality, s.config.max_request_work)?;
     let permit = s.infer.try_acquire()?;
 
     let failed = |index: usize, e: ServerError, seconds: f64| ParallelItem {

@@ -90,6 +90,12 @@ pub async fn interpolate(
     let return_vectors = options.keep_vectors;
     // The answers' vectors are needed to compare them with both ends.
     options.keep_vectors = true;
+    let quality = if req.evaluate_quality {
+        Quality::Best
+    } else {
+        Quality::Skip
+    };
+    validate::check_work(steps, &options, quality, s.config.max_request_work)?;
     let permit = s.infer.try_acquire()?;
     let ends = resolve_targets(&s, &permit, &[("from", &req.from), ("to", &req.to)]).await?;
     let (a, b) = (&ends[0].values, &ends[1].values);
@@ -99,11 +105,6 @@ pub async fn interpolate(
         .iter()
         .map(|p| TargetVector::new("point", p.clone(), s.info.dimension))
         .collect::<Result<Vec<_>, _>>()?;
-    let quality = if req.evaluate_quality {
-        Quality::Best
-    } else {
-        Quality::Skip
-    };
     let outcomes = s.infer.search(permit, targets, options, quality).await?;
     let a = interpolation::normalized("from", a)?;
     let b = interpolation::normalized("to", b)?;

@@ -8,6 +8,7 @@ use crate::api::{
 };
 use crate::config::ServerConfig;
 use crate::error::{ErrorType, ServerError};
+use crate::jobs::Quality;
 use serde_json::Value;
 use std::time::Duration;
 use vec2prompt_core::{Error, GenerationParams, Sampling, TargetVector};
@@ -142,6 +143,48 @@ pub fn parse_target(
     let c = vec2prompt_search::centroid(&vectors, None)
         .map_err(|e| Error::invalid(argument, e.to_string()))?;
     TargetVector::new(argument, c, dimension)
+}
+
+/// The work a generation request asks of the model worker: per target, its returned
+/// variants, its LLM calls (the budget) and the answers measuring its quality (none, the
+/// chosen prompt, or every variant).
+pub fn request_work(targets: usize, options: &SearchOptions, quality: Quality) -> usize {
+    let measured = match quality {
+        Quality::Skip => 0,
+        Quality::Best => 1,
+        Quality::AllCandidates => options.variants,
+    };
+    targets.saturating_mul(
+        options
+            .variants
+            .saturating_add(options.budget.max_llm_calls)
+            .saturating_add(measured),
+    )
+}
+
+/// Refuses (422) a request whose [`request_work`] is over the server's
+/// `max_request_work`, naming what to lower.
+pub fn check_work(
+    targets: usize,
+    options: &SearchOptions,
+    quality: Quality,
+    cap: usize,
+) -> Result<(), ServerError> {
+    let work = request_work(targets, options, quality);
+    if work <= cap {
+        return Ok(());
+    }
+    Err(ServerError::invalid(
+        "options",
+        format!(
+            "{targets} target(s) × ({} variant(s) + budget {} + {} measured answer(s)) = \
+             {work} units of work, more than this server's max_request_work ({cap}); \
+             send fewer targets or steps, or lower options.variants or options.budget",
+            options.variants,
+            options.budget.max_llm_calls,
+            work / targets.max(1) - options.variants - options.budget.max_llm_calls
+        ),
+    ))
 }
 
 /// Checks the number of items of a list field.
@@ -427,6 +470,38 @@ mod tests {
 
     fn err(r: Result<TargetVector, Error>) -> String {
         r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn request_work_counts_variants_budget_and_measured_answers_per_target() {
+        let config = ServerConfig::default();
+        let asked = |budget: usize, variants: usize| {
+            let o = GenerateOptions {
+                budget: Some(budget),
+                variants: Some(variants),
+                ..Default::default()
+            };
+            search_options(Some(&o), &config, 1).unwrap()
+        };
+        let cap = config.max_request_work;
+        // What the server promises to admit: 20 interpolation steps × 4 variants at
+        // budget 16 with quality, and a full batch at budget 4.
+        let steps = asked(16, 4);
+        assert_eq!(request_work(20, &steps, Quality::Best), 20 * (4 + 16 + 1));
+        assert!(check_work(20, &steps, Quality::Best, cap).is_ok());
+        let batch = asked(4, 1);
+        assert!(check_work(config.max_batch_items, &batch, Quality::Skip, cap).is_ok());
+        // Every variant measured counts once more.
+        assert_eq!(
+            request_work(3, &steps, Quality::AllCandidates),
+            3 * (4 + 16 + 4)
+        );
+        // 52 steps × 18 variants is refused, and the message says what to lower.
+        let wide = asked(0, 18);
+        let e = check_work(52, &wide, Quality::Best, cap).unwrap_err();
+        assert_eq!(e.error_type, ErrorType::InvalidInput);
+        assert!(e.message.contains("988") && e.message.contains("max_request_work"));
+        assert!(e.message.contains("1 measured"), "{}", e.message);
     }
 
     #[test]
