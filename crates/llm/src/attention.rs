@@ -78,33 +78,38 @@ impl Rope {
     }
 }
 
-/// One layer's keys and values for a batch. Keys are stored transposed,
-/// `(B, n_kv_head, head_dim, capacity)`, so a query's scores over many keys are one
-/// vectorised loop over positions per head dimension (each score still sums its
-/// dimensions in order); values are `(B, n_kv_head, capacity, head_dim)`.
+/// One layer's keys and values for a batch. Keys are stored in blocks of [`LANE`]
+/// positions, transposed within each block, `(B, n_kv_head, blocks, head_dim, LANE)`,
+/// so a query's scores over a block are one register of sums over the head dimension
+/// (each score still sums its dimensions in order); values are
+/// `(B, n_kv_head, capacity, head_dim)`.
 pub(crate) struct LayerCache {
     keys: Vec<f32>,
     values: Vec<f32>,
+    rows: usize,
 }
 
 impl LayerCache {
     /// Zeroed buffers for `batch` rows of `capacity` positions.
     pub fn new(heads: Heads, batch: usize, capacity: usize) -> Self {
-        let len = batch * heads.kv_width() * capacity;
+        let blocks = capacity.div_ceil(LANE);
         Self {
-            keys: vec![0.0; len],
-            values: vec![0.0; len],
+            keys: vec![0.0; batch * heads.kv_width() * blocks * LANE],
+            values: vec![0.0; batch * heads.kv_width() * capacity],
+            rows: batch,
         }
     }
 
-    /// Batch rows held, each of `row_len` values.
-    pub fn rows(&self, row_len: usize) -> usize {
-        self.keys.len().checked_div(row_len).unwrap_or(0)
+    /// Batch rows held.
+    pub fn rows(&self) -> usize {
+        self.rows
     }
 
-    /// Keeps the rows in `keep`, in that order.
-    pub fn retain_rows(&mut self, keep: &[u32], row_len: usize) {
+    /// Keeps the rows in `keep` (each below [`LayerCache::rows`]), in that order.
+    pub fn retain_rows(&mut self, keep: &[u32]) {
+        let rows = self.rows.max(1);
         let pick = |buf: &[f32]| -> Vec<f32> {
+            let row_len = buf.len() / rows;
             let mut out = Vec::with_capacity(keep.len() * row_len);
             for &r in keep {
                 let r = r as usize;
@@ -114,6 +119,7 @@ impl LayerCache {
         };
         self.keys = pick(&self.keys);
         self.values = pick(&self.values);
+        self.rows = keep.len();
     }
 }
 
@@ -130,6 +136,10 @@ pub(crate) struct Span<'a> {
     pub capacity: usize,
 }
 
+/// Below this many (query, head, key) triples a call runs on the calling thread: waking
+/// the pool for every layer of a single-stream decoding step costs more than it saves.
+const PARALLEL_WORK: usize = 1 << 12;
+
 /// Self-attention of one layer: `qkv` holds each new position's fused Q, K and V
 /// projections (`B × l × (q + 2·kv)` values). Rotates Q and K, appends K and V to
 /// `cache`, and returns the attention output `B × l × (n_head · head_dim)`. Padding
@@ -144,6 +154,7 @@ pub(crate) fn attend(
     let (d, qw, kvw) = (heads.head_dim, heads.q_width(), heads.kv_width());
     let width = qw + 2 * kvw;
     let (b, l, pos, cap) = (span.pads.len(), span.l, span.pos, span.capacity);
+    let blocks = cap.div_ceil(LANE);
     let mut q = vec![0f32; b * l * qw];
     for (row, &pad) in span.pads.iter().enumerate() {
         for i in 0..l {
@@ -161,80 +172,140 @@ pub(crate) fn attend(
                 let k = &mut k[..d];
                 k.copy_from_slice(&src[qw + kv * d..qw + (kv + 1) * d]);
                 rope.rotate(k, p);
-                let base = (row * heads.n_kv_head + kv) * cap * d;
+                let head = row * heads.n_kv_head + kv;
+                let block = (head * blocks + at / LANE) * d * LANE + at % LANE;
                 for (j, &x) in k.iter().enumerate() {
-                    cache.keys[base + j * cap + at] = x;
+                    cache.keys[block + j * LANE] = x;
                 }
-                cache.values[base + at * d..base + (at + 1) * d]
+                let slot = (head * cap + at) * d;
+                cache.values[slot..slot + d]
                     .copy_from_slice(&src[qw + kvw + kv * d..qw + kvw + (kv + 1) * d]);
             }
         }
     }
     let scale = 1.0 / (d as f32).sqrt();
     let rep = heads.n_head / heads.n_kv_head;
-    let mut out = vec![0f32; b * l * qw];
     let (keys, values) = (&cache.keys, &cache.values);
-    // One task per (row, position, head): each output vector is computed by one
-    // sequential routine, whichever thread runs it.
-    out.par_chunks_mut(d)
-        .enumerate()
-        .with_min_len(8)
-        .for_each_init(Vec::new, |scores: &mut Vec<f32>, (task, o)| {
-            let h = task % heads.n_head;
-            let i = (task / heads.n_head) % l;
-            let row = task / (heads.n_head * l);
-            let (pad, at) = (span.pads[row], pos + i);
-            if at < pad {
-                return;
-            }
-            let qv = &q[(row * l + i) * qw + h * d..(row * l + i) * qw + (h + 1) * d];
-            let base = (row * heads.n_kv_head + h / rep) * cap * d;
-            let vs = &values[base + pad * d..base + (at + 1) * d];
-            let n = at + 1 - pad;
-            scores.clear();
-            scores.resize(n, 0.0);
-            // LANE keys' scores at a time held in registers over the head dimension;
-            // every score sums its dimensions in order, in a block or in the tail.
-            let kt = |j: usize| &keys[base + j * cap + pad..base + j * cap + at + 1];
-            let full = n - n % LANE;
-            for c in (0..full).step_by(LANE) {
-                let mut acc = [0f32; LANE];
-                for (j, &qj) in qv.iter().enumerate() {
-                    for (a, &k) in acc.iter_mut().zip(&kt(j)[c..c + LANE]) {
-                        *a += qj * k;
-                    }
-                }
-                scores[c..c + LANE].copy_from_slice(&acc);
-            }
-            for (j, &qj) in qv.iter().enumerate() {
-                for (sc, &k) in scores[full..].iter_mut().zip(&kt(j)[full..]) {
-                    *sc += qj * k;
-                }
-            }
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            for sc in scores.iter_mut() {
-                *sc = exp((*sc - max) * scale);
-            }
-            let mut sum = 0f32;
-            for &sc in scores.iter() {
-                sum += sc;
-            }
-            // The weighted values LANE dimensions at a time, keys in order.
-            let inv = 1.0 / sum;
-            for (dc, oc) in o.chunks_mut(LANE).enumerate() {
-                let mut acc = [0f32; LANE];
-                let width = oc.len();
-                for (w, v) in scores.iter().zip(vs.chunks_exact(d)) {
-                    for (a, &x) in acc.iter_mut().zip(&v[dc * LANE..dc * LANE + width]) {
-                        *a += w * x;
-                    }
-                }
-                for (x, &a) in oc.iter_mut().zip(&acc) {
-                    *x = a * inv;
-                }
-            }
-        });
+    // One output vector: query `task` = (row, position, head). Every sum runs in an order
+    // fixed by the head size and the row's own keys, whichever thread runs it.
+    let one = |scores: &mut Vec<f32>, task: usize, o: &mut [f32]| {
+        let h = task % heads.n_head;
+        let i = (task / heads.n_head) % l;
+        let row = task / (heads.n_head * l);
+        let (pad, at) = (span.pads[row], pos + i);
+        if at < pad {
+            return;
+        }
+        let head = row * heads.n_kv_head + h / rep;
+        let qv = &q[(row * l + i) * qw + h * d..][..d];
+        // Scores of whole blocks from the one holding the first real key; keys outside
+        // [pad, at] are computed and left out.
+        let (first, last) = (pad / LANE, at / LANE);
+        scores.clear();
+        let kb = &keys[(head * blocks + first) * d * LANE..(head * blocks + last + 1) * d * LANE];
+        block_scores(qv, kb, d, scores);
+        let s = &mut scores[pad - first * LANE..=at - first * LANE];
+        let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for x in s.iter_mut() {
+            *x = exp((*x - max) * scale);
+        }
+        let mut sum = 0f32;
+        for &x in s.iter() {
+            sum += x;
+        }
+        let inv = 1.0 / sum;
+        let vs = &values[(head * cap + pad) * d..(head * cap + at + 1) * d];
+        weighted_values(s, vs, inv, o);
+    };
+    let mut out = vec![0f32; b * l * qw];
+    if b * l * heads.n_head * (pos + l) < PARALLEL_WORK {
+        let mut scores = Vec::new();
+        for (task, o) in out.chunks_mut(d).enumerate() {
+            one(&mut scores, task, o);
+        }
+    } else {
+        out.par_chunks_mut(d)
+            .enumerate()
+            .with_min_len(8)
+            .for_each_init(Vec::new, |scores, (task, o)| one(scores, task, o));
+    }
     out
+}
+
+/// Scores of `q` against key blocks `kb` (each `d × LANE`, transposed) appended to
+/// `scores`. Each score is four running sums over the head dimensions `j ≡ 0, 1, 2, 3
+/// (mod 4)`, in order, added as `(s0 + s1) + (s2 + s3)`: four independent chains, in an
+/// order fixed by the head size alone.
+fn block_scores(q: &[f32], kb: &[f32], d: usize, scores: &mut Vec<f32>) {
+    for block in kb.chunks_exact(d * LANE) {
+        let (mut s0, mut s1, mut s2, mut s3) =
+            ([0f32; LANE], [0f32; LANE], [0f32; LANE], [0f32; LANE]);
+        let quads = q.chunks_exact(4).zip(block.chunks_exact(4 * LANE));
+        for (qs, ks) in quads {
+            let (k01, k23) = ks.split_at(2 * LANE);
+            let ((k0, k1), (k2, k3)) = (k01.split_at(LANE), k23.split_at(LANE));
+            for (x, &k) in s0.iter_mut().zip(k0) {
+                *x = qs[0].mul_add(k, *x);
+            }
+            for (x, &k) in s1.iter_mut().zip(k1) {
+                *x = qs[1].mul_add(k, *x);
+            }
+            for (x, &k) in s2.iter_mut().zip(k2) {
+                *x = qs[2].mul_add(k, *x);
+            }
+            for (x, &k) in s3.iter_mut().zip(k3) {
+                *x = qs[3].mul_add(k, *x);
+            }
+        }
+        // A head size that is not a multiple of 4: the last dimensions go to s0.
+        let done = d - d % 4;
+        for (&qj, k) in q[done..]
+            .iter()
+            .zip(block[done * LANE..].chunks_exact(LANE))
+        {
+            for (x, &kk) in s0.iter_mut().zip(k) {
+                *x = qj.mul_add(kk, *x);
+            }
+        }
+        for lane in 0..LANE {
+            scores.push((s0[lane] + s1[lane]) + (s2[lane] + s3[lane]));
+        }
+    }
+}
+
+/// `o = inv · Σ_j w_j · v_j` over the keys in order, for values `vs` of `o.len()` each.
+fn weighted_values(w: &[f32], vs: &[f32], inv: f32, o: &mut [f32]) {
+    match o.len() {
+        64 => weighted_values_n::<64>(w, vs, inv, o),
+        128 => weighted_values_n::<128>(w, vs, inv, o),
+        32 => weighted_values_n::<32>(w, vs, inv, o),
+        16 => weighted_values_n::<16>(w, vs, inv, o),
+        d => {
+            o.fill(0.0);
+            for (&wj, v) in w.iter().zip(vs.chunks_exact(d)) {
+                for (x, &y) in o.iter_mut().zip(v) {
+                    *x = wj.mul_add(y, *x);
+                }
+            }
+            for x in o.iter_mut() {
+                *x *= inv;
+            }
+        }
+    }
+}
+
+/// [`weighted_values`] for heads of `D` values, the sums held in registers; the same
+/// operations in the same order as the general path.
+fn weighted_values_n<const D: usize>(w: &[f32], vs: &[f32], inv: f32, o: &mut [f32]) {
+    let mut acc = [0f32; D];
+    for (&wj, v) in w.iter().zip(vs.chunks_exact(D)) {
+        for (x, &y) in acc.iter_mut().zip(v) {
+            *x = wj.mul_add(y, *x);
+        }
+    }
+    for (x, &y) in o.iter_mut().zip(&acc) {
+        *x = y * inv;
+    }
 }
 
 /// `e^x` for `x ≤ 0` to about one ulp, in straight-line code the compiler vectorises
@@ -389,11 +460,12 @@ mod tests {
     #[test]
     fn retained_rows_keep_their_keys() {
         let mut cache = LayerCache::new(HEADS, 3, 2);
-        let row_len = HEADS.kv_width() * 2;
+        let row_len = cache.keys.len() / 3;
         for (i, k) in cache.keys.iter_mut().enumerate() {
             *k = i as f32;
         }
-        cache.retain_rows(&[2, 0], row_len);
+        cache.retain_rows(&[2, 0]);
+        assert_eq!(cache.rows(), 2);
         assert_eq!(cache.keys.len(), 2 * row_len);
         assert_eq!(cache.keys[0], (2 * row_len) as f32);
         assert_eq!(cache.keys[row_len], 0.0);

@@ -234,8 +234,6 @@ pub struct KvCache {
     layers: Vec<LayerCache>,
     len: usize,
     capacity: usize,
-    /// Values one batch row holds per layer (`n_kv_head · capacity · head_dim`).
-    row_len: usize,
 }
 
 impl KvCache {
@@ -251,12 +249,12 @@ impl KvCache {
 
     /// Keeps only the batch rows in `keep` (in that order), e.g. after sequences finish.
     pub fn retain_rows(&mut self, keep: &[u32]) -> CResult<()> {
-        let rows = self.layers.first().map_or(0, |l| l.rows(self.row_len));
+        let rows = self.layers.first().map_or(0, LayerCache::rows);
         if let Some(&bad) = keep.iter().find(|&&r| r as usize >= rows) {
             candle_core::bail!("row {bad} is not in a cache of {rows} rows");
         }
         for layer in self.layers.iter_mut() {
-            layer.retain_rows(keep, self.row_len);
+            layer.retain_rows(keep);
         }
         Ok(())
     }
@@ -370,7 +368,6 @@ impl Llama {
             layers,
             len: 0,
             capacity,
-            row_len: self.config.n_kv_head * capacity * self.config.head_dim,
         })
     }
 
@@ -420,7 +417,7 @@ impl Llama {
             .embed
             .index_select(&ids_t, 0)?
             .reshape((b, l, self.config.hidden))?;
-        let cached_rows = cache.layers.first().map_or(0, |c| c.rows(cache.row_len));
+        let cached_rows = cache.layers.first().map_or(0, LayerCache::rows);
         if pads.len() != b || cached_rows != b {
             candle_core::bail!(
                 "a batch of {b} rows with {} pad counts and a cache of {cached_rows} rows",
