@@ -592,6 +592,7 @@ fn every_endpoint_and_every_bad_input() {
         r#"vec2prompt_backend_retries_total{backend="llm"} 0"#,
         "vec2prompt_generated_tokens_total",
         "vec2prompt_worker_batch_jobs_bucket",
+        "vec2prompt_llm_forward_passes_total",
     ] {
         assert!(
             text.contains(needle),
@@ -605,6 +606,14 @@ fn every_endpoint_and_every_bad_input() {
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(tokens > 0.0, "{text}");
+    // Every generated token took a forward pass (a batch's step counts once).
+    let passes: f64 = text
+        .lines()
+        .find(|l| l.starts_with("vec2prompt_llm_forward_passes_total "))
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(passes > 0.0 && passes <= tokens + 64.0, "{text}");
 
     // Remote backends: a second server whose LLM is this one, through the OpenAI client.
     let remote = Server::start(&[

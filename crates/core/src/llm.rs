@@ -134,6 +134,13 @@ pub trait Llm: Send + Sync {
         None
     }
 
+    /// Forward passes the model has run since it was loaded (a prefill chunk or one
+    /// decoding step of a batch each), if it runs locally: the count `/metrics` exports,
+    /// to check that a request's work stops when its client leaves.
+    fn forward_passes(&self) -> Option<u64> {
+        None
+    }
+
     /// Answers a single prompt once.
     fn answer(&self, prompt: &str, params: &GenerationParams) -> Result<Generation> {
         let params = GenerationParams {

@@ -7,6 +7,7 @@ pub use crate::llama::WeightFormat;
 use crate::sampler::Sampler;
 use crate::tokenizer::GgufTokenizer;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use vec2prompt_core::{Error, FinishReason, Generation, GenerationParams, Llm, LlmInfo, Result};
 
 /// Tunables of the local LLM.
@@ -67,6 +68,8 @@ pub struct LocalLlm {
     info: LlmInfo,
     config: LocalLlmConfig,
     stop_ids: Vec<u32>,
+    /// Forward passes run (prefill chunks and decoding steps).
+    passes: AtomicU64,
 }
 
 /// The name a loaded GGUF reports in its [`LlmInfo`]: the file stem. Known without loading,
@@ -103,6 +106,7 @@ impl LocalLlm {
             info,
             config,
             stop_ids,
+            passes: AtomicU64::new(0),
         })
     }
 
@@ -283,6 +287,8 @@ impl LocalLlm {
         let mut logits = self
             .model
             .prefill(&rows, &pads, &mut cache, PREFILL_CHUNK)?;
+        self.passes
+            .fetch_add(longest.div_ceil(PREFILL_CHUNK) as u64, Ordering::Relaxed);
         let mut active: Vec<usize> = wave.to_vec();
         loop {
             let lv = logits.to_vec2::<f32>()?;
@@ -314,6 +320,7 @@ impl LocalLlm {
                 active = keep.iter().map(|&r| active[r as usize]).collect();
             }
             logits = self.model.forward(&next, &pads, &mut cache)?;
+            self.passes.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -335,6 +342,10 @@ impl LocalLlm {
 impl Llm for LocalLlm {
     fn info(&self) -> &LlmInfo {
         &self.info
+    }
+
+    fn forward_passes(&self) -> Option<u64> {
+        Some(self.passes.load(Ordering::Relaxed))
     }
 
     fn count_tokens(&self, text: &str) -> Option<usize> {

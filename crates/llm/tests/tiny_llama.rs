@@ -831,9 +831,13 @@ fn ignore_stop_returns_exactly_max_new_tokens() {
         .map(|p| llm.prompt_ids(p).unwrap())
         .collect();
     for max in [1, 9] {
+        let before = llm.forward_passes().unwrap();
         let out = llm
             .generate_ids(&prompts, &sampled(max, 3, 9), true)
             .unwrap();
+        // One wave of 6 sequences: one prefill pass (the first token comes from it), then
+        // one pass per further token for the whole batch.
+        assert_eq!(llm.forward_passes().unwrap() - before, max as u64);
         assert_eq!(out.len(), 2);
         for a in out.iter().flatten() {
             assert_eq!(a.ids.len(), max);

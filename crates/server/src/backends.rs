@@ -84,6 +84,10 @@ impl Llm for MeteredLlm {
     fn count_tokens(&self, text: &str) -> Option<usize> {
         self.0.count_tokens(text)
     }
+
+    fn forward_passes(&self) -> Option<u64> {
+        self.0.forward_passes()
+    }
 }
 
 /// An [`Embedder`] whose calls, texts and errors are counted.

@@ -35,6 +35,10 @@ pub const BACKEND_RETRIES: &str = "vec2prompt_backend_retries_total";
 pub const GENERATED_TOKENS: &str = "vec2prompt_generated_tokens_total";
 /// Prompt tokens read by the LLM (counter).
 pub const PROMPT_TOKENS: &str = "vec2prompt_prompt_tokens_total";
+/// Forward passes of a local LLM, a prefill chunk or one decoding step of a batch each
+/// (counter; absent for remote LLMs). It stops rising when the model is idle, which is how
+/// to check that a request's work ended.
+pub const LLM_FORWARD_PASSES: &str = "vec2prompt_llm_forward_passes_total";
 
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,

@@ -477,6 +477,9 @@ pub(crate) async fn metrics_text(State(s): State<AppState>) -> Response {
             .sum::<u64>();
         metrics::counter!(m::BACKEND_RETRIES, "backend" => backend.to_string()).absolute(retries);
     }
+    if let Some(passes) = s.info.tokens.llm.forward_passes() {
+        metrics::counter!(m::LLM_FORWARD_PASSES).absolute(passes);
+    }
     (
         [(
             header::CONTENT_TYPE,
