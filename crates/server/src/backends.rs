@@ -3,7 +3,7 @@
 
 use crate::api::ModelStatus;
 use crate::metrics as m;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use vec2prompt_core::{Embedder, EmbedderInfo, Generation, GenerationParams, Llm, LlmInfo, Result};
 
 /// Reads a monotonically increasing count (e.g. a remote client's retries).
@@ -30,19 +30,56 @@ pub struct Backends {
     pub retries: Vec<(String, CounterFn)>,
 }
 
+/// Whether everyone waiting for the worker's current work has left: a check the model
+/// worker installs while it runs a search for clients that may hang up. The LLM calls
+/// made meanwhile stop between decoding steps once it says so, which frees the model
+/// within one step.
+#[derive(Clone, Default)]
+pub struct Abandon(Arc<RwLock<Option<AbandonCheck>>>);
+
+/// The check itself: true once every requester of the running work has gone.
+pub type AbandonCheck = Arc<dyn Fn() -> bool + Send + Sync>;
+
+impl Abandon {
+    /// Installs `check` until [`Abandon::clear`].
+    pub fn set(&self, check: AbandonCheck) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = Some(check);
+        }
+    }
+
+    /// Removes the check: work from now on is wanted.
+    pub fn clear(&self) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = None;
+        }
+    }
+
+    /// Whether the installed check says everyone left (false when none is installed).
+    pub fn abandoned(&self) -> bool {
+        self.0
+            .read()
+            .ok()
+            .and_then(|slot| slot.clone())
+            .is_some_and(|check| check())
+    }
+}
+
 impl Backends {
-    /// The same backends with every call counted in the metrics.
-    pub fn metered(&self) -> Self {
+    /// The same backends with every call counted in the metrics, and the LLM's calls
+    /// stopped when `abandon` says their requesters left.
+    pub fn metered(&self, abandon: Abandon) -> Self {
         Self {
-            llm: Arc::new(MeteredLlm(self.llm.clone())),
+            llm: Arc::new(MeteredLlm(self.llm.clone(), abandon)),
             embedder: Arc::new(MeteredEmbedder(self.embedder.clone())),
             ..self.clone()
         }
     }
 }
 
-/// An [`Llm`] whose calls, prompts, tokens and errors are counted.
-pub struct MeteredLlm(pub Arc<dyn Llm>);
+/// An [`Llm`] whose calls, prompts, tokens and errors are counted, and whose generation
+/// stops between decoding steps when its [`Abandon`] check says nobody waits for it.
+pub struct MeteredLlm(pub Arc<dyn Llm>, pub Abandon);
 
 impl Llm for MeteredLlm {
     fn info(&self) -> &LlmInfo {
@@ -65,7 +102,10 @@ impl Llm for MeteredLlm {
     ) -> Result<Vec<Vec<Generation>>> {
         metrics::counter!(m::BACKEND_CALLS, "backend" => "llm").increment(1);
         metrics::counter!(m::BACKEND_ITEMS, "backend" => "llm").increment(prompts.len() as u64);
-        let out = self.0.generate_cancellable(prompts, params, cancelled);
+        let abandon = &self.1;
+        let out = self
+            .0
+            .generate_cancellable(prompts, params, &|i| cancelled(i) || abandon.abandoned());
         match &out {
             Ok(gens) => {
                 let (mut prompt_tokens, mut generated) = (0u64, 0u64);

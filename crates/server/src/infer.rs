@@ -11,7 +11,7 @@
 //! request at a time. Concurrent requests therefore share forward passes,
 //! which is where parallel throughput on a CPU comes from.
 
-use crate::backends::TokenCounter;
+use crate::backends::{Abandon, TokenCounter};
 use crate::jobs::{DraftJob, EmbedJob, GenerateJob, Job, SearchJob};
 pub use crate::jobs::{EmbedOutcome, Quality, SearchOutcome};
 use crate::metrics as m;
@@ -69,6 +69,7 @@ impl Infer {
     /// once; the worker runs up to `worker_batch` jobs together.
     pub fn start(
         searcher: Searcher,
+        abandon: Abandon,
         embed_tokens: Option<TokenCounter>,
         capacity: usize,
         worker_batch: usize,
@@ -77,6 +78,7 @@ impl Infer {
         let alive = Arc::new(AtomicBool::new(true));
         let state = WorkerState {
             searcher,
+            abandon,
             embed_tokens,
             alive: alive.clone(),
             worker_batch: worker_batch.max(1),
@@ -128,11 +130,16 @@ impl Infer {
         quality: Quality,
     ) -> std::result::Result<Vec<Result<SearchOutcome>>, InferError> {
         let (reply, rx) = oneshot::channel();
+        let gone = Arc::new(AtomicBool::new(false));
+        // Marks the job unwanted when this future ends, by completion or by being dropped
+        // because the client hung up.
+        let _leave = SetOnDrop(gone.clone());
         self.queue.append(Job::Search(SearchJob {
             targets,
             options,
             quality,
             reply,
+            gone,
             enqueued: Instant::now(),
             _permit: permit,
         }))?;
@@ -193,6 +200,20 @@ impl Infer {
     }
 }
 
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A check that is true once every flag in `flags` is set.
+fn all_gone(flags: Vec<Arc<AtomicBool>>) -> crate::backends::AbandonCheck {
+    Arc::new(move || flags.iter().all(|f| f.load(Ordering::Relaxed)))
+}
+
 /// Runs `f`, turning a panic into a backend error so one bad call never takes the worker
 /// (and with it the server) down.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -215,6 +236,8 @@ fn ms_since(t: Instant) -> f64 {
 
 struct WorkerState {
     searcher: Searcher,
+    /// Stops the LLM's calls when every requester of the running search has left.
+    abandon: Abandon,
     embed_tokens: Option<TokenCounter>,
     alive: Arc<AtomicBool>,
     worker_batch: usize,
@@ -377,9 +400,16 @@ impl WorkerState {
                 .flat_map(|j| j.targets.iter().cloned())
                 .collect();
             let n = targets.len();
-            let results = match guarded("search", || {
+            // Once every requester of this group has left, the search's LLM calls stop
+            // between decoding steps and the rest of it runs on empty answers; nobody
+            // reads its results.
+            self.abandon
+                .set(all_gone(jobs.iter().map(|j| j.gone.clone()).collect()));
+            let results = guarded("search", || {
                 Ok(self.searcher.search_batch(&targets, &options))
-            }) {
+            });
+            self.abandon.clear();
+            let results = match results {
                 Ok(r) if r.len() == n => r,
                 Ok(_) => (0..n)
                     .map(|_| {
@@ -452,7 +482,14 @@ impl WorkerState {
             .collect();
         let keep_vectors: Vec<bool> = done.iter().map(|(j, _)| j.options.keep_vectors).collect();
         let env = self.searcher.environment();
+        let wanting: Vec<Arc<AtomicBool>> = done
+            .iter()
+            .filter(|(j, _)| j.quality != Quality::Skip)
+            .map(|(j, _)| j.gone.clone())
+            .collect();
+        self.abandon.set(all_gone(wanting));
         let evaluated = guarded("quality evaluation", || env.evaluate(&prompts, &targets));
+        self.abandon.clear();
         let share = ms_since(started) / owners.len() as f64;
         match evaluated {
             Ok(evals) => {

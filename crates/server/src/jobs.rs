@@ -5,6 +5,7 @@
 
 use crate::queue::Permit;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use vec2prompt_core::{Generation, GenerationParams, Result, TargetVector};
@@ -54,6 +55,8 @@ pub(crate) struct SearchJob {
     pub options: SearchOptions,
     pub quality: Quality,
     pub reply: oneshot::Sender<Vec<Result<SearchOutcome>>>,
+    /// Set once the requester stopped waiting (its request future was dropped or done).
+    pub gone: Arc<AtomicBool>,
     pub enqueued: Instant,
     /// Held, never read: dropping the job releases its admission.
     pub _permit: Permit,

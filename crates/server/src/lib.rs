@@ -147,13 +147,15 @@ pub fn start(
         .map_err(|e| Error::invalid("server config", e))?;
     // Install the recorder first so the worker's and backends' metrics are recorded.
     let _ = metrics::handle();
-    let metered = backends.metered();
+    let abandon = backends::Abandon::default();
+    let metered = backends.metered(abandon.clone());
     let env = Environment::new(metered.llm.clone(), metered.embedder.clone());
     let dimension = env.dimension();
     let searcher = searcher(env)?;
     let learned_models = searcher.latent().map(|l| l.dir.display().to_string());
     let (infer, worker) = Infer::start(
         searcher,
+        abandon,
         backends.embed_tokens.clone(),
         config.queue_capacity,
         config.worker_batch,

@@ -8,8 +8,13 @@ mod common;
 use common::{TestServer, read_reply};
 use std::io::Write;
 use std::net::TcpStream;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use vec2prompt_server::ServerConfig;
+
+/// The tests of this file share one process, hence one LLM and one metrics recorder:
+/// those that decode take turns, so each reads only its own work in the counters.
+static DECODING: Mutex<()> = Mutex::new(());
 
 fn generated_tokens(s: &TestServer) -> u64 {
     let r = s.get("/metrics");
@@ -22,6 +27,7 @@ fn generated_tokens(s: &TestServer) -> u64 {
 
 #[test]
 fn a_client_that_hangs_up_frees_the_worker_within_a_decoding_step() {
+    let _turn = DECODING.lock().unwrap_or_else(|e| e.into_inner());
     let Some(s) = TestServer::start(ServerConfig::default()) else {
         return;
     };
@@ -71,6 +77,74 @@ fn a_client_that_hangs_up_frees_the_worker_within_a_decoding_step() {
     let r = s.post(
         "/v1/chat/completions",
         &serde_json::json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+fn forward_passes(s: &TestServer) -> u64 {
+    let r = s.get("/metrics");
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix("vec2prompt_llm_forward_passes_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn a_search_whose_client_hangs_up_stops_the_llm_within_a_step() {
+    let _turn = DECODING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = TestServer::start(ServerConfig::default()) else {
+        return;
+    };
+    let r = s.post(
+        "/v1/embeddings",
+        &serde_json::json!({"model": "m", "input": "A short story about a lighthouse keeper and a storm."}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let target = r.json()["data"][0]["embedding"].clone();
+    // Four targets at 16 answers each: seconds of batched decoding.
+    let body = serde_json::json!({
+        "embeddings": [target, target, target, target],
+        "options": {"budget": 16},
+    })
+    .to_string();
+    let raw = format!(
+        "POST /generate_prompts_batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let before = forward_passes(&s);
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.write_all(raw.as_bytes()).unwrap();
+    // Hang up once the search's answers are being decoded.
+    let started = Instant::now();
+    while forward_passes(&s) == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the search never reached the LLM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop(c);
+    // The step running at the hang-up finishes; after it the LLM runs no further pass for
+    // this search (the rest of its calls are cancelled before their prefill).
+    std::thread::sleep(Duration::from_secs(1));
+    let after_hang_up = forward_passes(&s);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        forward_passes(&s),
+        after_hang_up,
+        "the LLM kept decoding for a search nobody waits for"
+    );
+    assert!(
+        s.wait_in_use(0, Duration::from_secs(120)).is_some(),
+        "the abandoned search still holds its admission"
+    );
+    // The worker answers the next search in full.
+    let r = s.post(
+        "/generate_prompts_batch",
+        &serde_json::json!({"embeddings": [r.json()["data"][0]["embedding"]], "options": {"budget": 1}}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
 }
