@@ -599,20 +599,16 @@ fn every_endpoint_and_every_bad_input() {
             "{needle} missing from /metrics:\n{text}"
         );
     }
-    let tokens: f64 = text
-        .lines()
-        .find(|l| l.starts_with("vec2prompt_generated_tokens_total "))
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let counter = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    };
+    let tokens = counter("vec2prompt_generated_tokens_total");
     assert!(tokens > 0.0, "{text}");
     // Every generated token took a forward pass (a batch's step counts once).
-    let passes: f64 = text
-        .lines()
-        .find(|l| l.starts_with("vec2prompt_llm_forward_passes_total "))
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let passes = counter("vec2prompt_llm_forward_passes_total");
     assert!(passes > 0.0 && passes <= tokens + 64.0, "{text}");
 
     // Remote backends: a second server whose LLM is this one, through the OpenAI client.

@@ -16,13 +16,18 @@ use vec2prompt_server::ServerConfig;
 /// those that decode take turns, so each reads only its own work in the counters.
 static DECODING: Mutex<()> = Mutex::new(());
 
-fn generated_tokens(s: &TestServer) -> u64 {
+/// The value of the unlabelled counter `name` in `/metrics` (0 when absent).
+fn counter(s: &TestServer, name: &str) -> u64 {
     let r = s.get("/metrics");
     r.body
         .lines()
-        .find_map(|l| l.strip_prefix("vec2prompt_generated_tokens_total "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
+}
+
+fn generated_tokens(s: &TestServer) -> u64 {
+    counter(s, "vec2prompt_generated_tokens_total")
 }
 
 #[test]
@@ -82,12 +87,7 @@ fn a_client_that_hangs_up_frees_the_worker_within_a_decoding_step() {
 }
 
 fn forward_passes(s: &TestServer) -> u64 {
-    let r = s.get("/metrics");
-    r.body
-        .lines()
-        .find_map(|l| l.strip_prefix("vec2prompt_llm_forward_passes_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    counter(s, "vec2prompt_llm_forward_passes_total")
 }
 
 #[test]
