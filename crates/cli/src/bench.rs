@@ -27,6 +27,11 @@ pub enum Part {
     /// Training steps of the generator (frozen SmolLM2 base + soft prompts + LoRA,
     /// batch 8 × 24 prompt tokens); not part of `all`.
     GeneratorTrain,
+    /// The generator's proposals as the search asks for them (4 beams and 8 seeded samples
+    /// per target), for 1 and for 8 targets, decoded by its trainable f32 network and by
+    /// the copy with merged adapters in the LLM's weight format; needs a trained
+    /// generator; not part of `all`.
+    GeneratorDecode,
     /// Latency of the prompt optimizer at 0 LLM calls (embed + greedy rewrite) for a prompt
     /// of about 40 tokens; needs a trained optimizer; not part of `all`.
     Optimize,
@@ -298,6 +303,9 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     if matches!(args.part, Part::GeneratorTrain) {
         bench_generator(config, &mut rows)?;
     }
+    if matches!(args.part, Part::GeneratorDecode) {
+        bench_generator_decode(config, &mut rows)?;
+    }
     if matches!(args.part, Part::Optimize) {
         bench_optimize(config, &mut rows)?;
     }
@@ -455,11 +463,82 @@ fn bench_train(rows: &mut Vec<Row>) -> Result<()> {
 
 /// p50 and p90 latency of one optimization at 0 LLM calls: embedding the instruction and
 /// the optimizer's greedy rewrite, as `/optimize` does it (after one warm-up call).
+/// Seconds of the median of three calls of `f` after one warm-up call.
+fn median_of_3(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[1])
+}
+
+fn bench_generator_decode(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
+    use vec2prompt_latent::generator_decode::Strategy;
+    let Some(generator) = config.load_generator(false)? else {
+        anyhow::bail!("no generator is configured (--generator DIR)");
+    };
+    let mut generator = std::sync::Arc::try_unwrap(generator)
+        .map_err(|_| anyhow::anyhow!("the generator is shared"))?;
+    let embedder = config.load_embedder()?;
+    let texts: Vec<String> = (0..8)
+        .map(|i| {
+            let words: Vec<&str> = (0..12)
+                .map(|j| WORDS[(i * 5 + j * 3) % WORDS.len()])
+                .collect();
+            words.join(" ")
+        })
+        .collect();
+    let targets = embedder.embed(&texts)?;
+    let propose = |g: &vec2prompt_latent::Generator, targets: &[Vec<f32>]| -> Result<()> {
+        std::hint::black_box(g.generate(targets, 4, Strategy::Beam { width: 4 })?);
+        let sample = Strategy::Sample {
+            temperature: 0.8,
+            top_p: 0.95,
+            seed: 0,
+        };
+        std::hint::black_box(g.generate(targets, 8, sample)?);
+        Ok(())
+    };
+    let weights = match &config.llm {
+        LlmBackend::Local { config, .. } => format!("{:?}", config.weights),
+        LlmBackend::Openai(_) => "Q8_0".to_string(),
+    };
+    for n in [1, 8] {
+        let merged = median_of_3(|| propose(&generator, &targets[..n]))?;
+        generator.unmerge();
+        let f32_net = median_of_3(|| propose(&generator, &targets[..n]))?;
+        generator.merge_for_inference(match &config.llm {
+            LlmBackend::Local { config, .. } => config.weights,
+            LlmBackend::Openai(_) => vec2prompt_llm::WeightFormat::Q8_0,
+        })?;
+        eprintln!(
+            "generator proposals ×{n}: f32 network {f32_net:.3} s, merged ({weights}) {merged:.3} s ({:.2}×)",
+            f32_net / merged
+        );
+        rows.push(Row {
+            name: format!("gen propose x{n} f32"),
+            value: f32_net,
+            unit: "s",
+            target: None,
+        });
+        rows.push(Row {
+            name: format!("gen propose x{n} merged"),
+            value: merged,
+            unit: "s",
+            target: None,
+        });
+    }
+    Ok(())
+}
+
 fn bench_optimize(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     use vec2prompt_optimizer::service::{OptimizeRequest, Optimizer};
     let dir = crate::common::optimizer_dir(None, config)?;
-    let model =
-        vec2prompt_optimizer::PromptOptimizer::load(&crate::common::base_model(config)?, &dir)?;
+    let model = crate::common::load_optimizer_model(config, &dir)?;
     let embedder = config.load_embedder()?;
     let service = Optimizer {
         model,

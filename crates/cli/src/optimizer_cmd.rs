@@ -630,7 +630,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
     let specs_dirs: Vec<PathBuf> = specs.iter().map(|(_, d)| d.clone()).collect();
     let loaded: Vec<(String, PromptOptimizer)> = specs
         .into_iter()
-        .map(|(n, d)| Ok((n, PromptOptimizer::load(&base_model(config)?, &d)?)))
+        .map(|(n, d)| Ok((n, crate::common::load_optimizer_model(config, &d)?)))
         .collect::<Result<_>>()?;
     let models: Vec<BenchModel> = loaded
         .iter()
@@ -807,7 +807,7 @@ pub fn simulate_feedback(
     config: &crate::config::Config,
 ) -> Result<()> {
     let dir = optimizer_dir(args.optimizer.as_deref(), config)?;
-    let o = PromptOptimizer::load(&base_model(config)?, &dir)?;
+    let o = crate::common::load_optimizer_model(config, &dir)?;
     let embedder = config.load_embedder()?;
     let train: Vec<Record> = load_records(&args.dataset)?
         .into_iter()

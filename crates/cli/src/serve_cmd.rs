@@ -157,7 +157,7 @@ fn optimizer_state(
         None => crate::common::installed_optimizer_dir(&config.home),
     };
     let load = |d: &Path| -> Result<vec2prompt_optimizer::PromptOptimizer> {
-        vec2prompt_optimizer::PromptOptimizer::load(&crate::common::base_model(config)?, d)
+        crate::common::load_optimizer_model(config, d)
             .with_context(|| format!("cannot load the prompt optimizer in {}", d.display()))
     };
     // An optimizer asked for by name must load; one merely found in the default place

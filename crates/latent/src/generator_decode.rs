@@ -16,6 +16,53 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+/// A network the decoder runs: the generator's own (f32, adapters beside the frozen
+/// weights, the one training differentiates) or the same function with the adapters
+/// merged into an int8 model ([`crate::merged::MergedGenerator`]).
+pub trait DecodeNet {
+    /// The keys and values of a decoding batch.
+    type Cache;
+
+    /// Runs the context of each row of `conditions` (`B × c`) laid out by `layout` and
+    /// returns the next-token logits (`B × vocab`) and a cache with room for `new_tokens`
+    /// more positions.
+    fn start(
+        &self,
+        layout: &Layout,
+        conditions: &Tensor,
+        new_tokens: usize,
+    ) -> Result<(Tensor, Self::Cache)>;
+
+    /// Feeds one token per row after the cached positions; returns the next logits.
+    fn step(&self, ids: &[u32], cache: &mut Self::Cache) -> Result<Tensor>;
+
+    /// Keeps (or repeats) the batch rows `rows`, in that order.
+    fn select_rows(&self, cache: &mut Self::Cache, rows: &[u32]) -> Result<()>;
+
+    /// Positions the model's context has left after those cached.
+    fn context_left(&self, cache: &Self::Cache) -> usize;
+}
+
+impl DecodeNet for GeneratorModel {
+    type Cache = GenCache;
+
+    fn start(&self, layout: &Layout, conditions: &Tensor, _: usize) -> Result<(Tensor, GenCache)> {
+        GeneratorModel::start(self, layout, conditions)
+    }
+
+    fn step(&self, ids: &[u32], cache: &mut GenCache) -> Result<Tensor> {
+        GeneratorModel::step(self, ids, cache)
+    }
+
+    fn select_rows(&self, cache: &mut GenCache, rows: &[u32]) -> Result<()> {
+        cache.select_rows(rows)
+    }
+
+    fn context_left(&self, cache: &GenCache) -> usize {
+        self.base.context_length.saturating_sub(cache.len())
+    }
+}
+
 /// How tokens are chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,9 +136,19 @@ struct Controls<'a> {
     banned: &'a [u32],
     end: u32,
     options: &'a DecodeOptions,
+    /// Asked before every forward pass; true ends the decode.
+    stop: &'a dyn Fn() -> bool,
 }
 
 impl Controls<'_> {
+    /// An error when the decode is to stop before its next forward pass.
+    fn check(&self) -> Result<()> {
+        if (self.stop)() {
+            candle_core::bail!("decoding stopped: nobody waits for these prompts any more");
+        }
+        Ok(())
+    }
+
     fn apply(&self, logits: &mut [f32], history: &[u32]) {
         for &b in self.banned {
             if let Some(l) = logits.get_mut(b as usize) {
@@ -177,18 +234,37 @@ fn sample(row: &[f32], temperature: f32, top_p: f32, rng: &mut StdRng) -> u32 {
 
 /// Decodes `n` prompts for each row of `conditions` (`T × c`); greedy gives one per
 /// target whatever `n`. `banned` are the ids never emitted (special tokens).
-pub fn decode(
-    model: &GeneratorModel,
+pub fn decode<N: DecodeNet>(
+    model: &N,
     layout: &Layout,
     conditions: &Tensor,
     n: usize,
     options: &DecodeOptions,
     banned: &[u32],
 ) -> Result<Vec<Vec<Decoded>>> {
+    decode_until(model, layout, conditions, n, options, banned, &|| false)
+}
+
+/// Asked before each forward pass of a decode (the context's, then one per step): true
+/// stops the decode there with an error, e.g. when nobody waits for its prompts any more.
+pub type StopCheck = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// [`decode`] that asks `stop` before every forward pass and ends with an error as soon
+/// as it says so.
+pub fn decode_until<N: DecodeNet>(
+    model: &N,
+    layout: &Layout,
+    conditions: &Tensor,
+    n: usize,
+    options: &DecodeOptions,
+    banned: &[u32],
+    stop: &dyn Fn() -> bool,
+) -> Result<Vec<Vec<Decoded>>> {
     let controls = Controls {
         banned,
         end: layout.end,
         options,
+        stop,
     };
     match &options.strategy {
         Strategy::Greedy => rows(model, layout, conditions, 1, &controls, None),
@@ -211,14 +287,13 @@ pub fn decode(
 /// Most tokens a decode may write: `max_tokens`, or fewer when the model's context would
 /// overflow (the first token comes from the prefix's logits; each further one takes a
 /// position), so a long layout ends its prompts early instead of failing.
-fn room(model: &GeneratorModel, cache: &GenCache, max_tokens: usize) -> usize {
-    let left = model.base.context_length.saturating_sub(cache.len());
-    max_tokens.min(left + 1)
+fn room<N: DecodeNet>(model: &N, cache: &N::Cache, max_tokens: usize) -> usize {
+    max_tokens.min(model.context_left(cache) + 1)
 }
 
 /// Greedy or sampled decoding: `n` independent rows per target.
-fn rows(
-    model: &GeneratorModel,
+fn rows<N: DecodeNet>(
+    model: &N,
     layout: &Layout,
     conditions: &Tensor,
     n: usize,
@@ -232,14 +307,17 @@ fn rows(
     let owner: Vec<u32> = (0..targets as u32)
         .flat_map(|t| std::iter::repeat_n(t, n))
         .collect();
-    let conds = conditions.index_select(&Tensor::new(owner.as_slice(), conditions.device())?, 0)?;
     let mut rngs: Vec<StdRng> = (0..owner.len())
         .map(|r| {
             let seed = sampling.map_or(0, |s| s.2);
             StdRng::seed_from_u64(seed ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
         })
         .collect();
-    let (mut logits, mut cache) = model.start(layout, &conds)?;
+    // Each target's context runs once; its rows start from copies of it.
+    controls.check()?;
+    let (logits, mut cache) = model.start(layout, conditions, controls.options.max_tokens)?;
+    let mut logits = logits.index_select(&Tensor::new(owner.as_slice(), logits.device())?, 0)?;
+    model.select_rows(&mut cache, &owner)?;
     let max_tokens = room(model, &cache, controls.options.max_tokens);
     let mut out: Vec<Decoded> = (0..owner.len())
         .map(|_| Decoded {
@@ -273,9 +351,10 @@ fn rows(
             break;
         }
         if keep.len() < live.len() {
-            cache.select_rows(&keep)?;
+            model.select_rows(&mut cache, &keep)?;
             live = keep.iter().map(|&i| live[i as usize]).collect();
         }
+        controls.check()?;
         logits = model.step(&next, &mut cache)?;
     }
     let mut grouped = vec![Vec::with_capacity(n); targets];
@@ -295,8 +374,8 @@ fn normalized(d: &Decoded) -> f64 {
 }
 
 /// Beam search for every target at once (all live beams share one forward per step).
-fn beams(
-    model: &GeneratorModel,
+fn beams<N: DecodeNet>(
+    model: &N,
     layout: &Layout,
     conditions: &Tensor,
     n: usize,
@@ -304,7 +383,8 @@ fn beams(
     controls: &Controls,
 ) -> Result<Vec<Vec<Decoded>>> {
     let targets = conditions.dim(0)?;
-    let (mut logits, mut cache) = model.start(layout, conditions)?;
+    controls.check()?;
+    let (mut logits, mut cache) = model.start(layout, conditions, controls.options.max_tokens)?;
     let max_tokens = room(model, &cache, controls.options.max_tokens);
     let mut alive: Vec<Vec<Beam>> = (0..targets)
         .map(|_| {
@@ -395,7 +475,8 @@ fn beams(
         if tokens.is_empty() {
             break;
         }
-        cache.select_rows(&parents)?;
+        model.select_rows(&mut cache, &parents)?;
+        controls.check()?;
         logits = model.step(&tokens, &mut cache)?;
     }
     Ok(done
@@ -441,6 +522,7 @@ mod tests {
             banned: &[0],
             end: 1,
             options: &options,
+            stop: &|| false,
         };
         let mut l = vec![5.0f32, 5.0, 2.0, -2.0, 1.0, 1.0];
         c.apply(&mut l, &[]);

@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use vec2prompt_llm::gguf::GgufFile;
-use vec2prompt_llm::llama::LlamaConfig;
+use vec2prompt_llm::llama::{BlockWeights, LlamaConfig, LlamaWeights};
 
 /// Shape of the trainable part (saved next to the adapter weights).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -640,6 +640,43 @@ impl GeneratorModel {
         let last = x.narrow(1, l - 1, 1)?.squeeze(1)?.contiguous()?;
         let h = self.rms(&last, &self.norm, false)?;
         Ok(self.head.forward(&h)?.detach())
+    }
+}
+
+impl GeneratorModel {
+    /// The frozen base with each block's query and value adapters added into its
+    /// projection weights, as one plain llama-family model, and the soft-prompt projector:
+    /// what [`crate::merged::MergedGenerator`] decodes with. The adapters are copied as
+    /// they are now, so merge again after training them.
+    pub fn merged_weights(&self) -> Result<(LlamaWeights, SoftPrompt)> {
+        let c = &self.base;
+        let (qn, kn) = (c.n_head * c.head_dim, c.n_kv_head * c.head_dim);
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| {
+                let w = b.qkv.weight();
+                let q = (w.narrow(0, 0, qn)? + b.lora_q.merged()?)?;
+                let k = w.narrow(0, qn, kn)?;
+                let v = (w.narrow(0, qn + kn, kn)? + b.lora_v.merged()?)?;
+                Ok(BlockWeights {
+                    attn_norm: b.attn_norm.clone(),
+                    qkv: Tensor::cat(&[q, k, v], 0)?.contiguous()?,
+                    wo: b.wo.weight().clone(),
+                    ffn_norm: b.ffn_norm.clone(),
+                    gate_up: b.gate_up.weight().clone(),
+                    down: b.down.weight().clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let weights = LlamaWeights {
+            config: c.clone(),
+            embed: self.embed.clone(),
+            output: self.head.weight().clone(),
+            norm: self.norm.clone(),
+            blocks,
+        };
+        Ok((weights, self.soft.clone()))
     }
 }
 

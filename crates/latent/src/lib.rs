@@ -85,6 +85,7 @@ pub mod generator_decode;
 pub mod generator_model;
 pub mod layers;
 pub mod lora;
+pub mod merged;
 pub mod model;
 pub mod params;
 pub mod soft_prompt;

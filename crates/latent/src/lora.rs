@@ -46,6 +46,12 @@ impl Lora {
         })
     }
 
+    /// The update as one matrix, `(α/r)·B·A` (`out × in`): added to the frozen weight it
+    /// gives a single projection that computes base and update together.
+    pub fn merged(&self) -> Result<Tensor> {
+        self.b.detach().matmul(&self.a.detach())? * self.scale
+    }
+
     /// The update for `x (…, in)` → `(…, out)`; with `grad` false the factors are
     /// detached, so inference builds no autograd graph.
     pub fn delta(&self, x: &Tensor, grad: bool) -> Result<Tensor> {

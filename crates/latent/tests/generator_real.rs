@@ -144,3 +144,50 @@ fn a_fresh_adapter_is_the_base_model_and_writes_prompts_that_survive_a_round_tri
         .expect("another base");
     assert!(err.to_string().contains("trained on"), "{err}");
 }
+
+#[test]
+fn the_shipped_generator_merged_writes_what_its_network_writes() {
+    let Some(path) = gguf() else { return };
+    let adapter = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/generator");
+    let mut g = Generator::load(&path, &adapter).unwrap();
+    let embedder = vec2prompt_core::testing::real_model("all-MiniLM-L6-v2")
+        .map(|d| vec2prompt_embed::LocalEmbedder::load(&d, Default::default()).unwrap())
+        .unwrap();
+    let texts = [
+        "Eat a balanced diet with plenty of fruit and vegetables, exercise regularly, and get enough sleep.",
+        "To reset your router, unplug it, wait thirty seconds, plug it back in, and wait for the lights to turn green.",
+        "Autumn leaves drift down, painting the quiet street in red and gold while the cool wind hums.",
+        "The capital of France is Paris, a city known for its museums and cafes.",
+    ];
+    let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+    let targets = vec2prompt_core::Embedder::embed(&embedder, &texts).unwrap();
+    let options = DecodeOptions {
+        max_tokens: 32,
+        ..DecodeOptions::default()
+    };
+    let prompts = |g: &Generator| -> Vec<String> {
+        g.generate_with(&targets, 1, &options)
+            .unwrap()
+            .into_iter()
+            .map(|p| p[0].0.clone())
+            .collect()
+    };
+    assert!(!g.is_merged());
+    let network = prompts(&g);
+    // In f32 the merged model computes the same function: the same greedy prompts.
+    g.merge_for_inference(WeightFormat::F32).unwrap();
+    assert_eq!(prompts(&g), network);
+    // In int8 the logits move by the rounding of weights and activations; a prompt may
+    // then take another token where two were nearly tied, but most stay as they were.
+    g.merge_for_inference(WeightFormat::Q8_0).unwrap();
+    assert!(g.is_merged());
+    let int8 = prompts(&g);
+    let same = int8.iter().zip(&network).filter(|(a, b)| a == b).count();
+    assert!(same >= 2, "int8 {int8:?} against f32 {network:?}");
+    assert!(
+        int8.iter()
+            .all(|p| !p.trim().is_empty() && !p.contains("<|"))
+    );
+    g.unmerge();
+    assert_eq!(prompts(&g), network);
+}

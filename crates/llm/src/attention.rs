@@ -17,7 +17,7 @@ use rayon::prelude::*;
 const LANE: usize = 16;
 
 /// Largest head size the key rotation's stack buffer holds.
-const MAX_HEAD_DIM: usize = 256;
+pub(crate) const MAX_HEAD_DIM: usize = 256;
 
 /// Head geometry of one model.
 #[derive(Debug, Clone, Copy)]

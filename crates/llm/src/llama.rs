@@ -73,6 +73,16 @@ pub struct LlamaConfig {
 }
 
 impl LlamaConfig {
+    /// Whether the heads fit the attention kernel: some of each kind, key/value heads
+    /// dividing query heads, and an even head size of at most 256.
+    pub fn heads_consistent(&self) -> bool {
+        self.n_head > 0
+            && self.n_kv_head > 0
+            && self.n_head.is_multiple_of(self.n_kv_head)
+            && self.head_dim.is_multiple_of(2)
+            && self.head_dim <= attention::MAX_HEAD_DIM
+    }
+
     /// Reads the hyper-parameters from `file`'s metadata (`vocab_size` is 0 here: it
     /// comes from the embedding matrix), checking that the architecture is llama and the
     /// head counts are consistent.
@@ -102,13 +112,7 @@ impl LlamaConfig {
             context_length: file.get_usize(&key("context_length")).unwrap_or(2048),
             vocab_size: 0,
         };
-        if n_head == 0
-            || config.n_kv_head == 0
-            || n_head % config.n_kv_head != 0
-            || hidden % n_head != 0
-            || head_dim % 2 != 0
-            || head_dim > 256
-        {
+        if !config.heads_consistent() || !hidden.is_multiple_of(n_head) {
             return Err(Error::model(
                 &file.path,
                 "inconsistent head counts in metadata (or a head size that is odd or \
@@ -167,6 +171,25 @@ impl Linear {
             QTensor::quantize(&w, GgmlDType::Q8_0)?
         };
         Ok(Self::Quantized(QMatMul::from_qtensor(q)?))
+    }
+
+    /// Builds one projection from an f32 matrix (`out × in`) that no file type describes
+    /// (e.g. a base weight with a low-rank update merged in): kept as it is in
+    /// [`WeightFormat::F32`] or when `in` is not a multiple of 32, int8 per 32 values
+    /// otherwise.
+    fn from_dense(w: Tensor, format: WeightFormat) -> CResult<Self> {
+        let (n, k) = w.dims2()?;
+        // Int8 groups 32 inputs under one scale; a width that does not divide stays f32.
+        if format == WeightFormat::F32 || k % 32 != 0 {
+            return Ok(Self::Dense(w));
+        }
+        if let Some(p) = PackedQ8::new(&w.flatten_all()?.to_vec1::<f32>()?, n, k) {
+            return Ok(Self::Packed(p));
+        }
+        Ok(Self::Quantized(QMatMul::from_qtensor(QTensor::quantize(
+            &w,
+            GgmlDType::Q8_0,
+        )?)?))
     }
 
     /// Number of weights (output × input).
@@ -247,6 +270,11 @@ impl KvCache {
         self.len == 0
     }
 
+    /// Positions the cache was made to hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Keeps only the batch rows in `keep` (in that order), e.g. after sequences finish.
     pub fn retain_rows(&mut self, keep: &[u32]) -> CResult<()> {
         let rows = self.layers.first().map_or(0, LayerCache::rows);
@@ -258,6 +286,38 @@ impl KvCache {
         }
         Ok(())
     }
+}
+
+/// One block's f32 tensors for [`Llama::from_weights`] (`out × in` matrices).
+#[derive(Debug, Clone)]
+pub struct BlockWeights {
+    /// RMS-norm scale before attention.
+    pub attn_norm: Tensor,
+    /// The query, key and value projections stacked along the output axis.
+    pub qkv: Tensor,
+    /// The attention output projection.
+    pub wo: Tensor,
+    /// RMS-norm scale before the feed-forward.
+    pub ffn_norm: Tensor,
+    /// The gate and up projections stacked along the output axis.
+    pub gate_up: Tensor,
+    /// The down projection.
+    pub down: Tensor,
+}
+
+/// A whole model's f32 tensors for [`Llama::from_weights`].
+#[derive(Debug, Clone)]
+pub struct LlamaWeights {
+    /// Hyper-parameters (`vocab_size` set).
+    pub config: LlamaConfig,
+    /// Token embedding `(vocab, hidden)`.
+    pub embed: Tensor,
+    /// Output head `(vocab, hidden)`.
+    pub output: Tensor,
+    /// Final RMS-norm scale.
+    pub norm: Tensor,
+    /// The transformer blocks.
+    pub blocks: Vec<BlockWeights>,
 }
 
 /// A loaded llama-family model.
@@ -327,25 +387,73 @@ impl Llama {
                 down,
             });
         }
+        let config = LlamaConfig {
+            vocab_size,
+            ..config
+        };
+        Ok(Self::assemble(config, embed, blocks, norm, output))
+    }
+
+    fn assemble(
+        config: LlamaConfig,
+        embed: Tensor,
+        blocks: Vec<Block>,
+        norm: Tensor,
+        output: Linear,
+    ) -> Self {
         let heads = Heads {
             n_head: config.n_head,
             n_kv_head: config.n_kv_head,
             head_dim: config.head_dim,
         };
         let rope = Rope::new(config.head_dim, config.rope_base, config.context_length);
-        Ok(Self {
-            config: LlamaConfig {
-                vocab_size,
-                ..config
-            },
+        Self {
+            config,
             embed,
             blocks,
             norm,
             output,
             heads,
             rope,
-            device: dev,
-        })
+            device: Device::Cpu,
+        }
+    }
+
+    /// A model from f32 tensors that were changed after loading (a fine-tuned adapter
+    /// merged into its base, for instance), its projections held in `format` ([`WeightFormat::Native`]
+    /// has no file type to keep here and means int8, as [`WeightFormat::Q8_0`]).
+    pub fn from_weights(weights: LlamaWeights, format: WeightFormat) -> CResult<Self> {
+        let c = &weights.config;
+        if !c.heads_consistent() {
+            candle_core::bail!(
+                "inconsistent heads: {} query, {} key/value, size {}",
+                c.n_head,
+                c.n_kv_head,
+                c.head_dim
+            );
+        }
+        let blocks = weights
+            .blocks
+            .into_iter()
+            .map(|b| {
+                Ok(Block {
+                    attn_norm: b.attn_norm,
+                    qkv: Linear::from_dense(b.qkv, format)?,
+                    wo: Linear::from_dense(b.wo, format)?,
+                    ffn_norm: b.ffn_norm,
+                    gate_up: Linear::from_dense(b.gate_up, format)?,
+                    down: Linear::from_dense(b.down, format)?,
+                })
+            })
+            .collect::<CResult<Vec<_>>>()?;
+        let output = Linear::from_dense(weights.output, format)?;
+        Ok(Self::assemble(
+            weights.config,
+            weights.embed,
+            blocks,
+            weights.norm,
+            output,
+        ))
     }
 
     /// Weights of every projection one token goes through (the blocks' Q/K/V, output,
@@ -381,6 +489,36 @@ impl Llama {
         cache: &mut KvCache,
     ) -> CResult<Tensor> {
         let x = self.trunk(ids, pads, cache)?;
+        self.last_logits(&x)
+    }
+
+    /// Like [`Llama::forward`] from input vectors (`B × L × hidden`) instead of token ids:
+    /// vectors that are no token's embedding (soft prompts) enter the model this way.
+    pub fn forward_embeds(
+        &self,
+        x: &Tensor,
+        pads: &[usize],
+        cache: &mut KvCache,
+    ) -> CResult<Tensor> {
+        let (_, _, d) = x.dims3()?;
+        if d != self.config.hidden {
+            candle_core::bail!(
+                "input vectors of {d} numbers for a model of width {}",
+                self.config.hidden
+            );
+        }
+        let x = self.blocks_over(x.contiguous()?, pads, cache)?;
+        self.last_logits(&x)
+    }
+
+    /// The token embedding of each id (`len × hidden`).
+    pub fn embed_ids(&self, ids: &[u32]) -> CResult<Tensor> {
+        let idx = Tensor::new(ids, &self.device)?;
+        self.embed.index_select(&idx, 0)
+    }
+
+    /// The vocabulary logits of the last position of each row of final hidden states.
+    fn last_logits(&self, x: &Tensor) -> CResult<Tensor> {
         let l = x.dim(1)?;
         let last = x.narrow(1, l - 1, 1)?.contiguous()?;
         let last = candle_nn::ops::rms_norm(&last, &self.norm, self.config.rms_eps as f32)?;
@@ -401,6 +539,18 @@ impl Llama {
     fn trunk(&self, ids: &[Vec<u32>], pads: &[usize], cache: &mut KvCache) -> CResult<Tensor> {
         let b = ids.len();
         let l = ids.first().map_or(0, |r| r.len());
+        if ids.iter().any(|r| r.len() != l) {
+            candle_core::bail!("the rows of a batch differ in length");
+        }
+        let flat: Vec<u32> = ids.iter().flatten().copied().collect();
+        let x = self.embed_ids(&flat)?.reshape((b, l, self.config.hidden))?;
+        self.blocks_over(x, pads, cache)
+    }
+
+    /// The transformer blocks over input vectors `x` (`B × L × hidden`) after the cached
+    /// positions.
+    fn blocks_over(&self, mut x: Tensor, pads: &[usize], cache: &mut KvCache) -> CResult<Tensor> {
+        let (b, l, _) = x.dims3()?;
         let pos = cache.len;
         if l == 0 {
             candle_core::bail!("an empty sequence has no positions to run");
@@ -411,12 +561,6 @@ impl Llama {
                 pos + l
             );
         }
-        let flat: Vec<u32> = ids.iter().flatten().copied().collect();
-        let ids_t = Tensor::from_vec(flat, b * l, &self.device)?;
-        let mut x = self
-            .embed
-            .index_select(&ids_t, 0)?
-            .reshape((b, l, self.config.hidden))?;
         let cached_rows = cache.layers.first().map_or(0, LayerCache::rows);
         if pads.len() != b || cached_rows != b {
             candle_core::bail!(

@@ -22,6 +22,8 @@ use vec2prompt_latent::candle_err;
 use vec2prompt_latent::generator::{Base, set_vars};
 use vec2prompt_latent::generator_decode::{DecodeOptions, decode};
 use vec2prompt_latent::generator_model::{GeneratorConfig, GeneratorModel, Layout};
+use vec2prompt_latent::merged::MergedGenerator;
+use vec2prompt_llm::WeightFormat;
 
 /// Weights file of a saved optimizer.
 pub const WEIGHTS_FILE: &str = "optimizer.safetensors";
@@ -163,6 +165,9 @@ pub struct PromptOptimizer {
     pub banned: Vec<u32>,
     /// Identity.
     pub manifest: OptimizerManifest,
+    /// The adapters merged into an int8 copy of the base, once the optimizer is final
+    /// ([`PromptOptimizer::merge_for_inference`]); rewriting uses it when present.
+    merged: Option<MergedGenerator>,
 }
 
 impl PromptOptimizer {
@@ -206,7 +211,23 @@ impl PromptOptimizer {
             varmap,
             banned,
             manifest,
+            merged: None,
         })
+    }
+
+    /// Rewrites from now on with the adapters merged into a copy of the base held in
+    /// `format` (int8 by default: several times faster than the f32 network training
+    /// uses). The merge copies the adapters as they are, so it is for an optimizer that is
+    /// done training; [`PromptOptimizer::unmerge`] goes back to the live network.
+    pub fn merge_for_inference(&mut self, format: WeightFormat) -> Result<()> {
+        self.merged =
+            Some(MergedGenerator::new(&self.model, format).map_err(candle_err("optimizer"))?);
+        Ok(())
+    }
+
+    /// Rewrites with the trainable network again (drops the merged copy).
+    pub fn unmerge(&mut self) {
+        self.merged = None;
     }
 
     /// Loads the base GGUF and the optimizer saved in `dir`, checking the base is the one
@@ -335,8 +356,11 @@ impl PromptOptimizer {
             .intent
             .forward(&cond, false)
             .map_err(candle_err("optimizer"))?;
-        let decoded = decode(&self.model, &layout, &intent, n, options, &self.banned)
-            .map_err(candle_err("optimizer"))?;
+        let decoded = match &self.merged {
+            Some(m) => decode(m, &layout, &intent, n, options, &self.banned),
+            None => decode(&self.model, &layout, &intent, n, options, &self.banned),
+        }
+        .map_err(candle_err("optimizer"))?;
         let mut out: Vec<String> = Vec::new();
         for d in decoded.into_iter().flatten() {
             let text = self.base.tokenizer.decode(&d.ids)?.trim().to_string();

@@ -403,6 +403,12 @@ impl Searcher {
         self.generator.as_deref()
     }
 
+    /// The generator as shared with the search, when loaded (to watch or stop its decoding
+    /// from another thread).
+    pub fn shared_generator(&self) -> Option<Arc<Generator>> {
+        self.generator.clone()
+    }
+
     /// Whether candidates come from a dataset's nearest neighbours.
     pub fn has_neighbours(&self) -> bool {
         self.neighbours.is_some()

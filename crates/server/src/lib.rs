@@ -153,6 +153,12 @@ pub fn start(
     let dimension = env.dimension();
     let searcher = searcher(env)?;
     let learned_models = searcher.latent().map(|l| l.dir.display().to_string());
+    // The generator's decoding stops, like the LLM's, when nobody waits for the search.
+    let generator_passes = searcher.shared_generator().map(|g| {
+        let gone = abandon.clone();
+        g.set_stop_check(Some(Arc::new(move || gone.abandoned())));
+        Arc::new(move || g.forward_passes()) as backends::CounterFn
+    });
     let (infer, worker) = Infer::start(
         searcher,
         abandon,
@@ -178,6 +184,7 @@ pub fn start(
             llm: metered.llm.clone(),
             embedder: backends.embed_tokens.clone(),
         },
+        generator_passes,
     };
     Ok((
         AppState {

@@ -39,6 +39,9 @@ pub const PROMPT_TOKENS: &str = "vec2prompt_prompt_tokens_total";
 /// (counter; absent for remote LLMs). It stops rising when the model is idle, which is how
 /// to check that a request's work ended.
 pub const LLM_FORWARD_PASSES: &str = "vec2prompt_llm_forward_passes_total";
+/// Forward passes of the learned generator's decoding, its context or one step of a batch
+/// each (counter; absent without a generator).
+pub const GENERATOR_FORWARD_PASSES: &str = "vec2prompt_generator_forward_passes_total";
 
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,

@@ -149,6 +149,88 @@ fn a_search_whose_client_hangs_up_stops_the_llm_within_a_step() {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// The shipped generator merged for inference, on the real base model.
+fn shipped_generator() -> Option<std::sync::Arc<vec2prompt_latent::Generator>> {
+    let base = vec2prompt_core::testing::real_model("SmolLM2-135M-Instruct")?
+        .join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let adapter = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/generator");
+    let mut g = vec2prompt_latent::Generator::load(&base, &adapter).unwrap();
+    g.merge_for_inference(vec2prompt_llm::WeightFormat::Q8_0)
+        .unwrap();
+    Some(std::sync::Arc::new(g))
+}
+
+#[test]
+fn a_search_whose_client_hangs_up_stops_the_generator_within_a_step() {
+    let _turn = DECODING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(generator) = shipped_generator() else {
+        return;
+    };
+    // No dataset: the generator is the search's source, as after a fresh install.
+    let Some(s) = TestServer::start_searching(ServerConfig::default(), Default::default(), |env| {
+        vec2prompt_search::Searcher::with_sources(env, None, None, Some(generator))
+    }) else {
+        return;
+    };
+    let passes = |s: &TestServer| counter(s, "vec2prompt_generator_forward_passes_total");
+    let r = s.post(
+        "/v1/embeddings",
+        &serde_json::json!({"model": "m", "input": "A short story about a lighthouse keeper and a storm."}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let target = r.json()["data"][0]["embedding"].clone();
+    // Eight targets with a budget: beams and samples for each, seconds of decoding.
+    let body = serde_json::json!({
+        "embeddings": vec![target.clone(); 8],
+        "options": {"budget": 4},
+    })
+    .to_string();
+    let raw = format!(
+        "POST /generate_prompts_batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (before, llm_before) = (passes(&s), forward_passes(&s));
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.write_all(raw.as_bytes()).unwrap();
+    let started = Instant::now();
+    while passes(&s) == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the search never reached the generator"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop(c);
+    // The pass running at the hang-up finishes; no further one runs for this search, and
+    // the LLM never answers its candidates.
+    std::thread::sleep(Duration::from_secs(1));
+    let after_hang_up = passes(&s);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        passes(&s),
+        after_hang_up,
+        "the generator kept decoding for a search nobody waits for"
+    );
+    assert_eq!(
+        forward_passes(&s),
+        llm_before,
+        "the LLM answered an abandoned search"
+    );
+    assert!(
+        s.wait_in_use(0, Duration::from_secs(120)).is_some(),
+        "the abandoned search still holds its admission"
+    );
+    // The next search is answered in full, its prompts from the generator.
+    let r = s.post(
+        "/generate_prompts_batch",
+        &serde_json::json!({"embeddings": [target], "options": {"budget": 1}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(passes(&s) > after_hang_up);
+}
+
 #[test]
 fn slow_headers_and_bodies_time_out() {
     let Some(s) = TestServer::start(ServerConfig {

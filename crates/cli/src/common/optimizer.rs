@@ -1,10 +1,18 @@
 //! The prompt optimizer as the commands find, load and run it.
 
-use super::base_model;
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 use vec2prompt_core::Embedder;
 use vec2prompt_optimizer::PromptOptimizer;
+
+/// The prompt optimizer saved in `dir` on the configured local base model, its adapters
+/// merged for inference in the local LLM's weight format (int8 by default).
+pub fn load_optimizer_model(config: &crate::config::Config, dir: &Path) -> Result<PromptOptimizer> {
+    let (path, llm) = config.local_llm("the prompt optimizer's base model")?;
+    let mut model = PromptOptimizer::load(path, dir)?;
+    model.merge_for_inference(llm.weights)?;
+    Ok(model)
+}
 
 /// Where the optimizer lives by default.
 pub fn default_optimizer_dir(home: &vec2prompt_core::Home) -> PathBuf {
@@ -49,7 +57,7 @@ pub fn load_optimizer(
     dir: Option<&Path>,
 ) -> Result<vec2prompt_optimizer::service::Optimizer> {
     let dir = optimizer_dir(dir, config)?;
-    let model = PromptOptimizer::load(&base_model(config)?, &dir)?;
+    let model = load_optimizer_model(config, &dir)?;
     let surrogate = match &config.latent {
         Some(l) if vec2prompt_latent::LatentModel::exists(l) => Some(std::sync::Arc::new(
             vec2prompt_latent::LatentModel::load(l)?,

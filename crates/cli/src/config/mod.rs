@@ -342,8 +342,9 @@ impl Config {
         let Some(dir) = self.generator.as_ref().filter(|_| !skip) else {
             return Ok(None);
         };
-        let base = match &self.llm {
-            LlmBackend::Local { path, .. } => path.clone(),
+        // The generator decodes in the local LLM's weight format (int8 by default).
+        let (base, format) = match &self.llm {
+            LlmBackend::Local { path, config } => (path.clone(), config.weights),
             LlmBackend::Openai(_) => {
                 let p = vec2prompt_models::fetch::entry_path(&self.home, DEFAULT_LLM);
                 if !p.exists() {
@@ -354,16 +355,18 @@ impl Config {
                     );
                     return Ok(None);
                 }
-                p
+                (p, vec2prompt_llm::WeightFormat::Q8_0)
             }
         };
         require(&base, DEFAULT_LLM, "--llm")?;
-        let g = Generator::load(&base, dir).with_context(|| {
+        let context = || {
             format!(
                 "cannot load the generator in {} (--generator none leaves it out)",
                 dir.display()
             )
-        })?;
+        };
+        let mut g = Generator::load(&base, dir).with_context(context)?;
+        g.merge_for_inference(format).with_context(context)?;
         Ok(Some(Arc::new(g)))
     }
 

@@ -480,6 +480,9 @@ pub(crate) async fn metrics_text(State(s): State<AppState>) -> Response {
     if let Some(passes) = s.info.tokens.llm.forward_passes() {
         metrics::counter!(m::LLM_FORWARD_PASSES).absolute(passes);
     }
+    if let Some(passes) = &s.info.generator_passes {
+        metrics::counter!(m::GENERATOR_FORWARD_PASSES).absolute(passes());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -68,6 +68,8 @@ pub struct ServerInfo {
     pub retries: Vec<(String, CounterFn)>,
     /// Token counts of request texts, for the input caps.
     pub tokens: TokenCounts,
+    /// The learned generator's decoding forward passes, when the search has one.
+    pub generator_passes: Option<crate::backends::CounterFn>,
 }
 
 /// Counts the tokens of a text, if the backend can.

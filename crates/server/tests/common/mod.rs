@@ -103,13 +103,21 @@ impl TestServer {
         config: ServerConfig,
         optimizer: vec2prompt_server::OptimizerState,
     ) -> Option<TestServer> {
-        let backends = backends()?;
-        let limits = config.connection_limits();
-        let (state, worker) = start(config, &backends, None, optimizer, |env| {
+        Self::start_searching(config, optimizer, |env| {
             let n = neighbours(env.embedder.as_ref());
             Searcher::new(env, Some(Arc::new(n)), None)
         })
-        .unwrap();
+    }
+
+    /// [`TestServer::start_with`] with the search that `searcher` builds.
+    pub fn start_searching(
+        config: ServerConfig,
+        optimizer: vec2prompt_server::OptimizerState,
+        searcher: impl FnOnce(vec2prompt_search::Environment) -> vec2prompt_core::Result<Searcher>,
+    ) -> Option<TestServer> {
+        let backends = backends()?;
+        let limits = config.connection_limits();
+        let (state, worker) = start(config, &backends, None, optimizer, searcher).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
