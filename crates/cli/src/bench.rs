@@ -478,11 +478,9 @@ fn median_of_3(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 
 fn bench_generator_decode(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     use vec2prompt_latent::generator_decode::Strategy;
-    let Some(generator) = config.load_generator(false)? else {
+    let Some(mut generator) = config.load_merged_generator(false)? else {
         anyhow::bail!("no generator is configured (--generator DIR)");
     };
-    let mut generator = std::sync::Arc::try_unwrap(generator)
-        .map_err(|_| anyhow::anyhow!("the generator is shared"))?;
     let embedder = config.load_embedder()?;
     let texts: Vec<String> = (0..8)
         .map(|i| {
@@ -509,7 +507,7 @@ fn bench_generator_decode(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     };
     for n in [1, 8] {
         let merged = median_of_3(|| propose(&generator, &targets[..n]))?;
-        generator.unmerge();
+        generator.unmerge()?;
         let f32_net = median_of_3(|| propose(&generator, &targets[..n]))?;
         generator.merge_for_inference(match &config.llm {
             LlmBackend::Local { config, .. } => config.weights,

@@ -11,6 +11,7 @@ pub mod dataset_cmd;
 pub mod embed_cmd;
 pub mod eval_cmd;
 pub mod eval_prompt;
+pub mod freed;
 pub mod generate_cmd;
 pub mod interpolate_cmd;
 pub mod models_cmd;

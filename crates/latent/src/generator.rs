@@ -67,10 +67,18 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// The error of a training-time tensor asked for after its release.
+fn released() -> Error {
+    Error::invalid(
+        "model",
+        "its training weights were released for inference; load it again to train it",
+    )
+}
+
 /// The base model and what surrounds it: weights, tokenizer, chat template, identity.
 pub struct Base {
-    /// f32 weights.
-    pub weights: BaseWeights,
+    /// f32 weights, until released for inference ([`Base::weights`]).
+    weights: Option<BaseWeights>,
     /// Its tokenizer.
     pub tokenizer: GgufTokenizer,
     /// Its chat template.
@@ -91,7 +99,7 @@ impl Base {
         let template = ChatTemplate::from_gguf(&file, &tokenizer)?;
         let weights = BaseWeights::from_gguf(&mut file)?;
         Ok(Self {
-            weights,
+            weights: Some(weights),
             tokenizer,
             template,
             name: path
@@ -101,6 +109,17 @@ impl Base {
             sha256: file_sha256(path)?,
             path: path.to_path_buf(),
         })
+    }
+
+    /// The f32 weights that training builds on; an error once they were released.
+    pub fn weights(&self) -> Result<&BaseWeights> {
+        self.weights.as_ref().ok_or_else(released)
+    }
+
+    /// Drops the f32 weights (hundreds of megabytes) once nothing will train on them:
+    /// a merged model keeps what it decodes with.
+    pub fn release_weights(&mut self) {
+        self.weights = None;
     }
 
     /// The token layout of `config`'s conversation in this model's chat template.
@@ -169,8 +188,8 @@ impl Base {
 pub struct Generator {
     /// The base model.
     pub base: Base,
-    /// The network.
-    pub model: GeneratorModel,
+    /// The trainable network, until released for inference ([`Generator::model`]).
+    model: Option<GeneratorModel>,
     /// The trainable tensors.
     pub varmap: VarMap,
     /// The conversation's token layout.
@@ -232,13 +251,13 @@ impl Generator {
         }
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let model = GeneratorModel::new(&base.weights, &manifest.config, vb)
+        let model = GeneratorModel::new(base.weights()?, &manifest.config, vb)
             .map_err(candle_err("generator"))?;
         let layout = base.layout(&manifest.config)?;
         let banned = base.banned(layout.end);
         Ok(Self {
             base,
-            model,
+            model: Some(model),
             varmap,
             layout,
             banned,
@@ -270,13 +289,36 @@ impl Generator {
     /// is done training; [`Generator::unmerge`] goes back to the live network.
     pub fn merge_for_inference(&mut self, format: WeightFormat) -> Result<()> {
         self.merged =
-            Some(MergedGenerator::new(&self.model, format).map_err(candle_err("generator"))?);
+            Some(MergedGenerator::new(self.model()?, format).map_err(candle_err("generator"))?);
         Ok(())
     }
 
-    /// Decodes with the trainable network again (drops the merged copy).
-    pub fn unmerge(&mut self) {
+    /// Decodes with the trainable network again (drops the merged copy); an error once
+    /// that network was released.
+    pub fn unmerge(&mut self) -> Result<()> {
+        self.model()?;
         self.merged = None;
+        Ok(())
+    }
+
+    /// Drops the trainable network and the base's f32 weights, keeping only the merged
+    /// copy decoding needs: for a server or a command that only writes prompts, this
+    /// frees most of the generator's memory. Training or unmerging is an error afterwards.
+    pub fn release_training_weights(&mut self) -> Result<()> {
+        if self.merged.is_none() {
+            return Err(Error::invalid(
+                "generator",
+                "merge it for inference before releasing its training weights",
+            ));
+        }
+        self.model = None;
+        self.base.release_weights();
+        Ok(())
+    }
+
+    /// The trainable network; an error once it was released for inference.
+    pub fn model(&self) -> Result<&GeneratorModel> {
+        self.model.as_ref().ok_or_else(released)
     }
 
     /// Whether decoding uses the merged copy.
@@ -340,7 +382,7 @@ impl Generator {
         let (layout, banned) = (&self.layout, &self.banned);
         let decoded = match &self.merged {
             Some(m) => decode_until(m, layout, &conds, n, options, banned, &stop),
-            None => decode_until(&self.model, layout, &conds, n, options, banned, &stop),
+            None => decode_until(self.model()?, layout, &conds, n, options, banned, &stop),
         }
         .map_err(candle_err("generator"))?;
         decoded

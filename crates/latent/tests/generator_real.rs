@@ -39,8 +39,8 @@ fn targets() -> Vec<Vec<f32>> {
 fn a_fresh_adapter_is_the_base_model_and_writes_prompts_that_survive_a_round_trip() {
     let Some(path) = gguf() else { return };
     let base = Base::load(&path).unwrap();
-    assert_eq!(base.weights.config.n_layer, 30);
-    assert_eq!(base.weights.config.hidden, 576);
+    assert_eq!(base.weights().unwrap().config.n_layer, 30);
+    assert_eq!(base.weights().unwrap().config.hidden, 576);
     let m = manifest(&base);
     let g = Generator::with_base(base, m).unwrap();
 
@@ -52,10 +52,10 @@ fn a_fresh_adapter_is_the_base_model_and_writes_prompts_that_survive_a_round_tri
     let reference = llama
         .forward(std::slice::from_ref(&ids), &[0], &mut kv)
         .unwrap();
-    let mut cache = g.model.new_cache();
+    let mut cache = g.model().unwrap().new_cache();
     let mut logits = None;
     for &id in &ids {
-        logits = Some(g.model.step(&[id], &mut cache).unwrap());
+        logits = Some(g.model().unwrap().step(&[id], &mut cache).unwrap());
     }
     let diff = (logits.unwrap() - &reference)
         .unwrap()
@@ -173,6 +173,10 @@ fn the_shipped_generator_merged_writes_what_its_network_writes() {
             .collect()
     };
     assert!(!g.is_merged());
+    assert!(
+        g.release_training_weights().is_err(),
+        "released with nothing to decode"
+    );
     let network = prompts(&g);
     // In f32 the merged model computes the same function: the same greedy prompts.
     g.merge_for_inference(WeightFormat::F32).unwrap();
@@ -188,6 +192,12 @@ fn the_shipped_generator_merged_writes_what_its_network_writes() {
         int8.iter()
             .all(|p| !p.trim().is_empty() && !p.contains("<|"))
     );
-    g.unmerge();
+    g.unmerge().unwrap();
     assert_eq!(prompts(&g), network);
+    // Released for inference: the f32 network is gone, the merged copy decodes as before.
+    g.merge_for_inference(WeightFormat::Q8_0).unwrap();
+    g.release_training_weights().unwrap();
+    assert_eq!(prompts(&g), int8);
+    assert!(g.model().is_err() && g.base.weights().is_err());
+    assert!(g.unmerge().is_err() && g.is_merged());
 }

@@ -149,14 +149,24 @@ impl IntentNet {
     }
 }
 
+/// The error of a training-time network asked for after its release.
+fn released() -> Error {
+    Error::invalid(
+        "optimizer",
+        "its training weights were released for inference; load it again to train it",
+    )
+}
+
 /// A loaded (or fresh) prompt optimizer.
 pub struct PromptOptimizer {
     /// The frozen base model.
     pub base: Base,
-    /// Projector + adapters on the base.
-    pub model: GeneratorModel,
-    /// The same base with untrained adapters: the KL penalty's reference.
-    pub reference: GeneratorModel,
+    /// Projector + adapters on the base, until released for inference
+    /// ([`PromptOptimizer::model`]).
+    model: Option<GeneratorModel>,
+    /// The same base with untrained adapters: the KL penalty's reference (released with
+    /// the model).
+    reference: Option<GeneratorModel>,
     /// The intent network.
     pub intent: IntentNet,
     /// Every trainable tensor (`intent.*`, `generator.*`).
@@ -185,7 +195,7 @@ impl PromptOptimizer {
         }
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let model = GeneratorModel::new(&base.weights, &c.generator, vb.pp("generator"))
+        let model = GeneratorModel::new(base.weights()?, &c.generator, vb.pp("generator"))
             .map_err(candle_err("optimizer"))?;
         let intent = IntentNet::new(
             c.generator.condition,
@@ -196,7 +206,7 @@ impl PromptOptimizer {
         .map_err(candle_err("optimizer"))?;
         let reference_vars = VarMap::new();
         let rvb = VarBuilder::from_varmap(&reference_vars, DType::F32, &Device::Cpu);
-        let reference = GeneratorModel::new(&base.weights, &c.generator, rvb)
+        let reference = GeneratorModel::new(base.weights()?, &c.generator, rvb)
             .map_err(candle_err("optimizer reference"))?;
         let end = base.layout(&GeneratorConfig {
             user: "{soft}".into(),
@@ -205,8 +215,8 @@ impl PromptOptimizer {
         let banned = base.banned(end.end);
         Ok(Self {
             base,
-            model,
-            reference,
+            model: Some(model),
+            reference: Some(reference),
             intent,
             varmap,
             banned,
@@ -221,13 +231,43 @@ impl PromptOptimizer {
     /// done training; [`PromptOptimizer::unmerge`] goes back to the live network.
     pub fn merge_for_inference(&mut self, format: WeightFormat) -> Result<()> {
         self.merged =
-            Some(MergedGenerator::new(&self.model, format).map_err(candle_err("optimizer"))?);
+            Some(MergedGenerator::new(self.model()?, format).map_err(candle_err("optimizer"))?);
         Ok(())
     }
 
-    /// Rewrites with the trainable network again (drops the merged copy).
-    pub fn unmerge(&mut self) {
+    /// Rewrites with the trainable network again (drops the merged copy); an error once
+    /// that network was released.
+    pub fn unmerge(&mut self) -> Result<()> {
+        self.model()?;
         self.merged = None;
+        Ok(())
+    }
+
+    /// Drops the trainable network, its reference and the base's f32 weights, keeping
+    /// the merged copy and the intent network rewriting needs: for a server or a command
+    /// that only rewrites, this frees most of the optimizer's memory. Training or
+    /// unmerging is an error afterwards.
+    pub fn release_training_weights(&mut self) -> Result<()> {
+        if self.merged.is_none() {
+            return Err(Error::invalid(
+                "optimizer",
+                "merge it for inference before releasing its training weights",
+            ));
+        }
+        self.model = None;
+        self.reference = None;
+        self.base.release_weights();
+        Ok(())
+    }
+
+    /// The trainable network; an error once it was released for inference.
+    pub fn model(&self) -> Result<&GeneratorModel> {
+        self.model.as_ref().ok_or_else(released)
+    }
+
+    /// The KL penalty's frozen reference; an error once it was released for inference.
+    pub fn reference(&self) -> Result<&GeneratorModel> {
+        self.reference.as_ref().ok_or_else(released)
     }
 
     /// Loads the base GGUF and the optimizer saved in `dir`, checking the base is the one
@@ -358,7 +398,7 @@ impl PromptOptimizer {
             .map_err(candle_err("optimizer"))?;
         let decoded = match &self.merged {
             Some(m) => decode(m, &layout, &intent, n, options, &self.banned),
-            None => decode(&self.model, &layout, &intent, n, options, &self.banned),
+            None => decode(self.model()?, &layout, &intent, n, options, &self.banned),
         }
         .map_err(candle_err("optimizer"))?;
         let mut out: Vec<String> = Vec::new();

@@ -383,16 +383,22 @@ pub fn run_stage1(
     let fresh = !run_dir.join("state.json").exists();
     let initial = if fresh {
         seeded_init(&g.varmap, config.seed).map_err(model_err)?;
-        Some(evaluate(&g.model, &g.layout, &data, config)?.0)
+        Some(evaluate(g.model()?, &g.layout, &data, config)?.0)
     } else {
         None
     };
     let (state, shuffled_hist) = train_stage1(
-        &g.model, &g.varmap, &g.layout, &data, config, &run_dir, limits,
+        g.model()?,
+        &g.varmap,
+        &g.layout,
+        &data,
+        config,
+        &run_dir,
+        limits,
     )?;
     let (val_loss, shuffled_val_loss) = match (state.history.last(), shuffled_hist.last()) {
         (Some(h), Some(&s)) if h.step == state.step => (h.val_loss, s),
-        _ => evaluate(&g.model, &g.layout, &data, config)?,
+        _ => evaluate(g.model()?, &g.layout, &data, config)?,
     };
     let initial_val_loss = initial.or_else(|| read_initial(out));
     // Loop rates on validation targets.
@@ -621,7 +627,7 @@ pub fn bench_stage1(
     let mut adam = AdamW::new(vars, 0.0).map_err(model_err)?;
     let mut rng = StdRng::seed_from_u64(0);
     use rand::Rng;
-    let vocab = g.model.vocab() as u32;
+    let vocab = g.model()?.vocab() as u32;
     let seqs: Vec<Vec<u32>> = (0..batch)
         .map(|_| {
             (0..prompt_tokens)
@@ -637,7 +643,10 @@ pub fn bench_stage1(
     )
     .map_err(model_err)?;
     let mut step = || -> Result<()> {
-        let loss = g.model.loss(&g.layout, &cond, &seqs).map_err(model_err)?;
+        let loss = g
+            .model()?
+            .loss(&g.layout, &cond, &seqs)
+            .map_err(model_err)?;
         let grads = loss.backward().map_err(model_err)?;
         adam.step(&grads, 1e-4).map_err(model_err)?;
         Ok(())

@@ -129,7 +129,7 @@ pub fn run(mut run: RlRun<'_>) -> Result<()> {
     // The reference: the same frozen base, the stage-1 adapter, never updated.
     let ref_vars = VarMap::new();
     let reference = GeneratorModel::new(
-        &policy.base.weights,
+        policy.base.weights()?,
         &policy.manifest.config,
         VarBuilder::from_varmap(&ref_vars, DType::F32, &Device::Cpu),
     )?;
@@ -248,7 +248,7 @@ pub fn run(mut run: RlRun<'_>) -> Result<()> {
         RewardSource::Surrogate => &mut surrogate_reward,
     };
     let (state, log) = train_rl(
-        &policy.model,
+        policy.model()?,
         &policy.varmap,
         &reference,
         &policy.layout,
@@ -265,7 +265,7 @@ pub fn run(mut run: RlRun<'_>) -> Result<()> {
         val.len()
     );
     let after = score_greedy(
-        &policy.model,
+        policy.model()?,
         policy,
         &data,
         &val,

@@ -93,7 +93,7 @@ fn snapshot(ts: &[&Tensor]) -> Vec<Vec<f32>> {
 fn every_trainable_tensor_gets_a_gradient_and_frozen_ones_stay_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let o = optimizer(tmp.path());
-    let frozen = snapshot(&o.base.weights.tensors());
+    let frozen = snapshot(&o.base.weights().unwrap().tensors());
     let vars = o.varmap.data().lock().unwrap().clone();
     // Intent network (2 weights, 2 biases), projector (same), A and B of q and v in 2 blocks.
     assert_eq!(
@@ -133,7 +133,7 @@ fn every_trainable_tensor_gets_a_gradient_and_frozen_ones_stay_unchanged() {
     }
     assert_eq!(
         frozen,
-        snapshot(&o.base.weights.tensors()),
+        snapshot(&o.base.weights().unwrap().tensors()),
         "the base model changed"
     );
 }
@@ -231,6 +231,25 @@ fn a_saved_optimizer_loads_with_the_same_outputs_and_refuses_another_base() {
     assert!(e.contains("trained on"), "{e}");
     let e = o.intents(&[vec![0.0; DIM + 1]]).unwrap_err().to_string();
     assert!(e.contains("6-dimensional"), "{e}");
+
+    // Merged in f32 and released for inference, the loaded optimizer rewrites as before.
+    let mut loaded = loaded;
+    let rewrite = |o: &PromptOptimizer| {
+        o.optimize("hi", &vector(1), Style::Precise, 1, &Default::default())
+            .unwrap()
+    };
+    let before = rewrite(&loaded);
+    assert!(
+        loaded.release_training_weights().is_err(),
+        "nothing merged yet"
+    );
+    loaded
+        .merge_for_inference(vec2prompt_llm::WeightFormat::F32)
+        .unwrap();
+    loaded.release_training_weights().unwrap();
+    assert_eq!(rewrite(&loaded), before);
+    assert!(loaded.model().is_err() && loaded.reference().is_err());
+    assert!(loaded.unmerge().is_err());
 }
 
 #[test]

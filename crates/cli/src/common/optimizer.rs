@@ -11,6 +11,9 @@ pub fn load_optimizer_model(config: &crate::config::Config, dir: &Path) -> Resul
     let (path, llm) = config.local_llm("the prompt optimizer's base model")?;
     let mut model = PromptOptimizer::load(path, dir)?;
     model.merge_for_inference(llm.weights)?;
+    // Rewriting never reads the f32 network again: free it.
+    model.release_training_weights()?;
+    crate::freed::return_freed_memory();
     Ok(model)
 }
 

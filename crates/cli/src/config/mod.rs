@@ -339,6 +339,18 @@ impl Config {
     /// an OpenAI-compatible LLM the default local GGUF serves as its base when installed.
     /// `skip` leaves it out.
     pub fn load_generator(&self, skip: bool) -> Result<Option<Arc<Generator>>> {
+        let Some(mut g) = self.load_merged_generator(skip)? else {
+            return Ok(None);
+        };
+        // Inference never reads the f32 network again: free it.
+        g.release_training_weights()?;
+        crate::freed::return_freed_memory();
+        Ok(Some(Arc::new(g)))
+    }
+
+    /// [`Config::load_generator`] keeping the f32 network beside the merged copy (to
+    /// compare the two).
+    pub fn load_merged_generator(&self, skip: bool) -> Result<Option<Generator>> {
         let Some(dir) = self.generator.as_ref().filter(|_| !skip) else {
             return Ok(None);
         };
@@ -367,7 +379,7 @@ impl Config {
         };
         let mut g = Generator::load(&base, dir).with_context(context)?;
         g.merge_for_inference(format).with_context(context)?;
-        Ok(Some(Arc::new(g)))
+        Ok(Some(g))
     }
 
     /// The content lexicon: the configured tokenizer's words embedded by `embedder`

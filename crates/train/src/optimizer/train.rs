@@ -201,7 +201,7 @@ pub fn batch_loss(
         let seq = target_sequence(o.base.encode(&ex.target)?, layout.end, max);
         let cond = intents.narrow(0, i, 1).map_err(merr)?;
         let (logp, targets, _) = o
-            .model
+            .model()?
             .token_distributions(&layout, &cond, std::slice::from_ref(&seq))
             .map_err(merr)?;
         let n = targets.len();
@@ -212,7 +212,7 @@ pub fn batch_loss(
             .and_then(|t| t.neg())
             .map_err(merr)?;
         let reference = o
-            .reference
+            .reference()?
             .plain_distributions(&PromptOptimizer::plain_context(&layout), &seq)
             .map_err(merr)?;
         let kl = kl_penalty(&logp, &reference).map_err(merr)?;
