@@ -45,6 +45,12 @@ pub struct EvalArgs {
     /// what a wider beam buys with no LLM call.
     #[clap(long, value_delimiter = ',', num_args = 1.., value_parser = clap::value_parser!(u64).range(1..=32))]
     pub generator_widths: Vec<u64>,
+    /// Also study shorter answers: for each of these lengths in tokens, how the largest
+    /// knn-best-of-k's candidates rank by their answers cut to that length against their
+    /// full answers (Spearman, same best candidate, score lost), from the cached answers
+    /// alone; comma-separated, e.g. 16,32,64.
+    #[clap(long, value_delimiter = ',', num_args = 1.., value_parser = clap::value_parser!(u64).range(1..))]
+    pub prefix_tokens: Vec<u64>,
     /// Also run the closed-loop search in this many rounds at each budget
     /// (`loop<r>-<b>`, compared with `search-<b>` on the same targets).
     #[clap(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -169,6 +175,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         resamples: 1000,
         command,
         llm_config,
+        prefix_tokens: args.prefix_tokens.iter().map(|&n| n as usize).collect(),
     };
     // The learned search, when a model or a generator is found; its LLM is the same
     // cached one.
@@ -247,7 +254,21 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     // text (a remote LLM gives no token probabilities here, so the column stays empty).
     let scorer = crate::common::fluency_scorer(config)?;
     let perplexity = |text: &str| scorer.as_ref().and_then(|m| m.perplexity(text).ok());
+    // The same local LLM's tokenizer cuts answers for the answer-length study.
+    let cut = |text: &str, n: usize| -> vec2prompt_core::Result<String> {
+        match &scorer {
+            Some(m) => {
+                let ids = m.tokenizer().encode(text)?;
+                m.tokenizer().decode(&ids[..n.min(ids.len())])
+            }
+            None => Ok(text.to_string()),
+        }
+    };
+    if !args.prefix_tokens.is_empty() && scorer.is_none() {
+        anyhow::bail!("--prefix-tokens needs the local LLM's tokenizer to cut answers");
+    }
     let data = EvalData {
+        answer_prefix: Some(&cut),
         perplexity: scorer
             .as_ref()
             .map(|_| &perplexity as &vec2prompt_eval::quality::PerplexityFn<'_>),

@@ -55,6 +55,9 @@ pub struct EvalConfig {
     pub command: String,
     /// The LLM configuration, recorded in the report.
     pub llm_config: String,
+    /// Answer lengths in tokens at which to study whether cut answers rank the largest
+    /// knn-best-of-k's candidates as their full answers do (empty: no study).
+    pub prefix_tokens: Vec<usize>,
 }
 
 /// The dataset side of a run.
@@ -87,6 +90,9 @@ pub struct EvalData<'a> {
     /// Per-token perplexity of a text under the LLM read as plain text (the fluency of
     /// the chosen prompts), when a local LLM can score text.
     pub perplexity: Option<&'a crate::quality::PerplexityFn<'a>>,
+    /// The first `n` tokens of an answer, for the answer-length study
+    /// ([`EvalConfig::prefix_tokens`]).
+    pub answer_prefix: Option<&'a crate::prefix::PrefixFn<'a>>,
 }
 
 /// A method's pick for one target.
@@ -377,6 +383,26 @@ pub fn run(
         })
         .collect();
     let ranking = ranking_report(data, &targets, &hits, kmax, &score);
+    let answer_prefix = match data.answer_prefix {
+        Some(cut) if !config.prefix_tokens.is_empty() && kmax > 1 => {
+            let groups: Vec<crate::prefix::Candidates<'_>> = targets
+                .iter()
+                .enumerate()
+                .map(|(n, &t)| crate::prefix::Candidates {
+                    target: &data.outputs[t * d..(t + 1) * d],
+                    answers: hits[n][..kmax.min(hits[n].len())]
+                        .iter()
+                        .map(|h| {
+                            let p = &data.records[h.id as usize].prompt;
+                            (answer_of(p), score(p, t))
+                        })
+                        .collect(),
+                })
+                .collect();
+            crate::prefix::prefix_rankings(&groups, &config.prefix_tokens, cut, embedder)?
+        }
+        _ => Vec::new(),
+    };
     Ok(Report {
         command: config.command.clone(),
         date: String::new(),
@@ -391,6 +417,7 @@ pub fn run(
         methods,
         per_target,
         ranking,
+        answer_prefix,
         environment: String::new(),
         provenance: None,
         perturbed: Vec::new(),

@@ -31,6 +31,7 @@ pub mod interpolation;
 pub mod optimizer_bench;
 pub mod paired;
 pub mod plots;
+pub mod prefix;
 pub mod quality;
 pub mod report;
 pub mod report_quality;

@@ -370,6 +370,7 @@ mod tests {
             methods,
             per_target,
             ranking: None,
+            answer_prefix: Vec::new(),
             environment: String::new(),
             provenance: None,
             perturbed: Vec::new(),

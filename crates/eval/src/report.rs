@@ -97,6 +97,9 @@ pub struct Report {
     /// How well the surrogate ranks candidates, when learned models were evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranking: Option<RankingReport>,
+    /// Whether answers cut to a few tokens rank the knn candidates as full answers do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_prefix: Vec<crate::prefix::PrefixRanking>,
     /// The environment that scored the choices: empty for the default one (the
     /// environment that also chose them: greedy answers, the default weights).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -223,6 +226,22 @@ impl Report {
                 "\nRanking ({} targets × {} nearest-neighbour candidates, each answered for real): mean Spearman of the surrogate's predicted score vs the real score {:.3}; of the neighbour's own answer similarity vs the real score {:.3}.\n",
                 r.targets, r.candidates, r.spearman_surrogate, r.spearman_knn_score
             ));
+        }
+        if let Some(first) = self.answer_prefix.first() {
+            s.push_str(&format!(
+                "\nShorter answers ({} targets × {} nearest-neighbour candidates; each full greedy answer cut to its first tokens, which greedy decoding with that limit would write): does the cut answer rank the candidates as the full one does?\n\n| tokens | answers cut | Spearman vs full | same best candidate | full score lost by picking on the cut |\n|---:|---:|---:|---:|---:|\n",
+                first.targets, first.candidates
+            ));
+            for p in &self.answer_prefix {
+                s.push_str(&format!(
+                    "| {} | {:.0}% | {:.3} | {:.0}% | {:.4} |\n",
+                    p.tokens,
+                    100.0 * p.cut,
+                    p.spearman,
+                    100.0 * p.same_best,
+                    p.regret
+                ));
+            }
         }
         let pairs = self.paired_differences(1000);
         if !pairs.is_empty() {

@@ -134,6 +134,7 @@ fn the_same_choices_score_again_and_luck_is_lost() {
             ],
         }],
         ranking: None,
+        answer_prefix: Vec::new(),
         environment: String::new(),
         provenance: None,
         perturbed: Vec::new(),
