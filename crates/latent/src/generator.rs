@@ -14,9 +14,9 @@
 //! has to teach it which instruction.
 
 use crate::candle_err;
-use crate::generator_decode::{DecodeOptions, Decoded, StopCheck, Strategy, decode_until};
+use crate::generator_decode::{DecodeOptions, Decoded, StopCheck, Strategy};
 use crate::generator_model::{BaseWeights, GeneratorConfig, GeneratorModel, Layout, SOFT_MARKER};
-use crate::merged::MergedGenerator;
+use crate::merged::Networks;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
@@ -188,8 +188,8 @@ impl Base {
 pub struct Generator {
     /// The base model.
     pub base: Base,
-    /// The trainable network, until released for inference ([`Generator::model`]).
-    model: Option<GeneratorModel>,
+    /// The trainable network and its merged copy for decoding.
+    networks: Networks,
     /// The trainable tensors.
     pub varmap: VarMap,
     /// The conversation's token layout.
@@ -198,9 +198,6 @@ pub struct Generator {
     pub banned: Vec<u32>,
     /// Identity of the adapter.
     pub manifest: AdapterManifest,
-    /// The adapters merged into an int8 copy of the base, once the adapter is final
-    /// ([`Generator::merge_for_inference`]); decoding uses it when present.
-    merged: Option<MergedGenerator>,
     /// Asked before every forward pass of a decode (see [`Generator::set_stop_check`]).
     stop: RwLock<Option<StopCheck>>,
     /// Forward passes decoding has run (a context or one step of a batch each).
@@ -257,12 +254,11 @@ impl Generator {
         let banned = base.banned(layout.end);
         Ok(Self {
             base,
-            model: Some(model),
+            networks: Networks::new("generator", model),
             varmap,
             layout,
             banned,
             manifest,
-            merged: None,
             stop: RwLock::new(None),
             passes: AtomicU64::new(0),
         })
@@ -288,42 +284,32 @@ impl Generator {
     /// uses). The merge copies the adapters as they are, so it is for a generator that
     /// is done training; [`Generator::unmerge`] goes back to the live network.
     pub fn merge_for_inference(&mut self, format: WeightFormat) -> Result<()> {
-        self.merged =
-            Some(MergedGenerator::new(self.model()?, format).map_err(candle_err("generator"))?);
-        Ok(())
+        self.networks.merge(format)
     }
 
     /// Decodes with the trainable network again (drops the merged copy); an error once
     /// that network was released.
     pub fn unmerge(&mut self) -> Result<()> {
-        self.model()?;
-        self.merged = None;
-        Ok(())
+        self.networks.unmerge()
     }
 
     /// Drops the trainable network and the base's f32 weights, keeping only the merged
     /// copy decoding needs: for a server or a command that only writes prompts, this
     /// frees most of the generator's memory. Training or unmerging is an error afterwards.
     pub fn release_training_weights(&mut self) -> Result<()> {
-        if self.merged.is_none() {
-            return Err(Error::invalid(
-                "generator",
-                "merge it for inference before releasing its training weights",
-            ));
-        }
-        self.model = None;
+        self.networks.release()?;
         self.base.release_weights();
         Ok(())
     }
 
     /// The trainable network; an error once it was released for inference.
     pub fn model(&self) -> Result<&GeneratorModel> {
-        self.model.as_ref().ok_or_else(released)
+        self.networks.trainable()
     }
 
     /// Whether decoding uses the merged copy.
     pub fn is_merged(&self) -> bool {
-        self.merged.is_some()
+        self.networks.is_merged()
     }
 
     /// `n` prompts for each target vector with `strategy` and the default repetition
@@ -379,12 +365,9 @@ impl Generator {
             }
             stopped
         };
-        let (layout, banned) = (&self.layout, &self.banned);
-        let decoded = match &self.merged {
-            Some(m) => decode_until(m, layout, &conds, n, options, banned, &stop),
-            None => decode_until(self.model()?, layout, &conds, n, options, banned, &stop),
-        }
-        .map_err(candle_err("generator"))?;
+        let decoded =
+            self.networks
+                .decode_until(&self.layout, &conds, n, options, &self.banned, &stop)?;
         decoded
             .into_iter()
             .map(|ds| {

@@ -11,7 +11,7 @@
 //! The merge copies the adapters as they are: a generator that is still being trained
 //! decodes with [`GeneratorModel`] itself.
 
-use crate::generator_decode::DecodeNet;
+use crate::generator_decode::{DecodeNet, DecodeOptions, Decoded, decode_until};
 use crate::generator_model::{GeneratorModel, Layout};
 use crate::soft_prompt::SoftPrompt;
 use candle_core::{Result, Tensor};
@@ -79,5 +79,98 @@ impl DecodeNet for MergedGenerator {
     fn context_left(&self, cache: &KvCache) -> usize {
         // The cache was sized for the decode; its end is the context's end here.
         cache.capacity().saturating_sub(cache.len())
+    }
+}
+
+/// A generator-shaped network as its owner holds it: the trainable f32 network, the
+/// merged copy once made, or only the merged copy once the trainable one is released.
+/// The generator and the prompt optimizer each hold one, so merging, unmerging and
+/// releasing behave alike in both.
+pub struct Networks {
+    /// Who holds it, for error messages (`generator`, `optimizer`).
+    owner: &'static str,
+    trainable: Option<GeneratorModel>,
+    merged: Option<MergedGenerator>,
+}
+
+impl Networks {
+    /// The trainable network of `owner`, not merged yet.
+    pub fn new(owner: &'static str, model: GeneratorModel) -> Self {
+        Self {
+            owner,
+            trainable: Some(model),
+            merged: None,
+        }
+    }
+
+    /// The trainable network; an error once it was released.
+    pub fn trainable(&self) -> vec2prompt_core::Result<&GeneratorModel> {
+        self.trainable.as_ref().ok_or_else(|| {
+            vec2prompt_core::Error::invalid(
+                self.owner,
+                "its training weights were released for inference; load it again to train it",
+            )
+        })
+    }
+
+    /// Merges the trainable network's adapters as they are now into a copy held in
+    /// `format`; decoding uses it from now on.
+    pub fn merge(&mut self, format: WeightFormat) -> vec2prompt_core::Result<()> {
+        let merged = MergedGenerator::new(self.trainable()?, format)
+            .map_err(crate::candle_err(self.owner))?;
+        self.merged = Some(merged);
+        Ok(())
+    }
+
+    /// Drops the merged copy (decoding uses the trainable network again); an error once
+    /// that network was released.
+    pub fn unmerge(&mut self) -> vec2prompt_core::Result<()> {
+        self.trainable()?;
+        self.merged = None;
+        Ok(())
+    }
+
+    /// Drops the trainable network, keeping the merged copy; an error when nothing is
+    /// merged (nothing would be left to decode with).
+    pub fn release(&mut self) -> vec2prompt_core::Result<()> {
+        if self.merged.is_none() {
+            return Err(vec2prompt_core::Error::invalid(
+                self.owner,
+                "merge it for inference before releasing its training weights",
+            ));
+        }
+        self.trainable = None;
+        Ok(())
+    }
+
+    /// Whether decoding uses the merged copy.
+    pub fn is_merged(&self) -> bool {
+        self.merged.is_some()
+    }
+
+    /// [`decode_until`] on the merged copy when there is one, else on the trainable
+    /// network.
+    pub fn decode_until(
+        &self,
+        layout: &Layout,
+        conditions: &Tensor,
+        n: usize,
+        options: &DecodeOptions,
+        banned: &[u32],
+        stop: &dyn Fn() -> bool,
+    ) -> vec2prompt_core::Result<Vec<Vec<Decoded>>> {
+        match &self.merged {
+            Some(m) => decode_until(m, layout, conditions, n, options, banned, stop),
+            None => decode_until(
+                self.trainable()?,
+                layout,
+                conditions,
+                n,
+                options,
+                banned,
+                stop,
+            ),
+        }
+        .map_err(crate::candle_err(self.owner))
     }
 }

@@ -2,8 +2,6 @@
 //! transformer) against the generator's own network, on a tiny random llama whose
 //! adapters and projector are all non-zero.
 
-// Only the random rows of the shared helpers are used here.
-#[allow(dead_code)]
 mod common;
 
 use candle_core::{DType, Device, Tensor};
@@ -14,23 +12,12 @@ use vec2prompt_latent::generator_decode::{
 use vec2prompt_latent::generator_model::{BaseWeights, GeneratorConfig, GeneratorModel, Layout};
 use vec2prompt_latent::merged::MergedGenerator;
 use vec2prompt_llm::WeightFormat;
-use vec2prompt_llm::llama::LlamaConfig;
 
 const COND: usize = 6;
 
+/// Widths that are multiples of 32, so every projection can be held in int8.
 fn base() -> BaseWeights {
-    let config = LlamaConfig {
-        n_layer: 2,
-        n_head: 4,
-        n_kv_head: 2,
-        head_dim: 16,
-        hidden: 64,
-        rms_eps: 1e-5,
-        rope_base: 10_000.0,
-        context_length: 64,
-        vocab_size: 48,
-    };
-    BaseWeights::random(&config, 64, 7).unwrap()
+    BaseWeights::random(&common::tiny_llama(16), 64, 7).unwrap()
 }
 
 fn layout() -> Layout {

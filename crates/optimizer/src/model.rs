@@ -20,9 +20,9 @@ use std::path::Path;
 use vec2prompt_core::{Error, Result};
 use vec2prompt_latent::candle_err;
 use vec2prompt_latent::generator::{Base, set_vars};
-use vec2prompt_latent::generator_decode::{DecodeOptions, decode};
+use vec2prompt_latent::generator_decode::DecodeOptions;
 use vec2prompt_latent::generator_model::{GeneratorConfig, GeneratorModel, Layout};
-use vec2prompt_latent::merged::MergedGenerator;
+use vec2prompt_latent::merged::Networks;
 use vec2prompt_llm::WeightFormat;
 
 /// Weights file of a saved optimizer.
@@ -161,9 +161,8 @@ fn released() -> Error {
 pub struct PromptOptimizer {
     /// The frozen base model.
     pub base: Base,
-    /// Projector + adapters on the base, until released for inference
-    /// ([`PromptOptimizer::model`]).
-    model: Option<GeneratorModel>,
+    /// Projector + adapters on the base, and their merged copy for rewriting.
+    networks: Networks,
     /// The same base with untrained adapters: the KL penalty's reference (released with
     /// the model).
     reference: Option<GeneratorModel>,
@@ -175,9 +174,6 @@ pub struct PromptOptimizer {
     pub banned: Vec<u32>,
     /// Identity.
     pub manifest: OptimizerManifest,
-    /// The adapters merged into an int8 copy of the base, once the optimizer is final
-    /// ([`PromptOptimizer::merge_for_inference`]); rewriting uses it when present.
-    merged: Option<MergedGenerator>,
 }
 
 impl PromptOptimizer {
@@ -215,13 +211,12 @@ impl PromptOptimizer {
         let banned = base.banned(end.end);
         Ok(Self {
             base,
-            model: Some(model),
+            networks: Networks::new("optimizer", model),
             reference: Some(reference),
             intent,
             varmap,
             banned,
             manifest,
-            merged: None,
         })
     }
 
@@ -230,17 +225,13 @@ impl PromptOptimizer {
     /// uses). The merge copies the adapters as they are, so it is for an optimizer that is
     /// done training; [`PromptOptimizer::unmerge`] goes back to the live network.
     pub fn merge_for_inference(&mut self, format: WeightFormat) -> Result<()> {
-        self.merged =
-            Some(MergedGenerator::new(self.model()?, format).map_err(candle_err("optimizer"))?);
-        Ok(())
+        self.networks.merge(format)
     }
 
     /// Rewrites with the trainable network again (drops the merged copy); an error once
     /// that network was released.
     pub fn unmerge(&mut self) -> Result<()> {
-        self.model()?;
-        self.merged = None;
-        Ok(())
+        self.networks.unmerge()
     }
 
     /// Drops the trainable network, its reference and the base's f32 weights, keeping
@@ -248,13 +239,7 @@ impl PromptOptimizer {
     /// that only rewrites, this frees most of the optimizer's memory. Training or
     /// unmerging is an error afterwards.
     pub fn release_training_weights(&mut self) -> Result<()> {
-        if self.merged.is_none() {
-            return Err(Error::invalid(
-                "optimizer",
-                "merge it for inference before releasing its training weights",
-            ));
-        }
-        self.model = None;
+        self.networks.release()?;
         self.reference = None;
         self.base.release_weights();
         Ok(())
@@ -262,7 +247,7 @@ impl PromptOptimizer {
 
     /// The trainable network; an error once it was released for inference.
     pub fn model(&self) -> Result<&GeneratorModel> {
-        self.model.as_ref().ok_or_else(released)
+        self.networks.trainable()
     }
 
     /// The KL penalty's frozen reference; an error once it was released for inference.
@@ -396,11 +381,9 @@ impl PromptOptimizer {
             .intent
             .forward(&cond, false)
             .map_err(candle_err("optimizer"))?;
-        let decoded = match &self.merged {
-            Some(m) => decode(m, &layout, &intent, n, options, &self.banned),
-            None => decode(self.model()?, &layout, &intent, n, options, &self.banned),
-        }
-        .map_err(candle_err("optimizer"))?;
+        let decoded =
+            self.networks
+                .decode_until(&layout, &intent, n, options, &self.banned, &|| false)?;
         let mut out: Vec<String> = Vec::new();
         for d in decoded.into_iter().flatten() {
             let text = self.base.tokenizer.decode(&d.ids)?.trim().to_string();

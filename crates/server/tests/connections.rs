@@ -86,8 +86,52 @@ fn a_client_that_hangs_up_frees_the_worker_within_a_decoding_step() {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// The LLM's and the generator's forward-pass counters.
+const LLM_PASSES: &str = "vec2prompt_llm_forward_passes_total";
+const GENERATOR_PASSES: &str = "vec2prompt_generator_forward_passes_total";
+
 fn forward_passes(s: &TestServer) -> u64 {
-    counter(s, "vec2prompt_llm_forward_passes_total")
+    counter(s, LLM_PASSES)
+}
+
+/// Posts `body` to `path` over a raw connection, hangs up once the counter `name` of
+/// `/metrics` has moved (the work reached the model), and checks that it stops moving
+/// within a step: the value it keeps is returned.
+fn hang_up_once_counted(s: &TestServer, path: &str, body: &serde_json::Value, name: &str) -> u64 {
+    let body = body.to_string();
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let before = counter(s, name);
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.write_all(raw.as_bytes()).unwrap();
+    let started = Instant::now();
+    while counter(s, name) == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the request never reached the model ({name})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop(c);
+    // The step running at the hang-up finishes; after it nothing more runs for this
+    // request.
+    std::thread::sleep(Duration::from_secs(1));
+    let after_hang_up = counter(s, name);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        counter(s, name),
+        after_hang_up,
+        "{name} kept rising for a request nobody waits for"
+    );
+    assert!(
+        s.wait_in_use(0, Duration::from_secs(120)).is_some(),
+        "the abandoned request still holds its admission"
+    );
+    after_hang_up
 }
 
 #[test]
@@ -106,41 +150,8 @@ fn a_search_whose_client_hangs_up_stops_the_llm_within_a_step() {
     let body = serde_json::json!({
         "embeddings": [target, target, target, target],
         "options": {"budget": 16},
-    })
-    .to_string();
-    let raw = format!(
-        "POST /generate_prompts_batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let before = forward_passes(&s);
-    let mut c = TcpStream::connect(s.addr).unwrap();
-    c.write_all(raw.as_bytes()).unwrap();
-    // Hang up once the search's answers are being decoded.
-    let started = Instant::now();
-    while forward_passes(&s) == before {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "the search never reached the LLM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    drop(c);
-    // The step running at the hang-up finishes; after it the LLM runs no further pass for
-    // this search (the rest of its calls are cancelled before their prefill).
-    std::thread::sleep(Duration::from_secs(1));
-    let after_hang_up = forward_passes(&s);
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        forward_passes(&s),
-        after_hang_up,
-        "the LLM kept decoding for a search nobody waits for"
-    );
-    assert!(
-        s.wait_in_use(0, Duration::from_secs(120)).is_some(),
-        "the abandoned search still holds its admission"
-    );
+    });
+    hang_up_once_counted(&s, "/generate_prompts_batch", &body, LLM_PASSES);
     // The worker answers the next search in full.
     let r = s.post(
         "/generate_prompts_batch",
@@ -172,7 +183,6 @@ fn a_search_whose_client_hangs_up_stops_the_generator_within_a_step() {
     }) else {
         return;
     };
-    let passes = |s: &TestServer| counter(s, "vec2prompt_generator_forward_passes_total");
     let r = s.post(
         "/v1/embeddings",
         &serde_json::json!({"model": "m", "input": "A short story about a lighthouse keeper and a storm."}),
@@ -183,44 +193,14 @@ fn a_search_whose_client_hangs_up_stops_the_generator_within_a_step() {
     let body = serde_json::json!({
         "embeddings": vec![target.clone(); 8],
         "options": {"budget": 4},
-    })
-    .to_string();
-    let raw = format!(
-        "POST /generate_prompts_batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let (before, llm_before) = (passes(&s), forward_passes(&s));
-    let mut c = TcpStream::connect(s.addr).unwrap();
-    c.write_all(raw.as_bytes()).unwrap();
-    let started = Instant::now();
-    while passes(&s) == before {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "the search never reached the generator"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    drop(c);
-    // The pass running at the hang-up finishes; no further one runs for this search, and
-    // the LLM never answers its candidates.
-    std::thread::sleep(Duration::from_secs(1));
-    let after_hang_up = passes(&s);
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        passes(&s),
-        after_hang_up,
-        "the generator kept decoding for a search nobody waits for"
-    );
+    });
+    let llm_before = forward_passes(&s);
+    let after_hang_up =
+        hang_up_once_counted(&s, "/generate_prompts_batch", &body, GENERATOR_PASSES);
     assert_eq!(
         forward_passes(&s),
         llm_before,
         "the LLM answered an abandoned search"
-    );
-    assert!(
-        s.wait_in_use(0, Duration::from_secs(120)).is_some(),
-        "the abandoned search still holds its admission"
     );
     // The next search is answered in full, its prompts from the generator.
     let r = s.post(
@@ -228,7 +208,7 @@ fn a_search_whose_client_hangs_up_stops_the_generator_within_a_step() {
         &serde_json::json!({"embeddings": [target], "options": {"budget": 1}}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(passes(&s) > after_hang_up);
+    assert!(counter(&s, GENERATOR_PASSES) > after_hang_up);
 }
 
 #[test]

@@ -1,8 +1,6 @@
 //! The generator on a tiny random llama (the real model's structure: grouped-query
 //! attention, RoPE, RMS norm, SiLU MLP, tied embeddings) generated in the test.
 
-// Only the random rows of the shared helpers are used here.
-#[allow(dead_code)]
 #[path = "../../latent/tests/common/mod.rs"]
 mod common;
 
@@ -10,7 +8,6 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy, decode};
 use vec2prompt_latent::generator_model::{BaseWeights, GeneratorConfig, GeneratorModel, Layout};
-use vec2prompt_llm::llama::LlamaConfig;
 use vec2prompt_train::generator::{
     GeneratorData, GeneratorTrainConfig, RunLimits, evaluate, train_stage1,
 };
@@ -19,18 +16,7 @@ use vec2prompt_train::kit::optim::AdamW;
 const COND: usize = 6;
 
 fn base() -> BaseWeights {
-    let config = LlamaConfig {
-        n_layer: 2,
-        n_head: 4,
-        n_kv_head: 2,
-        head_dim: 8,
-        hidden: 32,
-        rms_eps: 1e-5,
-        rope_base: 10_000.0,
-        context_length: 64,
-        vocab_size: 48,
-    };
-    BaseWeights::random(&config, 48, 7).unwrap()
+    BaseWeights::random(&common::tiny_llama(8), 48, 7).unwrap()
 }
 
 fn gen_config() -> GeneratorConfig {

@@ -1,4 +1,5 @@
 //! Tiny random models and data shared by the latent crate's tests.
+#![allow(dead_code)] // each test file uses its own subset
 
 use vec2prompt_latent::DecoderConfig;
 
@@ -29,4 +30,20 @@ pub fn random_rows(n: usize, d: usize, seed: u64) -> Vec<f32> {
             ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
         })
         .collect()
+}
+
+/// A tiny llama shape (grouped-query attention: 4 query heads over 2 key/value heads) of
+/// head size `head_dim`, with a 48-token vocabulary and a 64-position context.
+pub fn tiny_llama(head_dim: usize) -> vec2prompt_llm::llama::LlamaConfig {
+    vec2prompt_llm::llama::LlamaConfig {
+        n_layer: 2,
+        n_head: 4,
+        n_kv_head: 2,
+        head_dim,
+        hidden: 4 * head_dim,
+        rms_eps: 1e-5,
+        rope_base: 10_000.0,
+        context_length: 64,
+        vocab_size: 48,
+    }
 }
