@@ -501,18 +501,17 @@ fn bench_generator_decode(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
         std::hint::black_box(g.generate(targets, 8, sample)?);
         Ok(())
     };
-    let weights = match &config.llm {
-        LlmBackend::Local { config, .. } => format!("{:?}", config.weights),
-        LlmBackend::Openai(_) => "Q8_0".to_string(),
+    // The format the loader merged in (the local LLM's, int8 with a remote one).
+    let format = match &config.llm {
+        LlmBackend::Local { config, .. } => config.weights,
+        LlmBackend::Openai(_) => vec2prompt_llm::WeightFormat::Q8_0,
     };
+    let weights = format!("{format:?}");
     for n in [1, 8] {
         let merged = median_of_3(|| propose(&generator, &targets[..n]))?;
         generator.unmerge()?;
         let f32_net = median_of_3(|| propose(&generator, &targets[..n]))?;
-        generator.merge_for_inference(match &config.llm {
-            LlmBackend::Local { config, .. } => config.weights,
-            LlmBackend::Openai(_) => vec2prompt_llm::WeightFormat::Q8_0,
-        })?;
+        generator.merge_for_inference(format)?;
         eprintln!(
             "generator proposals ×{n}: f32 network {f32_net:.3} s, merged ({weights}) {merged:.3} s ({:.2}×)",
             f32_net / merged

@@ -4,8 +4,8 @@
 //! If the first `N` tokens of the answers ordered the candidates as the full answers do,
 //! the search could answer more candidates in the same time with `N` new tokens each and
 //! measure only its pick in full. Greedy decoding writes the same first `N` tokens whatever
-//! the token limit, so the prefix of a cached full answer is exactly the answer a limit of
-//! `N` would give: the study needs no new LLM call.
+//! the token limit, so the prefix of a cached full answer is the answer a limit of `N`
+//! would give (up to how the answer's text re-tokenizes): the study needs no new LLM call.
 
 use crate::stats;
 use serde::{Deserialize, Serialize};

@@ -16,7 +16,7 @@
 use crate::candle_err;
 use crate::generator_decode::{DecodeOptions, Decoded, StopCheck, Strategy};
 use crate::generator_model::{BaseWeights, GeneratorConfig, GeneratorModel, Layout, SOFT_MARKER};
-use crate::merged::Networks;
+use crate::merged::{Networks, released};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
@@ -67,14 +67,6 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// The error of a training-time tensor asked for after its release.
-fn released() -> Error {
-    Error::invalid(
-        "model",
-        "its training weights were released for inference; load it again to train it",
-    )
-}
-
 /// The base model and what surrounds it: weights, tokenizer, chat template, identity.
 pub struct Base {
     /// f32 weights, until released for inference ([`Base::weights`]).
@@ -113,7 +105,7 @@ impl Base {
 
     /// The f32 weights that training builds on; an error once they were released.
     pub fn weights(&self) -> Result<&BaseWeights> {
-        self.weights.as_ref().ok_or_else(released)
+        self.weights.as_ref().ok_or_else(|| released("base model"))
     }
 
     /// Drops the f32 weights (hundreds of megabytes) once nothing will train on them:

@@ -82,6 +82,14 @@ impl DecodeNet for MergedGenerator {
     }
 }
 
+/// The error of `owner`'s training weights asked for after their release.
+pub fn released(owner: &str) -> vec2prompt_core::Error {
+    vec2prompt_core::Error::invalid(
+        owner,
+        "its training weights were released for inference; load it again to train it",
+    )
+}
+
 /// A generator-shaped network as its owner holds it: the trainable f32 network, the
 /// merged copy once made, or only the merged copy once the trainable one is released.
 /// The generator and the prompt optimizer each hold one, so merging, unmerging and
@@ -105,12 +113,7 @@ impl Networks {
 
     /// The trainable network; an error once it was released.
     pub fn trainable(&self) -> vec2prompt_core::Result<&GeneratorModel> {
-        self.trainable.as_ref().ok_or_else(|| {
-            vec2prompt_core::Error::invalid(
-                self.owner,
-                "its training weights were released for inference; load it again to train it",
-            )
-        })
+        self.trainable.as_ref().ok_or_else(|| released(self.owner))
     }
 
     /// Merges the trainable network's adapters as they are now into a copy held in

@@ -22,7 +22,7 @@ use vec2prompt_latent::candle_err;
 use vec2prompt_latent::generator::{Base, set_vars};
 use vec2prompt_latent::generator_decode::DecodeOptions;
 use vec2prompt_latent::generator_model::{GeneratorConfig, GeneratorModel, Layout};
-use vec2prompt_latent::merged::Networks;
+use vec2prompt_latent::merged::{Networks, released};
 use vec2prompt_llm::WeightFormat;
 
 /// Weights file of a saved optimizer.
@@ -149,14 +149,6 @@ impl IntentNet {
     }
 }
 
-/// The error of a training-time network asked for after its release.
-fn released() -> Error {
-    Error::invalid(
-        "optimizer",
-        "its training weights were released for inference; load it again to train it",
-    )
-}
-
 /// A loaded (or fresh) prompt optimizer.
 pub struct PromptOptimizer {
     /// The frozen base model.
@@ -252,7 +244,7 @@ impl PromptOptimizer {
 
     /// The KL penalty's frozen reference; an error once it was released for inference.
     pub fn reference(&self) -> Result<&GeneratorModel> {
-        self.reference.as_ref().ok_or_else(released)
+        self.reference.as_ref().ok_or_else(|| released("optimizer"))
     }
 
     /// Loads the base GGUF and the optimizer saved in `dir`, checking the base is the one
