@@ -61,6 +61,12 @@ pub struct EvalArgs {
     /// the measured candidates are compared (1 = the answer alone).
     #[clap(long, value_delimiter = ',', num_args = 1..)]
     pub answer_weights: Vec<f32>,
+    /// Also run fast mode and every search with these content margins, comma-separated
+    /// (`<method>-c<margin>`, compared with the same method at the default margin): how
+    /// much a template around the target's topic words must beat every other candidate by
+    /// to be answered or chosen (2 = only when nothing else is proposed).
+    #[clap(long, value_delimiter = ',', num_args = 1..)]
+    pub content_margins: Vec<f32>,
     /// Also run every search without content candidates (`nocontent-…`, and
     /// `nodata-nocontent-…` without the dataset), each paired with the same search with
     /// them: what naming the target's topics adds.
@@ -141,6 +147,13 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
     {
         bail!("--answer-weights must lie in [0, 1], got {w}");
     }
+    if let Some(m) = args
+        .content_margins
+        .iter()
+        .find(|m| !(0.0..=2.0).contains(*m))
+    {
+        bail!("--content-margins must lie in [0, 2], got {m}");
+    }
     let embedder = config.load_embedder()?;
     let dim = embedder.info().dimension;
     let (records, outputs) = load_dataset(&args.dataset, "outputs", embedder.as_ref())?;
@@ -170,6 +183,7 @@ pub fn run(args: &EvalArgs, config: &Config) -> Result<()> {
         generator_widths: args.generator_widths.iter().map(|&w| w as usize).collect(),
         rounds: args.rounds.map(|r| r as usize),
         answer_weights: args.answer_weights.clone(),
+        content_margins: args.content_margins.clone(),
         params,
         search_chunk: 8,
         resamples: 1000,

@@ -51,6 +51,11 @@ pub struct GenerateArgs {
     /// (for an LLM that samples).
     #[clap(long, env = "VEC2PROMPT_ANSWER_WEIGHT", default_value_t = vec2prompt_search::DEFAULT_ANSWER_WEIGHT, value_parser = parse_weight)]
     pub answer_weight: f32,
+    /// How much, in cosine, a template around the target's topic words ("Write about a,
+    /// b and c.") must beat every other candidate by to be answered or chosen, in [0, 2]:
+    /// 0 ranks every source alike, 2 keeps the templates as a fallback.
+    #[clap(long, env = "VEC2PROMPT_CONTENT_MARGIN", default_value_t = vec2prompt_search::DEFAULT_CONTENT_MARGIN, value_parser = parse_margin)]
+    pub content_margin: f32,
     /// Print one JSON object instead of text.
     #[clap(long, env = "VEC2PROMPT_JSON")]
     pub json: bool,
@@ -70,6 +75,15 @@ fn parse_weight(s: &str) -> std::result::Result<f32, String> {
     match s.parse::<f32>() {
         Ok(w) if (0.0..=1.0).contains(&w) => Ok(w),
         Ok(w) => Err(format!("{w} is not in [0, 1]")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
+}
+
+/// A content margin in [0, 2].
+fn parse_margin(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(m) if (0.0..=2.0).contains(&m) => Ok(m),
+        Ok(m) => Err(format!("{m} is not in [0, 2]")),
         Err(e) => Err(format!("{s:?} is not a number: {e}")),
     }
 }
@@ -98,6 +112,7 @@ pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
         seed: args.seed,
         rounds: args.rounds.map(|r| r as usize),
         answer_weight: args.answer_weight,
+        content_margin: args.content_margin,
         ..SearchOptions::default()
     };
     let result = searcher.search(&target, &options)?;

@@ -318,6 +318,39 @@ fn generate_searches_with_the_memory_of_its_llm() {
     let row = pick["prompt_record"].as_u64().unwrap() as usize;
     assert!(remembered.contains(&row), "{row} not in {remembered:?}");
     assert!(choices.iter().any(|c| c["method"] == "fast"));
+    // The baselines with the same information: memory-best-of-k picks among remembered
+    // records only, and memory+knn-best-of-k is the better of memory-1 and knn-best-of-k.
+    let choice = |m: &str| {
+        choices
+            .iter()
+            .find(|c| c["method"] == m)
+            .unwrap_or_else(|| panic!("no {m} in {choices:?}"))
+    };
+    let best_of = choice("memory-best-of-2")["prompt_record"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!(
+        remembered.contains(&best_of),
+        "{best_of} not in {remembered:?}"
+    );
+    let score = |m: &str| choice(m)["score"].as_f64().unwrap();
+    assert_eq!(
+        score("memory+knn-best-of-2"),
+        score("memory-1").max(score("knn-best-of-2"))
+    );
+    let methods = r["methods"].as_array().unwrap();
+    let remembered_of = |m: &str| {
+        methods.iter().find(|x| x["method"] == m).unwrap()["remembered_per_target"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(remembered_of("memory-1"), 1.0);
+    assert_eq!(remembered_of("memory-best-of-2"), 2.0);
+    assert_eq!(remembered_of("knn-best-of-2"), 0.0);
+    // Fast mode's pool holds remembered answers, and the report counts them.
+    assert!(remembered_of("fast") >= 1.0, "{methods:?}");
+    let paired = std::fs::read_to_string(report.with_extension("md")).unwrap();
+    assert!(paired.contains("| remembered/target |"), "{paired}");
     // A memory larger than the one built is a warning, a malformed one an error.
     let out = bin()
         .args(["eval", "--split", "validation", "--limit", "1", "--k", "2"])

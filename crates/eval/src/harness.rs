@@ -45,6 +45,9 @@ pub struct EvalConfig {
     /// Extra answer weights (see [`SearchOptions::answer_weight`]): fast mode and every
     /// search also run with each (`<method>-w<weight>`).
     pub answer_weights: Vec<f32>,
+    /// Extra content margins (see [`SearchOptions::content_margin`]): fast mode and every
+    /// search also run with each (`<method>-c<margin>`), what natural prompts cost.
+    pub content_margins: Vec<f32>,
     /// The environment's generation settings (the protocol's: greedy, 128 new tokens).
     pub params: GenerationParams,
     /// Targets per search batch (their LLM calls share forward passes).
@@ -108,6 +111,8 @@ struct Pick {
     seconds: f64,
     /// Where a search's chosen candidate came from (`neighbour`, `content`, …).
     source: Option<&'static str>,
+    /// Remembered real answers in its candidate pool.
+    remembered: usize,
 }
 
 /// What a run reports while it works.
@@ -201,6 +206,7 @@ pub fn run(
         calls,
         seconds,
         source: None,
+        remembered: 0,
     };
 
     // The reference methods' picks; knn-best-of-k is decided after scoring.
@@ -214,10 +220,16 @@ pub fn run(
     ];
 
     // memory-1: the remembered train prompt whose real answer lies nearest the target.
-    if let Some(memory_picks) = memory_method(data, llm, &queries)? {
+    let memory_one = memory_method(data, llm, &queries)?;
+    if let Some(memory_picks) = &memory_one {
         names.push("memory-1".into());
-        picks.push(memory_picks);
+        picks.push(memory_picks.clone());
     }
+    // memory-best-of-k's candidates: the kmax remembered records nearest each target.
+    let remembered_near = data
+        .recall
+        .filter(|_| memory_one.is_some())
+        .map(|r| nearest_remembered(r, data, &queries, kmax));
 
     // Learned methods run the search now (its LLM calls go through the cache).
     let learned = learned_methods(data, llm, &targets, &queries, config, progress)?;
@@ -238,6 +250,11 @@ pub fn run(
     for h in &hits {
         for hit in h {
             want(prompt_of(hit.id as usize));
+        }
+    }
+    for near in remembered_near.iter().flatten() {
+        for &i in near {
+            want(prompt_of(i));
         }
     }
     let missing = needed.iter().filter(|p| llm.get(p).is_none()).count();
@@ -276,6 +293,7 @@ pub fn run(
         answer_score(&data.outputs[t * d..(t + 1) * d], v) as f64
     };
 
+    let knn_first = picks.len();
     for &k in &config.ks {
         names.push(format!("knn-best-of-{k}"));
         picks.push(
@@ -297,6 +315,55 @@ pub fn run(
                 })
                 .collect(),
         );
+    }
+    // The equal-information baselines of a search with the memory.
+    if let (Some(memory_one), Some(near)) = (&memory_one, &remembered_near) {
+        let best_of = |cands: &[usize], t: usize| {
+            cands
+                .iter()
+                .copied()
+                .max_by(|&a, &b| score(&prompt_of(a), t).total_cmp(&score(&prompt_of(b), t)))
+        };
+        for &k in &config.ks {
+            names.push(format!("memory-best-of-{k}"));
+            picks.push(
+                targets
+                    .iter()
+                    .enumerate()
+                    .map(|(n, &t)| {
+                        let cands = &near[n][..k.min(near[n].len())];
+                        let best = best_of(cands, t).unwrap_or(t);
+                        Pick {
+                            remembered: cands.len(),
+                            ..record_pick(best, 0, 0.0)
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        for (j, &k) in config.ks.iter().enumerate() {
+            let knn = &picks[knn_first + j];
+            let both: Vec<Pick> = targets
+                .iter()
+                .enumerate()
+                .map(|(n, &t)| {
+                    let (m, b) = (&memory_one[n], &knn[n]);
+                    let best = if score(&m.prompt, t) > score(&b.prompt, t) {
+                        m
+                    } else {
+                        b
+                    };
+                    Pick {
+                        calls: k,
+                        seconds: m.seconds + b.seconds,
+                        remembered: 1,
+                        ..best.clone()
+                    }
+                })
+                .collect();
+            names.push(format!("memory+knn-best-of-{k}"));
+            picks.push(both);
+        }
     }
     for (name, p) in learned {
         names.push(name);
@@ -345,6 +412,7 @@ pub fn run(
                 seconds_p50: stats::median(&c.iter().map(|x| x.seconds).collect::<Vec<_>>()),
                 prompt_tokens: tokens,
                 copy_rate: copies / n,
+                remembered_per_target: c.iter().map(|x| x.remembered as f64).sum::<f64>() / n,
                 quality: None,
                 sources: c.iter().filter_map(|x| x.source).fold(
                     std::collections::BTreeMap::new(),
@@ -532,10 +600,39 @@ fn memory_method(
                 calls: 0,
                 seconds,
                 source: None,
+                remembered: 1,
             })
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
+}
+
+/// For each target, the `k` remembered train records whose reference outputs lie nearest
+/// it (positions in `data.records`, nearest first): the candidates of memory-best-of-k.
+fn nearest_remembered(
+    recall: &Recall,
+    data: &EvalData<'_>,
+    queries: &[Vec<f32>],
+    k: usize,
+) -> Vec<Vec<usize>> {
+    let d = data.dimension;
+    let record_of = record_positions(data.records);
+    let remembered: Vec<usize> = recall
+        .entries()
+        .iter()
+        .filter_map(|r| record_of.get(r.record_id.as_str()).copied())
+        .collect();
+    queries
+        .iter()
+        .map(|q| {
+            let mut scored: Vec<(f32, usize)> = remembered
+                .iter()
+                .map(|&i| (cosine(q, &data.outputs[i * d..(i + 1) * d]), i))
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            scored.into_iter().take(k).map(|(_, i)| i).collect()
+        })
+        .collect()
 }
 
 /// Runs inverter-greedy, the generator alone, fast mode and every search budget on the targets.
@@ -567,6 +664,7 @@ fn learned_methods(
                 calls: 0,
                 seconds: t.elapsed().as_secs_f64(),
                 source: None,
+                remembered: 0,
             });
         }
         out.push(("inverter-greedy".to_string(), picks));
@@ -581,12 +679,20 @@ fn learned_methods(
             base.push((b, Some(r)));
         }
     }
-    let default_weight = SearchOptions::default().answer_weight;
-    let mut runs: Vec<(usize, Option<usize>, f32)> =
-        base.iter().map(|&(b, r)| (b, r, default_weight)).collect();
+    let defaults = SearchOptions::default();
+    let (default_weight, default_margin) = (defaults.answer_weight, defaults.content_margin);
+    let mut runs: Vec<(usize, Option<usize>, f32, f32)> = base
+        .iter()
+        .map(|&(b, r)| (b, r, default_weight, default_margin))
+        .collect();
     for &w in &config.answer_weights {
         if (w - default_weight).abs() > 1e-6 {
-            runs.extend(base.iter().map(|&(b, r)| (b, r, w)));
+            runs.extend(base.iter().map(|&(b, r)| (b, r, w, default_margin)));
+        }
+    }
+    for &m in &config.content_margins {
+        if (m - default_margin).abs() > 1e-6 {
+            runs.extend(base.iter().map(|&(b, r)| (b, r, default_weight, m)));
         }
     }
     let mut searchers = vec![(searcher, "")];
@@ -600,11 +706,12 @@ fn learned_methods(
         searchers.push((s, "nodata-nocontent-"));
     }
     for (searcher, prefix) in searchers {
-        for &(budget, rounds, answer_weight) in &runs {
+        for &(budget, rounds, answer_weight, content_margin) in &runs {
             let options = SearchOptions {
                 budget: SearchBudget::calls(budget),
                 rounds,
                 answer_weight,
+                content_margin,
                 ..SearchOptions::default()
             };
             let picks = search_method(
@@ -643,6 +750,7 @@ fn generator_methods(
             calls: 0,
             seconds: t.elapsed().as_secs_f64(),
             source: None,
+            remembered: 0,
         });
         let Some(latent) = searcher.latent() else {
             continue;
@@ -668,6 +776,7 @@ fn generator_methods(
                 calls: 0,
                 seconds: t.elapsed().as_secs_f64(),
                 source: None,
+                remembered: 0,
             });
         }
     }
@@ -753,6 +862,7 @@ fn search_method(
                 calls: r.llm_calls,
                 seconds,
                 source: Some(r.best.source.name()),
+                remembered: r.remembered,
             });
         }
         progress(EvalEvent::Searched {

@@ -72,9 +72,27 @@ pub fn paired_differences(methods: &[MethodScores], resamples: usize, seed: u64)
         if let Some((default, _)) = m.method.rsplit_once("-w") {
             baselines.push(default.to_string());
         }
+        // A method at another content margin against the same method at the default one.
+        if let Some((default, _)) = m
+            .method
+            .rsplit_once("-c")
+            .filter(|(_, margin)| margin.parse::<f32>().is_ok())
+        {
+            baselines.push(default.to_string());
+        }
         // More surrogate-ranked beams against the default four.
         if m.method.starts_with("generator-ranked-") {
             baselines.push("generator-ranked".to_string());
+        }
+        // With the memory, a search against the baseline with the same information: the
+        // best remembered answer and as many LLM calls.
+        if let Some(b) = methods.iter().find(|b| {
+            b.method.starts_with("memory+knn-best-of-")
+                && (b.llm_calls_per_target - m.llm_calls_per_target).abs() < 1e-9
+                && !m.method.starts_with("memory")
+                && !m.method.starts_with("knn")
+        }) {
+            baselines.push(b.method.clone());
         }
         // Fast mode against the best remembered answer it starts from.
         if m.method == "fast" {

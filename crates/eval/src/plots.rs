@@ -299,6 +299,7 @@ mod tests {
             seconds_p50: 0.0,
             prompt_tokens: 10.0,
             copy_rate: 0.0,
+            remembered_per_target: 0.0,
             quality: None,
             sources: Default::default(),
         }

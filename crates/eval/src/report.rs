@@ -29,6 +29,10 @@ pub struct MethodReport {
     pub prompt_tokens: f64,
     /// Share of prompts containing an 8-word run of the reference output.
     pub copy_rate: f64,
+    /// Remembered real answers (the environment memory) in the method's candidate pool per
+    /// target: information it used besides its LLM calls.
+    #[serde(default)]
+    pub remembered_per_target: f64,
     /// How its chosen prompts read (fluency, non-words, word lists, templates, length,
     /// diversity, task kept), beside the human prompts of the same targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,11 +168,11 @@ impl Report {
 
     /// The method table, the notes and the paired differences.
     fn tables(&self, s: &mut String) {
-        s.push_str("| method | mean | median | 95% CI | normalized | win vs oracle | LLM calls/target | s/target | p50 s | prompt tokens | copy rate |\n");
-        s.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("| method | mean | median | 95% CI | normalized | win vs oracle | LLM calls/target | remembered/target | s/target | p50 s | prompt tokens | copy rate |\n");
+        s.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for m in &self.methods {
             s.push_str(&format!(
-                "| {} | {:.3} | {:.3} | [{:.3}, {:.3}] | {:.2} | {:.0}% | {} | {:.2} | {:.3} | {:.1} | {:.1}% |\n",
+                "| {} | {:.3} | {:.3} | [{:.3}, {:.3}] | {:.2} | {:.0}% | {} | {:.1} | {:.2} | {:.3} | {:.1} | {:.1}% |\n",
                 m.method,
                 m.mean,
                 m.median,
@@ -177,6 +181,7 @@ impl Report {
                 m.normalized,
                 m.win_rate_vs_oracle * 100.0,
                 m.llm_calls_per_target,
+                m.remembered_per_target,
                 m.seconds_per_target,
                 m.seconds_p50,
                 m.prompt_tokens,
@@ -191,7 +196,7 @@ impl Report {
         ));
         if self.memory_answers > 0 {
             s.push_str(&format!(
-                "\nEnvironment memory: the LLM's own answers to {} train prompts (their answers score them here too). memory-1 = the remembered prompt whose real answer lies nearest the target (0 LLM calls).\n",
+                "\nEnvironment memory: the LLM's own answers to {} train prompts (their answers score them here too). memory-1 = the remembered prompt whose real answer lies nearest the target (0 LLM calls); memory-best-of-k = the best remembered answer among the k remembered records whose reference outputs lie nearest the target (knn-best-of-k with remembered answers instead of LLM calls); memory+knn-best-of-k = the better of memory-1 and knn-best-of-k (the search's information: the memory and k LLM calls). remembered/target counts the remembered answers in a method's candidate pool; memory-1 and every search with the memory take theirs as the nearest of the whole memory.\n",
                 self.memory_answers
             ));
         }

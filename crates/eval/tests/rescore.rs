@@ -77,6 +77,7 @@ fn method(name: &str, mean: f64) -> MethodReport {
         seconds_p50: 1.5,
         prompt_tokens: 1.0,
         copy_rate: 0.0,
+        remembered_per_target: 0.0,
         quality: None,
         sources: Default::default(),
     }

@@ -30,6 +30,6 @@ pub use lexicon::{Lexicon, TopicOptions, Topics};
 pub use neighbours::Neighbours;
 pub use recall::{Recall, Recalled};
 pub use searcher::{
-    Candidate, CandidateSource, DEFAULT_ANSWER_WEIGHT, HYPOTHESIS_TOKENS, SearchBudget,
-    SearchOptions, SearchResult, SearchTimings, Searcher,
+    Candidate, CandidateSource, DEFAULT_ANSWER_WEIGHT, DEFAULT_CONTENT_MARGIN, HYPOTHESIS_TOKENS,
+    SearchBudget, SearchOptions, SearchResult, SearchTimings, Searcher,
 };

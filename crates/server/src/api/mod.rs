@@ -106,6 +106,10 @@ pub struct GenerateOptions {
     /// similarity alone; lower favours prompts whose expected answer lands near the target
     /// (for an LLM that samples). Default: the server's search default.
     pub answer_weight: Option<f32>,
+    /// How much, in cosine, a template around the target's topic words must beat every
+    /// other candidate by to be answered or chosen, in [0, 2]: 0 ranks every source alike,
+    /// 2 keeps the templates as a fallback. Default: the server's search default.
+    pub content_margin: Option<f32>,
 }
 
 /// `POST /generate_prompt`.

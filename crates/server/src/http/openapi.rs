@@ -141,6 +141,11 @@ pub fn document_json(facts: &SpecFacts) -> Value {
             json!({"minimum": 0, "maximum": 1}),
         ),
         (
+            "GenerateOptions",
+            "content_margin",
+            json!({"minimum": 0, "maximum": 2}),
+        ),
+        (
             "GeneratePromptRequest",
             "target_embedding",
             json!({"oneOf": [vector.clone(), {

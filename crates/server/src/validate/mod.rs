@@ -252,6 +252,16 @@ pub fn search_options(
         None => SearchOptions::default().answer_weight,
     };
     let defaults = SearchOptions::default();
+    let content_margin = match o.content_margin {
+        Some(m) if !(0.0..=2.0).contains(&m) => {
+            return Err(ServerError::invalid(
+                "options.content_margin",
+                format!("must lie in [0, 2], got {m}"),
+            ));
+        }
+        Some(m) => m,
+        None => defaults.content_margin,
+    };
     Ok(SearchOptions {
         budget: SearchBudget {
             max_llm_calls: budget,
@@ -263,6 +273,7 @@ pub fn search_options(
         keep_vectors: o.return_vectors.unwrap_or(false),
         rounds: defaults.rounds,
         answer_weight,
+        content_margin,
     })
 }
 
@@ -614,6 +625,7 @@ mod tests {
                 seed: Some(9),
                 return_vectors: None,
                 answer_weight: Some(0.5),
+                content_margin: Some(0.1),
             }),
             &config,
             1,
@@ -623,7 +635,16 @@ mod tests {
         assert_eq!(o.budget.max_wall, Some(Duration::from_millis(500)));
         assert_eq!((o.variants, o.seed), (4, 9));
         assert_eq!(o.answer_weight, 0.5);
+        assert_eq!(o.content_margin, 0.1);
         for bad in [
+            GenerateOptions {
+                content_margin: Some(2.5),
+                ..Default::default()
+            },
+            GenerateOptions {
+                content_margin: Some(-0.5),
+                ..Default::default()
+            },
             GenerateOptions {
                 answer_weight: Some(1.5),
                 ..Default::default()
