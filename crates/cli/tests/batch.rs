@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Served, bin, models_present};
+use common::{Served, bin, link_models, models_present};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -81,8 +81,13 @@ fn a_killed_job_resumes_with_every_row_once_and_bad_rows_as_errors() {
     writeln!(f, "{{\"id\": \"broken\", \"embedding\": [1,").unwrap();
     drop(f);
     let out = dir.path().join("users.prompts.jsonl");
+    // A home of its own: a dataset (or memory) in the user's home would change what fast
+    // mode knows.
+    let home = dir.path().join("home");
+    link_models(&home);
     let job = || {
         let mut c = bin();
+        c.env("VEC2PROMPT_HOME", &home);
         c.args(["batch", "--batch-size", "2"]).arg(&input);
         c
     };
