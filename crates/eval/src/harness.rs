@@ -332,10 +332,14 @@ pub fn run(
                     .enumerate()
                     .map(|(n, &t)| {
                         let cands = &near[n][..k.min(near[n].len())];
-                        let best = best_of(cands, t).unwrap_or(t);
-                        Pick {
-                            remembered: cands.len(),
-                            ..record_pick(best, 0, 0.0)
+                        // No remembered record of the dataset: memory-1's pick (never the
+                        // target's own prompt).
+                        match best_of(cands, t) {
+                            Some(best) => Pick {
+                                remembered: cands.len(),
+                                ..record_pick(best, 0, 0.0)
+                            },
+                            None => memory_one[n].clone(),
                         }
                     })
                     .collect(),
