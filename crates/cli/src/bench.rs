@@ -42,6 +42,10 @@ pub enum Part {
     /// kernel's rate on one of the model's projections, and batched decode's rate in the
     /// same units; not part of `all`.
     Int8,
+    /// Resident memory added by each model as the server loads them (the LLM, the
+    /// embedder, the learned models, the generator, the lexicon, the optimizer), in MB;
+    /// not part of `all`.
+    Memory,
     /// Embedding and LLM.
     All,
 }
@@ -314,6 +318,24 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     }
     if matches!(args.part, Part::Int8) {
         bench_int8(args, config, &mut rows)?;
+    }
+    if matches!(args.part, Part::Memory) {
+        for step in crate::bench_memory::measure(config)? {
+            rows.push(Row {
+                name: format!("rss_{}", step.name),
+                value: step.added_mb,
+                unit: "MB added",
+                target: None,
+            });
+        }
+        if let Some(total) = crate::bench_memory::resident_mb() {
+            rows.push(Row {
+                name: "rss_total".into(),
+                value: total,
+                unit: "MB",
+                target: Some(900.0),
+            });
+        }
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let weights = match &config.llm {

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod batch_cmd;
 pub mod bench;
+pub mod bench_memory;
 pub mod common;
 pub mod config;
 pub mod dataset_cmd;

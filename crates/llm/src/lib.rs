@@ -17,7 +17,9 @@ pub mod llama;
 pub mod local;
 pub mod q8;
 pub mod sampler;
+mod shared;
 pub mod tiny;
+pub mod token_table;
 pub mod tokenizer;
 
 pub use local::{LocalLlm, LocalLlmConfig, WeightFormat};

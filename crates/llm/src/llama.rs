@@ -8,8 +8,11 @@
 use crate::attention::{self, Heads, LayerCache, Rope, Span};
 use crate::gguf::GgufFile;
 use crate::q8::PackedQ8;
+use crate::shared::{Key, Layout, Registry};
+use crate::token_table::TokenTable;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Result as CResult, Tensor};
+use std::sync::{Arc, LazyLock};
 use vec2prompt_core::{Error, Result};
 
 /// How the projection weights are held in memory.
@@ -137,7 +140,7 @@ enum Linear {
 impl Linear {
     /// Builds one projection from `parts` stacked along the output axis (several parts
     /// fuse e.g. Q, K and V into one matmul).
-    fn new(mut parts: Vec<QTensor>, format: WeightFormat, dev: &Device) -> CResult<Self> {
+    fn new(mut parts: Vec<QTensor>, format: WeightFormat, dev: &Device) -> CResult<Arc<Self>> {
         let dtype = parts[0].dtype();
         let float = matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
         let w = if parts.len() == 1 {
@@ -150,7 +153,7 @@ impl Linear {
             Tensor::cat(&ws, 0)?
         };
         if float || format == WeightFormat::F32 {
-            return Ok(Self::Dense(w));
+            return Self::shared_dense(w);
         }
         if format == WeightFormat::Native {
             // Requantizing the stacked dequantized blocks to their own type is exact:
@@ -159,37 +162,57 @@ impl Linear {
                 1 => parts.remove(0),
                 _ => QTensor::quantize(&w, dtype)?,
             };
-            return Ok(Self::Quantized(QMatMul::from_qtensor(q)?));
+            return Ok(Arc::new(Self::Quantized(QMatMul::from_qtensor(q)?)));
         }
-        let (n, k) = w.dims2()?;
-        if let Some(p) = PackedQ8::new(&w.flatten_all()?.to_vec1::<f32>()?, n, k) {
-            return Ok(Self::Packed(p));
+        if let Some(packed) = Self::shared_packed(&w)? {
+            return Ok(packed);
         }
         let q = if parts.len() == 1 && dtype == GgmlDType::Q8_0 {
             parts.remove(0)
         } else {
             QTensor::quantize(&w, GgmlDType::Q8_0)?
         };
-        Ok(Self::Quantized(QMatMul::from_qtensor(q)?))
+        Ok(Arc::new(Self::Quantized(QMatMul::from_qtensor(q)?)))
+    }
+
+    /// `w` held in f32, shared with every model holding the same values.
+    fn shared_dense(w: Tensor) -> CResult<Arc<Self>> {
+        let (n, k) = w.dims2()?;
+        let key = Key::of(&w.flatten_all()?.to_vec1::<f32>()?, n, k, Layout::Dense);
+        Ok(match LINEARS.get(&key) {
+            Some(live) => live,
+            None => LINEARS.insert(key, Self::Dense(w)),
+        })
+    }
+
+    /// `w` packed for this CPU's int8 kernel, shared with every model holding the same
+    /// values; `None` when the kernel cannot take it (no AVX2, or a shape it does not fit).
+    fn shared_packed(w: &Tensor) -> CResult<Option<Arc<Self>>> {
+        let (n, k) = w.dims2()?;
+        let values = w.flatten_all()?.to_vec1::<f32>()?;
+        let key = Key::of(&values, n, k, Layout::Packed);
+        if let Some(live) = LINEARS.get(&key) {
+            return Ok(Some(live));
+        }
+        Ok(PackedQ8::new(&values, n, k).map(|p| LINEARS.insert(key, Self::Packed(p))))
     }
 
     /// Builds one projection from an f32 matrix (`out × in`) that no file type describes
     /// (e.g. a base weight with a low-rank update merged in): kept as it is in
     /// [`WeightFormat::F32`] or when `in` is not a multiple of 32, int8 per 32 values
     /// otherwise.
-    fn from_dense(w: Tensor, format: WeightFormat) -> CResult<Self> {
-        let (n, k) = w.dims2()?;
+    fn from_dense(w: Tensor, format: WeightFormat) -> CResult<Arc<Self>> {
+        let (_, k) = w.dims2()?;
         // Int8 groups 32 inputs under one scale; a width that does not divide stays f32.
         if format == WeightFormat::F32 || k % 32 != 0 {
-            return Ok(Self::Dense(w));
+            return Self::shared_dense(w);
         }
-        if let Some(p) = PackedQ8::new(&w.flatten_all()?.to_vec1::<f32>()?, n, k) {
-            return Ok(Self::Packed(p));
+        if let Some(packed) = Self::shared_packed(&w)? {
+            return Ok(packed);
         }
-        Ok(Self::Quantized(QMatMul::from_qtensor(QTensor::quantize(
-            &w,
-            GgmlDType::Q8_0,
-        )?)?))
+        Ok(Arc::new(Self::Quantized(QMatMul::from_qtensor(
+            QTensor::quantize(&w, GgmlDType::Q8_0)?,
+        )?)))
     }
 
     /// Number of weights (output × input).
@@ -212,6 +235,44 @@ impl Linear {
             }
             Self::Quantized(q) => q.forward(x),
             Self::Dense(w) => dense_rows(&x.reshape((b * l, k))?, w)?.reshape((b, l, ())),
+        }
+    }
+}
+
+/// The projections every model of the process holds, by content (see the `shared`
+/// module).
+static LINEARS: LazyLock<Registry<Linear>> = LazyLock::new(Registry::new);
+
+/// The token embedding tables every model of the process holds, by content.
+static EMBEDDINGS: LazyLock<Registry<Embedding>> = LazyLock::new(Registry::new);
+
+/// A token embedding table: f32, or the file's quantized blocks read a row at a time.
+enum Embedding {
+    Dense(Tensor),
+    Table(TokenTable),
+}
+
+impl Embedding {
+    /// The table of the f32 matrix `dense`, shared with every model holding the same
+    /// values; a new one is made by `make` (given `dense`) when no model holds it.
+    fn shared(dense: Tensor, make: impl FnOnce(Tensor) -> CResult<Self>) -> CResult<Arc<Self>> {
+        let (n, k) = dense.dims2()?;
+        let key = Key::of(
+            &dense.flatten_all()?.to_vec1::<f32>()?,
+            n,
+            k,
+            Layout::Embedding,
+        );
+        Ok(match EMBEDDINGS.get(&key) {
+            Some(live) => live,
+            None => EMBEDDINGS.insert(key, make(dense)?),
+        })
+    }
+
+    fn lookup(&self, ids: &[u32]) -> CResult<Tensor> {
+        match self {
+            Self::Dense(t) => t.index_select(&Tensor::new(ids, t.device())?, 0),
+            Self::Table(t) => t.lookup(ids),
         }
     }
 }
@@ -243,12 +304,12 @@ fn dense_rows(x: &Tensor, w: &Tensor) -> CResult<Tensor> {
 struct Block {
     attn_norm: Tensor,
     /// Q, K and V projections fused into one matmul.
-    qkv: Linear,
-    wo: Linear,
+    qkv: Arc<Linear>,
+    wo: Arc<Linear>,
     ffn_norm: Tensor,
     /// Gate and up projections fused into one matmul.
-    gate_up: Linear,
-    down: Linear,
+    gate_up: Arc<Linear>,
+    down: Arc<Linear>,
 }
 
 /// Per-layer key/value cache of a batch: `(B, n_kv_head, capacity, head_dim)` buffers
@@ -324,10 +385,10 @@ pub struct LlamaWeights {
 pub struct Llama {
     /// Hyper-parameters.
     pub config: LlamaConfig,
-    embed: Tensor,
+    embed: Arc<Embedding>,
     blocks: Vec<Block>,
     norm: Tensor,
-    output: Linear,
+    output: Arc<Linear>,
     heads: Heads,
     rope: Rope,
     device: Device,
@@ -347,8 +408,16 @@ impl Llama {
         let config = LlamaConfig::read(file)?;
         let dev = Device::Cpu;
         let emb_q = file.tensor("token_embd.weight", &dev)?;
-        let embed = emb_q.dequantize(&dev).map_err(|e| md_err(file, e))?;
-        let vocab_size = embed.dim(0).map_err(|e| md_err(file, e))?;
+        let dense = emb_q.dequantize(&dev).map_err(|e| md_err(file, e))?;
+        let vocab_size = dense.dim(0).map_err(|e| md_err(file, e))?;
+        // Kept as stored: its rows are dequantized as tokens are looked up.
+        let embed = Embedding::shared(dense, |dense| {
+            Ok(match TokenTable::from_qtensor(&emb_q)? {
+                Some(table) => Embedding::Table(table),
+                None => Embedding::Dense(dense),
+            })
+        })
+        .map_err(|e| md_err(file, e))?;
         let output_q = if file.has_tensor("output.weight") {
             file.tensor("output.weight", &dev)?
         } else {
@@ -361,7 +430,7 @@ impl Llama {
             .map_err(|e| md_err(file, e))?;
         let mut blocks = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
-            let mut lin = |names: &[&str]| -> Result<Linear> {
+            let mut lin = |names: &[&str]| -> Result<Arc<Linear>> {
                 let parts = names
                     .iter()
                     .map(|name| file.tensor(&format!("blk.{i}.{name}.weight"), &dev))
@@ -396,10 +465,10 @@ impl Llama {
 
     fn assemble(
         config: LlamaConfig,
-        embed: Tensor,
+        embed: Arc<Embedding>,
         blocks: Vec<Block>,
         norm: Tensor,
-        output: Linear,
+        output: Arc<Linear>,
     ) -> Self {
         let heads = Heads {
             n_head: config.n_head,
@@ -447,9 +516,11 @@ impl Llama {
             })
             .collect::<CResult<Vec<_>>>()?;
         let output = Linear::from_dense(weights.output, format)?;
+        // A model merged from the LLM's base reads the table the LLM already holds.
+        let embed = Embedding::shared(weights.embed, |dense| Ok(Embedding::Dense(dense)))?;
         Ok(Self::assemble(
             weights.config,
-            weights.embed,
+            embed,
             blocks,
             weights.norm,
             output,
@@ -513,8 +584,7 @@ impl Llama {
 
     /// The token embedding of each id (`len × hidden`).
     pub fn embed_ids(&self, ids: &[u32]) -> CResult<Tensor> {
-        let idx = Tensor::new(ids, &self.device)?;
-        self.embed.index_select(&idx, 0)
+        self.embed.lookup(ids)
     }
 
     /// The vocabulary logits of the last position of each row of final hidden states.
@@ -615,6 +685,107 @@ impl Llama {
                 return Ok(logits);
             }
             start = end;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiny::{Opts, write_gguf};
+
+    /// The f32 tensors of a GGUF as [`Llama::from_weights`] takes them, read without
+    /// [`Llama::load`].
+    fn weights_of(path: &std::path::Path) -> LlamaWeights {
+        let mut file = GgufFile::open(path).expect("gguf");
+        let mut config = LlamaConfig::read(&file).expect("config");
+        let dev = Device::Cpu;
+        let mut get = |name: &str| -> Tensor {
+            file.tensor(name, &dev)
+                .expect("tensor")
+                .dequantize(&dev)
+                .expect("f32")
+        };
+        let embed = get("token_embd.weight");
+        let output = get("output.weight");
+        let norm = get("output_norm.weight");
+        let blocks = (0..config.n_layer)
+            .map(|i| {
+                let mut t = |n: &str| get(&format!("blk.{i}.{n}.weight"));
+                let (q, k, v) = (t("attn_q"), t("attn_k"), t("attn_v"));
+                let (gate, up) = (t("ffn_gate"), t("ffn_up"));
+                BlockWeights {
+                    attn_norm: t("attn_norm"),
+                    qkv: Tensor::cat(&[q, k, v], 0).expect("qkv"),
+                    wo: t("attn_output"),
+                    ffn_norm: t("ffn_norm"),
+                    gate_up: Tensor::cat(&[gate, up], 0).expect("gate_up"),
+                    down: t("ffn_down"),
+                }
+            })
+            .collect();
+        config.vocab_size = embed.dim(0).expect("rows");
+        LlamaWeights {
+            config,
+            embed,
+            output,
+            norm,
+            blocks,
+        }
+    }
+
+    fn logits(model: &Llama, ids: &[u32]) -> Vec<u32> {
+        let mut cache = model.new_cache(1, ids.len()).expect("cache");
+        let l = model
+            .forward(&[ids.to_vec()], &[0], &mut cache)
+            .expect("forward");
+        let v = l
+            .flatten_all()
+            .expect("flat")
+            .to_vec1::<f32>()
+            .expect("values");
+        v.into_iter().map(f32::to_bits).collect()
+    }
+
+    #[test]
+    fn models_built_from_one_base_share_every_unchanged_weight() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tiny.gguf");
+        write_gguf(&path, &Opts::default()).expect("write");
+        let ids = [5u32, 9, 14, 3];
+        for format in [WeightFormat::F32, WeightFormat::Q8_0] {
+            let llm = Llama::load(&mut GgufFile::open(&path).expect("gguf"), format).expect("llm");
+            // The same weights built again (an adapter merged with nothing changed).
+            let same = Llama::from_weights(weights_of(&path), format).expect("same");
+            assert!(
+                Arc::ptr_eq(&llm.embed, &same.embed),
+                "{format:?}: embedding"
+            );
+            // Int8 layouts are shared where this CPU packs them; candle's Q8_0 matrices
+            // are held per model.
+            let packs = format == WeightFormat::F32 || crate::q8::best_kernel().is_some();
+            for (a, b) in llm.blocks.iter().zip(&same.blocks) {
+                for (x, y) in [(&a.qkv, &b.qkv), (&a.wo, &b.wo), (&a.gate_up, &b.gate_up)] {
+                    assert_eq!(Arc::ptr_eq(x, y), packs, "{format:?}");
+                }
+                assert_eq!(Arc::ptr_eq(&a.down, &b.down), packs, "{format:?}");
+            }
+            assert_eq!(logits(&llm, &ids), logits(&same, &ids), "{format:?}");
+            // A changed query projection is the merged model's own; the rest is shared.
+            let mut changed = weights_of(&path);
+            for b in changed.blocks.iter_mut() {
+                b.qkv = (&b.qkv + 0.01).expect("shifted");
+            }
+            let merged = Llama::from_weights(changed, format).expect("merged");
+            for (a, b) in llm.blocks.iter().zip(&merged.blocks) {
+                assert!(
+                    !Arc::ptr_eq(&a.qkv, &b.qkv),
+                    "{format:?}: changed weights are kept apart"
+                );
+                assert_eq!(Arc::ptr_eq(&a.wo, &b.wo), packs, "{format:?}");
+            }
+            assert!(Arc::ptr_eq(&llm.embed, &merged.embed), "{format:?}");
+            assert_ne!(logits(&llm, &ids), logits(&merged, &ids), "{format:?}");
         }
     }
 }
