@@ -17,6 +17,7 @@ use candle_nn::{Linear, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use vec2prompt_core::{Error, Result};
 use vec2prompt_latent::candle_err;
 use vec2prompt_latent::generator::{Base, set_vars};
@@ -166,6 +167,8 @@ pub struct PromptOptimizer {
     pub banned: Vec<u32>,
     /// Identity.
     pub manifest: OptimizerManifest,
+    /// Forward passes rewriting has run (a context or one step of a batch each).
+    passes: AtomicU64,
 }
 
 impl PromptOptimizer {
@@ -209,7 +212,15 @@ impl PromptOptimizer {
             varmap,
             banned,
             manifest,
+            passes: AtomicU64::new(0),
         })
+    }
+
+    /// Forward passes rewriting has run since loading (a context or one step of a batch
+    /// each): a server's `/metrics` shows it, so that a rewrite stopped for a client that
+    /// left can be seen to stop.
+    pub fn forward_passes(&self) -> u64 {
+        self.passes.load(Ordering::Relaxed)
     }
 
     /// Rewrites from now on with the adapters merged into a copy of the base held in
@@ -367,15 +378,37 @@ impl PromptOptimizer {
         n: usize,
         options: &DecodeOptions,
     ) -> Result<Vec<String>> {
+        self.optimize_until(raw, e_raw, style, n, options, &|| false)
+    }
+
+    /// [`PromptOptimizer::optimize`], asking `stop` before every forward pass: once it
+    /// says true the rewrite ends with an error (a server stops writing for a client that
+    /// left within one step).
+    pub fn optimize_until(
+        &self,
+        raw: &str,
+        e_raw: &[f32],
+        style: Style,
+        n: usize,
+        options: &DecodeOptions,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Vec<String>> {
         let layout = self.layout(raw, style)?;
         let cond = self.rows(&[e_raw.to_vec()])?;
         let intent = self
             .intent
             .forward(&cond, false)
             .map_err(candle_err("optimizer"))?;
+        let counted = || {
+            let stopped = stop();
+            if !stopped {
+                self.passes.fetch_add(1, Ordering::Relaxed);
+            }
+            stopped
+        };
         let decoded =
             self.networks
-                .decode_until(&layout, &intent, n, options, &self.banned, &|| false)?;
+                .decode_until(&layout, &intent, n, options, &self.banned, &counted)?;
         let mut out: Vec<String> = Vec::new();
         for d in decoded.into_iter().flatten() {
             let text = self.base.tokenizer.decode(&d.ids)?.trim().to_string();

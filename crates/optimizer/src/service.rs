@@ -153,6 +153,17 @@ impl Optimizer {
     /// Drafts `request.variants()` improved prompts for a raw prompt whose instruction
     /// embeds to `e_instruction`: the greedy one first, then seeded samples.
     pub fn draft(&self, request: &OptimizeRequest, e_instruction: &[f32]) -> Result<Drafts> {
+        self.draft_until(request, e_instruction, &|| false)
+    }
+
+    /// [`Optimizer::draft`], asking `stop` before every forward pass: once it says true
+    /// drafting ends with an error.
+    pub fn draft_until(
+        &self,
+        request: &OptimizeRequest,
+        e_instruction: &[f32],
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Drafts> {
         let (_, input) = split_prompt(&request.raw_prompt);
         let max_tokens = request.max_length.min(MAX_LENGTH);
         let greedy = DecodeOptions {
@@ -160,9 +171,9 @@ impl Optimizer {
             ..DecodeOptions::default()
         };
         let raw = &request.raw_prompt;
-        let mut texts = self
-            .model
-            .optimize(raw, e_instruction, request.style, 1, &greedy)?;
+        let mut texts =
+            self.model
+                .optimize_until(raw, e_instruction, request.style, 1, &greedy, stop)?;
         let want = request.variants();
         if want > texts.len() {
             let sample = DecodeOptions {
@@ -174,9 +185,9 @@ impl Optimizer {
                 max_tokens,
                 ..DecodeOptions::default()
             };
-            for s in self
-                .model
-                .optimize(raw, e_instruction, request.style, want, &sample)?
+            for s in
+                self.model
+                    .optimize_until(raw, e_instruction, request.style, want, &sample, stop)?
             {
                 if texts.len() < want && !texts.contains(&s) {
                     texts.push(s);

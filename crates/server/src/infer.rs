@@ -284,7 +284,10 @@ impl WorkerState {
             return;
         }
         let result = guarded("optimizer", || {
-            job.optimizer.draft(&job.request, &job.instruction)
+            // Drafting stops between decoding steps once the client has gone.
+            let gone = || job.reply.is_closed();
+            job.optimizer
+                .draft_until(&job.request, &job.instruction, &gone)
         });
         job.finish(result);
     }

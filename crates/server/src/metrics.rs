@@ -42,6 +42,9 @@ pub const LLM_FORWARD_PASSES: &str = "vec2prompt_llm_forward_passes_total";
 /// Forward passes of the learned generator's decoding, its context or one step of a batch
 /// each (counter; absent without a generator).
 pub const GENERATOR_FORWARD_PASSES: &str = "vec2prompt_generator_forward_passes_total";
+/// Forward passes of the prompt optimizer's rewriting, its context or one step of a batch
+/// each (counter; absent without an optimizer).
+pub const OPTIMIZER_FORWARD_PASSES: &str = "vec2prompt_optimizer_forward_passes_total";
 
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,

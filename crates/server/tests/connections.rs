@@ -211,6 +211,75 @@ fn a_search_whose_client_hangs_up_stops_the_generator_within_a_step() {
     assert!(counter(&s, GENERATOR_PASSES) > after_hang_up);
 }
 
+/// The shipped prompt optimizer merged for inference, on the real base model.
+fn shipped_optimizer() -> Option<std::sync::Arc<vec2prompt_optimizer::service::Optimizer>> {
+    let base = vec2prompt_core::testing::real_model("SmolLM2-135M-Instruct")?
+        .join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/optimizer");
+    let mut model = vec2prompt_optimizer::PromptOptimizer::load(&base, &dir).unwrap();
+    model
+        .merge_for_inference(vec2prompt_llm::WeightFormat::Q8_0)
+        .unwrap();
+    model.release_training_weights().unwrap();
+    Some(std::sync::Arc::new(
+        vec2prompt_optimizer::service::Optimizer {
+            model,
+            surrogate: None,
+        },
+    ))
+}
+
+const OPTIMIZER_PASSES: &str = "vec2prompt_optimizer_forward_passes_total";
+
+#[test]
+fn a_rewrite_whose_client_hangs_up_stops_the_optimizer_within_a_step() {
+    let _turn = DECODING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(optimizer) = shipped_optimizer() else {
+        return;
+    };
+    let state = vec2prompt_server::OptimizerState {
+        optimizer: Some(optimizer),
+        dir: None,
+        feedback: None,
+    };
+    let Some(s) = TestServer::start_with(ServerConfig::default(), state) else {
+        return;
+    };
+    // Eight structured rewrites of up to 512 tokens: seconds of decoding.
+    let body = serde_json::json!({
+        "raw_prompt": "write poem autumn pls",
+        "style": "structured",
+        "num_return_sequences": 8,
+        "max_length": 512,
+    });
+    // What the whole rewrite costs (seeded sampling: the same passes every time).
+    let before = counter(&s, OPTIMIZER_PASSES);
+    let r = s.post("/optimize", &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let full = counter(&s, OPTIMIZER_PASSES) - before;
+    let llm_before = forward_passes(&s);
+    let before = counter(&s, OPTIMIZER_PASSES);
+    let after_hang_up = hang_up_once_counted(&s, "/optimize", &body, OPTIMIZER_PASSES);
+    let used = after_hang_up - before;
+    eprintln!("the abandoned rewrite ran {used} of the {full} forward passes of a whole one");
+    assert!(
+        used < full,
+        "the rewrite was not cut ({used} of {full} passes)"
+    );
+    assert_eq!(
+        forward_passes(&s),
+        llm_before,
+        "the LLM ran for an abandoned rewrite"
+    );
+    // The next rewrite is answered in full.
+    let r = s.post(
+        "/optimize",
+        &serde_json::json!({"raw_prompt": "write poem autumn pls"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(counter(&s, OPTIMIZER_PASSES) > after_hang_up);
+}
+
 #[test]
 fn slow_headers_and_bodies_time_out() {
     let Some(s) = TestServer::start(ServerConfig {

@@ -483,6 +483,9 @@ pub(crate) async fn metrics_text(State(s): State<AppState>) -> Response {
     if let Some(passes) = &s.info.generator_passes {
         metrics::counter!(m::GENERATOR_FORWARD_PASSES).absolute(passes());
     }
+    if let Some(opt) = &s.optimizer.optimizer {
+        metrics::counter!(m::OPTIMIZER_FORWARD_PASSES).absolute(opt.model.forward_passes());
+    }
     (
         [(
             header::CONTENT_TYPE,
