@@ -180,6 +180,12 @@ pub struct TopicOptions {
     /// A word whose own embedding has at least this cosine with a listed word's (a plural,
     /// a synonym) is not added to that list.
     pub max_overlap: f32,
+    /// Extensions of each list embedded per step: the most promising by an estimate of
+    /// the longer list's embedding (the list's and the word's, weighted by their word
+    /// counts), so a step embeds `lists × checked` texts instead of every word of the
+    /// pool. 0 embeds every extension. The chosen lists' similarities are always the
+    /// embedded texts' own.
+    pub checked: usize,
 }
 
 impl Default for TopicOptions {
@@ -190,6 +196,7 @@ impl Default for TopicOptions {
             min_gain: 0.005,
             lists: 2,
             max_overlap: 0.7,
+            checked: 6,
         }
     }
 }
@@ -455,37 +462,83 @@ impl Lexicon {
             words: Vec::new(),
             similarity: f32::NEG_INFINITY,
         };
-        // Per query: the lists still growing, and those that stopped.
+        // Per query: the lists still growing (with the embedding of each), and those
+        // that stopped.
         let mut beams: Vec<Vec<Topics>> = queries.iter().map(|_| vec![empty.clone()]).collect();
+        let mut beam_vectors: Vec<Vec<Vec<f32>>> =
+            queries.iter().map(|_| vec![Vec::new()]).collect();
         let mut done: Vec<Vec<Topics>> = queries.iter().map(|_| Vec::new()).collect();
         for _ in 0..options.max_words {
-            // Every growing list of every query tries each unused word of its pool.
+            // Every growing list of every query tries each unused word of its pool; a
+            // one-word list is the word itself, whose embedding the lexicon holds.
             let mut tries: Vec<(usize, usize, String)> = Vec::new();
             let mut texts: Vec<String> = Vec::new();
+            let mut known: Vec<(usize, usize, String, Vec<f32>)> = Vec::new();
             for (i, pool) in pools.iter().enumerate() {
                 for (b, list) in beams[i].iter().enumerate() {
-                    for &w in pool.iter().filter(|&&w| distinct(list, w)) {
+                    let words_of = |w: usize| {
                         let mut words = list.words.clone();
                         words.push(self.words[w].clone());
-                        texts.push(join_words(&words));
+                        words
+                    };
+                    if list.words.is_empty() {
+                        for &w in pool {
+                            known.push((i, b, self.words[w].clone(), self.vector(w).to_vec()));
+                        }
+                        continue;
+                    }
+                    let mut fresh: Vec<usize> = pool
+                        .iter()
+                        .copied()
+                        .filter(|&w| distinct(list, w))
+                        .collect();
+                    if options.checked > 0 && fresh.len() > options.checked {
+                        let parent = &beam_vectors[i][b];
+                        let n = list.words.len() as f32;
+                        let estimate = |w: usize| {
+                            let v: Vec<f32> = parent
+                                .iter()
+                                .zip(self.vector(w))
+                                .map(|(p, x)| n * p + x)
+                                .collect();
+                            cosine(&queries[i], &v)
+                        };
+                        let mut scored: Vec<(f32, usize)> =
+                            fresh.iter().map(|&w| (estimate(w), w)).collect();
+                        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+                        fresh = scored
+                            .into_iter()
+                            .take(options.checked)
+                            .map(|(_, w)| w)
+                            .collect();
+                    }
+                    for w in fresh {
+                        texts.push(join_words(&words_of(w)));
                         tries.push((i, b, self.words[w].clone()));
                     }
                 }
             }
-            if texts.is_empty() {
+            if texts.is_empty() && known.is_empty() {
                 break;
             }
-            let vectors = embedder.embed(&texts)?;
-            let mut grown: Vec<Vec<(f32, usize, String)>> =
-                queries.iter().map(|_| Vec::new()).collect();
+            let vectors = if texts.is_empty() {
+                Vec::new()
+            } else {
+                embedder.embed(&texts)?
+            };
+            let mut grown: Vec<Vec<Extension>> = queries.iter().map(|_| Vec::new()).collect();
             for ((i, b, w), v) in tries.into_iter().zip(vectors) {
-                grown[i].push((cosine(&queries[i], &v), b, w));
+                grown[i].push((cosine(&queries[i], &v), b, w, v));
+            }
+            for (i, b, w, v) in known {
+                grown[i].push((cosine(&queries[i], &v), b, w, v));
             }
             for (i, mut g) in grown.into_iter().enumerate() {
                 g.sort_by(|a, b| b.0.total_cmp(&a.0));
                 let parents = std::mem::take(&mut beams[i]);
+                beam_vectors[i].clear();
                 let mut next: Vec<Topics> = Vec::new();
-                for (sim, b, w) in g {
+                for (sim, b, w, v) in g {
                     if next.len() == width {
                         break;
                     }
@@ -502,6 +555,7 @@ impl Lexicon {
                         words,
                         similarity: sim,
                     });
+                    beam_vectors[i].push(v);
                 }
                 // A list none of whose extensions was kept has stopped growing.
                 for p in parents.into_iter().filter(|p| !p.words.is_empty()) {
@@ -535,6 +589,10 @@ impl Lexicon {
             .collect())
     }
 }
+
+/// A tried extension of a list: its cosine to the target, the parent list's position in
+/// the beam, the added word, and the extended list's embedding.
+type Extension = (f32, usize, String, Vec<f32>);
 
 /// Whether two lists hold the same words in any order.
 fn same_set(a: &[String], b: &[String]) -> bool {

@@ -314,3 +314,37 @@ fn the_beam_keeps_distinct_lists_best_first() {
         }
     }
 }
+
+#[test]
+fn a_few_estimated_extensions_per_step_find_the_lists_that_embedding_every_one_finds() {
+    let embedder = BagOfWords::new();
+    let dir = tempfile::tempdir().unwrap();
+    let lexicon = lexicon(&embedder, dir.path());
+    let targets: Vec<Vec<f32>> = [
+        "diet fruit sleep exercise",
+        "ocean planet orbit",
+        "music guitar python code market",
+        "garden flower winter snow school",
+    ]
+    .iter()
+    .map(|t| embedder.embed_one(t).unwrap())
+    .collect();
+    let run = |checked: usize| {
+        let options = TopicOptions {
+            checked,
+            ..TopicOptions::default()
+        };
+        let before = embedder.calls.load(Ordering::SeqCst);
+        let lists = lexicon
+            .topic_lists_batch(&targets, &embedder, &options)
+            .unwrap();
+        (lists, embedder.calls.load(Ordering::SeqCst) - before)
+    };
+    let (every, all_texts) = run(0);
+    let (few, few_texts) = run(2);
+    assert_eq!(few, every);
+    assert!(
+        few_texts * 3 < all_texts,
+        "{few_texts} texts embedded against {all_texts}"
+    );
+}
