@@ -46,6 +46,15 @@ fn resolve(args: Vec<String>) -> anyhow::Result<Config> {
 }
 
 /// Rows of float32 little-endian bytes.
+/// The content margin given to a search (None: the default), checked as the CLI checks it.
+fn margin(m: Option<f32>) -> PyResult<f32> {
+    match m {
+        None => Ok(vec2prompt_search::DEFAULT_CONTENT_MARGIN),
+        Some(m) => vec2prompt_cli::session::parse_content_margin(&m.to_string())
+            .map_err(|e| invalid(format!("content_margin: {e}"))),
+    }
+}
+
 fn vectors(data: &[u8], rows: usize, dim: usize) -> PyResult<Vec<Vec<f32>>> {
     if data.len() != rows * dim * 4 {
         return Err(invalid(format!(
@@ -104,7 +113,7 @@ impl Engine {
     }
 
     /// A prompt for each of `rows` target vectors in `data`; JSON, one item per row.
-    #[pyo3(signature = (data, rows, budget, variants, seed, max_seconds=None))]
+    #[pyo3(signature = (data, rows, budget, variants, seed, max_seconds=None, content_margin=None))]
     // The arguments are the Python method's, one by one.
     #[allow(clippy::too_many_arguments)]
     fn generate(
@@ -116,6 +125,7 @@ impl Engine {
         variants: usize,
         seed: u64,
         max_seconds: Option<f64>,
+        content_margin: Option<f32>,
     ) -> PyResult<String> {
         let targets = vectors(data, rows, self.session.dimension())?;
         let options = GenerateOptions {
@@ -123,6 +133,7 @@ impl Engine {
             variants,
             seed,
             max_seconds,
+            content_margin: margin(content_margin)?,
         };
         let results = py.detach(|| {
             targets
@@ -134,7 +145,9 @@ impl Engine {
     }
 
     /// A prompt for each text's embedding; JSON, one item per text.
-    #[pyo3(signature = (texts, budget, variants, seed, max_seconds=None))]
+    #[pyo3(signature = (texts, budget, variants, seed, max_seconds=None, content_margin=None))]
+    // The arguments are the Python method's, one by one.
+    #[allow(clippy::too_many_arguments)]
     fn generate_from_text(
         &self,
         py: Python<'_>,
@@ -143,12 +156,14 @@ impl Engine {
         variants: usize,
         seed: u64,
         max_seconds: Option<f64>,
+        content_margin: Option<f32>,
     ) -> PyResult<String> {
         let options = GenerateOptions {
             budget,
             variants,
             seed,
             max_seconds,
+            content_margin: margin(content_margin)?,
         };
         let results = py
             .detach(|| -> anyhow::Result<Vec<_>> {

@@ -154,6 +154,16 @@ def test_generate_from_text(v2p: Vec2Prompt) -> None:
         v2p.generate_from_text([], budget=0)
 
 
+def test_content_margin(v2p: Vec2Prompt, target: np.ndarray) -> None:
+    # The margin reaches the search: a non-default one names itself in the method.
+    assert "-c" not in v2p.generate(target, budget=0).method
+    assert v2p.generate(target, budget=0, content_margin=0).method.endswith("-c0")
+    assert v2p.generate_from_text(TARGET, budget=0, content_margin=2).method.endswith("-c2")
+    for bad in (2.5, -0.1, float("nan"), True, "x"):
+        with pytest.raises(InvalidInputError, match="content_margin"):
+            v2p.generate(target, budget=0, content_margin=bad)
+
+
 def test_generate_budget_one(v2p: Vec2Prompt, target: np.ndarray) -> None:
     r = v2p.generate(target, budget=1)
     check_result(r, measured=True)
@@ -284,6 +294,14 @@ def test_client_wrong_dimension(client: Client) -> None:
 def test_client_checks_locally(client: Client) -> None:
     with pytest.raises(InvalidInputError, match="NaN") as info:
         client.generate(np.full(client.dimension, np.nan), budget=0)
+    assert info.value.status is None
+
+
+def test_client_content_margin(client: Client) -> None:
+    target = client.embed(TARGET)
+    assert client.generate(target, budget=0, content_margin=0).method.endswith("-c0")
+    with pytest.raises(InvalidInputError, match="content_margin") as info:
+        client.generate(target, budget=0, content_margin=3)
     assert info.value.status is None
 
 

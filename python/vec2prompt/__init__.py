@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, Sequence, TypeVar, Union, over
 import numpy as np
 
 from ._types import OptimizedPrompt, OptimizeResult, Point, Result, Variant
-from ._validate import as_targets, as_texts, check_count, check_seconds, check_seed
+from ._validate import as_targets, as_texts, check_count, check_margin, check_seconds, check_seed
 from .client import Client
 from .errors import (
     AuthenticationError,
@@ -190,6 +190,7 @@ class Vec2Prompt:
         variants: int = ...,
         seed: int = ...,
         max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> Result: ...
 
     @overload
@@ -200,6 +201,7 @@ class Vec2Prompt:
         variants: int = ...,
         seed: int = ...,
         max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> List[Result]: ...
 
     @overload
@@ -210,6 +212,7 @@ class Vec2Prompt:
         variants: int = ...,
         seed: int = ...,
         max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> Union[Result, List[Result]]: ...
 
     def generate(
@@ -219,6 +222,7 @@ class Vec2Prompt:
         variants: int = 0,
         seed: int = 0,
         max_seconds: Optional[float] = None,
+        content_margin: Optional[float] = None,
     ) -> Union[Result, List[Result]]:
         """Write a prompt for a target vector, or one for each row of a matrix.
 
@@ -236,6 +240,10 @@ class Vec2Prompt:
             Seed of any sampling in the search (any 64-bit integer).
         max_seconds : float, optional
             Wall-time limit: once passed, no further LLM round starts.
+        content_margin : float, optional
+            The cosine a request built around a word list ("Describe a, b and c.") must
+            beat every other candidate by to be answered or chosen, in [0, 2]; None is the
+            default (0.1), 0 ranks every source alike, 2 keeps such templates as a fallback.
 
         Returns
         -------
@@ -258,13 +266,20 @@ class Vec2Prompt:
             check_count("variants", variants),
             check_seed(seed, unsigned=True),
             check_seconds(max_seconds),
+            check_margin(content_margin),
         )
         results = _results(out, None if single else "row")
         return results[0] if single else results
 
     @overload
     def generate_from_text(  # type: ignore[overload-overlap]
-        self, text: str, budget: int = ..., variants: int = ..., seed: int = ..., max_seconds: Optional[float] = ...
+        self,
+        text: str,
+        budget: int = ...,
+        variants: int = ...,
+        seed: int = ...,
+        max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> Result: ...
 
     @overload
@@ -275,6 +290,7 @@ class Vec2Prompt:
         variants: int = ...,
         seed: int = ...,
         max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> List[Result]: ...
 
     def generate_from_text(
@@ -284,6 +300,7 @@ class Vec2Prompt:
         variants: int = 0,
         seed: int = 0,
         max_seconds: Optional[float] = None,
+        content_margin: Optional[float] = None,
     ) -> Union[Result, List[Result]]:
         """Write a prompt whose answer lands near the embedding of a text (or of each text).
 
@@ -291,7 +308,7 @@ class Vec2Prompt:
         ----------
         text : str or list of str
             The answer you want the LLM to give; a list gives one Result per text.
-        budget, variants, seed, max_seconds
+        budget, variants, seed, max_seconds, content_margin
             As for :meth:`generate`.
 
         Returns
@@ -306,6 +323,7 @@ class Vec2Prompt:
             check_count("variants", variants),
             check_seed(seed, unsigned=True),
             check_seconds(max_seconds),
+            check_margin(content_margin),
         )
         results = _results(out, None if single else "text")
         return results[0] if single else results

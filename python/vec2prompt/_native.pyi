@@ -12,10 +12,23 @@ class Engine:
     @property
     def dimension(self) -> int: ...
     def generate(
-        self, data: bytes, rows: int, budget: int, variants: int, seed: int, max_seconds: Optional[float]
+        self,
+        data: bytes,
+        rows: int,
+        budget: int,
+        variants: int,
+        seed: int,
+        max_seconds: Optional[float],
+        content_margin: Optional[float] = None,
     ) -> str: ...
     def generate_from_text(
-        self, texts: List[str], budget: int, variants: int, seed: int, max_seconds: Optional[float]
+        self,
+        texts: List[str],
+        budget: int,
+        variants: int,
+        seed: int,
+        max_seconds: Optional[float],
+        content_margin: Optional[float] = None,
     ) -> str: ...
     def optimize(self, raw: str, budget: int, n: int, style: str) -> str: ...
     def embed(self, texts: List[str]) -> bytes: ...

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["as_targets", "as_texts", "check_count", "check_seed", "check_seconds", "F32_MAX"]
+__all__ = ["as_targets", "as_texts", "check_count", "check_margin", "check_seed", "check_seconds", "F32_MAX"]
 
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -126,6 +126,19 @@ def check_seed(value: Any, unsigned: bool) -> int:
     if unsigned:
         return n % 2**64
     return n - 2**64 if n >= 2**63 else n
+
+
+def check_margin(value: Any) -> Optional[float]:
+    """An optional content margin: a number in [0, 2] (None: the default)."""
+    if value is None:
+        return None
+    try:
+        m = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"content_margin must be a number, got {value!r}", "invalid_input") from None
+    if isinstance(value, bool) or not (math.isfinite(m) and 0.0 <= m <= 2.0):
+        raise InvalidInputError(f"content_margin must be a number in [0, 2], got {value!r}", "invalid_input")
+    return m
 
 
 def check_seconds(value: Any) -> Optional[float]:

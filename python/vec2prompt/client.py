@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union, overload
 import numpy as np
 
 from ._types import OptimizeResult, Point, Result, Variant
-from ._validate import as_targets, as_texts, check_count, check_seconds, check_seed
+from ._validate import as_targets, as_texts, check_count, check_margin, check_seconds, check_seed
 from .errors import InvalidInputError, UnavailableError, Vec2PromptError, error_for
 
 __all__ = ["Client"]
@@ -150,7 +150,9 @@ class Client:
         return self._dimension
 
     @staticmethod
-    def _options(budget: int, variants: int, seed: int, max_seconds: Optional[float]) -> Dict[str, Any]:
+    def _options(
+        budget: int, variants: int, seed: int, max_seconds: Optional[float], content_margin: Optional[float]
+    ) -> Dict[str, Any]:
         opts: Dict[str, Any] = {"budget": check_count("budget", budget), "seed": check_seed(seed, unsigned=False)}
         n = check_count("variants", variants)
         if n:
@@ -159,6 +161,9 @@ class Client:
         s = check_seconds(max_seconds)
         if s is not None:
             opts["max_wall_ms"] = max(1, math.ceil(s * 1000))
+        m = check_margin(content_margin)
+        if m is not None:
+            opts["content_margin"] = m
         return opts
 
     def _batch(self, rows: np.ndarray, options: Dict[str, Any], variants: int) -> List[Result]:
@@ -184,6 +189,7 @@ class Client:
         variants: int = ...,
         seed: int = ...,
         max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> Result: ...
 
     @overload
@@ -194,6 +200,7 @@ class Client:
         variants: int = ...,
         seed: int = ...,
         max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> List[Result]: ...
 
     @overload
@@ -204,6 +211,7 @@ class Client:
         variants: int = ...,
         seed: int = ...,
         max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> Union[Result, List[Result]]: ...
 
     def generate(
@@ -213,6 +221,7 @@ class Client:
         variants: int = 0,
         seed: int = 0,
         max_seconds: Optional[float] = None,
+        content_margin: Optional[float] = None,
     ) -> Union[Result, List[Result]]:
         """Write a prompt for a target vector (``/generate_prompt``), or one per row of a
         matrix (``/generate_prompts_batch``: all rows or none).
@@ -220,7 +229,7 @@ class Client:
         Parameters and results are those of :meth:`Vec2Prompt.generate`.
         """
         rows, single = as_targets(target, None)
-        options = self._options(budget, variants, seed, max_seconds)
+        options = self._options(budget, variants, seed, max_seconds, content_margin)
         if single:
             resp = self._post("/generate_prompt", {"target_embedding": rows[0].tolist(), "options": options})
             return _result(str(resp["prompt"]), resp.get("metadata") or {}, variants)
@@ -228,7 +237,13 @@ class Client:
 
     @overload
     def generate_from_text(  # type: ignore[overload-overlap]
-        self, text: str, budget: int = ..., variants: int = ..., seed: int = ..., max_seconds: Optional[float] = ...
+        self,
+        text: str,
+        budget: int = ...,
+        variants: int = ...,
+        seed: int = ...,
+        max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> Result: ...
 
     @overload
@@ -239,6 +254,7 @@ class Client:
         variants: int = ...,
         seed: int = ...,
         max_seconds: Optional[float] = ...,
+        content_margin: Optional[float] = ...,
     ) -> List[Result]: ...
 
     def generate_from_text(
@@ -248,6 +264,7 @@ class Client:
         variants: int = 0,
         seed: int = 0,
         max_seconds: Optional[float] = None,
+        content_margin: Optional[float] = None,
     ) -> Union[Result, List[Result]]:
         """Write a prompt whose answer lands near the embedding of a text
         (``/generate_prompt_from_text``), or of each text of a list (embedded with
@@ -256,7 +273,7 @@ class Client:
         Parameters and results are those of :meth:`Vec2Prompt.generate_from_text`.
         """
         texts, single = as_texts(text, "text")
-        options = self._options(budget, variants, seed, max_seconds)
+        options = self._options(budget, variants, seed, max_seconds, content_margin)
         if single:
             resp = self._post("/generate_prompt_from_text", {"text": texts[0], "options": options})
             return _result(str(resp["prompt"]), resp.get("metadata") or {}, variants)

@@ -75,6 +75,11 @@ pub struct BatchArgs {
     /// Seed of the generator's sampling.
     #[clap(long, default_value_t = 0)]
     pub seed: u64,
+    /// The cosine a request built around a word list ("Describe a, b and c.") must beat
+    /// every other candidate by to be answered or chosen, in [0, 2]: 0 ranks every source
+    /// alike, 2 keeps the templates as a fallback.
+    #[clap(long, env = "VEC2PROMPT_CONTENT_MARGIN", default_value_t = vec2prompt_search::DEFAULT_CONTENT_MARGIN, value_parser = crate::session::parse_content_margin)]
+    pub content_margin: f32,
 }
 
 /// The default output of `input`: `users.npy` → `users.prompts.jsonl`.
@@ -238,6 +243,7 @@ pub fn run(args: &BatchArgs, config: &Config) -> Result<()> {
         variants: args.variants,
         seed: args.seed,
         max_seconds: None,
+        content_margin: args.content_margin,
     };
     let chunks: Vec<Vec<Row>> = plan
         .todo

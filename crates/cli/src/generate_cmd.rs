@@ -54,7 +54,7 @@ pub struct GenerateArgs {
     /// How much, in cosine, a template around the target's topic words ("Write about a,
     /// b and c.") must beat every other candidate by to be answered or chosen, in [0, 2]:
     /// 0 ranks every source alike, 2 keeps the templates as a fallback.
-    #[clap(long, env = "VEC2PROMPT_CONTENT_MARGIN", default_value_t = vec2prompt_search::DEFAULT_CONTENT_MARGIN, value_parser = parse_margin)]
+    #[clap(long, env = "VEC2PROMPT_CONTENT_MARGIN", default_value_t = vec2prompt_search::DEFAULT_CONTENT_MARGIN, value_parser = crate::session::parse_content_margin)]
     pub content_margin: f32,
     /// Print one JSON object instead of text.
     #[clap(long, env = "VEC2PROMPT_JSON")]
@@ -80,14 +80,6 @@ fn parse_weight(s: &str) -> std::result::Result<f32, String> {
 }
 
 /// A content margin in [0, 2].
-fn parse_margin(s: &str) -> std::result::Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(m) if (0.0..=2.0).contains(&m) => Ok(m),
-        Ok(m) => Err(format!("{m} is not in [0, 2]")),
-        Err(e) => Err(format!("{s:?} is not a number: {e}")),
-    }
-}
-
 /// Runs `generate`.
 pub fn run(args: &GenerateArgs, config: &Config) -> Result<()> {
     let Loaded {

@@ -25,6 +25,19 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Wall-time limit of one search call (no new LLM round starts after it).
     pub max_seconds: Option<f64>,
+    /// The cosine a request built around a word list must beat every other candidate
+    /// by, in [0, 2] ([`parse_content_margin`]).
+    pub content_margin: f32,
+}
+
+/// A content margin from text: a number in [0, 2] (0 ranks every source alike, 2 keeps
+/// the templates around word lists as a fallback).
+pub fn parse_content_margin(s: &str) -> std::result::Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(m) if (0.0..=2.0).contains(&m) => Ok(m),
+        Ok(m) => Err(format!("{m} is not in [0, 2]")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
 }
 
 impl Default for GenerateOptions {
@@ -34,6 +47,7 @@ impl Default for GenerateOptions {
             variants: 0,
             seed: 0,
             max_seconds: None,
+            content_margin: vec2prompt_search::DEFAULT_CONTENT_MARGIN,
         }
     }
 }
@@ -177,6 +191,7 @@ impl Session {
             },
             variants: options.variants + 1,
             seed: options.seed,
+            content_margin: options.content_margin,
             ..SearchOptions::default()
         };
         let mut found = if valid.is_empty() {

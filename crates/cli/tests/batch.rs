@@ -254,6 +254,34 @@ fn npy_and_parquet_shards_cover_every_row_and_a_wrong_dimension_stops_first() {
         assert_eq!(from_pq[row]["prompt"], v["prompt"], "row {row}");
     }
 
+    // The content margin reaches every row's search (a non-default one names itself),
+    // and one outside [0, 2] is refused before any row.
+    let c0 = dir.path().join("c0.jsonl");
+    run_ok(
+        bin()
+            .args([
+                "batch",
+                "--id-field",
+                "user",
+                "--content-margin",
+                "0",
+                "--out",
+            ])
+            .arg(&c0)
+            .arg(&pq),
+    );
+    for (row, v) in lines_by_row(&c0) {
+        assert_eq!(v["method"], "fast-c0", "row {row}: {v}");
+    }
+    let o = bin()
+        .args(["batch", "--content-margin", "3"])
+        .arg(&pq)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("3 is not in [0, 2]"), "{err}");
+
     // A file of vectors from another embedder stops before the first row.
     let small = dir.path().join("small.npy");
     write_npy(&small, &[vec![1.0, 0.0, 0.0]]);
