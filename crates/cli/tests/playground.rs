@@ -371,6 +371,13 @@ fn playground_in_a_real_browser() {
         sim.as_str().unwrap().contains("predicted similarity"),
         "{sim}"
     );
+    // The word-list setting reaches the search: a non-default margin names itself.
+    b.js("document.getElementById('content-margin').value = '2'");
+    b.click("#run");
+    assert_eq!(b.wait_done(Duration::from_secs(60)), None);
+    let meta = b.js("return document.getElementById('result-meta').textContent");
+    assert!(meta.as_str().unwrap().contains("fast-c2"), "{meta}");
+    b.js("document.getElementById('content-margin').value = '0.1'");
     b.js("document.getElementById('budget').value = '1'");
     b.click("#run");
     assert_eq!(b.wait_done(Duration::from_secs(180)), None);

@@ -133,7 +133,10 @@ function drawMap(points, links) {
 
 function options(budget) {
   const variants = Math.max(1, Math.min(32, parseInt($("variants").value, 10) || 1));
-  return { budget, variants, return_vectors: true };
+  const margin = parseFloat($("content-margin").value);
+  const opts = { budget, variants, return_vectors: true };
+  if (Number.isFinite(margin)) opts.content_margin = margin;
+  return opts;
 }
 
 function renderResult(resp, targetVector) {
