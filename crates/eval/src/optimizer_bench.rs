@@ -15,9 +15,13 @@
 //!
 //! Methods, per optimizer model `m` (the budget and structured ones for the last model
 //! given, the one under report):
-//! - `m` (0 LLM calls): its greedy precise prompt;
-//! - `m+budget-k` (k calls), as `/optimize` does it: the raw prompt, the greedy rewrite and
-//!   k − 2 seeded samples are answered and scored against the surrogate's predicted answer
+//! - `m` (0 LLM calls): its precise prompt as `/optimize` drafts it (the greedy one, or
+//!   when that drops or adds a content word, the first seeded sample that keeps the raw
+//!   prompt's words, if one does);
+//! - `m-greedy` (0 calls, last model): its greedy precise prompt as decoded, the ablation
+//!   of that choice;
+//! - `m+budget-k` (k calls), as `/optimize` does it: the raw prompt and k − 1 drafted
+//!   rewrites are answered and scored against the surrogate's predicted answer
 //!   of the optimizer's intent (no reference output is involved in the choice); the best
 //!   rewrite is chosen only if it beats the raw prompt by the improvement margin;
 //! - `m-structured` (0 calls): its greedy structured prompt, also judged by the share of
@@ -32,12 +36,12 @@ use std::time::Instant;
 use vec2prompt_core::{Embedder, Result, answer_score, cosine};
 use vec2prompt_dataset::Record;
 use vec2prompt_latent::LatentModel;
-use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy, is_loop};
+use vec2prompt_latent::generator_decode::{DecodeOptions, is_loop};
 use vec2prompt_optimizer::families::{RawFamily, kept_share, rule_cleanup};
 use vec2prompt_optimizer::judge::{answer_health, drifts};
 use vec2prompt_optimizer::model::{PromptOptimizer, Style};
 use vec2prompt_optimizer::service::IMPROVEMENT_MARGIN;
-use vec2prompt_optimizer::structured::is_complete;
+use vec2prompt_optimizer::structured::structure;
 use vec2prompt_optimizer::vague::{split_prompt, vague_prompt};
 
 /// Settings of a benchmark run.
@@ -101,7 +105,8 @@ pub struct MethodResult {
     pub copy_rate: f64,
     /// Share of prompts that loop.
     pub loop_rate: f64,
-    /// Share of prompts with all six structured sections (structured methods).
+    /// Share of prompts with all six structured sections, each filled and none repeating
+    /// the raw prompt or another section (structured methods).
     pub sections_complete: Option<f64>,
     /// Records where the method's answer beats, ties or loses to the raw prompt's by
     /// [`WIN_MARGIN`].
@@ -305,43 +310,53 @@ pub fn run(
         // The budget and structured methods are run for the last model only (the one
         // under report); the others are compared at 0 calls.
         let last = mi + 1 == models.len();
-        let greedy_opts = DecodeOptions::default();
+        // The rewrite length `DecodeOptions` defaults to (a precise rewrite rarely needs
+        // more).
+        let max_tokens = DecodeOptions::default().max_tokens;
         let mut greedy = Vec::with_capacity(records.len());
+        let mut as_decoded = Vec::new();
         let mut budget_sets = Vec::new();
         let intents = o.intents(&e_raw)?;
         for (i, instr) in instructions.iter().enumerate() {
             let raw = &raws[i];
+            let seed = config.seed ^ i as u64;
             let t = Instant::now();
+            // As the service drafts: greedy first, rewrites keeping the user's words first.
             let first = o
-                .optimize(raw, &e_raw[i], Style::Precise, 1, &greedy_opts)?
+                .drafts_until(raw, &e_raw[i], Style::Precise, 1, max_tokens, seed, &|| {
+                    false
+                })?
                 .into_iter()
                 .next()
                 .unwrap_or_else(|| instr.clone());
             let secs = t.elapsed().as_secs_f64();
+            if last {
+                let t = Instant::now();
+                let plain = o
+                    .optimize(raw, &e_raw[i], Style::Precise, 1, &DecodeOptions::default())?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| instr.clone());
+                as_decoded.push(Pick {
+                    prompt: with_input(&plain, inputs[i]),
+                    calls: 0,
+                    seconds: t.elapsed().as_secs_f64(),
+                });
+            }
             if last && config.budget > 0 {
                 let t = Instant::now();
-                let sample = DecodeOptions {
-                    strategy: Strategy::Sample {
-                        temperature: 0.8,
-                        top_p: 0.95,
-                        seed: config.seed ^ i as u64,
-                    },
-                    ..DecodeOptions::default()
-                };
                 // As the service does it: the raw prompt is one of the measured
-                // candidates, beside the greedy rewrite and budget − 2 samples.
-                let mut vs = vec![first.clone()];
-                let samples = if config.budget > 2 {
-                    o.optimize(raw, &e_raw[i], Style::Precise, config.budget - 2, &sample)?
-                } else {
-                    Vec::new()
-                };
-                for s in samples {
-                    if !vs.contains(&s) && vs.len() + 1 < config.budget {
-                        vs.push(s);
-                    }
-                }
-                let mut vs: Vec<String> = vs
+                // candidates, beside budget − 1 drafted rewrites.
+                let drafts = o.drafts_until(
+                    raw,
+                    &e_raw[i],
+                    Style::Precise,
+                    config.budget.saturating_sub(1).max(1),
+                    max_tokens,
+                    seed,
+                    &|| false,
+                )?;
+                let mut vs: Vec<String> = drafts
                     .iter()
                     .map(|v| with_input(v, inputs[i]))
                     .filter(|v| v.trim() != raw.trim())
@@ -358,6 +373,9 @@ pub fn run(
             progress(&format!("{}: decoded {}/{}", m.name, i + 1, records.len()));
         }
         methods.push((m.name.clone(), greedy, None));
+        if last {
+            methods.push((format!("{}-greedy", m.name), as_decoded, None));
+        }
         if last && config.budget > 0 {
             variants.push((m.name.clone(), budget_sets));
         }
@@ -367,8 +385,9 @@ pub fn run(
             0
         };
         if n > 0 {
+            // The default `max_length` of `optimize` and `/optimize`.
             let opts = DecodeOptions {
-                max_tokens: 160,
+                max_tokens: 200,
                 ..DecodeOptions::default()
             };
             let mut picks = Vec::with_capacity(n);
@@ -380,7 +399,7 @@ pub fn run(
                     .into_iter()
                     .next()
                     .unwrap_or_default();
-                complete.push(is_complete(&s));
+                complete.push(structure(&s, &raws[i]).is_well_formed());
                 picks.push(Pick {
                     prompt: with_input(&s, inputs[i]),
                     calls: 0,
@@ -672,7 +691,7 @@ pub fn markdown(r: &BenchReport, date: &str, machine: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "| method | LLM calls | mean cosine | normalized | win / tie / loss vs raw | intent drift | answers empty / loop / refusal / echo | s / record | copy rate | loop rate | all sections |"
+        "| method | LLM calls | mean cosine | normalized | win / tie / loss vs raw | intent drift | answers empty / loop / refusal / echo | s / record | copy rate | loop rate | all sections, filled, no repeats |"
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|");
     for m in &r.methods {

@@ -96,6 +96,69 @@ pub struct DecodeOptions {
     pub no_repeat_ngram: usize,
     /// Penalty on already written tokens (1: off).
     pub repetition_penalty: f32,
+    /// A frame of fixed tokens the model writes between (greedy and sampled decoding);
+    /// `None`: free text.
+    #[serde(skip)]
+    pub scaffold: Option<std::sync::Arc<Scaffold>>,
+}
+
+/// A frame of fixed tokens around the model's text: before each free span the decoder
+/// writes that span's head (e.g. `"\n\nTask:"`) itself, then the model writes until it
+/// ends the line, ends its turn, or has written `span_max` tokens; the line break or the
+/// end of turn is not kept, the next head follows. A span is never empty (its first token
+/// may be neither). The repetition controls see only the span's own tokens: a repeated
+/// head ("\n-" before each list item) is never banned, and a line may restate a phrase of
+/// another line cleanly rather than be pushed into misspelling it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scaffold {
+    /// The forced tokens before each free span, in order; none is empty.
+    pub heads: Vec<Vec<u32>>,
+    /// Whether a token id ends a line (its text holds a line break).
+    pub line_end: Vec<bool>,
+    /// Most tokens the model writes in one span.
+    pub span_max: usize,
+    /// Ids never written in a span, e.g. those joining text and a line break (".\n"):
+    /// the line would end with its last characters lost.
+    pub banned: Vec<u32>,
+}
+
+impl Scaffold {
+    /// A scaffold of `heads` (none empty), the line-ending ids of the vocabulary
+    /// (`line_end[id]`) and at most `span_max` (≥ 1) model tokens per span.
+    pub fn new(heads: Vec<Vec<u32>>, line_end: Vec<bool>, span_max: usize) -> Result<Self> {
+        if heads.is_empty() || heads.iter().any(|h| h.is_empty()) {
+            candle_core::bail!("every span of a scaffold needs a head");
+        }
+        if span_max == 0 {
+            candle_core::bail!("a scaffold's spans need room for at least one token");
+        }
+        Ok(Self {
+            heads,
+            line_end,
+            span_max,
+            banned: Vec::new(),
+        })
+    }
+
+    /// The same scaffold, never writing `ids` in a span.
+    pub fn banning(mut self, ids: Vec<u32>) -> Self {
+        self.banned = ids;
+        self
+    }
+
+    fn ends_line(&self, id: u32) -> bool {
+        self.line_end.get(id as usize).copied().unwrap_or(false)
+    }
+}
+
+/// Where one row stands in its scaffold.
+#[derive(Debug, Clone, Default)]
+struct Frame {
+    span: usize,
+    head: usize,
+    free: usize,
+    /// The model's own tokens in this span.
+    written: Vec<u32>,
 }
 
 impl Default for DecodeOptions {
@@ -105,6 +168,7 @@ impl Default for DecodeOptions {
             max_tokens: 48,
             no_repeat_ngram: 3,
             repetition_penalty: 1.2,
+            scaffold: None,
         }
     }
 }
@@ -280,7 +344,66 @@ pub fn decode_until<N: DecodeNet>(
             &controls,
             Some((*temperature, *top_p, *seed)),
         ),
+        Strategy::Beam { .. } if options.scaffold.is_some() => {
+            candle_core::bail!("a scaffold is decoded greedy or sampled, not with beams")
+        }
         Strategy::Beam { width } => beams(model, layout, conditions, n, (*width).max(1), &controls),
+    }
+}
+
+/// The next token of a row that follows `scaffold`, from its controlled log-probs
+/// `row` (`None`: the scaffold is done). Returns the token and the log-prob it adds.
+fn scaffold_step(
+    scaffold: &Scaffold,
+    frame: &mut Frame,
+    mut row: Vec<f32>,
+    controls: &Controls,
+    choose: &mut dyn FnMut(&[f32]) -> u32,
+) -> Option<(u32, f64)> {
+    loop {
+        let head = scaffold.heads.get(frame.span)?;
+        if let Some(&t) = head.get(frame.head) {
+            frame.head += 1;
+            return Some((t, 0.0));
+        }
+        if frame.free >= scaffold.span_max {
+            *frame = Frame {
+                span: frame.span + 1,
+                ..Frame::default()
+            };
+            continue;
+        }
+        if row.is_empty() {
+            return None;
+        }
+        controls.apply(&mut row, &frame.written);
+        for &b in &scaffold.banned {
+            if let Some(l) = row.get_mut(b as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+        if frame.free == 0 {
+            row[controls.end as usize] = f32::NEG_INFINITY;
+            for (l, &e) in row.iter_mut().zip(&scaffold.line_end) {
+                if e {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+        }
+        log_softmax(&mut row);
+        let tok = choose(&row);
+        if tok == controls.end || scaffold.ends_line(tok) {
+            *frame = Frame {
+                span: frame.span + 1,
+                ..Frame::default()
+            };
+            // `row` is spent: the next span starts with its head, which needs no logits.
+            row = Vec::new();
+            continue;
+        }
+        frame.free += 1;
+        frame.written.push(tok);
+        return Some((tok, row[tok as usize] as f64));
     }
 }
 
@@ -327,18 +450,34 @@ fn rows<N: DecodeNet>(
         })
         .collect();
     let mut live: Vec<usize> = (0..owner.len()).collect();
+    let mut frames = vec![Frame::default(); owner.len()];
     for step in 0..max_tokens {
         let lv = logits.to_vec2::<f32>()?;
         let mut next = Vec::with_capacity(live.len());
         let mut keep = Vec::with_capacity(live.len());
         for (i, (&r, mut row)) in live.iter().zip(lv).enumerate() {
-            controls.apply(&mut row, &out[r].ids);
-            log_softmax(&mut row);
-            let tok = match sampling {
-                None => argmax(&row),
-                Some((t, p, _)) => sample(&row, t, p, &mut rngs[r]),
+            let mut choose = |row: &[f32]| match sampling {
+                None => argmax(row),
+                Some((t, p, _)) => sample(row, t, p, &mut rngs[r]),
             };
-            out[r].logprob += row[tok as usize] as f64;
+            let tok = match &controls.options.scaffold {
+                Some(scaffold) => {
+                    match scaffold_step(scaffold, &mut frames[r], row, controls, &mut choose) {
+                        Some((tok, logprob)) => {
+                            out[r].logprob += logprob;
+                            tok
+                        }
+                        None => controls.end,
+                    }
+                }
+                None => {
+                    controls.apply(&mut row, &out[r].ids);
+                    log_softmax(&mut row);
+                    let tok = choose(&row);
+                    out[r].logprob += row[tok as usize] as f64;
+                    tok
+                }
+            };
             if tok == controls.end {
                 out[r].finished = true;
             } else {
@@ -535,5 +674,103 @@ mod tests {
         assert!(l[1].is_finite(), "the end of turn stays allowed");
         assert!((l[2] - 2.0 / 1.2).abs() < 1e-6 && (l[3] + 2.4).abs() < 1e-6);
         assert_eq!(l[5], 1.0);
+    }
+
+    /// A net whose logits are the same every step: `pref` for every row.
+    struct Fixed {
+        pref: Vec<f32>,
+    }
+
+    impl DecodeNet for Fixed {
+        type Cache = usize;
+
+        fn start(&self, _: &Layout, c: &Tensor, _: usize) -> Result<(Tensor, usize)> {
+            let rows = c.dim(0)?;
+            Ok((self.logits(rows)?, rows))
+        }
+
+        fn step(&self, ids: &[u32], cache: &mut usize) -> Result<Tensor> {
+            *cache = ids.len();
+            self.logits(ids.len())
+        }
+
+        fn select_rows(&self, cache: &mut usize, rows: &[u32]) -> Result<()> {
+            *cache = rows.len();
+            Ok(())
+        }
+
+        fn context_left(&self, _: &usize) -> usize {
+            1000
+        }
+    }
+
+    impl Fixed {
+        fn logits(&self, rows: usize) -> Result<Tensor> {
+            let flat: Vec<f32> = (0..rows).flat_map(|_| self.pref.clone()).collect();
+            Tensor::from_vec(flat, (rows, self.pref.len()), &candle_core::Device::Cpu)
+        }
+    }
+
+    fn scaffolded(pref: Vec<f32>, span_max: usize, plain: bool) -> Vec<Decoded> {
+        // Ids: 0 special, 1 end of turn, 2 a line break, 3 to 5 words.
+        let line_end = vec![false, false, true, false, false, false];
+        let mut options = DecodeOptions {
+            max_tokens: 32,
+            scaffold: Some(std::sync::Arc::new(
+                Scaffold::new(vec![vec![4], vec![5]], line_end, span_max).unwrap(),
+            )),
+            ..DecodeOptions::default()
+        };
+        if plain {
+            options = options.uncontrolled();
+        }
+        let layout = Layout {
+            prefix: vec![],
+            suffix: vec![],
+            end: 1,
+        };
+        let c = Tensor::zeros((1, 2), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+        decode(&Fixed { pref }, &layout, &c, 1, &options, &[0])
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn a_scaffold_writes_every_head_and_never_an_empty_span() {
+        // The model wants to end the line at once; the first token of a span may not, so it
+        // writes a word, then ends the line: the next head follows, and after the last span
+        // the prompt is done.
+        let d = scaffolded(vec![9.0, 8.0, 10.0, 5.0, 0.0, 0.0], 8, false);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].ids, vec![4, 3, 5, 3]);
+        assert!(d[0].finished);
+        // A model that never ends a line is cut at `span_max` tokens per span.
+        let d = scaffolded(vec![0.0, -1.0, -1.0, 5.0, 0.0, 0.0], 2, true);
+        assert_eq!(d[0].ids, vec![4, 3, 3, 5, 3, 3]);
+        // Its end of turn closes a span like a line break does.
+        let d = scaffolded(vec![0.0, 10.0, -1.0, 5.0, 0.0, 0.0], 8, true);
+        assert_eq!(d[0].ids, vec![4, 3, 5, 3]);
+    }
+
+    #[test]
+    fn a_scaffold_needs_heads_and_room_and_no_beams() {
+        assert!(Scaffold::new(vec![], vec![], 4).is_err());
+        assert!(Scaffold::new(vec![vec![1], vec![]], vec![], 4).is_err());
+        assert!(Scaffold::new(vec![vec![1]], vec![], 0).is_err());
+        let options = DecodeOptions {
+            strategy: Strategy::Beam { width: 2 },
+            scaffold: Some(std::sync::Arc::new(
+                Scaffold::new(vec![vec![4]], vec![false; 6], 4).unwrap(),
+            )),
+            ..DecodeOptions::default()
+        };
+        let layout = Layout {
+            prefix: vec![],
+            suffix: vec![],
+            end: 1,
+        };
+        let c = Tensor::zeros((1, 2), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+        let net = Fixed { pref: vec![0.0; 6] };
+        assert!(decode(&net, &layout, &c, 1, &options, &[0]).is_err());
     }
 }

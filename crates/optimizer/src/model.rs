@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use vec2prompt_core::{Error, Result};
 use vec2prompt_latent::candle_err;
 use vec2prompt_latent::generator::{Base, set_vars};
-use vec2prompt_latent::generator_decode::DecodeOptions;
+use vec2prompt_latent::generator_decode::{DecodeOptions, Scaffold, Strategy};
 use vec2prompt_latent::generator_model::{GeneratorConfig, GeneratorModel, Layout};
 use vec2prompt_latent::merged::{Networks, released};
 use vec2prompt_llm::WeightFormat;
@@ -150,6 +150,10 @@ impl IntentNet {
     }
 }
 
+/// Samples drawn to look for a precise rewrite that keeps the user's words when the
+/// greedy one drops or adds a content word.
+pub const KEEP_WORDS_SAMPLES: usize = 4;
+
 /// A loaded (or fresh) prompt optimizer.
 pub struct PromptOptimizer {
     /// The frozen base model.
@@ -169,6 +173,8 @@ pub struct PromptOptimizer {
     pub manifest: OptimizerManifest,
     /// Forward passes rewriting has run (a context or one step of a batch each).
     passes: AtomicU64,
+    /// The structured style's frame in this base's tokens (built on first use).
+    frame: std::sync::OnceLock<std::sync::Arc<Scaffold>>,
 }
 
 impl PromptOptimizer {
@@ -213,6 +219,7 @@ impl PromptOptimizer {
             banned,
             manifest,
             passes: AtomicU64::new(0),
+            frame: std::sync::OnceLock::new(),
         })
     }
 
@@ -334,6 +341,36 @@ impl PromptOptimizer {
         self.base.layout(&generator)
     }
 
+    /// The structured style's frame: [`crate::structured::FRAME`] in the base's tokens,
+    /// with every token that holds a line break ending the model's line.
+    pub fn frame(&self) -> Result<std::sync::Arc<Scaffold>> {
+        if let Some(f) = self.frame.get() {
+            return Ok(f.clone());
+        }
+        let tok = &self.base.tokenizer;
+        let heads = crate::structured::FRAME
+            .iter()
+            .map(|h| tok.encode(h))
+            .collect::<Result<Vec<_>>>()?;
+        let mut line_end = Vec::with_capacity(tok.tokens.len());
+        let mut mixed = Vec::new();
+        for id in 0..tok.tokens.len() as u32 {
+            let text = tok.decode(&[id])?;
+            let breaks = text.contains('\n');
+            line_end.push(breaks && text.trim().is_empty());
+            if breaks && !text.trim().is_empty() {
+                mixed.push(id);
+            }
+        }
+        let frame = Scaffold::new(heads, line_end, crate::structured::LINE_MAX_TOKENS)
+            .map_err(candle_err("optimizer"))?
+            .banning(mixed);
+        Ok(self
+            .frame
+            .get_or_init(|| std::sync::Arc::new(frame))
+            .clone())
+    }
+
     /// The plain conversation of a layout (its soft tokens left out): the reference
     /// model's context.
     pub fn plain_context(layout: &Layout) -> Vec<u32> {
@@ -368,6 +405,60 @@ impl PromptOptimizer {
         Tensor::from_vec(flat, (rows.len(), dim), &Device::Cpu).map_err(candle_err("embedding"))
     }
 
+    /// The rewrites a request drafts for `raw` (whose instruction embeds to `e_raw`): the
+    /// greedy one first, then seeded samples, `want` in all at most. In the precise style
+    /// a rewrite that keeps every content word of the raw instruction and adds none
+    /// ([`crate::judge::drifts`]) goes before one that does not, and when the greedy
+    /// rewrite drifts, [`KEEP_WORDS_SAMPLES`] samples are drawn to look for one that keeps
+    /// the user's words.
+    #[allow(clippy::too_many_arguments)]
+    pub fn drafts_until(
+        &self,
+        raw: &str,
+        e_raw: &[f32],
+        style: Style,
+        want: usize,
+        max_tokens: usize,
+        seed: u64,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Vec<String>> {
+        let greedy = DecodeOptions {
+            max_tokens,
+            ..DecodeOptions::default()
+        };
+        let mut texts = self.optimize_until(raw, e_raw, style, 1, &greedy, stop)?;
+        let instruction = crate::vague::split_prompt(raw).0;
+        let drifts = |t: &String| crate::judge::drifts(instruction, t);
+        let look = style == Style::Precise && texts.first().is_some_and(drifts);
+        let samples = if look {
+            want.max(KEEP_WORDS_SAMPLES + 1)
+        } else {
+            want
+        };
+        if samples > texts.len() {
+            let sample = DecodeOptions {
+                strategy: Strategy::Sample {
+                    temperature: 0.8,
+                    top_p: 0.95,
+                    seed,
+                },
+                max_tokens,
+                ..DecodeOptions::default()
+            };
+            for s in self.optimize_until(raw, e_raw, style, samples, &sample, stop)? {
+                if !texts.contains(&s) {
+                    texts.push(s);
+                }
+            }
+        }
+        if style == Style::Precise {
+            // Stable: the model's order within each group.
+            texts.sort_by_key(drifts);
+        }
+        texts.truncate(want);
+        Ok(texts)
+    }
+
     /// Up to `n` improved prompts for `raw` (whose embedding is `e_raw`) in `style`,
     /// most likely first, duplicates and empty ones dropped.
     pub fn optimize(
@@ -394,6 +485,22 @@ impl PromptOptimizer {
         stop: &dyn Fn() -> bool,
     ) -> Result<Vec<String>> {
         let layout = self.layout(raw, style)?;
+        let framed;
+        let options = match style {
+            Style::Precise => options,
+            Style::Structured => {
+                // The caller's own frame, if it brought one (e.g. shorter lines).
+                let frame = match &options.scaffold {
+                    Some(f) => f.clone(),
+                    None => self.frame()?,
+                };
+                framed = DecodeOptions {
+                    scaffold: Some(frame),
+                    ..options.clone()
+                };
+                &framed
+            }
+        };
         let cond = self.rows(&[e_raw.to_vec()])?;
         let intent = self
             .intent

@@ -6,7 +6,6 @@ use crate::vague::split_prompt;
 use serde::Serialize;
 use vec2prompt_core::{Error, Result, answer_score};
 use vec2prompt_latent::LatentModel;
-use vec2prompt_latent::generator_decode::{DecodeOptions, Strategy};
 
 /// Most improved prompts per request.
 pub const MAX_RETURN_SEQUENCES: usize = 8;
@@ -166,34 +165,16 @@ impl Optimizer {
     ) -> Result<Drafts> {
         let (_, input) = split_prompt(&request.raw_prompt);
         let max_tokens = request.max_length.min(MAX_LENGTH);
-        let greedy = DecodeOptions {
-            max_tokens,
-            ..DecodeOptions::default()
-        };
         let raw = &request.raw_prompt;
-        let mut texts =
-            self.model
-                .optimize_until(raw, e_instruction, request.style, 1, &greedy, stop)?;
-        let want = request.variants();
-        if want > texts.len() {
-            let sample = DecodeOptions {
-                strategy: Strategy::Sample {
-                    temperature: 0.8,
-                    top_p: 0.95,
-                    seed: 0,
-                },
-                max_tokens,
-                ..DecodeOptions::default()
-            };
-            for s in
-                self.model
-                    .optimize_until(raw, e_instruction, request.style, want, &sample, stop)?
-            {
-                if texts.len() < want && !texts.contains(&s) {
-                    texts.push(s);
-                }
-            }
-        }
+        let texts = self.model.drafts_until(
+            raw,
+            e_instruction,
+            request.style,
+            request.variants(),
+            max_tokens,
+            0,
+            stop,
+        )?;
         let mut candidates: Vec<String> = texts
             .into_iter()
             .map(|t| match input {

@@ -3,8 +3,9 @@
 //! form, and the completeness check the benchmark applies to an optimizer's output.
 //!
 //! The rules only build *training targets* from train records (their precise
-//! instruction and input); at inference the optimizer writes the sections itself, so
-//! nothing here is a template filled at query time.
+//! instruction and input); at inference the optimizer writes every section's text itself.
+//! Only the frame is fixed: the decoder writes the section headers ([`FRAME`]) and the
+//! model fills each line, so a rewrite cannot stop after its persona or run a list on.
 
 use std::fmt::Write as _;
 
@@ -19,6 +20,25 @@ pub const SECTIONS: [&str; 6] = [
     "Goal:",
 ];
 
+/// The frame a structured rewrite is decoded in: the text the decoder writes before each
+/// line the model writes (the layout of [`structured_target`], three constraints, three
+/// steps).
+pub const FRAME: [&str; 10] = [
+    "Act as",
+    "\n\nContext:",
+    "\n\nTask:",
+    "\n\nConstraints:\n-",
+    "\n-",
+    "\n-",
+    "\n\nSteps:\n1.",
+    "\n2.",
+    "\n3.",
+    "\n\nGoal:",
+];
+
+/// Most tokens the model writes on one line of the frame.
+pub const LINE_MAX_TOKENS: usize = 40;
+
 /// A family of tasks with its persona, context, constraints and steps.
 struct Kind {
     keys: &'static [&'static str],
@@ -26,6 +46,8 @@ struct Kind {
     context: &'static str,
     constraints: &'static [&'static str],
     steps: &'static [&'static str],
+    /// What a good answer achieves (never a restatement of the task).
+    goal: &'static str,
 }
 
 const KINDS: &[Kind] = &[
@@ -54,6 +76,7 @@ const KINDS: &[Kind] = &[
             "Write the code",
             "Show an example of its use",
         ],
+        goal: "Code that runs and that another developer can follow.",
     },
     Kind {
         keys: &[
@@ -72,6 +95,7 @@ const KINDS: &[Kind] = &[
             "Write the text",
             "Polish the wording",
         ],
+        goal: "A vivid text that reads well from start to end.",
     },
     Kind {
         keys: &[
@@ -95,6 +119,7 @@ const KINDS: &[Kind] = &[
             "Apply the changes",
             "Check the result against the original",
         ],
+        goal: "A corrected text with the original meaning intact.",
     },
     Kind {
         keys: &["summarize", "summary", "summarise"],
@@ -110,6 +135,7 @@ const KINDS: &[Kind] = &[
             "Order them by importance",
             "Write the summary",
         ],
+        goal: "A short summary a busy reader can trust.",
     },
     Kind {
         keys: &[
@@ -136,6 +162,7 @@ const KINDS: &[Kind] = &[
             "Apply clear criteria",
             "State the conclusion with a short reason",
         ],
+        goal: "A clear verdict the reader can act on.",
     },
     Kind {
         keys: &[
@@ -161,6 +188,7 @@ const KINDS: &[Kind] = &[
             "Work through the calculation",
             "Check and state the result",
         ],
+        goal: "An exact result with its working shown.",
     },
     Kind {
         keys: &[
@@ -182,6 +210,7 @@ const KINDS: &[Kind] = &[
             "Order items by usefulness",
         ],
         steps: &["Consider the goal", "Draft the items", "Keep the best ones"],
+        goal: "A short list of options worth acting on.",
     },
     Kind {
         keys: &[
@@ -199,6 +228,7 @@ const KINDS: &[Kind] = &[
             "Explain the key ideas",
             "Conclude with a short summary",
         ],
+        goal: "An explanation a curious reader understands.",
     },
 ];
 
@@ -212,6 +242,7 @@ const DEFAULT: Kind = Kind {
         "Answer it directly",
         "Review the answer",
     ],
+    goal: "A clear, useful answer to the request.",
 };
 
 fn kind_of(instruction: &str) -> &'static Kind {
@@ -227,8 +258,9 @@ fn kind_of(instruction: &str) -> &'static Kind {
 }
 
 /// The structured training target for a record's precise `instruction` (and its input,
-/// which the optimizer keeps after the prompt): persona, context and steps by the task's
-/// family, the instruction as the task, one constraint about the input when there is one.
+/// which the optimizer keeps after the prompt), in the layout of [`FRAME`]: persona,
+/// context, three constraints, three steps and the goal by the task's family, the
+/// instruction as the task; with an input, the first constraint is to use it.
 pub fn structured_target(instruction: &str, has_input: bool) -> String {
     let k = kind_of(instruction);
     let task = instruction.trim();
@@ -237,18 +269,19 @@ pub fn structured_target(instruction: &str, has_input: bool) -> String {
     let _ = writeln!(s, "Context: {}\n", k.context);
     let _ = writeln!(s, "Task: {task}\n");
     let _ = writeln!(s, "Constraints:");
-    if has_input {
-        let _ = writeln!(s, "- Use the input given below");
-    }
-    for c in k.constraints {
+    let input = has_input.then_some("Use the input given below");
+    for c in input
+        .into_iter()
+        .chain(k.constraints.iter().copied())
+        .take(3)
+    {
         let _ = writeln!(s, "- {c}");
     }
     let _ = writeln!(s, "\nSteps:");
     for (i, step) in k.steps.iter().enumerate() {
         let _ = writeln!(s, "{}. {step}", i + 1);
     }
-    let goal = task.trim_end_matches(['.', '!', '?']);
-    let _ = write!(s, "\nGoal: A complete, correct response to: {goal}.");
+    let _ = write!(s, "\nGoal: {}", k.goal);
     s
 }
 
@@ -265,6 +298,115 @@ pub fn is_complete(text: &str) -> bool {
     sections_present(text) == SECTIONS.len()
 }
 
+/// The sections of `text` in order: each header and its text (the rest of the header's
+/// line and the lines up to the next header; for the persona, the words after "Act as").
+pub fn sections(text: &str) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        match SECTIONS.iter().find(|h| l.starts_with(*h)) {
+            Some(h) => out.push((h, l[h.len()..].trim().to_string())),
+            None => {
+                if let Some((_, body)) = out.last_mut()
+                    && !l.trim().is_empty()
+                {
+                    if !body.is_empty() {
+                        body.push('\n');
+                    }
+                    body.push_str(l.trim());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Words of `text`, lower-cased, list markers and punctuation dropped.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
+        .map(|w| w.to_lowercase())
+        .collect()
+}
+
+/// Word-level similarity of two texts: 1 − edit distance / the longer length.
+fn similarity(a: &[String], b: &[String]) -> f64 {
+    let n = a.len().max(b.len());
+    if n == 0 {
+        return 1.0;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(x != y))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    1.0 - prev[b.len()] as f64 / n as f64
+}
+
+/// Two texts at least this similar word for word (1 − edit distance / length) count as
+/// one repeating the other.
+pub const REPEAT_SIMILARITY: f64 = 0.8;
+
+/// How a structured rewrite of `raw` is formed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Structure {
+    /// Headers missing (in [`SECTIONS`] order).
+    pub missing: Vec<&'static str>,
+    /// Headers present with no text.
+    pub empty: Vec<&'static str>,
+    /// Headers whose text repeats the raw prompt or an earlier section, word for word or
+    /// nearly ([`REPEAT_SIMILARITY`]). The task is the raw prompt made precise, so it
+    /// counts as repeating the raw prompt only when it is the same words unchanged.
+    pub repeats: Vec<&'static str>,
+}
+
+impl Structure {
+    /// Every section present and non-empty, none repeating the raw prompt or another.
+    pub fn is_well_formed(&self) -> bool {
+        self.missing.is_empty() && self.empty.is_empty() && self.repeats.is_empty()
+    }
+}
+
+/// Checks a structured rewrite of `raw` (the raw prompt's instruction).
+pub fn structure(text: &str, raw: &str) -> Structure {
+    let found = sections(text);
+    let raw_words = words(raw);
+    let mut s = Structure::default();
+    for h in SECTIONS {
+        if !found.iter().any(|(f, _)| *f == h) {
+            s.missing.push(h);
+        }
+    }
+    let mut earlier: Vec<Vec<String>> = Vec::new();
+    for (h, body) in &found {
+        let w = words(body);
+        if w.is_empty() {
+            s.empty.push(h);
+            continue;
+        }
+        let to_raw = similarity(&w, &raw_words);
+        let copies_raw = if *h == "Task:" {
+            to_raw >= 1.0
+        } else {
+            to_raw >= REPEAT_SIMILARITY
+        };
+        let repeats = copies_raw
+            || earlier
+                .iter()
+                .any(|e| similarity(&w, e) >= REPEAT_SIMILARITY);
+        if repeats && !s.repeats.contains(h) {
+            s.repeats.push(h);
+        }
+        earlier.push(w);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,10 +420,62 @@ mod tests {
         ] {
             let t = structured_target(instr, input);
             assert!(is_complete(&t), "{t}");
+            assert!(structure(&t, "reverse string").is_well_formed(), "{t}");
+            assert_eq!(structure(&t, instr).repeats, vec!["Task:"], "{t}");
             assert!(t.contains(instr));
             assert_eq!(t.contains("Use the input given below"), input);
         }
         assert!(structured_target("Write a Python function.", false).contains("software engineer"));
+    }
+
+    #[test]
+    fn a_structure_needs_every_section_filled_and_no_repeats() {
+        let good = "Act as a cook.\n\nContext: A guest is hungry.\n\nTask: Boil an egg for breakfast.\n\nConstraints:\n- Use one pot\n\nSteps:\n1. Heat the water\n\nGoal: A soft egg with a runny yolk.";
+        let s = structure(good, "boil egg");
+        assert!(s.is_well_formed(), "{s:?}");
+        assert_eq!(
+            sections(good)[3],
+            ("Constraints:", "- Use one pot".to_string())
+        );
+        let copied = good.replace("Boil an egg for breakfast.", "boil egg");
+        assert_eq!(structure(&copied, "boil egg").repeats, vec!["Task:"]);
+        // The task may correct the raw prompt; another section may not paste it.
+        assert!(structure(good, "Boil an egg for brekfast.").is_well_formed());
+        let pasted = good.replace("A guest is hungry.", "Boil an egg for brekfast.");
+        assert_eq!(
+            structure(&pasted, "Boil an egg for brekfast.").repeats,
+            vec!["Context:", "Task:"],
+            "the task then also repeats the context"
+        );
+        let twice = good.replace("A soft egg with a runny yolk.", "boil an egg for breakfast");
+        assert_eq!(structure(&twice, "boil egg").repeats, vec!["Goal:"]);
+        let empty = good.replace("- Use one pot", "");
+        let s = structure(&empty, "boil egg");
+        assert_eq!(s.empty, vec!["Constraints:"]);
+        assert!(!s.is_well_formed());
+        let s = structure("Act as a cook.", "boil egg");
+        assert_eq!(s.missing.len(), 5);
+    }
+
+    #[test]
+    fn every_family_writes_the_frame_without_loops() {
+        use vec2prompt_latent::generator_decode::is_loop;
+        for k in KINDS.iter().chain([&DEFAULT]) {
+            assert_eq!(k.constraints.len(), 3);
+            assert_eq!(k.steps.len(), 3);
+            let instr = format!("Please {} this.", k.keys.first().unwrap_or(&"do"));
+            for input in [false, true] {
+                let t = structured_target(&instr, input);
+                assert!(!is_loop(&t), "{t}");
+                assert!(structure(&t, "this").is_well_formed(), "{t}");
+                // The frame's heads come in order, as the decoder writes them.
+                let mut at = 0;
+                for h in FRAME {
+                    let found = t[at..].find(h).unwrap_or_else(|| panic!("{h:?} in {t}"));
+                    at += found + h.len();
+                }
+            }
+        }
     }
 
     #[test]

@@ -273,10 +273,72 @@ fn a_decode_longer_than_the_context_stops_at_the_context() {
             max_tokens: 10 * context,
             no_repeat_ngram: 0,
             repetition_penalty: 1.0,
+            scaffold: None,
         };
         let out = o
             .optimize("hi", &vector(2), Style::Precise, 2, &options)
             .unwrap_or_else(|e| panic!("{strategy:?}: {e}"));
         assert!(!out.is_empty(), "{strategy:?}");
+    }
+}
+
+#[test]
+fn a_structured_rewrite_has_every_section_in_order_and_drafts_keep_words_first() {
+    use vec2prompt_latent::generator_decode::DecodeOptions;
+    use vec2prompt_optimizer::structured::{SECTIONS, sections};
+    let tmp = tempfile::tempdir().unwrap();
+    let o = optimizer(tmp.path());
+    vec2prompt_latent::params::seeded_init(&o.varmap, 3).unwrap();
+    // The frame in the base's tokens: each head decodes back to its text, and exactly
+    // the tokens holding a line break end a line.
+    let frame = o.frame().unwrap();
+    for (ids, text) in frame
+        .heads
+        .iter()
+        .zip(vec2prompt_optimizer::structured::FRAME)
+    {
+        assert_eq!(o.base.tokenizer.decode(ids).unwrap(), text);
+    }
+    let newline = o.base.tokenizer.encode("\n").unwrap();
+    assert!(newline.iter().all(|&t| frame.line_end[t as usize]));
+    let letter = o.base.tokenizer.encode("a").unwrap()[0];
+    assert!(!frame.line_end[letter as usize]);
+    // Even an untrained model writes the headers in order, as far as the tiny context
+    // (64 positions, bytes for tokens) lets it: the decoder writes them, not the model.
+    let short = vec2prompt_latent::generator_decode::Scaffold::new(
+        frame.heads.clone(),
+        frame.line_end.clone(),
+        1,
+    )
+    .unwrap();
+    let options = DecodeOptions {
+        max_tokens: 200,
+        scaffold: Some(std::sync::Arc::new(short)),
+        ..DecodeOptions::default()
+    };
+    let out = o
+        .optimize("hi", &vector(4), Style::Structured, 1, &options)
+        .unwrap();
+    let found: Vec<&str> = sections(&out[0]).into_iter().map(|(h, _)| h).collect();
+    assert!(found.len() >= 2, "{}", out[0]);
+    assert_eq!(found, SECTIONS[..found.len()].to_vec(), "{}", out[0]);
+    // Drafts: at most `want`, distinct, and none that keeps the user's words after one
+    // that does not.
+    for want in [1, 3] {
+        let d = o
+            .drafts_until("hi there", &vector(5), Style::Precise, want, 12, 7, &|| {
+                false
+            })
+            .unwrap();
+        assert!(!d.is_empty() && d.len() <= want, "{d:?}");
+        let drifts: Vec<bool> = d
+            .iter()
+            .map(|t| vec2prompt_optimizer::judge::drifts("hi there", t))
+            .collect();
+        assert!(drifts.windows(2).all(|w| w[0] <= w[1]), "{d:?} {drifts:?}");
+        let mut unique = d.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), d.len());
     }
 }
