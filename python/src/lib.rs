@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use vec2prompt_cli::config::{Config, GlobalArgs};
 use vec2prompt_cli::session::{GenerateOptions, Generated, Session, error_type};
 use vec2prompt_optimizer::Style;
-use vec2prompt_optimizer::service::OptimizeRequest;
+use vec2prompt_optimizer::service::{GoalKind, MAX_TARGET_EXAMPLES, OptimizeRequest, UserTarget};
 use vec2prompt_search::interpolation::PathKind;
 
 create_exception!(
@@ -89,6 +89,38 @@ fn results_json(results: Vec<anyhow::Result<Generated>>) -> PyResult<String> {
 #[pyclass(module = "vec2prompt._native", frozen)]
 struct Engine {
     session: Session,
+}
+
+impl Engine {
+    /// Runs one optimization request and returns the `/optimize` response's JSON.
+    #[allow(clippy::too_many_arguments)]
+    fn optimize_with(
+        &self,
+        py: Python<'_>,
+        raw: String,
+        budget: usize,
+        n: usize,
+        style: Style,
+        target: Option<UserTarget>,
+        started: std::time::Instant,
+    ) -> PyResult<String> {
+        let request = OptimizeRequest {
+            raw_prompt: raw.clone(),
+            max_length: 200,
+            num_return_sequences: n,
+            style,
+            budget,
+            target,
+        };
+        let out = py
+            .detach(|| self.session.optimize(&request))
+            .map_err(to_py)?;
+        // The fields of the HTTP API's response, so both surfaces read the same.
+        let mut value = serde_json::to_value(&out).map_err(|e| to_py(e.into()))?;
+        value["raw_prompt"] = raw.into();
+        value["processing_time"] = started.elapsed().as_secs_f64().into();
+        serde_json::to_string(&value).map_err(|e| to_py(e.into()))
+    }
 }
 
 #[pymethods]
@@ -177,8 +209,11 @@ impl Engine {
         results_json(results)
     }
 
-    /// The prompt optimizer's rewrites of `raw`; JSON as the HTTP API's `/optimize`.
-    #[pyo3(signature = (raw, budget, n, style))]
+    /// The prompt optimizer's rewrites of `raw`; JSON as the HTTP API's `/optimize`. At
+    /// most one target (a text, example answers, or a float32 vector as bytes) replaces
+    /// the predicted answer of the intent as the goal of the budget's measurements.
+    #[pyo3(signature = (raw, budget, n, style, target_text=None, target_examples=None, target_embedding=None))]
+    #[allow(clippy::too_many_arguments)]
     fn optimize(
         &self,
         py: Python<'_>,
@@ -186,24 +221,46 @@ impl Engine {
         budget: usize,
         n: usize,
         style: String,
+        target_text: Option<String>,
+        target_examples: Option<Vec<String>>,
+        target_embedding: Option<&[u8]>,
     ) -> PyResult<String> {
         let style = Style::parse(&style).map_err(|e| to_py(e.into()))?;
         let started = std::time::Instant::now();
-        let request = OptimizeRequest {
-            raw_prompt: raw.clone(),
-            max_length: 200,
-            num_return_sequences: n,
-            style,
-            budget,
+        let target = match (target_text, target_examples, target_embedding) {
+            (None, None, None) => None,
+            (Some(t), None, None) => Some((GoalKind::TargetText, vec![t])),
+            (None, Some(ex), None) => Some((GoalKind::TargetExamples, ex)),
+            (None, None, Some(bytes)) => {
+                let v = vectors(bytes, 1, self.session.dimension())?.remove(0);
+                let t = UserTarget::from_vector(GoalKind::TargetEmbedding, v, Vec::new())
+                    .map_err(|e| to_py(e.into()))?;
+                return self.optimize_with(py, raw, budget, n, style, Some(t), started);
+            }
+            _ => {
+                return Err(invalid(
+                    "give at most one of target_text, target_examples and target_embedding".into(),
+                ));
+            }
         };
-        let out = py
-            .detach(|| self.session.optimize(&request))
-            .map_err(to_py)?;
-        // The fields of the HTTP API's response, so both surfaces read the same.
-        let mut value = serde_json::to_value(&out).map_err(|e| to_py(e.into()))?;
-        value["raw_prompt"] = raw.into();
-        value["processing_time"] = started.elapsed().as_secs_f64().into();
-        serde_json::to_string(&value).map_err(|e| to_py(e.into()))
+        let target = match target {
+            None => None,
+            Some((kind, texts)) => {
+                if texts.is_empty() || texts.len() > MAX_TARGET_EXAMPLES {
+                    return Err(invalid(format!(
+                        "target_examples: {} examples; give 1 to {MAX_TARGET_EXAMPLES}",
+                        texts.len()
+                    )));
+                }
+                for t in &texts {
+                    vec2prompt_core::text::require_non_empty("target", t)
+                        .map_err(|e| to_py(e.into()))?;
+                }
+                let vs = py.detach(|| self.session.embed(&texts)).map_err(to_py)?;
+                Some(UserTarget::from_texts(kind, texts, &vs).map_err(|e| to_py(e.into()))?)
+            }
+        };
+        self.optimize_with(py, raw, budget, n, style, target, started)
     }
 
     /// Unit-length embeddings of `texts`, as float32 little-endian bytes, row by row.

@@ -185,6 +185,21 @@ def test_optimize(v2p: Vec2Prompt) -> None:
     assert o.optimized_prompt.strip() and o.llm_calls == 0
     assert 1 <= len(o.optimized_prompts) <= 2
     assert all(p.prompt.strip() and p.source for p in o.optimized_prompts)
+    assert o.goal == "predicted_answer" and o.refused_copies == 0
+
+
+def test_optimize_toward_your_own_target(v2p: Vec2Prompt) -> None:
+    examples = ["Eat a balanced diet, sleep eight hours and walk every day.", "Drink water and exercise."]
+    o = v2p.optimize("tips staying healthy give", budget=2, n=2, target_examples=examples)
+    assert o.goal == "target_examples" and o.llm_calls == 2 and o.raw_score is not None
+    o = v2p.optimize("tips staying healthy give", budget=1, n=1, target_embedding=v2p.embed(examples[0]))
+    assert o.goal == "target_embedding" and o.llm_calls == 1
+    with pytest.raises(InvalidInputError, match="at most one"):
+        v2p.optimize("x", budget=1, target_text="a", target_examples=["b"])
+    with pytest.raises(InvalidInputError, match="budget"):
+        v2p.optimize("x", budget=0, target_text="an answer like this")
+    with pytest.raises(InvalidInputError, match="1 to 8"):
+        v2p.optimize("x", budget=1, target_examples=[])
 
 
 def test_interpolate(v2p: Vec2Prompt, target: np.ndarray) -> None:
@@ -282,6 +297,11 @@ def test_client_optimize(client: Client) -> None:
     o = client.optimize("pls giv 3 tips 4 staying helthy", budget=0, n=1)
     assert isinstance(o, OptimizeResult) and o.optimized_prompt.strip() and o.llm_calls == 0
     assert len(o.optimized_prompts) == 1 and o.optimized_prompts[0].source
+    o = client.optimize("tips staying healthy give", budget=1, n=1, target_text="Eat well and sleep enough.")
+    assert o.goal == "target_text" and o.llm_calls == 1
+    with pytest.raises(InvalidInputError, match="budget") as info:
+        client.optimize("x", budget=0, target_text="an answer like this")
+    assert info.value.status == 422
 
 
 def test_client_wrong_dimension(client: Client) -> None:

@@ -15,7 +15,15 @@ from typing import Any, Callable, List, Optional, Sequence, TypeVar, Union, over
 import numpy as np
 
 from ._types import OptimizedPrompt, OptimizeResult, Point, Result, Variant
-from ._validate import as_targets, as_texts, check_count, check_margin, check_seconds, check_seed
+from ._validate import (
+    as_targets,
+    as_texts,
+    check_count,
+    check_margin,
+    check_optimize_target,
+    check_seconds,
+    check_seed,
+)
 from .client import Client
 from .errors import (
     AuthenticationError,
@@ -328,7 +336,17 @@ class Vec2Prompt:
         results = _results(out, None if single else "text")
         return results[0] if single else results
 
-    def optimize(self, raw: str, budget: int = 0, n: int = 3, style: str = "precise") -> OptimizeResult:
+    def optimize(
+        self,
+        raw: str,
+        budget: int = 0,
+        n: int = 3,
+        style: str = "precise",
+        *,
+        target_text: Optional[str] = None,
+        target_examples: Optional[Sequence[str]] = None,
+        target_embedding: Any = None,
+    ) -> OptimizeResult:
         """Rewrite a raw prompt with the prompt optimizer.
 
         Parameters
@@ -342,6 +360,11 @@ class Vec2Prompt:
             Rewrites to return.
         style : {"precise", "structured"}
             The style of the rewrites.
+        target_text, target_examples, target_embedding : optional
+            Your own goal for the answers, in place of the predicted answer of the intent
+            (at most one; needs a budget): a text the answers should resemble, 1 to 8
+            example answers ("answers like these"), or a vector in the embedder's space.
+            A rewrite copying 8+ consecutive words of the target is refused.
 
         Returns
         -------
@@ -349,7 +372,19 @@ class Vec2Prompt:
         """
         if not isinstance(raw, str):
             raise InvalidInputError(f"raw must be a string, got {type(raw).__name__}", "invalid_input")
-        out = _call(self._engine.optimize, raw, check_count("budget", budget), check_count("n", n, 1), style)
+        text, examples, vector = check_optimize_target(
+            target_text, target_examples, target_embedding, self._dimension
+        )
+        out = _call(
+            self._engine.optimize,
+            raw,
+            check_count("budget", budget),
+            check_count("n", n, 1),
+            style,
+            text,
+            examples,
+            None if vector is None else vector.tobytes(),
+        )
         return OptimizeResult._from_json(json.loads(out))
 
     def embed(self, texts: Union[str, Sequence[str]]) -> np.ndarray:

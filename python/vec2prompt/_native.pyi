@@ -30,6 +30,15 @@ class Engine:
         max_seconds: Optional[float],
         content_margin: Optional[float] = None,
     ) -> str: ...
-    def optimize(self, raw: str, budget: int, n: int, style: str) -> str: ...
+    def optimize(
+        self,
+        raw: str,
+        budget: int,
+        n: int,
+        style: str,
+        target_text: Optional[str] = ...,
+        target_examples: Optional[List[str]] = ...,
+        target_embedding: Optional[bytes] = ...,
+    ) -> str: ...
     def embed(self, texts: List[str]) -> bytes: ...
     def interpolate(self, a: bytes, b: bytes, steps: int, budget: int, path: str) -> str: ...

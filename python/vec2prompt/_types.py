@@ -173,6 +173,11 @@ class OptimizeResult:
         With a budget: the raw prompt's own measured score.
     processing_time : float
         Seconds the optimization took.
+    goal : str
+        What the scores compare the answers with: ``predicted_answer`` (the default),
+        ``target_text``, ``target_embedding`` or ``target_examples``.
+    refused_copies : int
+        Rewrites refused because they copied 8+ consecutive words of the target.
     """
 
     optimized_prompt: str
@@ -183,6 +188,8 @@ class OptimizeResult:
     improved: Optional[bool]
     raw_score: Optional[float]
     processing_time: float
+    goal: str = "predicted_answer"
+    refused_copies: int = 0
 
     @classmethod
     def _from_json(cls, d: Mapping[str, Any]) -> "OptimizeResult":
@@ -196,6 +203,8 @@ class OptimizeResult:
             improved=None if improved is None else bool(improved),
             raw_score=_opt_float(d.get("raw_score")),
             processing_time=float(d.get("processing_time", 0.0)),
+            goal=str(d.get("goal", "predicted_answer")),
+            refused_copies=int(d.get("refused_copies", 0)),
         )
 
     @property

@@ -152,3 +152,39 @@ def check_seconds(value: Any) -> Optional[float]:
     if isinstance(value, bool) or not (math.isfinite(s) and s > 0):
         raise InvalidInputError(f"max_seconds must be a positive, finite number, got {value!r}", "invalid_input")
     return s
+
+
+MAX_TARGET_EXAMPLES = 8
+
+
+def check_optimize_target(
+    target_text: Any, target_examples: Any, target_embedding: Any, dimension: Optional[int]
+) -> Tuple[Optional[str], Optional[List[str]], Optional[np.ndarray]]:
+    """The optimizer's target arguments, checked: at most one; a non-empty text; 1 to 8
+    non-empty example answers; one finite, non-zero vector (of ``dimension`` when known).
+    Raises :class:`InvalidInputError`."""
+    given = [x is not None for x in (target_text, target_examples, target_embedding)]
+    if sum(given) > 1:
+        raise InvalidInputError(
+            "give at most one of target_text, target_examples and target_embedding", "invalid_input"
+        )
+    if target_text is not None and (not isinstance(target_text, str) or not target_text.strip()):
+        raise InvalidInputError("target_text must be a non-empty string", "invalid_input")
+    examples: Optional[List[str]] = None
+    if target_examples is not None:
+        if isinstance(target_examples, str):
+            raise InvalidInputError("target_examples must be a list of strings, got one string", "invalid_input")
+        examples = list(target_examples)
+        if not 1 <= len(examples) <= MAX_TARGET_EXAMPLES:
+            raise InvalidInputError(
+                f"target_examples has {len(examples)} examples; give 1 to {MAX_TARGET_EXAMPLES}", "invalid_input"
+            )
+        if not all(isinstance(e, str) and e.strip() for e in examples):
+            raise InvalidInputError("every target example must be a non-empty string", "invalid_input")
+    vector: Optional[np.ndarray] = None
+    if target_embedding is not None:
+        rows, single = as_targets(target_embedding, dimension)
+        if not single:
+            raise InvalidInputError("target_embedding must be one vector (1-D)", "invalid_input")
+        vector = rows[0]
+    return target_text, examples, vector

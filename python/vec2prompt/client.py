@@ -13,7 +13,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union, overload
 import numpy as np
 
 from ._types import OptimizeResult, Point, Result, Variant
-from ._validate import as_targets, as_texts, check_count, check_margin, check_seconds, check_seed
+from ._validate import (
+    as_targets,
+    as_texts,
+    check_count,
+    check_margin,
+    check_optimize_target,
+    check_seconds,
+    check_seed,
+)
 from .errors import InvalidInputError, UnavailableError, Vec2PromptError, error_for
 
 __all__ = ["Client"]
@@ -279,7 +287,17 @@ class Client:
             return _result(str(resp["prompt"]), resp.get("metadata") or {}, variants)
         return self._batch(self.embed(texts), options, variants)
 
-    def optimize(self, raw: str, budget: int = 0, n: int = 3, style: str = "precise") -> OptimizeResult:
+    def optimize(
+        self,
+        raw: str,
+        budget: int = 0,
+        n: int = 3,
+        style: str = "precise",
+        *,
+        target_text: Optional[str] = None,
+        target_examples: Optional[Sequence[str]] = None,
+        target_embedding: Any = None,
+    ) -> OptimizeResult:
         """Rewrite a raw prompt with the server's prompt optimizer (``/optimize``).
 
         Parameters and result are those of :meth:`Vec2Prompt.optimize`. A server without
@@ -287,12 +305,21 @@ class Client:
         """
         if not isinstance(raw, str):
             raise InvalidInputError(f"raw must be a string, got {type(raw).__name__}", "invalid_input")
-        body = {
+        text, examples, vector = check_optimize_target(
+            target_text, target_examples, target_embedding, self._dimension
+        )
+        body: Dict[str, Any] = {
             "raw_prompt": raw,
             "budget": check_count("budget", budget),
             "num_return_sequences": check_count("n", n, 1),
             "style": style,
         }
+        if text is not None:
+            body["target_text"] = text
+        if examples is not None:
+            body["target_examples"] = examples
+        if vector is not None:
+            body["target_embedding"] = [float(x) for x in vector]
         return OptimizeResult._from_json(self._post("/optimize", body))
 
     def embed(self, texts: Union[str, Sequence[str]]) -> np.ndarray:

@@ -595,6 +595,7 @@ fn bench_optimize(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
         num_return_sequences: 1,
         style: vec2prompt_optimizer::Style::Precise,
         budget: 0,
+        target: None,
     };
     let mut times = Vec::new();
     for i in 0..11 {

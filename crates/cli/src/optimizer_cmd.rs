@@ -356,6 +356,14 @@ pub struct OptimizeArgs {
     /// Most tokens per improved prompt.
     #[clap(long, default_value_t = 200)]
     pub max_length: usize,
+    /// Your own goal instead of the predicted answer of the intent: a text the answers
+    /// should resemble (needs --budget; a rewrite copying 8+ of its words is refused).
+    #[clap(long, conflicts_with = "target_example")]
+    pub target_text: Option<String>,
+    /// Your own goal as example answers (repeat, up to 8): their mean embedding is the
+    /// goal (needs --budget).
+    #[clap(long = "target-example")]
+    pub target_example: Vec<String>,
     /// The optimizer [default: $VEC2PROMPT_HOME/optimizer].
     #[clap(long, env = "VEC2PROMPT_OPTIMIZER")]
     pub optimizer: Option<PathBuf>,
@@ -366,7 +374,9 @@ pub struct OptimizeArgs {
 
 /// Runs `optimize`.
 pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<()> {
-    use vec2prompt_optimizer::service::OptimizeRequest;
+    use vec2prompt_optimizer::service::{
+        GoalKind, MAX_TARGET_EXAMPLES, OptimizeRequest, UserTarget,
+    };
     let style = vec2prompt_optimizer::Style::parse(&args.style)?;
     let service = load_optimizer(config, args.optimizer.as_deref())?;
     let request = OptimizeRequest {
@@ -375,9 +385,31 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
         num_return_sequences: args.num_return_sequences,
         style,
         budget: args.budget,
+        target: None,
     };
     request.validate()?;
     let embedder = config.load_embedder()?;
+    let mut request = request;
+    let target = match (&args.target_text, args.target_example.as_slice()) {
+        (Some(t), _) => Some((GoalKind::TargetText, vec![t.clone()])),
+        (None, []) => None,
+        (None, ex) => Some((GoalKind::TargetExamples, ex.to_vec())),
+    };
+    if let Some((kind, texts)) = target {
+        if texts.len() > MAX_TARGET_EXAMPLES {
+            bail!(
+                "--target-example: {} examples; give 1 to {MAX_TARGET_EXAMPLES}",
+                texts.len()
+            );
+        }
+        for t in &texts {
+            vec2prompt_core::text::require_non_empty("target", t)?;
+        }
+        let vectors = embedder.embed(&texts)?;
+        request.target = Some(UserTarget::from_texts(kind, texts, &vectors)?);
+        request.validate()?;
+    }
+    let request = request;
     let out = if args.budget > 0 {
         run_optimize(
             &service,
@@ -395,8 +427,12 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
     } else {
         use vec2prompt_optimizer::service::{IMPROVEMENT_MARGIN, Source};
         for (i, p) in out.optimized_prompts.iter().enumerate() {
+            let goal = match out.goal {
+                vec2prompt_optimizer::service::GoalKind::PredictedAnswer => "the intent",
+                _ => "your target",
+            };
             let score = p.score.map_or(String::new(), |s| {
-                format!(" (measured: answer near the intent {s:.3})")
+                format!(" (measured: answer near {goal} {s:.3})")
             });
             let source = if p.source == Source::Raw {
                 " [your prompt]"
@@ -412,6 +448,12 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
                 .any(|p| p.source == Source::Raw)
         {
             println!("   your prompt: measured {raw:.3}");
+        }
+        if out.refused_copies > 0 {
+            println!(
+                "{} rewrite(s) refused: they copied 8+ words of your target.",
+                out.refused_copies
+            );
         }
         if out.improved == Some(false) {
             println!(

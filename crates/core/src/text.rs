@@ -79,6 +79,23 @@ pub fn lower_words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `prompt` contains any run of 8 consecutive words of `reference` (case and
+/// punctuation ignored): a prompt that pastes the answer it should elicit.
+pub fn copies(prompt: &str, reference: &str) -> bool {
+    fn words(text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.to_lowercase())
+            .collect()
+    }
+    let r = words(reference);
+    if r.len() < 8 {
+        return false;
+    }
+    let grams: std::collections::HashSet<&[String]> = r.windows(8).collect();
+    words(prompt).windows(8).any(|w| grams.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

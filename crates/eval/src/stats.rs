@@ -2,7 +2,6 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::HashSet;
 
 /// Arithmetic mean (0 for an empty slice).
 pub fn mean(xs: &[f64]) -> f64 {
@@ -78,23 +77,9 @@ pub fn normalized(method: f64, random: f64, oracle: f64) -> f64 {
     }
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .collect()
-}
-
 /// Whether `prompt` contains any run of 8 consecutive words of `reference` (case and
 /// punctuation ignored): a prompt that pastes the answer it should elicit.
-pub fn copies(prompt: &str, reference: &str) -> bool {
-    let r = words(reference);
-    if r.len() < 8 {
-        return false;
-    }
-    let grams: HashSet<&[String]> = r.windows(8).collect();
-    words(prompt).windows(8).any(|w| grams.contains(w))
-}
+pub use vec2prompt_core::text::copies;
 
 #[cfg(test)]
 mod tests {

@@ -28,6 +28,96 @@ pub enum Source {
     Optimizer,
 }
 
+/// What the measured answers are compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GoalKind {
+    /// The surrogate's predicted answer of the optimizer's intent (no target given).
+    #[default]
+    PredictedAnswer,
+    /// The embedding of a text the user wants the answers to resemble.
+    TargetText,
+    /// A vector the user gave, in the embedder's space.
+    TargetEmbedding,
+    /// The mean embedding of example answers the user gave ("answers like these").
+    TargetExamples,
+}
+
+impl GoalKind {
+    /// The name the API uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            GoalKind::PredictedAnswer => "predicted_answer",
+            GoalKind::TargetText => "target_text",
+            GoalKind::TargetEmbedding => "target_embedding",
+            GoalKind::TargetExamples => "target_examples",
+        }
+    }
+}
+
+/// Most example answers one request may give as its target.
+pub const MAX_TARGET_EXAMPLES: usize = 8;
+
+/// The user's own goal for the answers, in place of the predicted answer of the intent.
+#[derive(Debug, Clone)]
+pub struct UserTarget {
+    /// What the user gave.
+    pub kind: GoalKind,
+    /// The unit vector the answers are compared with.
+    pub vector: Vec<f32>,
+    /// Texts a rewrite may not copy a run of 8 words from (the target text or examples).
+    pub texts: Vec<String>,
+}
+
+impl UserTarget {
+    /// A target from texts and their embeddings: the normalized mean of `vectors`.
+    pub fn from_texts(kind: GoalKind, texts: Vec<String>, vectors: &[Vec<f32>]) -> Result<Self> {
+        let dim = vectors.first().map_or(0, Vec::len);
+        let mut mean = vec![0.0f32; dim];
+        for v in vectors {
+            for (m, x) in mean.iter_mut().zip(v) {
+                *m += x;
+            }
+        }
+        Self::from_vector(kind, mean, texts)
+    }
+
+    /// A target from a vector (normalized here); an error when it is empty, not finite or
+    /// zero.
+    pub fn from_vector(kind: GoalKind, vector: Vec<f32>, texts: Vec<String>) -> Result<Self> {
+        let field = match kind {
+            GoalKind::TargetText => "target_text",
+            GoalKind::TargetExamples => "target_examples",
+            _ => "target_embedding",
+        };
+        if vector.is_empty() || vector.iter().any(|x| !x.is_finite()) {
+            return Err(Error::invalid(
+                field,
+                "must be a non-empty vector of finite numbers",
+            ));
+        }
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm <= f32::EPSILON {
+            return Err(Error::invalid(
+                field,
+                "is the zero vector: it has no direction",
+            ));
+        }
+        Ok(Self {
+            kind,
+            vector: vector.iter().map(|x| x / norm).collect(),
+            texts,
+        })
+    }
+
+    /// Whether `prompt` copies a run of 8 words of one of the target's texts.
+    pub fn copied_by(&self, prompt: &str) -> bool {
+        self.texts
+            .iter()
+            .any(|t| vec2prompt_core::text::copies(prompt, t))
+    }
+}
+
 /// What to optimize and how.
 #[derive(Debug, Clone)]
 pub struct OptimizeRequest {
@@ -41,6 +131,9 @@ pub struct OptimizeRequest {
     pub style: Style,
     /// LLM calls to rank the variants with (0–8).
     pub budget: usize,
+    /// The user's own goal for the answers (needs a budget); `None`: the predicted answer
+    /// of the intent.
+    pub target: Option<UserTarget>,
 }
 
 impl OptimizeRequest {
@@ -69,6 +162,12 @@ impl OptimizeRequest {
             return Err(Error::invalid(
                 "budget",
                 format!("must be between 0 and {MAX_BUDGET}, got {}", self.budget),
+            ));
+        }
+        if self.target.is_some() && self.budget == 0 {
+            return Err(Error::invalid(
+                "budget",
+                "is 0, but a target is compared with real answers: give a budget of at least 1",
             ));
         }
         Ok(())
@@ -101,6 +200,8 @@ pub struct Drafts {
     pub llm_calls: usize,
     /// Where each candidate came from.
     pub sources: Vec<Source>,
+    /// Rewrites dropped because they copied 8+ words of the user's target.
+    pub refused_copies: usize,
 }
 
 /// One improved prompt of a response.
@@ -137,6 +238,10 @@ pub struct OptimizeOutcome {
     /// With a budget: the raw prompt's own measured score (cosine of its answer to the
     /// same goal as the rewrites').
     pub raw_score: Option<f32>,
+    /// What the scores compare the answers with.
+    pub goal: GoalKind,
+    /// Rewrites dropped because they copied 8+ words of the user's target.
+    pub refused_copies: usize,
 }
 
 /// A loaded optimizer and the surrogate that ranks measured variants.
@@ -175,6 +280,14 @@ impl Optimizer {
             0,
             stop,
         )?;
+        // A rewrite that pastes the target's words would be scored on the paste (the
+        // user's own input, re-attached below, is theirs to keep).
+        let mut texts = texts;
+        let before = texts.len();
+        if let Some(t) = &request.target {
+            texts.retain(|c| !t.copied_by(c));
+        }
+        let refused_copies = before - texts.len();
         let mut candidates: Vec<String> = texts
             .into_iter()
             .map(|t| match input {
@@ -207,18 +320,29 @@ impl Optimizer {
             intent,
             llm_calls: 0,
             sources,
+            refused_copies,
         })
     }
 
     /// Ranks the first `answers.len()` variants by how close their answers' embeddings
-    /// (`vectors`; empty for an empty answer) land to the surrogate's predicted answer of
-    /// the intent; unmeasured variants follow in their drafted order.
-    pub fn rank(&self, mut d: Drafts, answers: &[String], vectors: &[Vec<f32>]) -> Drafts {
-        let goal = self
-            .surrogate
-            .as_ref()
-            .and_then(|s| s.predict(&[d.intent.clone()]).ok())
-            .and_then(|v| v.into_iter().next());
+    /// (`vectors`; empty for an empty answer) land to the request's target, or without
+    /// one to the surrogate's predicted answer of the intent; unmeasured variants follow
+    /// in their drafted order.
+    pub fn rank(
+        &self,
+        mut d: Drafts,
+        request: &OptimizeRequest,
+        answers: &[String],
+        vectors: &[Vec<f32>],
+    ) -> Drafts {
+        let goal = match &request.target {
+            Some(t) => Some(t.vector.clone()),
+            None => self
+                .surrogate
+                .as_ref()
+                .and_then(|s| s.predict(&[d.intent.clone()]).ok())
+                .and_then(|v| v.into_iter().next()),
+        };
         let m = answers.len().min(d.candidates.len());
         for i in 0..m {
             d.answers[i] = Some(answers[i].clone());
@@ -240,6 +364,7 @@ impl Optimizer {
             sources: idx.iter().map(|&i| d.sources[i]).collect(),
             intent: d.intent,
             llm_calls: d.llm_calls,
+            refused_copies: d.refused_copies,
         }
     }
 
@@ -303,6 +428,11 @@ pub fn respond(d: Drafts, request: &OptimizeRequest) -> OptimizeOutcome {
             llm_calls: d.llm_calls,
             improved,
             raw_score,
+            goal: request
+                .target
+                .as_ref()
+                .map_or(GoalKind::PredictedAnswer, |t| t.kind),
+            refused_copies: d.refused_copies,
         }
     }
 }
@@ -323,6 +453,7 @@ mod tests {
             intent: Vec::new(),
             llm_calls: scores.iter().filter(|s| s.is_some()).count(),
             sources: sources.to_vec(),
+            refused_copies: 0,
         }
     }
 
@@ -333,6 +464,7 @@ mod tests {
             num_return_sequences: n,
             style: Style::Precise,
             budget,
+            target: None,
         }
     }
 
@@ -362,5 +494,26 @@ mod tests {
         assert_eq!(out.improved, None);
         assert_eq!(out.optimized_prompts[0].source, Source::Optimizer);
         assert!(!out.optimized_prompts[0].measured);
+    }
+
+    #[test]
+    fn a_user_target_is_normalized_checked_and_refuses_copies() {
+        let t = UserTarget::from_texts(
+            GoalKind::TargetExamples,
+            vec!["the cat sat on the warm mat by the door all day".into()],
+            &[vec![3.0, 0.0], vec![0.0, 4.0]],
+        )
+        .unwrap();
+        assert!((t.vector[0] - 0.6).abs() < 1e-6 && (t.vector[1] - 0.8).abs() < 1e-6);
+        assert!(t.copied_by("Describe how the cat sat on the warm mat by the door."));
+        assert!(!t.copied_by("Describe a cat on a mat."));
+        for bad in [vec![], vec![0.0, 0.0], vec![f32::NAN, 1.0]] {
+            assert!(UserTarget::from_vector(GoalKind::TargetEmbedding, bad, vec![]).is_err());
+        }
+        let mut r = request(1, 0);
+        r.target = Some(t);
+        assert!(r.validate().is_err(), "a target needs a budget");
+        r.budget = 2;
+        assert!(r.validate().is_ok());
     }
 }

@@ -38,6 +38,17 @@ fn optimize_refuses_bad_input_and_is_absent_without_an_optimizer() {
         json!({"raw_prompt": "create function", "budget": 99}),
         json!({"raw_prompt": "create function", "style": "poetic"}),
         json!({"raw_prompt": "create function", "temperature": 0.3}),
+        // Targets: at most one, a budget to measure it, no empty text, 1 to 8 examples,
+        // a vector of the embedder's dimension with finite numbers.
+        json!({"raw_prompt": "x", "budget": 2, "target_text": "a", "target_examples": ["b"]}),
+        json!({"raw_prompt": "x", "target_text": "an answer like this"}),
+        json!({"raw_prompt": "x", "budget": 2, "target_text": " "}),
+        json!({"raw_prompt": "x", "budget": 2, "target_examples": []}),
+        json!({"raw_prompt": "x", "budget": 2, "target_examples": ["a", ""]}),
+        json!({"raw_prompt": "x", "budget": 2, "target_examples": vec!["a"; 9]}),
+        json!({"raw_prompt": "x", "budget": 2, "target_embedding": [1.0, 2.0]}),
+        json!({"raw_prompt": "x", "budget": 2, "target_embedding": ["NaN"]}),
+        json!({"raw_prompt": "x", "budget": 2, "target_embedding": "up"}),
     ] {
         s.post("/optimize", &bad).assert_error(422, "invalid_input");
     }

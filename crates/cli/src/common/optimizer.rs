@@ -99,7 +99,7 @@ pub fn run_optimize(
             .map(|mut g| g.pop().map(|g| g.text).unwrap_or_default())
             .collect();
         let vectors = vec2prompt_core::embedder::embed_answers(embedder, &answers)?;
-        drafts = service.rank(drafts, &answers, &vectors);
+        drafts = service.rank(drafts, request, &answers, &vectors);
     }
     Ok(service.finish(drafts, request))
 }

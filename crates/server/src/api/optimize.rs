@@ -2,6 +2,7 @@
 
 use super::int;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use vec2prompt_optimizer::Style;
 
@@ -66,6 +67,20 @@ pub struct OptimizeBody {
     #[serde(default, deserialize_with = "int::opt_usize")]
     #[schema(minimum = 0, maximum = 8)]
     pub budget: Option<usize>,
+    /// Your own goal, in place of the predicted answer of the intent: a text the answers
+    /// should resemble. Needs a budget of at least 1; at most one of `target_text`,
+    /// `target_embedding` and `target_examples`. A rewrite copying 8 or more consecutive
+    /// words of it is refused.
+    #[serde(default)]
+    pub target_text: Option<String>,
+    /// Your own goal as a vector in the embedder's space (only its direction matters).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub target_embedding: Option<Value>,
+    /// Your own goal as example answers (1–8): "make my prompt give answers like these";
+    /// their mean embedding is the goal.
+    #[serde(default)]
+    pub target_examples: Option<Vec<String>>,
 }
 
 /// One improved prompt.
@@ -104,6 +119,13 @@ pub struct OptimizeResponse {
     pub improved: Option<bool>,
     /// With a budget: the raw prompt's own measured score, against the same goal.
     pub raw_score: Option<f32>,
+    /// What the scores compare the answers with: `predicted_answer` (the surrogate's
+    /// prediction for the optimizer's intent), `target_text`, `target_embedding` or
+    /// `target_examples`.
+    #[schema(example = "predicted_answer")]
+    pub goal: String,
+    /// Rewrites refused because they copied 8+ consecutive words of your target.
+    pub refused_copies: usize,
     /// Seconds the request took on the server.
     pub processing_time: f64,
 }

@@ -11,13 +11,86 @@ use axum::extract::State;
 use std::time::Instant;
 use vec2prompt_core::GenerationParams;
 use vec2prompt_optimizer::FeedbackRecord;
-use vec2prompt_optimizer::service::{OptimizeRequest as Request, Source};
+use vec2prompt_optimizer::service::{
+    GoalKind, MAX_TARGET_EXAMPLES, OptimizeRequest as Request, Source, UserTarget,
+};
 
 fn unavailable(what: &str, how: &str) -> ServerError {
     ServerError::new(
         ErrorType::Unavailable,
         format!("this server has no {what}: {how}"),
     )
+}
+
+/// A user's target, checked but not yet embedded.
+enum Pending {
+    /// Texts to embed (the target text, or the examples whose mean is the goal).
+    Texts(GoalKind, Vec<String>),
+    /// A vector as given.
+    Vector(Vec<f32>),
+}
+
+/// Checks the body's target fields: at most one, a budget to measure it with, texts
+/// non-empty and within the embedder's input limit, a vector of the embedder's dimension.
+async fn pending_target(
+    s: &AppState,
+    body: &OptimizeBody,
+    budget: usize,
+) -> Result<Option<Pending>, ServerError> {
+    let given = [
+        body.target_text.is_some(),
+        body.target_embedding.is_some(),
+        body.target_examples.is_some(),
+    ]
+    .into_iter()
+    .filter(|g| *g)
+    .count();
+    if given == 0 {
+        return Ok(None);
+    }
+    if given > 1 {
+        return Err(ServerError::invalid(
+            "target_text",
+            "give at most one of target_text, target_embedding and target_examples",
+        ));
+    }
+    if budget == 0 {
+        return Err(ServerError::invalid(
+            "budget",
+            "is 0, but a target is compared with real answers: give a budget of at least 1",
+        ));
+    }
+    if let Some(v) = &body.target_embedding {
+        let t = validate::parse_embedding("target_embedding", v, s.info.dimension)?;
+        return Ok(Some(Pending::Vector(t.values)));
+    }
+    let (field, kind, texts) = match (&body.target_text, &body.target_examples) {
+        (Some(t), _) => ("target_text", GoalKind::TargetText, vec![t.clone()]),
+        (_, Some(ex)) => ("target_examples", GoalKind::TargetExamples, ex.clone()),
+        _ => return Ok(None),
+    };
+    if texts.is_empty() || texts.len() > MAX_TARGET_EXAMPLES {
+        return Err(ServerError::invalid(
+            field,
+            format!(
+                "has {} examples; give 1 to {MAX_TARGET_EXAMPLES}",
+                texts.len()
+            ),
+        ));
+    }
+    for (i, t) in texts.iter().enumerate() {
+        let name = if kind == GoalKind::TargetExamples {
+            format!("{field}[{i}]")
+        } else {
+            field.to_string()
+        };
+        vec2prompt_core::text::require_non_empty(&name, t)?;
+    }
+    s.info
+        .tokens
+        .check_texts(field, &texts, s.config.max_text_input_tokens)
+        .await?;
+    Ok(Some(Pending::Texts(kind, texts)))
 }
 
 /// Improve a prompt.
@@ -41,12 +114,13 @@ pub async fn optimize(
     ApiJson(body): ApiJson<OptimizeBody>,
 ) -> Result<Json<OptimizeResponse>, ServerError> {
     let started = Instant::now();
-    let request = Request {
+    let mut request = Request {
         raw_prompt: body.raw_prompt.clone(),
         max_length: body.max_length,
         num_return_sequences: body.num_return_sequences,
         style: body.style.into(),
         budget: body.budget.unwrap_or(0),
+        target: None,
     };
     request.validate()?;
     s.info
@@ -57,6 +131,7 @@ pub async fn optimize(
             s.config.max_text_input_tokens,
         )
         .await?;
+    let pending = pending_target(&s, &body, request.budget).await?;
     // Without an optimizer the route is not offered (nor documented): 404, saying why.
     let Some(opt) = s.optimizer.optimizer.clone() else {
         return Err(ServerError::new(
@@ -71,6 +146,18 @@ pub async fn optimize(
         .embed(permit.clone(), vec![request.instruction().to_string()])
         .await??;
     let e_raw = e.vectors.into_iter().next().unwrap_or_default();
+    request.target = match pending {
+        None => None,
+        Some(Pending::Vector(v)) => Some(UserTarget::from_vector(
+            GoalKind::TargetEmbedding,
+            v,
+            Vec::new(),
+        )?),
+        Some(Pending::Texts(kind, texts)) => {
+            let vectors = s.infer.embed(permit.clone(), texts.clone()).await??.vectors;
+            Some(UserTarget::from_texts(kind, texts, &vectors)?)
+        }
+    };
     let mut drafts = s
         .infer
         .draft(permit.clone(), opt.clone(), request.clone(), e_raw)
@@ -114,7 +201,7 @@ pub async fn optimize(
                 }
             })
             .collect();
-        drafts = opt.rank(drafts, &answers, &vectors);
+        drafts = opt.rank(drafts, &request, &answers, &vectors);
     }
     let out = opt.finish(drafts, &request);
     Ok(Json(OptimizeResponse {
@@ -139,6 +226,8 @@ pub async fn optimize(
         llm_calls: out.llm_calls,
         improved: out.improved,
         raw_score: out.raw_score,
+        goal: out.goal.name().to_string(),
+        refused_copies: out.refused_copies,
         processing_time: started.elapsed().as_secs_f64(),
     }))
 }
