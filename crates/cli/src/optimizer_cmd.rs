@@ -496,6 +496,11 @@ pub struct EvalOptimizerArgs {
     /// Records on which the structured style is decoded and scored too.
     #[clap(long, default_value_t = 50)]
     pub structured_limit: usize,
+    /// With a budget, also rank the budget's candidates against this many answers to
+    /// the human prompt sampled from the LLM, given as the user's example answers
+    /// (`/optimize`'s `target_examples`; 0: off).
+    #[clap(long, default_value_t = 0)]
+    pub target_examples: usize,
     /// Max new tokens of the answers (the evaluation's setting).
     #[clap(long, default_value_t = 128)]
     pub max_new_tokens: usize,
@@ -747,6 +752,7 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             split: split_name.clone(),
             family,
             anchors: anchors.clone(),
+            target_examples: args.target_examples,
         };
         let mut last = std::time::Instant::now();
         let report = run(

@@ -24,6 +24,11 @@
 //!   rewrites are answered and scored against the surrogate's predicted answer
 //!   of the optimizer's intent (no reference output is involved in the choice); the best
 //!   rewrite is chosen only if it beats the raw prompt by the improvement margin;
+//! - `m+budget-k+examples` (k calls, with `target_examples`): the same candidates ranked
+//!   against the user's own target as `/optimize` does with `target_examples`: answers
+//!   to the human prompt sampled from the LLM (temperature 0.7, seeded) stand for the
+//!   example answers a user gives, and rewrites copying 8+ words of them are refused. The
+//!   examples are the user's information, not the method's calls;
 //! - `m-structured` (0 calls): its greedy structured prompt, also judged by the share of
 //!   outputs with all six sections.
 
@@ -66,6 +71,10 @@ pub struct BenchConfig {
     /// The `human` anchor per record when it is not the record's own prompt (on a
     /// real-user set, a strong LLM's rewrite of the raw prompt), with what it is.
     pub anchors: Option<(Vec<String>, String)>,
+    /// With a budget, also rank the budget's candidates against the user's own target:
+    /// this many answers to the human prompt sampled from the LLM, given as example
+    /// answers (0: off).
+    pub target_examples: usize,
 }
 
 /// The train instructions a nearest-instruction baseline draws from, with their
@@ -443,9 +452,76 @@ pub fn run(
     // against the surrogate's prediction for the intent; the best rewrite is chosen only
     // if it beats the raw prompt (the first candidate) by the improvement margin, else
     // the raw prompt stays. Without a surrogate the greedy rewrite is kept.
+    // The user's own target, simulated: sampled answers to the human prompt.
+    let examples = if config.target_examples > 0 && !variants.is_empty() {
+        let params = vec2prompt_core::GenerationParams {
+            max_new_tokens: 128,
+            sampling: vec2prompt_core::Sampling::Sample {
+                temperature: 0.7,
+                top_p: 0.95,
+                seed: config.seed,
+            },
+            n: config.target_examples,
+        };
+        let humans: Vec<String> = records.iter().map(|r| r.prompt.clone()).collect();
+        let mut out = Vec::with_capacity(records.len());
+        for (c, chunk) in humans.chunks(16).enumerate() {
+            for g in vec2prompt_core::Llm::generate(llm, chunk, &params)? {
+                let texts: Vec<String> = g
+                    .into_iter()
+                    .map(|a| a.text)
+                    .filter(|t| !t.trim().is_empty())
+                    .collect();
+                let goal = if texts.is_empty() {
+                    None
+                } else {
+                    let vectors = embedder.embed(&texts)?;
+                    vec2prompt_optimizer::service::UserTarget::from_texts(
+                        vec2prompt_optimizer::service::GoalKind::TargetExamples,
+                        texts,
+                        &vectors,
+                    )
+                    .ok()
+                };
+                out.push(goal);
+            }
+            progress(&format!(
+                "example answers {}/{}",
+                ((c + 1) * 16).min(humans.len()),
+                humans.len()
+            ));
+        }
+        Some(out)
+    } else {
+        None
+    };
+    let mut with_examples = Vec::new();
     for (name, sets) in variants {
         let mut picks = Vec::with_capacity(sets.len());
-        for (vs, secs, intent) in sets {
+        let mut example_picks = Vec::with_capacity(sets.len());
+        for (i, (vs, secs, intent)) in sets.into_iter().enumerate() {
+            let paid: f64 = vs.iter().map(|p| cost(p)).sum();
+            if let Some(Some(t)) = examples.as_ref().map(|e| e.get(i).cloned().flatten()) {
+                let score =
+                    |p: &String| -> f32 { vectors.get(p).map_or(-1.0, |v| cosine(&t.vector, v)) };
+                let raw_prompt = vs.first().cloned().unwrap_or_default();
+                // As the service: rewrites pasting the examples' words are refused.
+                let best_rewrite = vs
+                    .iter()
+                    .skip(1)
+                    .filter(|p| !t.copied_by(split_prompt(p).0))
+                    .map(|p| (p, score(p)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                let best = match best_rewrite {
+                    Some((p, b)) if b > score(&raw_prompt) + IMPROVEMENT_MARGIN => p.clone(),
+                    _ => raw_prompt.clone(),
+                };
+                example_picks.push(Pick {
+                    prompt: best,
+                    calls: vs.len(),
+                    seconds: secs + paid,
+                });
+            }
             let goal = match surrogate {
                 Some(s) => s.predict(&[intent])?.into_iter().next(),
                 None => None,
@@ -465,7 +541,6 @@ pub fn run(
                 (Some(_), _) => raw_prompt.clone(),
                 (None, _) => vs.get(1).cloned().unwrap_or(raw_prompt.clone()),
             };
-            let paid: f64 = vs.iter().map(|p| cost(p)).sum();
             picks.push(Pick {
                 prompt: best,
                 calls: vs.len(),
@@ -474,7 +549,12 @@ pub fn run(
         }
         let k = picks.iter().map(|p| p.calls).max().unwrap_or(0);
         methods.push((format!("{name}+budget-{k}"), picks, None));
+        // Only when every record had examples, so the rows pair record by record.
+        if example_picks.len() == records.len() {
+            with_examples.push((format!("{name}+budget-{k}+examples"), example_picks, None));
+        }
     }
+    methods.extend(with_examples);
     let score = |p: &str, i: usize| -> f64 {
         answer_score(&e_out[i], vectors.get(p).map_or(&[], |v| v)) as f64
     };
