@@ -252,6 +252,24 @@ fn trains_optimizes_serves_and_keeps_feedback_through_kill_9() {
         }
         None => panic!("a measured request says whether it improved: {v}"),
     }
+    // The user's own target: example answers, measured with the budget.
+    let (status, v) = served.post(
+        "/optimize",
+        &json!({"raw_prompt": "tips staying healthy give", "budget": 2, "num_return_sequences": 2,
+                "target_examples": ["Eat a balanced diet, sleep eight hours and walk every day.",
+                                    "Drink water, exercise and see your doctor for check-ups."]}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["goal"], "target_examples", "{v}");
+    assert_eq!(v["llm_calls"], 2, "{v}");
+    assert!(v["raw_score"].is_number(), "{v}");
+    assert!(v["refused_copies"].is_number(), "{v}");
+    let (status, v) = served.post("/optimize", &json!({"raw_prompt": "Create a function"}));
+    assert_eq!(
+        (status, v["goal"].as_str()),
+        (200, Some("predicted_answer")),
+        "{v}"
+    );
     let (status, v) = served.post(
         "/optimize",
         &json!({"raw_prompt": "x", "style": "structured", "max_length": 24}),
@@ -356,4 +374,53 @@ fn remote_llm_and_the_optimizer(dir: &Path, opt: &Path) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("needs a local LLM"), "{stderr}");
+}
+
+/// The shipped optimizer's structured style on the real base model: every section in
+/// order and filled, for requests of several kinds (the decoder writes the headers; the
+/// model writes every line). Whether a line repeats the raw prompt or another is the
+/// model's doing, measured as a share by `eval-optimizer` (it happens: the task line of
+/// "explain photosynthesis simple words" is the raw prompt capitalized).
+#[test]
+fn the_shipped_optimizer_writes_every_structured_section() {
+    if !models_present() {
+        return;
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/optimizer");
+    for raw in [
+        "write story dragon",
+        "python function reverse string",
+        "explain photosynthesis simple words",
+    ] {
+        let text = run(&[
+            "optimize",
+            "--style",
+            "structured",
+            raw,
+            "--optimizer",
+            shipped.to_str().unwrap(),
+            "--json",
+        ]);
+        let json_start = text.find('{').unwrap();
+        let v: serde_json::Value = serde_json::Deserializer::from_str(&text[json_start..])
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap();
+        let prompt = v["optimized_prompt"].as_str().unwrap();
+        let found: Vec<&str> = vec2prompt_optimizer::structured::sections(prompt)
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
+        assert_eq!(
+            found,
+            vec2prompt_optimizer::structured::SECTIONS.to_vec(),
+            "{prompt}"
+        );
+        let s = vec2prompt_optimizer::structured::structure(prompt, raw);
+        assert!(
+            s.missing.is_empty() && s.empty.is_empty(),
+            "{s:?}\n{prompt}"
+        );
+    }
 }

@@ -436,6 +436,13 @@ impl PromptOptimizer {
             want
         };
         if samples > texts.len() {
+            // Samples drawn only to look for the user's words need not run much longer
+            // than the greedy rewrite: a batch decodes until its longest row ends, and a
+            // rewrite that restores a word or two is a few tokens longer at most.
+            let max_tokens = match texts.first() {
+                Some(g) if want <= 1 => (self.base.encode(g)?.len() + 12).min(max_tokens),
+                _ => max_tokens,
+            };
             let sample = DecodeOptions {
                 strategy: Strategy::Sample {
                     temperature: 0.8,
