@@ -119,9 +119,11 @@ screenshot: models
 # The prompt optimizer (assets/optimizer was made by this, see its card): phase 1 on pairs
 # whose raw prompts the training families of configs/optimizer.yaml write (never the
 # benchmark's held-out family). Time-boxed and resumable: run the same target again.
+# Then its answer head (minutes), the default goal of a budget's measured answers.
 OPTIMIZER_OUT ?= $(HOME)/.cache/vec2prompt/optimizer
 train-optimizer: models
 	$(BIN) train optimizer --dataset $(ALPACA) --train-config configs/optimizer.yaml --max-minutes 75 --out $(OPTIMIZER_OUT)
+	$(BIN) train answer-head --dataset $(ALPACA) --train-config configs/optimizer.yaml --out $(OPTIMIZER_OUT)
 
 # The optimizer's committed reports: the gate on validation (anchors and baselines, every
 # raw family), the shipped optimizer on the held-out family (test) and on real users

@@ -114,7 +114,8 @@ class OptimizedPrompt:
     prompt : str
         The rewritten prompt (or the raw one, ``source == "raw"``).
     score : float or None
-        With a budget: cosine of its answer to the predicted answer of the intent.
+        With a budget: cosine of its answer to the goal (the predicted answer of the
+        intent, or your own target).
     source : str
         ``optimizer`` (a rewrite) or ``raw`` (the prompt as given, measured beside them).
     measured : bool
@@ -174,8 +175,10 @@ class OptimizeResult:
     processing_time : float
         Seconds the optimization took.
     goal : str
-        What the scores compare the answers with: ``predicted_answer`` (the default),
-        ``target_text``, ``target_embedding`` or ``target_examples``.
+        What the scores compare the answers with: ``predicted_answer`` (the default:
+        the optimizer's answer head for the raw prompt, or without one the surrogate's
+        prediction for its intent), ``target_text``, ``target_embedding`` or
+        ``target_examples``.
     refused_copies : int
         Rewrites refused because they copied 8+ consecutive words of the target.
     """

@@ -584,6 +584,7 @@ fn bench_optimize(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     let service = Optimizer {
         model,
         surrogate: None,
+        head: None,
     };
     // About 40 tokens of the base model's vocabulary.
     let raw = "write a short story for children about a small robot who learns to paint, \
@@ -600,8 +601,9 @@ fn bench_optimize(config: &Config, rows: &mut Vec<Row>) -> Result<()> {
     let mut times = Vec::new();
     for i in 0..11 {
         let t = Instant::now();
-        let e = embedder.embed(&[request.instruction().to_string()])?;
-        let d = service.draft(&request, &e[0])?;
+        let e = embedder.embed(&request.texts_to_embed())?;
+        let e = vec2prompt_optimizer::service::RawEmbedding::from_vectors(e);
+        let d = service.draft(&request, &e)?;
         if i > 0 {
             times.push(t.elapsed().as_secs_f64());
         }

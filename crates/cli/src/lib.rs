@@ -2,6 +2,7 @@
 //! the resolved configuration, and [`session::Session`], the loaded models behind
 //! `generate`, `batch` and the Python package.
 
+pub mod answer_head_cmd;
 pub mod batch;
 pub mod batch_cmd;
 pub mod bench;

@@ -3,36 +3,20 @@
 
 use crate::common::{
     base_model, default_optimizer_dir, load_average, load_optimizer, load_records, optimizer_dir,
-    run_optimize,
+    read_optimizer_file, run_optimize,
 };
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vec2prompt_core::Embedder;
 use vec2prompt_core::chart::{Series, line_chart};
 use vec2prompt_dataset::{Record, Split};
+use vec2prompt_optimizer::AnswerHead;
 use vec2prompt_optimizer::feedback::read_feedback;
-use vec2prompt_optimizer::{OptimizerConfig, OptimizerManifest, PromptOptimizer};
+use vec2prompt_optimizer::{OptimizerManifest, PromptOptimizer};
 use vec2prompt_train::kit::Card;
 use vec2prompt_train::optimizer::data::{embed, feedback_pairs, pairs};
 use vec2prompt_train::optimizer::train::{PhaseRun, RunLimits, train_phase};
 use vec2prompt_train::optimizer::{OptimizerTrainConfig, Phase};
-
-/// The `optimizer` section of a training config.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OptimizerFile {
-    /// Shape of the network.
-    pub model: OptimizerConfig,
-    /// Training settings.
-    pub train: OptimizerTrainConfig,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct TrainFileOptimizer {
-    #[serde(default)]
-    optimizer: Option<OptimizerFile>,
-}
 
 /// A progress report (a bar on a terminal, a line every 10% otherwise), none when quiet.
 fn bar(len: usize, what: &str, quiet: bool) -> Option<vec2prompt_core::progress::Progress> {
@@ -44,16 +28,7 @@ fn bar(len: usize, what: &str, quiet: bool) -> Option<vec2prompt_core::progress:
 /// `--max-minutes` / `--max-steps`, resumes where the last one stopped, and exports the
 /// weights it reached with a card and curves.
 pub fn train(args: &crate::train_args::TrainArgs, config: &crate::config::Config) -> Result<()> {
-    let file: OptimizerFile = match &args.train_config {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let f: TrainFileOptimizer =
-                serde_yaml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
-            f.optimizer.unwrap_or_default()
-        }
-        None => OptimizerFile::default(),
-    };
+    let file = read_optimizer_file(args.train_config.as_deref())?;
     let base_gguf = base_model(config)?;
     let out = args
         .out
@@ -419,8 +394,9 @@ pub fn optimize(args: &OptimizeArgs, config: &crate::config::Config) -> Result<(
         )?
     } else {
         // No LLM is loaded when nothing is answered.
-        let e = embedder.embed(&[request.instruction().to_string()])?;
-        service.finish(service.draft(&request, &e[0])?, &request)
+        let e = embedder.embed(&request.texts_to_embed())?;
+        let e = vec2prompt_optimizer::service::RawEmbedding::from_vectors(e);
+        service.finish(service.draft(&request, &e)?, &request)
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -675,15 +651,25 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
             .collect::<Result<_>>()?
     };
     let specs_dirs: Vec<PathBuf> = specs.iter().map(|(_, d)| d.clone()).collect();
-    let loaded: Vec<(String, PromptOptimizer)> = specs
+    // Each optimizer with its answer head, when its directory has one (the budget rows'
+    // default goal, as in the service).
+    let loaded: Vec<(String, PromptOptimizer, Option<AnswerHead>)> = specs
         .into_iter()
-        .map(|(n, d)| Ok((n, crate::common::load_optimizer_model(config, &d)?)))
+        .map(|(n, d)| {
+            let head = if AnswerHead::exists(&d) {
+                Some(AnswerHead::load(&d)?)
+            } else {
+                None
+            };
+            Ok((n, crate::common::load_optimizer_model(config, &d)?, head))
+        })
         .collect::<Result<_>>()?;
     let models: Vec<BenchModel> = loaded
         .iter()
-        .map(|(n, o)| BenchModel {
+        .map(|(n, o, h)| BenchModel {
             name: n.clone(),
             optimizer: o,
+            head: h.as_ref(),
         })
         .collect();
     let embedder = config.load_embedder()?;

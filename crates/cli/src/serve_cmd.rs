@@ -156,9 +156,15 @@ fn optimizer_state(
         Some(d) => Some(d.clone()),
         None => crate::common::installed_optimizer_dir(&config.home),
     };
-    let load = |d: &Path| -> Result<vec2prompt_optimizer::PromptOptimizer> {
-        crate::common::load_optimizer_model(config, d)
-            .with_context(|| format!("cannot load the prompt optimizer in {}", d.display()))
+    type Loaded = (
+        vec2prompt_optimizer::PromptOptimizer,
+        Option<vec2prompt_optimizer::AnswerHead>,
+    );
+    let load = |d: &Path| -> Result<Loaded> {
+        let model = crate::common::load_optimizer_model(config, d)
+            .with_context(|| format!("cannot load the prompt optimizer in {}", d.display()))?;
+        let head = crate::common::load_answer_head(d, &model)?;
+        Ok((model, head))
     };
     // An optimizer asked for by name must load; one merely found in the default place
     // is served when it can be (it needs the local GGUF), and otherwise the server
@@ -177,13 +183,22 @@ fn optimizer_state(
         },
         None => (None, None),
     };
-    let optimizer = model.map(|model| {
+    let optimizer = model.map(|(model, head)| {
         if let Some(d) = &dir {
-            eprintln!("vec2prompt serve: prompt optimizer from {}", d.display());
+            eprintln!(
+                "vec2prompt serve: prompt optimizer from {}{}",
+                d.display(),
+                if head.is_some() {
+                    ", with its answer head"
+                } else {
+                    ""
+                }
+            );
         }
         Arc::new(vec2prompt_optimizer::service::Optimizer {
             model,
             surrogate: latent.clone(),
+            head,
         })
     });
     let path = args

@@ -20,6 +20,12 @@ pub enum ModelArg {
     /// Vague prompt → precise (or structured) prompt: intent network, soft prompts and
     /// LoRA on the frozen pretrained LLM; `--feedback` runs the contrastive phase.
     Optimizer,
+    /// The prompt optimizer's answer head: raw prompt embedding → the embedding of the
+    /// answer its intent should get (the default goal of `optimize --budget`), fitted on
+    /// the train split and written beside the optimizer (`--out`, default: the installed
+    /// optimizer); `--from` a latent directory whose surrogate it starts from [default:
+    /// the configured one].
+    AnswerHead,
     /// The generator's stage 2: policy gradient on the real reward (the configured LLM's
     /// answers), with a KL penalty to the stage-1 generator given by `--from`.
     Rl,
@@ -33,7 +39,7 @@ impl ModelArg {
             ModelArg::Inverter => Some(ModelKind::Inverter),
             ModelArg::Corrector => Some(ModelKind::Corrector),
             ModelArg::Generator => Some(ModelKind::Generator),
-            ModelArg::Optimizer | ModelArg::Rl => None,
+            ModelArg::Optimizer | ModelArg::AnswerHead | ModelArg::Rl => None,
         }
     }
 }

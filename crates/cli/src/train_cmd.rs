@@ -1,4 +1,4 @@
-//! `vec2prompt train surrogate|inverter|corrector|generator|rl|optimizer`: the arguments, the
+//! `vec2prompt train surrogate|inverter|corrector|generator|rl|optimizer|answer-head`: the arguments, the
 //! dataset load, and a call into `vec2prompt-train`, which holds the pipelines (the prompt
 //! optimizer's are in `vec2prompt-optimizer`, see `optimizer_cmd`).
 
@@ -13,6 +13,9 @@ pub fn run(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     let Some(model) = args.model.kind() else {
         if args.model == ModelArg::Rl {
             return crate::rl_cmd::run(args, config);
+        }
+        if args.model == ModelArg::AnswerHead {
+            return crate::answer_head_cmd::train(args, config);
         }
         return crate::optimizer_cmd::train(args, config);
     };

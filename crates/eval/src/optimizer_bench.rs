@@ -42,6 +42,7 @@ use vec2prompt_core::{Embedder, Result, answer_score, cosine};
 use vec2prompt_dataset::Record;
 use vec2prompt_latent::LatentModel;
 use vec2prompt_latent::generator_decode::{DecodeOptions, is_loop};
+use vec2prompt_optimizer::answer_head::AnswerHead;
 use vec2prompt_optimizer::families::{RawFamily, kept_share, rule_cleanup};
 use vec2prompt_optimizer::judge::{answer_health, drifts};
 use vec2prompt_optimizer::model::{PromptOptimizer, Style};
@@ -95,6 +96,8 @@ pub struct BenchModel<'a> {
     pub name: String,
     /// The model.
     pub optimizer: &'a PromptOptimizer,
+    /// Its answer head, when it has one: the default goal of its budget rows.
+    pub head: Option<&'a AnswerHead>,
 }
 
 /// One method's results.
@@ -179,10 +182,25 @@ pub struct BenchReport {
     pub methods: Vec<MethodResult>,
     /// Paired differences.
     pub paired: Vec<Paired>,
+    /// How near each predicted answer (a budget's default goal) lands to the reference
+    /// answer, over every record: mean cosine and its bootstrap 95% interval.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub goals: Vec<GoalQuality>,
     /// Answers generated in this run (the rest came from the cache).
     pub answers_generated: usize,
     /// Wall seconds of the run.
     pub wall_seconds: f64,
+}
+
+/// One predicted answer's cosine to the reference answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoalQuality {
+    /// What predicts it (e.g. `answer head(raw prompt)`).
+    pub name: String,
+    /// Mean cos(prediction, E(reference output)).
+    pub mean: f64,
+    /// Its bootstrap 95% interval.
+    pub ci95: [f64; 2],
 }
 
 /// The budget method's variants of one record: prompts, decode seconds, intent.
@@ -229,6 +247,8 @@ pub fn run(
         .map(|(r, raw)| kept_share(split_prompt(&r.prompt).0, raw))
         .collect();
     let e_raw = embedder.embed(&instructions)?;
+    // The whole raw prompts, inputs included: what the answer head and the surrogate read.
+    let e_raw_prompts = embedder.embed(&raws)?;
     let mut methods: Vec<(String, Vec<Pick>, Option<Vec<bool>>)> = Vec::new();
     methods.push((
         "raw".into(),
@@ -285,7 +305,6 @@ pub fn run(
         None,
     ));
     if let Some(train) = train {
-        let e_raw_prompts = embedder.embed(&raws)?;
         let d = e_raw_prompts.first().map_or(0, Vec::len);
         if d == 0 || train.vectors.len() != train.prompts.len() * d {
             return Err(vec2prompt_core::Error::invalid(
@@ -313,7 +332,7 @@ pub fn run(
         methods.push(("nearest-train".into(), picks, None));
     }
     // Variants of the budget method: (model, record) → prompts.
-    let mut variants: Vec<(String, Vec<VariantSet>)> = Vec::new();
+    let mut variants: Vec<(String, Option<&AnswerHead>, Vec<VariantSet>)> = Vec::new();
     for (mi, m) in models.iter().enumerate() {
         let o = m.optimizer;
         // The budget and structured methods are run for the last model only (the one
@@ -386,7 +405,7 @@ pub fn run(
             methods.push((format!("{}-greedy", m.name), as_decoded, None));
         }
         if last && config.budget > 0 {
-            variants.push((m.name.clone(), budget_sets));
+            variants.push((m.name.clone(), m.head, budget_sets));
         }
         let n = if last {
             config.structured_limit.min(records.len())
@@ -424,7 +443,7 @@ pub fn run(
         .iter()
         .flat_map(|(_, ps, _)| ps.iter().map(|p| p.prompt.clone()))
         .collect();
-    for (_, sets) in &variants {
+    for (_, _, sets) in &variants {
         for (vs, _, _) in sets {
             all.extend(vs.iter().cloned());
         }
@@ -447,6 +466,41 @@ pub fn run(
     }
     let outputs: Vec<String> = records.iter().map(|r| r.output.clone()).collect();
     let e_out = embedder.embed(&outputs)?;
+    // The predicted answers a budget may rank against, judged against the reference
+    // answers they never see (the last model's intent and head).
+    let mut goal_rows: Vec<(String, Vec<f64>)> = vec![(
+        "the raw prompt's own embedding".into(),
+        e_raw_prompts
+            .iter()
+            .zip(&e_out)
+            .map(|(g, o)| cosine(g, o) as f64)
+            .collect(),
+    )];
+    let judged = |goals: Vec<Vec<f32>>| -> Vec<f64> {
+        goals
+            .iter()
+            .zip(&e_out)
+            .map(|(g, o)| cosine(g, o) as f64)
+            .collect()
+    };
+    if let Some(s) = surrogate {
+        goal_rows.push((
+            "surrogate(raw prompt)".into(),
+            judged(s.predict(&e_raw_prompts)?),
+        ));
+        if let Some(m) = models.last() {
+            goal_rows.push((
+                "surrogate(intent)".into(),
+                judged(s.predict(&m.optimizer.intents(&e_raw)?)?),
+            ));
+        }
+    }
+    if let Some(h) = models.last().and_then(|m| m.head) {
+        goal_rows.push((
+            "answer head(raw prompt)".into(),
+            judged(h.predict(&e_raw_prompts)?),
+        ));
+    }
     let cost = |p: &str| llm.get(p).map_or(0.0, |a| a.seconds);
     // The budget picks, as the service makes them: the candidates' answers are scored
     // against the surrogate's prediction for the intent; the best rewrite is chosen only
@@ -496,10 +550,12 @@ pub fn run(
         None
     };
     let mut with_examples = Vec::new();
-    for (name, sets) in variants {
+    for (name, head, sets) in variants {
         let mut picks = Vec::with_capacity(sets.len());
         let mut example_picks = Vec::with_capacity(sets.len());
+        let mut intent_picks = Vec::with_capacity(sets.len());
         for (i, (vs, secs, intent)) in sets.into_iter().enumerate() {
+            let vs = &vs;
             let paid: f64 = vs.iter().map(|p| cost(p)).sum();
             if let Some(Some(t)) = examples.as_ref().map(|e| e.get(i).cloned().flatten()) {
                 let score =
@@ -522,33 +578,56 @@ pub fn run(
                     seconds: secs + paid,
                 });
             }
-            let goal = match surrogate {
+            // As the service: the answer head's prediction for the whole raw prompt when
+            // the model has one, else the surrogate's for the intent vector.
+            let intent_goal = match surrogate {
                 Some(s) => s.predict(&[intent])?.into_iter().next(),
                 None => None,
             };
-            let score = |p: &String| -> Option<f32> {
-                let g = goal.as_ref()?;
-                Some(vectors.get(p).map_or(-1.0, |v| cosine(g, v)))
+            let goal = match head {
+                Some(h) => h
+                    .predict(std::slice::from_ref(&e_raw_prompts[i]))?
+                    .into_iter()
+                    .next(),
+                None => intent_goal.clone(),
             };
-            let raw_prompt = vs.first().cloned().unwrap_or_default();
-            let best_rewrite = vs
-                .iter()
-                .skip(1)
-                .filter_map(|p| Some((p, score(p)?)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            let best = match (score(&raw_prompt), best_rewrite) {
-                (Some(r), Some((p, b))) if b > r + IMPROVEMENT_MARGIN => p.clone(),
-                (Some(_), _) => raw_prompt.clone(),
-                (None, _) => vs.get(1).cloned().unwrap_or(raw_prompt.clone()),
+            let pick = |goal: Option<&Vec<f32>>| -> String {
+                let score = |p: &String| -> Option<f32> {
+                    let g = goal?;
+                    Some(vectors.get(p).map_or(-1.0, |v| cosine(g, v)))
+                };
+                let raw_prompt = vs.first().cloned().unwrap_or_default();
+                let best_rewrite = vs
+                    .iter()
+                    .skip(1)
+                    .filter_map(|p| Some((p, score(p)?)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                match (score(&raw_prompt), best_rewrite) {
+                    (Some(r), Some((p, b))) if b > r + IMPROVEMENT_MARGIN => p.clone(),
+                    (Some(_), _) => raw_prompt.clone(),
+                    (None, _) => vs.get(1).cloned().unwrap_or(raw_prompt.clone()),
+                }
             };
             picks.push(Pick {
-                prompt: best,
+                prompt: pick(goal.as_ref()),
                 calls: vs.len(),
                 seconds: secs + paid,
             });
+            if head.is_some() {
+                intent_picks.push(Pick {
+                    prompt: pick(intent_goal.as_ref()),
+                    calls: vs.len(),
+                    seconds: secs + paid,
+                });
+            }
         }
         let k = picks.iter().map(|p| p.calls).max().unwrap_or(0);
         methods.push((format!("{name}+budget-{k}"), picks, None));
+        // The ablation of the answer head: the same answers ranked against the
+        // surrogate's prediction for the intent, the goal without a head.
+        if head.is_some() && surrogate.is_some() {
+            with_examples.push((format!("{name}+budget-{k}+intent-goal"), intent_picks, None));
+        }
         // Only when every record had examples, so the rows pair record by record.
         if example_picks.len() == records.len() {
             with_examples.push((format!("{name}+budget-{k}+examples"), example_picks, None));
@@ -691,9 +770,49 @@ pub fn run(
         {
             paired.push(pair(r, b));
         }
+        // `m+budget-k+examples`, `m+budget-k+intent-goal`: against `m+budget-k`.
+        if let Some((plain, _)) = r.name.rsplit_once('+')
+            && plain.contains("+budget-")
+            && let Some(b) = results.iter().find(|x| x.name == plain)
+        {
+            paired.push(pair(r, b));
+        }
+    }
+    let goals: Vec<GoalQuality> = if goal_rows.len() > 1 {
+        goal_rows
+            .iter()
+            .map(|(name, c)| GoalQuality {
+                name: name.clone(),
+                mean: mean(c),
+                ci95: bootstrap_ci95(c, config.resamples, config.seed),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Each predictor against the surrogate's for the raw prompt (the comparison)
+    // and the one used without a head (the intent's).
+    for base in ["surrogate(raw prompt)", "surrogate(intent)"] {
+        let Some((_, b)) = goal_rows.iter().find(|(n, _)| n == base) else {
+            continue;
+        };
+        for (name, a) in goal_rows.iter().filter(|(n, _)| n != base) {
+            if base == "surrogate(intent)" && name != "answer head(raw prompt)" {
+                continue;
+            }
+            let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+            paired.push(Paired {
+                a: format!("goal: {name}"),
+                b: format!("goal: {base}"),
+                diff: mean(&d),
+                ci95: bootstrap_ci95(&d, config.resamples, config.seed),
+                n: d.len(),
+            });
+        }
     }
     Ok(BenchReport {
         split: config.split.clone(),
+        goals,
         family: family.name().to_string(),
         provenance: None,
         anchor: config.anchors.as_ref().map(|(_, what)| what.clone()),
@@ -827,6 +946,24 @@ pub fn markdown(r: &BenchReport, date: &str, machine: &str) -> String {
             p.ci95[1],
             significance(p.ci95)
         );
+    }
+    if !r.goals.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## The goal a budget ranks answers against (no reference seen), judged by its cosine to E(reference output)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| predicted answer | mean cos to E(reference) | 95% CI |"
+        );
+        let _ = writeln!(s, "|---|---:|---|");
+        for g in &r.goals {
+            let _ = writeln!(
+                s,
+                "| {} | {:.4} | [{:.4}, {:.4}] |",
+                g.name, g.mean, g.ci95[0], g.ci95[1]
+            );
+        }
     }
     let rows: Vec<(String, crate::quality::PromptQuality)> = r
         .methods

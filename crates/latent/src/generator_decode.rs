@@ -100,6 +100,12 @@ pub struct DecodeOptions {
     /// `None`: free text.
     #[serde(skip)]
     pub scaffold: Option<std::sync::Arc<Scaffold>>,
+    /// With sampling: each target's first row is chosen greedy and the others sampled,
+    /// all in one batch (one context pass, one forward per step); once the greedy row
+    /// ends, the target's other rows write at most this many tokens more than it did.
+    /// `None`: every row sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greedy_first: Option<usize>,
 }
 
 /// A frame of fixed tokens around the model's text: before each free span the decoder
@@ -169,6 +175,7 @@ impl Default for DecodeOptions {
             no_repeat_ngram: 3,
             repetition_penalty: 1.2,
             scaffold: None,
+            greedy_first: None,
         }
     }
 }
@@ -451,14 +458,18 @@ fn rows<N: DecodeNet>(
         .collect();
     let mut live: Vec<usize> = (0..owner.len()).collect();
     let mut frames = vec![Frame::default(); owner.len()];
+    // With a greedy first row per target: the most tokens each row may write.
+    let greedy_first = sampling.and(controls.options.greedy_first);
+    let mut caps = vec![max_tokens; owner.len()];
     for step in 0..max_tokens {
         let lv = logits.to_vec2::<f32>()?;
         let mut next = Vec::with_capacity(live.len());
         let mut keep = Vec::with_capacity(live.len());
         for (i, (&r, mut row)) in live.iter().zip(lv).enumerate() {
+            let greedy = greedy_first.is_some() && r % n == 0;
             let mut choose = |row: &[f32]| match sampling {
-                None => argmax(row),
-                Some((t, p, _)) => sample(row, t, p, &mut rngs[r]),
+                Some((t, p, _)) if !greedy => sample(row, t, p, &mut rngs[r]),
+                _ => argmax(row),
             };
             let tok = match &controls.options.scaffold {
                 Some(scaffold) => {
@@ -480,6 +491,14 @@ fn rows<N: DecodeNet>(
             };
             if tok == controls.end {
                 out[r].finished = true;
+                if let (true, Some(extra)) = (greedy, greedy_first) {
+                    let cap = out[r].ids.len() + extra;
+                    for c in &mut caps[r + 1..r + n] {
+                        *c = (*c).min(cap);
+                    }
+                }
+            } else if out[r].ids.len() >= caps[r] {
+                // Cut: its greedy sibling ended long ago.
             } else {
                 out[r].ids.push(tok);
                 keep.push(i as u32);
@@ -733,6 +752,67 @@ mod tests {
         decode(&Fixed { pref }, &layout, &c, 1, &options, &[0])
             .unwrap()
             .remove(0)
+    }
+
+    #[test]
+    fn a_greedy_first_row_is_the_greedy_decode_and_caps_its_siblings() {
+        // Ids: 0 special, 1 end of turn (most likely once something is written), 2 to 5
+        // words.
+        let net = Fixed {
+            pref: vec![0.0, 3.0, 0.5, 2.0, 1.9, 1.8],
+        };
+        let layout = Layout {
+            prefix: vec![],
+            suffix: vec![],
+            end: 1,
+        };
+        let cond = |rows: usize| {
+            Tensor::zeros(
+                (rows, 2),
+                candle_core::DType::F32,
+                &candle_core::Device::Cpu,
+            )
+            .unwrap()
+        };
+        let greedy = DecodeOptions {
+            max_tokens: 30,
+            ..DecodeOptions::default()
+        }
+        .uncontrolled();
+        let alone = decode(&net, &layout, &cond(1), 1, &greedy, &[0]).unwrap()[0][0].clone();
+        assert_eq!(alone.ids, vec![3], "a word, then the end of turn");
+        let sampled = DecodeOptions {
+            strategy: Strategy::Sample {
+                temperature: 8.0,
+                top_p: 1.0,
+                seed: 3,
+            },
+            ..greedy.clone()
+        };
+        let mixed = DecodeOptions {
+            greedy_first: Some(2),
+            ..sampled.clone()
+        };
+        let out = decode(&net, &layout, &cond(2), 6, &mixed, &[0]).unwrap();
+        assert_eq!(out.len(), 2);
+        for target in &out {
+            assert_eq!(target.len(), 6);
+            assert_eq!(target[0], alone, "the first row is the greedy decode");
+            assert!(
+                target[1..]
+                    .iter()
+                    .all(|d| d.ids.len() <= alone.ids.len() + 2),
+                "{target:?}"
+            );
+        }
+        // The same sampled rows without the cap run longer.
+        let free = decode(&net, &layout, &cond(2), 6, &sampled, &[0]).unwrap();
+        assert!(
+            free.iter()
+                .flatten()
+                .any(|d| d.ids.len() > alone.ids.len() + 2),
+            "{free:?}"
+        );
     }
 
     #[test]

@@ -154,6 +154,10 @@ impl IntentNet {
 /// greedy one drops or adds a content word.
 pub const KEEP_WORDS_SAMPLES: usize = 4;
 
+/// When one precise rewrite is wanted, the samples drawn beside the greedy one stop this
+/// many tokens after it ends.
+pub const KEEP_WORDS_EXTRA_TOKENS: usize = 12;
+
 /// A loaded (or fresh) prompt optimizer.
 pub struct PromptOptimizer {
     /// The frozen base model.
@@ -408,9 +412,11 @@ impl PromptOptimizer {
     /// The rewrites a request drafts for `raw` (whose instruction embeds to `e_raw`): the
     /// greedy one first, then seeded samples, `want` in all at most. In the precise style
     /// a rewrite that keeps every content word of the raw instruction and adds none
-    /// ([`crate::judge::drifts`]) goes before one that does not, and when the greedy
-    /// rewrite drifts, [`KEEP_WORDS_SAMPLES`] samples are drawn to look for one that keeps
-    /// the user's words.
+    /// ([`crate::judge::drifts`]) goes before one that does not; to find one when the
+    /// greedy rewrite drifts, at least [`KEEP_WORDS_SAMPLES`] samples are drawn, in the
+    /// same batch as the greedy rewrite (one context pass; when one rewrite is wanted the
+    /// samples stop a few tokens after the greedy one: restoring a word or two takes no
+    /// more).
     #[allow(clippy::too_many_arguments)]
     pub fn drafts_until(
         &self,
@@ -422,45 +428,43 @@ impl PromptOptimizer {
         seed: u64,
         stop: &dyn Fn() -> bool,
     ) -> Result<Vec<String>> {
-        let greedy = DecodeOptions {
+        let sample = |greedy_first: Option<usize>| DecodeOptions {
+            strategy: Strategy::Sample {
+                temperature: 0.8,
+                top_p: 0.95,
+                seed,
+            },
             max_tokens,
+            greedy_first,
             ..DecodeOptions::default()
         };
-        let mut texts = self.optimize_until(raw, e_raw, style, 1, &greedy, stop)?;
-        let instruction = crate::vague::split_prompt(raw).0;
-        let drifts = |t: &String| crate::judge::drifts(instruction, t);
-        let look = style == Style::Precise && texts.first().is_some_and(drifts);
-        let samples = if look {
-            want.max(KEEP_WORDS_SAMPLES + 1)
-        } else {
-            want
-        };
-        if samples > texts.len() {
-            // Samples drawn only to look for the user's words need not run much longer
-            // than the greedy rewrite: a batch decodes until its longest row ends, and a
-            // rewrite that restores a word or two is a few tokens longer at most.
-            let max_tokens = match texts.first() {
-                Some(g) if want <= 1 => (self.base.encode(g)?.len() + 12).min(max_tokens),
-                _ => max_tokens,
+        let mut texts = if style == Style::Precise {
+            let rows = 1 + want.saturating_sub(1).max(KEEP_WORDS_SAMPLES);
+            let cap = if want <= 1 {
+                KEEP_WORDS_EXTRA_TOKENS
+            } else {
+                max_tokens
             };
-            let sample = DecodeOptions {
-                strategy: Strategy::Sample {
-                    temperature: 0.8,
-                    top_p: 0.95,
-                    seed,
-                },
+            self.optimize_until(raw, e_raw, style, rows, &sample(Some(cap)), stop)?
+        } else {
+            let greedy = DecodeOptions {
                 max_tokens,
                 ..DecodeOptions::default()
             };
-            for s in self.optimize_until(raw, e_raw, style, samples, &sample, stop)? {
-                if !texts.contains(&s) {
-                    texts.push(s);
+            let mut texts = self.optimize_until(raw, e_raw, style, 1, &greedy, stop)?;
+            if want > texts.len() {
+                for s in self.optimize_until(raw, e_raw, style, want, &sample(None), stop)? {
+                    if !texts.contains(&s) {
+                        texts.push(s);
+                    }
                 }
             }
-        }
+            texts
+        };
         if style == Style::Precise {
-            // Stable: the model's order within each group.
-            texts.sort_by_key(drifts);
+            let instruction = crate::vague::split_prompt(raw).0;
+            // Stable: the greedy rewrite first within each group.
+            texts.sort_by_key(|t| crate::judge::drifts(instruction, t));
         }
         texts.truncate(want);
         Ok(texts)

@@ -1,6 +1,7 @@
 //! One optimization request, shared by the CLI and the HTTP API: checks, drafting the
 //! variants (no LLM), ranking them on measured answers (with a budget), the response.
 
+use crate::answer_head::AnswerHead;
 use crate::model::{PromptOptimizer, Style};
 use crate::vague::split_prompt;
 use serde::Serialize;
@@ -32,7 +33,8 @@ pub enum Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum GoalKind {
-    /// The surrogate's predicted answer of the optimizer's intent (no target given).
+    /// The predicted answer of the raw prompt's intent (no target given): the answer
+    /// head's when the optimizer has one, else the surrogate's for the intent vector.
     #[default]
     PredictedAnswer,
     /// The embedding of a text the user wants the answers to resemble.
@@ -182,6 +184,49 @@ impl OptimizeRequest {
     pub fn variants(&self) -> usize {
         self.num_return_sequences.max(self.budget)
     }
+
+    /// The texts to embed for [`RawEmbedding::from_vectors`]: the instruction, and the
+    /// whole raw prompt when it has an input.
+    pub fn texts_to_embed(&self) -> Vec<String> {
+        let instruction = self.instruction().to_string();
+        if instruction.trim() == self.raw_prompt.trim() {
+            vec![instruction]
+        } else {
+            vec![instruction, self.raw_prompt.clone()]
+        }
+    }
+}
+
+/// The raw prompt as the optimizer reads it: the instruction's embedding (what the intent
+/// network and the rewriter read) and the whole prompt's, its input included (what the
+/// answer head reads).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawEmbedding {
+    /// E(instruction).
+    pub instruction: Vec<f32>,
+    /// E(raw prompt), the input included (the instruction's own when there is none).
+    pub prompt: Vec<f32>,
+}
+
+impl RawEmbedding {
+    /// From the embeddings of [`OptimizeRequest::texts_to_embed`], in order.
+    pub fn from_vectors(vectors: Vec<Vec<f32>>) -> Self {
+        let mut it = vectors.into_iter();
+        let instruction = it.next().unwrap_or_default();
+        let prompt = it.next().unwrap_or_else(|| instruction.clone());
+        Self {
+            instruction,
+            prompt,
+        }
+    }
+
+    /// Both the same vector (a prompt without an input).
+    pub fn same(e: &[f32]) -> Self {
+        Self {
+            instruction: e.to_vec(),
+            prompt: e.to_vec(),
+        }
+    }
 }
 
 /// Variants drafted for a request, before or after ranking.
@@ -190,12 +235,15 @@ pub struct Drafts {
     /// Full improved prompts (input re-attached), most likely first, or best ranked
     /// first after [`Optimizer::rank`].
     pub candidates: Vec<String>,
-    /// Cosine of each answer to the surrogate's predicted answer of the intent.
+    /// Cosine of each answer to the goal (the user's target, or the predicted answer).
     pub scores: Vec<Option<f32>>,
     /// The answers, when measured.
     pub answers: Vec<Option<String>>,
     /// The optimizer's intent vector.
     pub intent: Vec<f32>,
+    /// The predicted answer of the intent (the answer head's, else the surrogate's for
+    /// the intent vector); `None` without either.
+    pub predicted: Option<Vec<f32>>,
     /// LLM calls spent.
     pub llm_calls: usize,
     /// Where each candidate came from.
@@ -209,7 +257,8 @@ pub struct Drafts {
 pub struct Optimized {
     /// The prompt.
     pub prompt: String,
-    /// With a budget: cosine of its answer to the predicted answer of the intent.
+    /// With a budget: cosine of its answer to the goal (the user's target, or the
+    /// predicted answer of the intent).
     pub score: Option<f32>,
     /// With a budget: the LLM's answer.
     pub answer: Option<String>,
@@ -244,20 +293,39 @@ pub struct OptimizeOutcome {
     pub refused_copies: usize,
 }
 
-/// A loaded optimizer and the surrogate that ranks measured variants.
+/// A loaded optimizer and the models that predict the answer its measured variants are
+/// ranked against.
 pub struct Optimizer {
     /// The network.
     pub model: PromptOptimizer,
-    /// Prompt embedding → predicted answer embedding; without it measured variants keep
-    /// the optimizer's order.
+    /// Prompt embedding → predicted answer embedding, used on the intent vector when
+    /// there is no answer head; with neither, measured variants keep the optimizer's
+    /// order.
     pub surrogate: Option<std::sync::Arc<LatentModel>>,
+    /// Raw prompt embedding → the answer its intent should get (the default goal).
+    pub head: Option<AnswerHead>,
 }
 
 impl Optimizer {
-    /// Drafts `request.variants()` improved prompts for a raw prompt whose instruction
-    /// embeds to `e_instruction`: the greedy one first, then seeded samples.
-    pub fn draft(&self, request: &OptimizeRequest, e_instruction: &[f32]) -> Result<Drafts> {
-        self.draft_until(request, e_instruction, &|| false)
+    /// Drafts `request.variants()` improved prompts for a raw prompt embedded as `e`:
+    /// the greedy one first, then seeded samples.
+    pub fn draft(&self, request: &OptimizeRequest, e: &RawEmbedding) -> Result<Drafts> {
+        self.draft_until(request, e, &|| false)
+    }
+
+    /// The predicted answer of a raw prompt: the answer head's for the whole prompt when
+    /// there is one, else the surrogate's for the intent vector, else `None`.
+    pub fn predicted_answer(&self, e: &RawEmbedding, intent: &[f32]) -> Result<Option<Vec<f32>>> {
+        if let Some(h) = &self.head {
+            return Ok(h
+                .predict(std::slice::from_ref(&e.prompt))?
+                .into_iter()
+                .next());
+        }
+        match &self.surrogate {
+            Some(s) => Ok(s.predict(&[intent.to_vec()])?.into_iter().next()),
+            None => Ok(None),
+        }
     }
 
     /// [`Optimizer::draft`], asking `stop` before every forward pass: once it says true
@@ -265,9 +333,10 @@ impl Optimizer {
     pub fn draft_until(
         &self,
         request: &OptimizeRequest,
-        e_instruction: &[f32],
+        e: &RawEmbedding,
         stop: &dyn Fn() -> bool,
     ) -> Result<Drafts> {
+        let e_instruction = e.instruction.as_slice();
         let (_, input) = split_prompt(&request.raw_prompt);
         let max_tokens = request.max_length.min(MAX_LENGTH);
         let raw = &request.raw_prompt;
@@ -312,12 +381,19 @@ impl Optimizer {
             .into_iter()
             .next()
             .unwrap_or_default();
+        // Only a budget's answers are compared with it.
+        let predicted = if request.budget > 0 && request.target.is_none() {
+            self.predicted_answer(e, &intent)?
+        } else {
+            None
+        };
         let n = candidates.len();
         Ok(Drafts {
             candidates,
             scores: vec![None; n],
             answers: vec![None; n],
             intent,
+            predicted,
             llm_calls: 0,
             sources,
             refused_copies,
@@ -326,8 +402,8 @@ impl Optimizer {
 
     /// Ranks the first `answers.len()` variants by how close their answers' embeddings
     /// (`vectors`; empty for an empty answer) land to the request's target, or without
-    /// one to the surrogate's predicted answer of the intent; unmeasured variants follow
-    /// in their drafted order.
+    /// one to the predicted answer of the intent; unmeasured variants follow in their
+    /// drafted order.
     pub fn rank(
         &self,
         mut d: Drafts,
@@ -337,11 +413,7 @@ impl Optimizer {
     ) -> Drafts {
         let goal = match &request.target {
             Some(t) => Some(t.vector.clone()),
-            None => self
-                .surrogate
-                .as_ref()
-                .and_then(|s| s.predict(&[d.intent.clone()]).ok())
-                .and_then(|v| v.into_iter().next()),
+            None => d.predicted.clone(),
         };
         let m = answers.len().min(d.candidates.len());
         for i in 0..m {
@@ -363,6 +435,7 @@ impl Optimizer {
             answers: idx.iter().map(|&i| d.answers[i].clone()).collect(),
             sources: idx.iter().map(|&i| d.sources[i]).collect(),
             intent: d.intent,
+            predicted: d.predicted,
             llm_calls: d.llm_calls,
             refused_copies: d.refused_copies,
         }
@@ -451,6 +524,7 @@ mod tests {
                 .map(|s| s.map(|_| "answer".to_string()))
                 .collect(),
             intent: Vec::new(),
+            predicted: None,
             llm_calls: scores.iter().filter(|s| s.is_some()).count(),
             sources: sources.to_vec(),
             refused_copies: 0,

@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use vec2prompt_core::{Error, Generation, GenerationParams, Result, TargetVector};
-use vec2prompt_optimizer::service::{Drafts, OptimizeRequest, Optimizer};
+use vec2prompt_optimizer::service::{Drafts, OptimizeRequest, Optimizer, RawEmbedding};
 use vec2prompt_search::{SearchOptions, Searcher};
 
 /// Handle to the model worker; cheap to clone.
@@ -179,20 +179,20 @@ impl Infer {
         rx.await.map_err(|_| InferError::Unavailable)
     }
 
-    /// The optimizer's rewrites of `request` (whose instruction embeds to `instruction`),
+    /// The optimizer's rewrites of `request` (its raw prompt embedded as `embedded`),
     /// decoded by the worker under `permit`.
     pub async fn draft(
         &self,
         permit: Permit,
         optimizer: Arc<Optimizer>,
         request: OptimizeRequest,
-        instruction: Vec<f32>,
+        embedded: RawEmbedding,
     ) -> std::result::Result<Result<Drafts>, InferError> {
         let (reply, rx) = oneshot::channel();
         self.queue.append(Job::Draft(DraftJob {
             optimizer,
             request,
-            instruction,
+            embedded,
             reply,
             _permit: permit,
         }))?;
@@ -287,7 +287,7 @@ impl WorkerState {
             // Drafting stops between decoding steps once the client has gone.
             let gone = || job.reply.is_closed();
             job.optimizer
-                .draft_until(&job.request, &job.instruction, &gone)
+                .draft_until(&job.request, &job.embedded, &gone)
         });
         job.finish(result);
     }

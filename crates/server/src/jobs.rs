@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use vec2prompt_core::{Generation, GenerationParams, Result, TargetVector};
-use vec2prompt_optimizer::service::{Drafts, OptimizeRequest, Optimizer};
+use vec2prompt_optimizer::service::{Drafts, OptimizeRequest, Optimizer, RawEmbedding};
 use vec2prompt_search::{SearchOptions, SearchResult};
 
 /// Which prompts of a search to answer for real afterwards (`evaluate_quality`).
@@ -85,8 +85,8 @@ pub(crate) struct GenerateJob {
 pub(crate) struct DraftJob {
     pub optimizer: Arc<Optimizer>,
     pub request: OptimizeRequest,
-    /// The embedding of the request's instruction.
-    pub instruction: Vec<f32>,
+    /// The embeddings of the request's instruction and whole raw prompt.
+    pub embedded: RawEmbedding,
     pub reply: oneshot::Sender<Result<Drafts>>,
     /// Held, never read: dropping the job releases its admission.
     pub _permit: Permit,

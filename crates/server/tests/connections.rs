@@ -225,6 +225,7 @@ fn shipped_optimizer() -> Option<std::sync::Arc<vec2prompt_optimizer::service::O
         vec2prompt_optimizer::service::Optimizer {
             model,
             surrogate: None,
+            head: None,
         },
     ))
 }

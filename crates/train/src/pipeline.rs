@@ -550,7 +550,8 @@ fn export(varmap: &VarMap, out: &Path, name: &str, shape: &serde_json::Value) ->
     Ok(())
 }
 
-fn plot(out: &Path, name: &str, state: &TrainState) -> Result<()> {
+/// Writes `<name>-loss.svg` in `out`: the batch losses and the validation losses of `state`.
+pub fn plot(out: &Path, name: &str, state: &TrainState) -> Result<()> {
     let steps: Vec<(f64, f64)> = state.losses.iter().map(|&(s, l)| (s as f64, l)).collect();
     let val: Vec<(f64, f64)> = state
         .history

@@ -274,6 +274,7 @@ fn a_decode_longer_than_the_context_stops_at_the_context() {
             no_repeat_ngram: 0,
             repetition_penalty: 1.0,
             scaffold: None,
+            greedy_first: None,
         };
         let out = o
             .optimize("hi", &vector(2), Style::Precise, 2, &options)
@@ -341,4 +342,78 @@ fn a_structured_rewrite_has_every_section_in_order_and_drafts_keep_words_first()
         unique.dedup();
         assert_eq!(unique.len(), d.len());
     }
+}
+
+/// With an answer head, a budget's answers are ranked against the head's prediction for
+/// the whole raw prompt (its input included), not the instruction alone; a user's target
+/// replaces it, and without a budget nothing is predicted.
+#[test]
+fn the_answer_head_is_the_default_goal_of_a_budget() {
+    use candle_nn::{VarBuilder, VarMap};
+    use vec2prompt_optimizer::answer_head::{AnswerHead, AnswerHeadManifest};
+    use vec2prompt_optimizer::service::{
+        GoalKind, OptimizeRequest, Optimizer, RawEmbedding, UserTarget,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &candle_core::Device::Cpu);
+    let manifest = AnswerHeadManifest {
+        model: vec2prompt_latent::SurrogateConfig {
+            dim: DIM,
+            hidden: 8,
+            loss: "cosine".into(),
+        },
+        embedder: "test".into(),
+        embedder_dim: DIM,
+        target: "test".into(),
+        families: Vec::new(),
+        validation: Vec::new(),
+    };
+    vec2prompt_latent::Surrogate::new(&manifest.model, vb).unwrap();
+    let head =
+        AnswerHead::from_tensors(manifest, &vec2prompt_latent::params::weights(&varmap)).unwrap();
+    let service = Optimizer {
+        model: optimizer(dir.path()),
+        surrogate: None,
+        head: Some(head.clone()),
+    };
+    let mut request = OptimizeRequest {
+        raw_prompt: "sum up\n\nthe text".into(),
+        max_length: 6,
+        num_return_sequences: 2,
+        style: Style::Precise,
+        budget: 2,
+        target: None,
+    };
+    assert_eq!(
+        request.texts_to_embed(),
+        vec!["sum up", "sum up\n\nthe text"]
+    );
+    let e = RawEmbedding::from_vectors(vec![vector(1), vector(2)]);
+    let d = service.draft(&request, &e).unwrap();
+    let want = head.predict(&[vector(2)]).unwrap().remove(0);
+    assert_eq!(
+        d.predicted.as_ref(),
+        Some(&want),
+        "the whole prompt's prediction"
+    );
+    // The first answer lands on the prediction, the second opposite: ranked in that order.
+    let opposite: Vec<f32> = want.iter().map(|x| -x).collect();
+    let first = d.candidates[0].clone();
+    let ranked = service.rank(
+        d,
+        &request,
+        &["a".to_string(), "b".to_string()],
+        &[want.clone(), opposite],
+    );
+    assert_eq!(ranked.candidates[0], first);
+    assert!((ranked.scores[0].unwrap() - 1.0).abs() < 1e-4);
+    // A user's target takes its place.
+    request.target =
+        Some(UserTarget::from_vector(GoalKind::TargetEmbedding, vector(3), vec![]).unwrap());
+    assert_eq!(service.draft(&request, &e).unwrap().predicted, None);
+    // Without a budget nothing is compared, so nothing is predicted.
+    request.target = None;
+    request.budget = 0;
+    assert_eq!(service.draft(&request, &e).unwrap().predicted, None);
 }

@@ -1,9 +1,40 @@
 //! The prompt optimizer as the commands find, load and run it.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vec2prompt_core::Embedder;
 use vec2prompt_optimizer::PromptOptimizer;
+use vec2prompt_optimizer::service::RawEmbedding;
+
+/// The `optimizer` section of a training config (`configs/optimizer.yaml`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerFile {
+    /// Shape of the network.
+    pub model: vec2prompt_optimizer::OptimizerConfig,
+    /// Training settings.
+    pub train: vec2prompt_train::optimizer::OptimizerTrainConfig,
+    /// The answer head's training settings (`train answer-head`).
+    pub answer_head: vec2prompt_train::optimizer::answer_head::AnswerHeadTrainConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TrainFileOptimizer {
+    #[serde(default)]
+    optimizer: Option<OptimizerFile>,
+}
+
+/// The `optimizer` section of the training config at `path` (defaults without one).
+pub fn read_optimizer_file(path: Option<&Path>) -> Result<OptimizerFile> {
+    let Some(p) = path else {
+        return Ok(OptimizerFile::default());
+    };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let f: TrainFileOptimizer =
+        serde_yaml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
+    Ok(f.optimizer.unwrap_or_default())
+}
 
 /// The prompt optimizer saved in `dir` on the configured local base model, its adapters
 /// merged for inference in the local LLM's weight format (int8 by default).
@@ -15,6 +46,31 @@ pub fn load_optimizer_model(config: &crate::config::Config, dir: &Path) -> Resul
     model.release_training_weights()?;
     crate::freed::return_freed_memory();
     Ok(model)
+}
+
+/// The answer head saved beside the optimizer `model` in `dir`, if there is one; an
+/// error when it maps another embedder's space than the optimizer reads.
+pub fn load_answer_head(
+    dir: &Path,
+    model: &PromptOptimizer,
+) -> Result<Option<vec2prompt_optimizer::AnswerHead>> {
+    if !vec2prompt_optimizer::AnswerHead::exists(dir) {
+        return Ok(None);
+    }
+    let head = vec2prompt_optimizer::AnswerHead::load(dir)?;
+    if head.manifest.embedder != model.manifest.embedder
+        || head.manifest.embedder_dim != model.manifest.embedder_dim
+    {
+        bail!(
+            "the answer head in {} was fitted for the embedder {} ({} dimensions), the optimizer reads {} ({}): retrain it with `vec2prompt train answer-head`",
+            dir.display(),
+            head.manifest.embedder,
+            head.manifest.embedder_dim,
+            model.manifest.embedder,
+            model.manifest.embedder_dim
+        );
+    }
+    Ok(Some(head))
 }
 
 /// Where the optimizer lives by default.
@@ -53,8 +109,9 @@ pub fn optimizer_dir(given: Option<&Path>, config: &crate::config::Config) -> Re
     Ok(dir)
 }
 
-/// The prompt optimizer of `dir` (or the installed one), with the learned surrogate as
-/// its ranker when one is found.
+/// The prompt optimizer of `dir` (or the installed one), with its answer head when it
+/// has one and the learned surrogate when one is found (either predicts the answer a
+/// budget's measured variants are ranked against).
 pub fn load_optimizer(
     config: &crate::config::Config,
     dir: Option<&Path>,
@@ -67,7 +124,12 @@ pub fn load_optimizer(
         )),
         _ => None,
     };
-    Ok(vec2prompt_optimizer::service::Optimizer { model, surrogate })
+    let head = load_answer_head(&dir, &model)?;
+    Ok(vec2prompt_optimizer::service::Optimizer {
+        model,
+        surrogate,
+        head,
+    })
 }
 
 /// Drafts rewrites of `request`; with a budget, the raw prompt and the first rewrites
@@ -80,8 +142,8 @@ pub fn run_optimize(
     request: &vec2prompt_optimizer::service::OptimizeRequest,
 ) -> Result<vec2prompt_optimizer::service::OptimizeOutcome> {
     request.validate()?;
-    let e = embedder.embed(&[request.instruction().to_string()])?;
-    let mut drafts = service.draft(request, &e[0])?;
+    let e = RawEmbedding::from_vectors(embedder.embed(&request.texts_to_embed())?);
+    let mut drafts = service.draft(request, &e)?;
     if request.budget > 0 {
         let params = vec2prompt_core::GenerationParams {
             max_new_tokens: 128,

@@ -61,9 +61,10 @@ pub struct OptimizeBody {
     /// `precise` (default) or `structured`.
     #[serde(default)]
     pub style: StyleName,
-    /// LLM calls (0–8): this many variants are answered and ranked by how close their
-    /// answers land to the surrogate's predicted answer of the optimizer's intent.
-    /// Default 0 (no LLM call).
+    /// LLM calls (0–8): the raw prompt and variants, this many in all, are answered and
+    /// ranked by how close their answers land to the predicted answer of the intent (the
+    /// optimizer's answer head, or the surrogate's prediction for its intent) or to your
+    /// own target. Default 0 (no LLM call).
     #[serde(default, deserialize_with = "int::opt_usize")]
     #[schema(minimum = 0, maximum = 8)]
     pub budget: Option<usize>,
@@ -88,7 +89,8 @@ pub struct OptimizeBody {
 pub struct OptimizedPrompt {
     /// The prompt.
     pub prompt: String,
-    /// With a budget: cosine of its answer to the predicted answer of the intent.
+    /// With a budget: cosine of its answer to the goal (the predicted answer of the
+    /// intent, or your own target).
     pub score: Option<f32>,
     /// With a budget: the LLM's answer.
     pub answer: Option<String>,
@@ -119,9 +121,9 @@ pub struct OptimizeResponse {
     pub improved: Option<bool>,
     /// With a budget: the raw prompt's own measured score, against the same goal.
     pub raw_score: Option<f32>,
-    /// What the scores compare the answers with: `predicted_answer` (the surrogate's
-    /// prediction for the optimizer's intent), `target_text`, `target_embedding` or
-    /// `target_examples`.
+    /// What the scores compare the answers with: `predicted_answer` (the optimizer's
+    /// answer head for the raw prompt, or without one the surrogate's prediction for the
+    /// optimizer's intent), `target_text`, `target_embedding` or `target_examples`.
     #[schema(example = "predicted_answer")]
     pub goal: String,
     /// Rewrites refused because they copied 8+ consecutive words of your target.

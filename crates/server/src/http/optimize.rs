@@ -12,7 +12,7 @@ use std::time::Instant;
 use vec2prompt_core::GenerationParams;
 use vec2prompt_optimizer::FeedbackRecord;
 use vec2prompt_optimizer::service::{
-    GoalKind, MAX_TARGET_EXAMPLES, OptimizeRequest as Request, Source, UserTarget,
+    GoalKind, MAX_TARGET_EXAMPLES, OptimizeRequest as Request, RawEmbedding, Source, UserTarget,
 };
 
 fn unavailable(what: &str, how: &str) -> ServerError {
@@ -143,9 +143,9 @@ pub async fn optimize(
     let permit = s.infer.try_acquire()?;
     let e = s
         .infer
-        .embed(permit.clone(), vec![request.instruction().to_string()])
+        .embed(permit.clone(), request.texts_to_embed())
         .await??;
-    let e_raw = e.vectors.into_iter().next().unwrap_or_default();
+    let e_raw = RawEmbedding::from_vectors(e.vectors);
     request.target = match pending {
         None => None,
         Some(Pending::Vector(v)) => Some(UserTarget::from_vector(
