@@ -177,7 +177,7 @@ class OptimizeResult:
     goal : str
         What the scores compare the answers with: ``predicted_answer`` (the default:
         the optimizer's answer head for the raw prompt, or without one the surrogate's
-        prediction for its intent), ``target_text``, ``target_embedding`` or
+        prediction for it), ``target_text``, ``target_embedding`` or
         ``target_examples``.
     refused_copies : int
         Rewrites refused because they copied 8+ consecutive words of the target.

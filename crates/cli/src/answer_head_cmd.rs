@@ -66,6 +66,24 @@ fn warm_start(
     Ok((tensors, latent.surrogate.config().hidden))
 }
 
+/// `path` with the home directory written `~`, so a card does not carry the machine's
+/// home path.
+fn home_relative(path: &Path) -> String {
+    let shown = path.display().to_string();
+    match std::env::var("HOME") {
+        Ok(h) if h.len() > 1 => shown.replacen(&format!("{h}/"), "~/", 1),
+        _ => shown,
+    }
+}
+
+/// The 1-based epoch with the lowest validation loss.
+fn best_epoch(history: &[vec2prompt_train::kit::checkpoint::EpochLog]) -> usize {
+    history
+        .iter()
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+        .map_or(0, |h| h.epoch + 1)
+}
+
 /// Runs `train answer-head`.
 pub fn train(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     let file = read_optimizer_file(args.train_config.as_deref())?;
@@ -194,7 +212,7 @@ pub fn train(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
         format_args!(
             "residual MLP {d} → {hidden} → {d} with a linear skip, unit-length output (the surrogate's shape); {}",
             match &from {
-                Some(d) if warm.is_some() => format!("warm-started from the surrogate in {}", d.display()),
+                Some(d) if warm.is_some() => format!("warm-started from the surrogate in {}", home_relative(d)),
                 _ => "from a seeded initialization".to_string(),
             },
             d = info.dimension
@@ -212,8 +230,11 @@ pub fn train(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     .item(
         "steps",
         format_args!(
-            "{} (batch {}, peak lr {}, 1 − cos loss, best epoch kept)",
-            fit.state.step, h.train.batch_size, h.train.lr
+            "{} (batch {}, peak lr {}, 1 − cos loss); the weights kept are epoch {}'s, the best on validation",
+            fit.state.step,
+            h.train.batch_size,
+            h.train.lr,
+            best_epoch(&fit.state.history)
         ),
     );
     for (name, cos) in &fit.validation {

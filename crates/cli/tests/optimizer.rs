@@ -39,6 +39,13 @@ const CONFIG: &str = "optimizer:
     structured_pairs: 2
     max_target_tokens: 24
     max_structured_tokens: 48
+  answer_head:
+    pairs: 40
+    val_pairs: 8
+    train:
+      epochs: 2
+      batch_size: 8
+      warmup: 1
 ";
 
 fn run(args: &[&str]) -> String {
@@ -167,6 +174,27 @@ fn train(dir: &Path) -> std::path::PathBuf {
     ]);
     assert!(p2.contains("phase2-contrastive: step 2 of 2"), "{p2}");
     assert!(out.join("phase2/optimizer.safetensors").exists());
+    // The answer head beside it: the serving tests below rank a budget's answers
+    // against its prediction.
+    let head = run(&[
+        "train",
+        "answer-head",
+        "--dataset",
+        d,
+        "--train-config",
+        c,
+        "--out",
+        o,
+        "--quiet",
+    ]);
+    assert!(head.contains("answer head written"), "{head}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("answer-head.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["validation"][0][0], "answer head", "{manifest}");
+    assert!(manifest["validation"][0][1].as_f64().unwrap() > 0.0);
+    let card = std::fs::read_to_string(out.join("answer-head-card.md")).unwrap();
+    assert!(card.contains("40 train-split pairs"), "{card}");
     out
 }
 

@@ -21,9 +21,14 @@
 //! - `m-greedy` (0 calls, last model): its greedy precise prompt as decoded, the ablation
 //!   of that choice;
 //! - `m+budget-k` (k calls), as `/optimize` does it: the raw prompt and k − 1 drafted
-//!   rewrites are answered and scored against the surrogate's predicted answer
-//!   of the optimizer's intent (no reference output is involved in the choice); the best
-//!   rewrite is chosen only if it beats the raw prompt by the improvement margin;
+//!   rewrites are answered and scored against the predicted answer (the model's answer
+//!   head for the whole raw prompt, or without one the surrogate's prediction for it; no
+//!   reference output is involved in the choice); the best rewrite is chosen only if it
+//!   beats the raw prompt by the improvement margin;
+//! - `m+budget-k+surrogate-goal`, `m+budget-k+intent-goal` (k calls, the same answers):
+//!   ranked against the surrogate's prediction for the raw prompt (the goal without a
+//!   head; shown when there is a head) and for the optimizer's intent vector (the goal
+//!   before either), the ablations of the goal;
 //! - `m+budget-k+examples` (k calls, with `target_examples`): the same candidates ranked
 //!   against the user's own target as `/optimize` does with `target_examples`: answers
 //!   to the human prompt sampled from the LLM (temperature 0.7, seeded) stand for the
@@ -554,6 +559,7 @@ pub fn run(
         let mut picks = Vec::with_capacity(sets.len());
         let mut example_picks = Vec::with_capacity(sets.len());
         let mut intent_picks = Vec::with_capacity(sets.len());
+        let mut surrogate_picks = Vec::with_capacity(sets.len());
         for (i, (vs, secs, intent)) in sets.into_iter().enumerate() {
             let vs = &vs;
             let paid: f64 = vs.iter().map(|p| cost(p)).sum();
@@ -579,9 +585,17 @@ pub fn run(
                 });
             }
             // As the service: the answer head's prediction for the whole raw prompt when
-            // the model has one, else the surrogate's for the intent vector.
+            // the model has one, else the surrogate's for it. The surrogate's for the
+            // intent vector was the goal before either, kept as an ablation.
             let intent_goal = match surrogate {
                 Some(s) => s.predict(&[intent])?.into_iter().next(),
+                None => None,
+            };
+            let surrogate_goal = match surrogate {
+                Some(s) => s
+                    .predict(std::slice::from_ref(&e_raw_prompts[i]))?
+                    .into_iter()
+                    .next(),
                 None => None,
             };
             let goal = match head {
@@ -589,7 +603,7 @@ pub fn run(
                     .predict(std::slice::from_ref(&e_raw_prompts[i]))?
                     .into_iter()
                     .next(),
-                None => intent_goal.clone(),
+                None => surrogate_goal.clone(),
             };
             let pick = |goal: Option<&Vec<f32>>| -> String {
                 let score = |p: &String| -> Option<f32> {
@@ -613,9 +627,14 @@ pub fn run(
                 calls: vs.len(),
                 seconds: secs + paid,
             });
+            intent_picks.push(Pick {
+                prompt: pick(intent_goal.as_ref()),
+                calls: vs.len(),
+                seconds: secs + paid,
+            });
             if head.is_some() {
-                intent_picks.push(Pick {
-                    prompt: pick(intent_goal.as_ref()),
+                surrogate_picks.push(Pick {
+                    prompt: pick(surrogate_goal.as_ref()),
                     calls: vs.len(),
                     seconds: secs + paid,
                 });
@@ -623,9 +642,17 @@ pub fn run(
         }
         let k = picks.iter().map(|p| p.calls).max().unwrap_or(0);
         methods.push((format!("{name}+budget-{k}"), picks, None));
-        // The ablation of the answer head: the same answers ranked against the
-        // surrogate's prediction for the intent, the goal without a head.
-        if head.is_some() && surrogate.is_some() {
+        // The ablations of the goal: the same answers ranked against the surrogate's
+        // prediction for the raw prompt (the goal without a head) and for the intent
+        // vector (the goal before either).
+        if surrogate.is_some() {
+            if head.is_some() {
+                with_examples.push((
+                    format!("{name}+budget-{k}+surrogate-goal"),
+                    surrogate_picks,
+                    None,
+                ));
+            }
             with_examples.push((format!("{name}+budget-{k}+intent-goal"), intent_picks, None));
         }
         // Only when every record had examples, so the rows pair record by record.
@@ -770,7 +797,7 @@ pub fn run(
         {
             paired.push(pair(r, b));
         }
-        // `m+budget-k+examples`, `m+budget-k+intent-goal`: against `m+budget-k`.
+        // `m+budget-k+examples`, `+surrogate-goal`, `+intent-goal`: against `m+budget-k`.
         if let Some((plain, _)) = r.name.rsplit_once('+')
             && plain.contains("+budget-")
             && let Some(b) = results.iter().find(|x| x.name == plain)

@@ -53,6 +53,22 @@ pub struct AnswerHead {
     pub manifest: AnswerHeadManifest,
 }
 
+/// A network of the head's (and the surrogate's) shape from named tensors of any float
+/// type, held as f32.
+pub fn net_from_tensors(
+    config: &SurrogateConfig,
+    tensors: &HashMap<String, Tensor>,
+) -> candle_core::Result<Surrogate> {
+    let f32s = tensors
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F32)?)))
+        .collect::<candle_core::Result<HashMap<_, _>>>()?;
+    Surrogate::new(
+        config,
+        VarBuilder::from_tensors(f32s, DType::F32, &Device::Cpu),
+    )
+}
+
 fn head_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::model(
         path,
@@ -72,12 +88,7 @@ impl AnswerHead {
         manifest: AnswerHeadManifest,
         tensors: &HashMap<String, Tensor>,
     ) -> candle_core::Result<Self> {
-        let f32s = tensors
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F32)?)))
-            .collect::<candle_core::Result<HashMap<_, _>>>()?;
-        let vb = VarBuilder::from_tensors(f32s, DType::F32, &Device::Cpu);
-        let net = Surrogate::new(&manifest.model, vb)?;
+        let net = net_from_tensors(&manifest.model, tensors)?;
         Ok(Self { net, manifest })
     }
 

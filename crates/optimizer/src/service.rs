@@ -34,7 +34,7 @@ pub enum Source {
 #[serde(rename_all = "snake_case")]
 pub enum GoalKind {
     /// The predicted answer of the raw prompt's intent (no target given): the answer
-    /// head's when the optimizer has one, else the surrogate's for the intent vector.
+    /// head's when the optimizer has one, else the surrogate's for the raw prompt.
     #[default]
     PredictedAnswer,
     /// The embedding of a text the user wants the answers to resemble.
@@ -242,7 +242,7 @@ pub struct Drafts {
     /// The optimizer's intent vector.
     pub intent: Vec<f32>,
     /// The predicted answer of the intent (the answer head's, else the surrogate's for
-    /// the intent vector); `None` without either.
+    /// the raw prompt); `None` without either.
     pub predicted: Option<Vec<f32>>,
     /// LLM calls spent.
     pub llm_calls: usize,
@@ -298,9 +298,8 @@ pub struct OptimizeOutcome {
 pub struct Optimizer {
     /// The network.
     pub model: PromptOptimizer,
-    /// Prompt embedding → predicted answer embedding, used on the intent vector when
-    /// there is no answer head; with neither, measured variants keep the optimizer's
-    /// order.
+    /// Prompt embedding → predicted answer embedding, used on the raw prompt when there
+    /// is no answer head; with neither, measured variants keep the optimizer's order.
     pub surrogate: Option<std::sync::Arc<LatentModel>>,
     /// Raw prompt embedding → the answer its intent should get (the default goal).
     pub head: Option<AnswerHead>,
@@ -314,16 +313,16 @@ impl Optimizer {
     }
 
     /// The predicted answer of a raw prompt: the answer head's for the whole prompt when
-    /// there is one, else the surrogate's for the intent vector, else `None`.
-    pub fn predicted_answer(&self, e: &RawEmbedding, intent: &[f32]) -> Result<Option<Vec<f32>>> {
+    /// there is one, else the surrogate's for it, else `None`. (The surrogate's
+    /// prediction for the optimizer's intent vector lands far from the reference answers,
+    /// further than the raw prompt's own embedding, and is not used.)
+    pub fn predicted_answer(&self, e: &RawEmbedding) -> Result<Option<Vec<f32>>> {
+        let one = std::slice::from_ref(&e.prompt);
         if let Some(h) = &self.head {
-            return Ok(h
-                .predict(std::slice::from_ref(&e.prompt))?
-                .into_iter()
-                .next());
+            return Ok(h.predict(one)?.into_iter().next());
         }
         match &self.surrogate {
-            Some(s) => Ok(s.predict(&[intent.to_vec()])?.into_iter().next()),
+            Some(s) => Ok(s.predict(one)?.into_iter().next()),
             None => Ok(None),
         }
     }
@@ -383,7 +382,7 @@ impl Optimizer {
             .unwrap_or_default();
         // Only a budget's answers are compared with it.
         let predicted = if request.budget > 0 && request.target.is_none() {
-            self.predicted_answer(e, &intent)?
+            self.predicted_answer(e)?
         } else {
             None
         };

@@ -63,7 +63,7 @@ pub struct OptimizeBody {
     pub style: StyleName,
     /// LLM calls (0–8): the raw prompt and variants, this many in all, are answered and
     /// ranked by how close their answers land to the predicted answer of the intent (the
-    /// optimizer's answer head, or the surrogate's prediction for its intent) or to your
+    /// optimizer's answer head, or the surrogate's prediction for the raw prompt) or to your
     /// own target. Default 0 (no LLM call).
     #[serde(default, deserialize_with = "int::opt_usize")]
     #[schema(minimum = 0, maximum = 8)]
@@ -122,8 +122,8 @@ pub struct OptimizeResponse {
     /// With a budget: the raw prompt's own measured score, against the same goal.
     pub raw_score: Option<f32>,
     /// What the scores compare the answers with: `predicted_answer` (the optimizer's
-    /// answer head for the raw prompt, or without one the surrogate's prediction for the
-    /// optimizer's intent), `target_text`, `target_embedding` or `target_examples`.
+    /// answer head for the raw prompt, or without one the surrogate's prediction for
+    /// it), `target_text`, `target_embedding` or `target_examples`.
     #[schema(example = "predicted_answer")]
     pub goal: String,
     /// Rewrites refused because they copied 8+ consecutive words of your target.

@@ -19,6 +19,7 @@ use std::path::Path;
 use vec2prompt_core::{Error, Result, cosine};
 use vec2prompt_dataset::{Record, Split};
 use vec2prompt_latent::{Surrogate, SurrogateConfig};
+use vec2prompt_optimizer::answer_head::net_from_tensors;
 use vec2prompt_optimizer::families::RawFamily;
 
 /// The `answer_head` section of the optimizer's training config.
@@ -147,7 +148,7 @@ pub fn fit_head(
     };
     let mut validation = Vec::new();
     if let Some(w) = warm {
-        let start = warm_net(&model_config, w).map_err(err)?;
+        let start = net_from_tensors(&model_config, w).map_err(err)?;
         let probe = SurrogateTask {
             model: &start,
             inputs,
@@ -200,20 +201,6 @@ pub fn fit_head(
         validation,
         finished,
     })
-}
-
-fn warm_net(
-    config: &SurrogateConfig,
-    w: &HashMap<String, Tensor>,
-) -> candle_core::Result<Surrogate> {
-    let f32s = w
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F32)?)))
-        .collect::<candle_core::Result<HashMap<_, _>>>()?;
-    Surrogate::new(
-        config,
-        VarBuilder::from_tensors(f32s, DType::F32, &Device::Cpu),
-    )
 }
 
 #[cfg(test)]
