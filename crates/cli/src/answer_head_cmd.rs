@@ -107,6 +107,24 @@ pub fn train(args: &TrainArgs, config: &crate::config::Config) -> Result<()> {
     h.train.finish_now = args.finish;
     let embedder = config.load_embedder()?;
     let info = embedder.info().clone();
+    // A head beside an optimizer must map the space that optimizer reads.
+    let manifest_path = out.join(vec2prompt_optimizer::model::MANIFEST_FILE);
+    if manifest_path.exists() {
+        let text = std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let m: vec2prompt_optimizer::OptimizerManifest = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}", manifest_path.display()))?;
+        if m.embedder != info.name || m.embedder_dim != info.dimension {
+            bail!(
+                "the optimizer in {} reads {} ({} dimensions), but the configured embedder is {} ({}): configure the optimizer's embedder or write the head elsewhere",
+                out.display(),
+                m.embedder,
+                m.embedder_dim,
+                info.name,
+                info.dimension
+            );
+        }
+    }
     let from = args.from.clone().or_else(|| config.latent.clone());
     let warm = match &from {
         Some(d) if vec2prompt_latent::LatentModel::exists(d) => Some(warm_start(d, &info)?),

@@ -324,8 +324,10 @@ pub struct OptimizeArgs {
     /// Improved prompts to return.
     #[clap(short = 'n', long, default_value_t = 1)]
     pub num_return_sequences: usize,
-    /// LLM calls: answer this many variants and rank them by how close their answers land
-    /// to the surrogate's predicted answer of the optimizer's intent (0: no LLM call).
+    /// LLM calls: answer the raw prompt and variants, this many in all, and rank them by
+    /// how close their answers land to the predicted answer (the optimizer's answer head,
+    /// or the surrogate's prediction for the raw prompt) or to your target (0: no LLM
+    /// call).
     #[clap(long, default_value_t = 0)]
     pub budget: usize,
     /// Most tokens per improved prompt.
@@ -656,12 +658,9 @@ pub fn eval_optimizer(args: &EvalOptimizerArgs, config: &crate::config::Config) 
     let loaded: Vec<(String, PromptOptimizer, Option<AnswerHead>)> = specs
         .into_iter()
         .map(|(n, d)| {
-            let head = if AnswerHead::exists(&d) {
-                Some(AnswerHead::load(&d)?)
-            } else {
-                None
-            };
-            Ok((n, crate::common::load_optimizer_model(config, &d)?, head))
+            let model = crate::common::load_optimizer_model(config, &d)?;
+            let head = crate::common::load_answer_head(&d, &model);
+            Ok((n, model, head))
         })
         .collect::<Result<_>>()?;
     let models: Vec<BenchModel> = loaded

@@ -508,9 +508,10 @@ pub fn run(
     }
     let cost = |p: &str| llm.get(p).map_or(0.0, |a| a.seconds);
     // The budget picks, as the service makes them: the candidates' answers are scored
-    // against the surrogate's prediction for the intent; the best rewrite is chosen only
-    // if it beats the raw prompt (the first candidate) by the improvement margin, else
-    // the raw prompt stays. Without a surrogate the greedy rewrite is kept.
+    // against the predicted answer (the answer head's, else the surrogate's for the raw
+    // prompt); the best rewrite is chosen only if it beats the raw prompt (the first
+    // candidate) by the improvement margin, else the raw prompt stays. With no goal at
+    // all the greedy rewrite is kept.
     // The user's own target, simulated: sampled answers to the human prompt.
     let examples = if config.target_examples > 0 && !variants.is_empty() {
         let params = vec2prompt_core::GenerationParams {

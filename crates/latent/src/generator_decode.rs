@@ -196,7 +196,8 @@ impl DecodeOptions {
 pub struct Decoded {
     /// Token ids, without the end-of-turn id.
     pub ids: Vec<u32>,
-    /// Whether the model ended the turn (false: cut at `max_tokens`).
+    /// Whether the model ended the turn (false: cut at `max_tokens`, or, for a sibling of
+    /// a greedy first row, at its cap).
     pub finished: bool,
     /// Sum of the chosen tokens' log-probabilities (after the controls).
     pub logprob: f64,

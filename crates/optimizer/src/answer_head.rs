@@ -3,8 +3,10 @@
 //!
 //! With a budget and no target of the user's, `/optimize` ranks the measured answers by
 //! their cosine to a predicted answer. Without a head that prediction is the surrogate's
-//! for the intent vector, a prediction of a prediction that never sees the record's
-//! input. The head is fitted directly on (raw prompt written by a training family →
+//! for the raw prompt, a model of the environment's answers to well-formed prompts (the
+//! surrogate's prediction for the optimizer's intent vector, the goal before either,
+//! landed further from the references than the raw prompt's own embedding). The head is
+//! fitted directly on (raw prompt written by a training family →
 //! reference answer of the record's own instruction) pairs of the train split, so it
 //! learns what a vague request is after, input and all. It has the surrogate's shape
 //! (residual MLP with a linear skip, unit-length output) and is usually warm-started from

@@ -439,7 +439,8 @@ impl PromptOptimizer {
             ..DecodeOptions::default()
         };
         let mut texts = if style == Style::Precise {
-            let rows = 1 + want.saturating_sub(1).max(KEEP_WORDS_SAMPLES);
+            // The greedy row and at least `want` samples (duplicates are dropped).
+            let rows = 1 + want.max(KEEP_WORDS_SAMPLES);
             let cap = if want <= 1 {
                 KEEP_WORDS_EXTRA_TOKENS
             } else {

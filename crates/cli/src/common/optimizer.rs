@@ -48,29 +48,38 @@ pub fn load_optimizer_model(config: &crate::config::Config, dir: &Path) -> Resul
     Ok(model)
 }
 
-/// The answer head saved beside the optimizer `model` in `dir`, if there is one; an
-/// error when it maps another embedder's space than the optimizer reads.
+/// The answer head saved beside the optimizer `model` in `dir`, if there is one. A head
+/// that cannot be read, or that maps another embedder's space than the optimizer reads,
+/// is left out with a warning (the optimizer works without it: a budget then ranks
+/// against the surrogate's prediction) rather than taking the optimizer down.
 pub fn load_answer_head(
     dir: &Path,
     model: &PromptOptimizer,
-) -> Result<Option<vec2prompt_optimizer::AnswerHead>> {
+) -> Option<vec2prompt_optimizer::AnswerHead> {
     if !vec2prompt_optimizer::AnswerHead::exists(dir) {
-        return Ok(None);
+        return None;
     }
-    let head = vec2prompt_optimizer::AnswerHead::load(dir)?;
+    let head = match vec2prompt_optimizer::AnswerHead::load(dir) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("vec2prompt: warning: answer head left out: {e}");
+            return None;
+        }
+    };
     if head.manifest.embedder != model.manifest.embedder
         || head.manifest.embedder_dim != model.manifest.embedder_dim
     {
-        bail!(
-            "the answer head in {} was fitted for the embedder {} ({} dimensions), the optimizer reads {} ({}): retrain it with `vec2prompt train answer-head`",
+        eprintln!(
+            "vec2prompt: warning: answer head left out: the one in {} was fitted for the embedder {} ({} dimensions), the optimizer reads {} ({}); retrain it with `vec2prompt train answer-head`",
             dir.display(),
             head.manifest.embedder,
             head.manifest.embedder_dim,
             model.manifest.embedder,
             model.manifest.embedder_dim
         );
+        return None;
     }
-    Ok(Some(head))
+    Some(head)
 }
 
 /// Where the optimizer lives by default.
@@ -124,7 +133,7 @@ pub fn load_optimizer(
         )),
         _ => None,
     };
-    let head = load_answer_head(&dir, &model)?;
+    let head = load_answer_head(&dir, &model);
     Ok(vec2prompt_optimizer::service::Optimizer {
         model,
         surrogate,
