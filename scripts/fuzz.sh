@@ -28,7 +28,7 @@ serve_bg "$OUT/server.log" --api-key "$KEY" --max-batch-items 4 --max-budget 2 \
 trap serve_stop EXIT
 echo "server: $SERVER_URL (log: $OUT/server.log)"
 set +e
-"$VENV/bin/schemathesis" run "$SERVER_URL/api-doc/openapi.json" \
+"$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$SERVER_URL/api-doc/openapi.json" \
   --checks all --max-examples "$MAX_EXAMPLES" --workers 2 --max-response-time 300 \
   --header "Authorization: Bearer $KEY" --request-timeout 300 \
   --suppress-health-check too_slow,data_too_large \
